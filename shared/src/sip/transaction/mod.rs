@@ -1,0 +1,1 @@
+//! The RFC 3261 §17 transaction layer (sans-IO).
