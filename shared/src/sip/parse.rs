@@ -119,7 +119,16 @@ pub(crate) fn find_head(buf: &[u8]) -> Result<Head, ParseError> {
 /// Parses one UDP datagram. Bytes past Content-Length are ignored (RFC 3261
 /// §18.3); without Content-Length the body is the rest of the datagram.
 pub fn parse_datagram(buf: Bytes) -> Result<Message, ParseError> {
-    let head = find_head(&buf)?;
+    let head = match find_head(&buf) {
+        // A datagram is whole: a head that ends with its last line's CRLF but
+        // lacks the blank line is taken as having no body.
+        Err(ParseError::NoBlankLine) if buf.ends_with(b"\n") => {
+            let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(0);
+            let end = buf.len() - if buf.ends_with(b"\r\n") { 2 } else { 1 };
+            Head { start, end, body: buf.len() }
+        }
+        other => other?,
+    };
     let (start, headers) = parse_head(&buf, &head)?;
     let available = buf.len() - head.body;
     let body = match headers.content_length {
