@@ -1,1 +1,16 @@
-//! Careline server.
+//! Careline's call server. `main.rs` wires these together:
+//!
+//! - [`config`]: the TOML file, typed, with defaults;
+//! - [`sip`]: the sans-IO SIP side (registrar, endpoint);
+//! - [`store`]: sqlx over SQLite, migrations at start-up;
+//! - [`runtime`]: the tokio drivers that feed sockets and timers to the cores;
+//! - [`api`]: axum: `/health`, `/metrics`, and (later issues) the REST API;
+//! - [`commands`]: the command-line operations (`user add`, `users import`, `demo`).
+
+pub mod api;
+pub mod commands;
+pub mod config;
+pub mod metrics;
+pub mod runtime;
+pub mod sip;
+pub mod store;

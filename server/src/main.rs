@@ -1,1 +1,141 @@
-fn main() {}
+//! `careline-server`: command line, configuration, logging and wiring.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use careline_server::config::Config;
+use careline_server::store::Store;
+use careline_server::{commands, runtime};
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Careline call server.
+#[derive(Parser)]
+#[command(version, about = "Careline: SIP call server for clinics")]
+struct Cli {
+    /// Configuration file (TOML); without it every default applies.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve,
+    /// Run on a fresh SQLite file with demo users, and print their logins.
+    Demo,
+    /// Check the configuration file and print the effective settings.
+    CheckConfig,
+    /// Manage one user.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// Manage many users.
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Add a user; the password is read from standard input.
+    Add {
+        /// Extension (SIP user name and login).
+        #[arg(long)]
+        ext: String,
+        /// Full name.
+        #[arg(long)]
+        name: String,
+        /// agent, senior, doctor, supervisor or admin.
+        #[arg(long)]
+        role: String,
+        /// Read the password from standard input (the only way: never on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersAction {
+    /// Import users from a CSV file with columns ext,name,role,password.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+    },
+}
+
+fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
+    match path {
+        Some(p) => Ok(Config::load(p)?),
+        None => Ok(Config::parse("")?),
+    }
+}
+
+fn init_tracing(config: &Config) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut config = match load_config(cli.config.as_ref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("careline-server: configuration error: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Command::CheckConfig = cli.command {
+        println!("configuration is valid");
+        println!("  database  {}", config.database.url);
+        println!("  sip       {} (domain {})", config.sip.listen.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "), config.sip.domain);
+        println!("  http      {}", config.http.listen);
+        return Ok(());
+    }
+    let demo = matches!(cli.command, Command::Demo);
+    if demo && cli.config.is_none() {
+        let path = std::env::temp_dir().join(format!("careline-demo-{}.db", std::process::id()));
+        config.database.url = format!("sqlite://{}", path.display());
+    }
+    init_tracing(&config);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        if demo {
+            // A fresh database every time: drop whatever an earlier demo left.
+            if let Some(path) = config.database.url.strip_prefix("sqlite://") {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{path}{suffix}"));
+                }
+            }
+        }
+        let store = Store::open(&config.database.url)
+            .await
+            .with_context(|| format!("opening the database {}", config.database.url))?;
+        match cli.command {
+            Command::Serve => runtime::serve(config, store, None).await,
+            Command::Demo => {
+                commands::seed_demo(&config, &store).await?;
+                runtime::serve(config.clone(), store, Some(Box::new(move |sip: &[String], http: &str| {
+                    println!("{}", commands::demo_banner(&config, sip, http));
+                })))
+                .await
+            }
+            Command::User { action: UserAction::Add { ext, name, role, .. } } => {
+                commands::user_add(&config, &store, ext, name, &role).await
+            }
+            Command::Users { action: UsersAction::Import { file } } => commands::users_import(&config, &store, &file).await,
+            Command::CheckConfig => unreachable!("handled before the runtime starts"),
+        }
+    })
+}

@@ -2,7 +2,7 @@
 //! Content-Length, which is mandatory there (RFC 3261 §18.3). Keep-alive
 //! CRLFs between messages (RFC 5626 §3.5.1) are reported so the driver can pong.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::message::Message;
 use super::parse::{ParseError, find_head, finish, parse_head};
@@ -18,12 +18,20 @@ pub enum Frame {
     Message(Message),
     /// A double-CRLF keep-alive ping; answer with a single CRLF.
     Ping,
+    /// A message whose length was known but whose content did not parse:
+    /// the stream stays in step, and the sender deserves a 400.
+    Invalid {
+        /// The whole message as received.
+        data: Bytes,
+        /// Why it did not parse.
+        error: ParseError,
+    },
 }
 
 /// Why a stream can no longer be read: the connection must be closed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
-    /// The message did not parse; the framing is unknown after it.
+    /// The head did not parse far enough to find the message's end.
     #[error("unparseable message on a stream: {0}")]
     Parse(#[from] ParseError),
     /// Content-Length is mandatory on streams.
@@ -109,9 +117,12 @@ impl StreamDecoder {
             return Ok(None);
         }
         let whole = self.buf.split_to(head.body + len).freeze();
-        let (start, headers) = parse_head(&whole, &head)?;
-        let body = whole.slice(head.body..);
-        Ok(Some(Frame::Message(finish(start, headers, body)?)))
+        let parsed = parse_head(&whole, &head)
+            .and_then(|(start, headers)| finish(start, headers, whole.slice(head.body..)));
+        Ok(Some(match parsed {
+            Ok(msg) => Frame::Message(msg),
+            Err(error) => Frame::Invalid { data: whole, error },
+        }))
     }
 }
 
@@ -142,6 +153,15 @@ mod tests {
         let mut d = StreamDecoder::new();
         d.push(b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\n\r\n");
         assert_eq!(d.next_frame().unwrap_err(), FrameError::NoContentLength);
+    }
+
+    #[test]
+    fn bad_message_with_known_length_keeps_the_stream_in_step() {
+        let mut d = StreamDecoder::new();
+        d.push(b"OPTIONS sip:a@b SIP/2.0\r\nTo: \"unclosed <sip:a@b>\r\nContent-Length: 0\r\n\r\n");
+        d.push(OPTIONS);
+        assert!(matches!(d.next_frame(), Ok(Some(Frame::Invalid { .. }))));
+        assert!(matches!(d.next_frame(), Ok(Some(Frame::Message(_)))));
     }
 
     #[test]

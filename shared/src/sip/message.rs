@@ -228,8 +228,10 @@ impl Message {
         }
     }
 
-    /// Where a response to this request goes (RFC 3261 §18.2.2, RFC 3581 §4):
-    /// the `received` address (or sent-by) at the `rport` (or sent-by) port.
+    /// Where a response to a request that came over UDP goes (RFC 3261
+    /// §18.2.2, RFC 3581 §4): the `received` address (or sent-by) at the
+    /// `rport` (or sent-by) port. The request came over UDP whatever its Via's
+    /// transport token says, so a sent-by without a port means 5060.
     pub fn response_destination(&self, source: SocketAddr) -> SocketAddr {
         let Some(via) = self.top_via() else {
             return source;
@@ -241,7 +243,7 @@ impl Message {
         let port = match via.rport() {
             Some(Some(p)) => p,
             Some(None) => source.port(),
-            None => via.port_or_default(),
+            None => via.port.unwrap_or(5060),
         };
         SocketAddr::new(ip, port)
     }

@@ -111,6 +111,19 @@ impl NameAddr {
     }
 }
 
+impl std::str::FromStr for NameAddr {
+    type Err = &'static str;
+
+    /// Parses one address written as in a header value (`"Name" <sip:…>;p=v`).
+    fn from_str(s: &str) -> Result<NameAddr, &'static str> {
+        let bytes = bytes::Bytes::copy_from_slice(s.as_bytes());
+        let mut c = Cursor::new(&bytes, 0, bytes.len());
+        let addr = NameAddr::parse(&mut c)?;
+        c.expect_end()?;
+        Ok(addr)
+    }
+}
+
 impl fmt::Display for NameAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(d) = &self.display {

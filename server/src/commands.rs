@@ -1,0 +1,128 @@
+//! Command-line operations other than serving: provisioning users and the
+//! demo data set.
+
+use std::io::Read;
+
+use anyhow::{Context, bail};
+
+use crate::config::Config;
+use crate::store::Store;
+use crate::store::users::{NewUser, Role, read_users_csv};
+
+/// `user add --ext … --name … --role … --password-stdin`.
+pub async fn user_add(config: &Config, store: &Store, extension: String, name: String, role: &str) -> anyhow::Result<()> {
+    let role: Role = role.parse()?;
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .context("reading the password from standard input")?;
+    let password = password.trim_end_matches(['\r', '\n']).to_string();
+    if password.is_empty() {
+        bail!("no password on standard input (pipe it in: echo … | careline-server user add … --password-stdin)");
+    }
+    let user = NewUser {
+        extension: extension.clone(),
+        name,
+        role,
+        password,
+    }
+    .prepare(&config.sip.domain, config.users.min_password_length)?;
+    store.insert_users(&[user]).await?;
+    println!("added {role} {extension}");
+    Ok(())
+}
+
+/// `users import FILE.csv`: every row valid, or nothing written.
+pub async fn users_import(config: &Config, store: &Store, path: &std::path::Path) -> anyhow::Result<()> {
+    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let users = match read_users_csv(&data) {
+        Ok(u) => u,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{}:{}: {}", path.display(), e.line, e.reason);
+            }
+            bail!("{} bad row(s) in {}; nothing was imported", errors.len(), path.display());
+        }
+    };
+    let count = users.len();
+    let prepared = prepare_all(users, &config.sip.domain, config.users.min_password_length)?;
+    store.insert_users(&prepared).await?;
+    println!("imported {count} users");
+    Ok(())
+}
+
+/// Hashes on every core: argon2 is slow on purpose, and imports can be large.
+fn prepare_all(
+    users: Vec<NewUser>,
+    realm: &str,
+    min_password: usize,
+) -> anyhow::Result<Vec<crate::store::users::PreparedUser>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = users.len().div_ceil(threads).max(1);
+    let chunks: Vec<Vec<NewUser>> = users.chunks(chunk).map(<[NewUser]>::to_vec).collect();
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|c| {
+                s.spawn(move || {
+                    c.into_iter()
+                        .map(|u| {
+                            let ext = u.extension.clone();
+                            u.prepare(realm, min_password).map_err(|e| anyhow::anyhow!("extension {ext}: {e}"))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("hashing thread panicked")).collect()
+    });
+    let mut out = Vec::new();
+    for r in results {
+        out.extend(r?);
+    }
+    Ok(out)
+}
+
+/// The demo's staff: (extension, name, role, password).
+pub const DEMO_USERS: &[(&str, &str, Role, &str)] = &[
+    ("1001", "Anna Petrova", Role::Agent, "demo-1001"),
+    ("1002", "Boris Ivanov", Role::Agent, "demo-1002"),
+    ("1003", "Chloe Martin", Role::Agent, "demo-1003"),
+    ("2001", "Dr. Elena Sokolova", Role::Senior, "demo-2001"),
+    ("3001", "Dr. Wei Zhang", Role::Doctor, "demo-3001"),
+    ("9001", "Sofia Laurent", Role::Supervisor, "demo-9001"),
+    ("9999", "Admin", Role::Admin, "demo-9999"),
+];
+
+/// Creates the demo users (the database is fresh).
+pub async fn seed_demo(config: &Config, store: &Store) -> anyhow::Result<()> {
+    let users = DEMO_USERS
+        .iter()
+        .map(|(ext, name, role, pw)| NewUser {
+            extension: (*ext).into(),
+            name: (*name).into(),
+            role: *role,
+            password: (*pw).into(),
+        })
+        .collect();
+    let prepared = prepare_all(users, &config.sip.domain, 0)?;
+    store.insert_users(&prepared).await?;
+    Ok(())
+}
+
+/// What the demo prints once it listens.
+pub fn demo_banner(config: &Config, sip: &[String], http: &str) -> String {
+    let mut s = String::new();
+    s.push_str("\nCareline demo is running.\n\n");
+    s.push_str(&format!("  SIP        {}\n", sip.join("  ")));
+    s.push_str(&format!("  SIP domain {}\n", config.sip.domain));
+    s.push_str(&format!("  Web        http://{http}/  (health: http://{http}/health)\n"));
+    s.push_str(&format!("  Database   {}\n\n", config.database.url));
+    s.push_str("  Logins (extension / password), also the SIP user and password of each phone:\n");
+    for (ext, name, role, pw) in DEMO_USERS {
+        s.push_str(&format!("    {ext:<6} {pw:<10} {role:<11} {name}\n"));
+    }
+    s.push_str("\nPoint a softphone at it: user 1001, password demo-1001, domain/registrar ");
+    s.push_str(&format!("{}, as README.md shows. Ctrl-C stops it.\n", config.sip.domain));
+    s
+}

@@ -1,0 +1,483 @@
+//! The configuration file: TOML into typed structs with documented defaults.
+//!
+//! Every key has a default, so an empty file is a working single-node setup on
+//! loopback. Errors name the key and the line (`check-config` prints them).
+//! Secrets may come from the environment instead of the file:
+//! `CARELINE_DATABASE_URL` overrides `[database] url`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use careline_shared::sip::DigestAlgorithm;
+use serde::{Deserialize, Deserializer};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[database]`
+    pub database: DatabaseConfig,
+    /// `[sip]`
+    pub sip: SipConfig,
+    /// `[registrar]`
+    pub registrar: RegistrarConfig,
+    /// `[users]`
+    pub users: UsersConfig,
+    /// `[http]`
+    pub http: HttpConfig,
+    /// `[log]`
+    pub log: LogConfig,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// sqlx URL; `sqlite://careline.db` (created when missing) by default.
+    pub url: String,
+}
+
+/// `[sip]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// Listening sockets, `udp://HOST:PORT` or `tcp://HOST:PORT`.
+    pub listen: Vec<Listen>,
+    /// The SIP domain; also the digest realm.
+    pub domain: String,
+    /// RFC 3261 T1 (round-trip estimate), default 500 ms.
+    pub t1: Dur,
+    /// RFC 3261 T2 (longest retransmit interval), default 4 s.
+    pub t2: Dur,
+    /// RFC 3261 T4 (how long a message lives in the network), default 5 s.
+    pub t4: Dur,
+    /// The `User-Agent`/`Server` header value.
+    pub server_name: String,
+}
+
+/// `[registrar]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrarConfig {
+    /// Shorter registrations get 423 Interval Too Brief (default 60 s).
+    pub min_expires: Dur,
+    /// Longer ones are shortened to this (default 3600 s).
+    pub max_expires: Dur,
+    /// When the phone asks for none (default 3600 s).
+    pub default_expires: Dur,
+    /// Contacts one extension may register at once (default 10).
+    pub max_contacts: usize,
+    /// Failed digest attempts in a row, per extension and source or per
+    /// source, before the source is locked out (default 5).
+    pub lockout_after: u32,
+    /// How long a lock-out lasts (default 300 s).
+    pub lockout_time: Dur,
+    /// How long a nonce is accepted before `stale=true` (default 300 s).
+    pub nonce_ttl: Dur,
+    /// Digest algorithms offered, most preferred first (RFC 8760).
+    pub algorithms: Vec<Algorithm>,
+}
+
+/// `[users]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UsersConfig {
+    /// Shortest password `user add` and `users import` accept (default 8).
+    pub min_password_length: usize,
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Where the API, `/health` and `/metrics` listen (default 127.0.0.1:8080).
+    pub listen: SocketAddr,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter such as `info` or `careline_server=debug` (default
+    /// `info`; `RUST_LOG` overrides it).
+    pub level: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "sqlite://careline.db".into(),
+        }
+    }
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            listen: vec![
+                Listen {
+                    transport: Transport::Udp,
+                    addr: ([127, 0, 0, 1], 5060).into(),
+                },
+                Listen {
+                    transport: Transport::Tcp,
+                    addr: ([127, 0, 0, 1], 5060).into(),
+                },
+            ],
+            domain: "127.0.0.1".into(),
+            t1: Dur(Duration::from_millis(500)),
+            t2: Dur(Duration::from_secs(4)),
+            t4: Dur(Duration::from_secs(5)),
+            server_name: concat!("Careline/", env!("CARGO_PKG_VERSION")).into(),
+        }
+    }
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        RegistrarConfig {
+            min_expires: Dur(Duration::from_secs(60)),
+            max_expires: Dur(Duration::from_secs(3600)),
+            default_expires: Dur(Duration::from_secs(3600)),
+            max_contacts: 10,
+            lockout_after: 5,
+            lockout_time: Dur(Duration::from_secs(300)),
+            nonce_ttl: Dur(Duration::from_secs(300)),
+            algorithms: vec![
+                Algorithm(DigestAlgorithm::Sha256),
+                Algorithm(DigestAlgorithm::Md5),
+            ],
+        }
+    }
+}
+
+impl Default for UsersConfig {
+    fn default() -> Self {
+        UsersConfig {
+            min_password_length: 8,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: ([127, 0, 0, 1], 8080).into(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database: DatabaseConfig::default(),
+            sip: SipConfig::default(),
+            registrar: RegistrarConfig::default(),
+            users: UsersConfig::default(),
+            http: HttpConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// A configuration that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {reason}")]
+    Read {
+        /// The path given.
+        path: String,
+        /// What the OS said.
+        reason: String,
+    },
+    /// TOML syntax or a value of the wrong type; the message names the line.
+    #[error("{0}")]
+    Syntax(String),
+    /// A value that parsed but makes no sense.
+    #[error("{key} (line {line}): {reason}")]
+    Invalid {
+        /// The dotted key, e.g. `registrar.min_expires`.
+        key: &'static str,
+        /// The line it is on (0 when it came from a default).
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Config {
+    /// Reads and checks a file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Config::parse(&text)
+    }
+
+    /// Parses and checks TOML text, then applies environment overrides.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string().trim_end().to_string()))?;
+        config.check(text)?;
+        if let Ok(url) = std::env::var("CARELINE_DATABASE_URL") {
+            config.database.url = url;
+        }
+        Ok(config)
+    }
+
+    fn check(&self, text: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &'static str, reason: String| ConfigError::Invalid {
+            key,
+            line: line_of(text, key),
+            reason,
+        };
+        let r = &self.registrar;
+        if r.min_expires.0 > r.max_expires.0 {
+            return Err(invalid(
+                "registrar.min_expires",
+                format!("{} is longer than registrar.max_expires ({})", r.min_expires, r.max_expires),
+            ));
+        }
+        if r.default_expires.0 < r.min_expires.0 || r.default_expires.0 > r.max_expires.0 {
+            return Err(invalid(
+                "registrar.default_expires",
+                "must lie between min_expires and max_expires".into(),
+            ));
+        }
+        if r.lockout_after == 0 {
+            return Err(invalid("registrar.lockout_after", "must be at least 1".into()));
+        }
+        if r.algorithms.is_empty() {
+            return Err(invalid("registrar.algorithms", "offer at least one algorithm".into()));
+        }
+        if r.max_contacts == 0 {
+            return Err(invalid("registrar.max_contacts", "must be at least 1".into()));
+        }
+        if self.sip.listen.is_empty() {
+            return Err(invalid("sip.listen", "listen on at least one socket".into()));
+        }
+        if self.sip.domain.trim().is_empty() || self.sip.domain.contains(['"', ' ', '\\']) {
+            return Err(invalid("sip.domain", "must be a host name or address".into()));
+        }
+        if self.sip.t1.0.is_zero() || self.sip.t2.0 < self.sip.t1.0 {
+            return Err(invalid("sip.t2", "t1 must be positive and t2 at least t1".into()));
+        }
+        if !self.database.url.starts_with("sqlite:") {
+            return Err(invalid(
+                "database.url",
+                "only sqlite: URLs are supported by this build".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The line of `table.key` in the text (1-based), or 0 when not written.
+fn line_of(text: &str, dotted: &str) -> usize {
+    let (table, key) = dotted.split_once('.').unwrap_or(("", dotted));
+    let mut in_table = table.is_empty();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            in_table = l.trim_matches(|c| c == '[' || c == ']').trim() == table;
+            continue;
+        }
+        if in_table && l.split('=').next().is_some_and(|k| k.trim() == key) {
+            return i + 1;
+        }
+    }
+    0
+}
+
+/// A duration written `500ms`, `5s`, `10m`, `1h`, or a number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl FromStr for Dur {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Dur, String> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (num, unit) = s.split_at(split);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("`{s}` is not a duration (try \"500ms\", \"5s\", \"10m\")"))?;
+        let d = match unit.trim() {
+            "ms" => Duration::from_millis(n),
+            "s" | "" => Duration::from_secs(n),
+            "m" | "min" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            other => return Err(format!("unknown duration unit `{other}` in `{s}` (use ms, s, m or h)")),
+        };
+        Ok(Dur(d))
+    }
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms % 1000 == 0 {
+            write!(f, "{}s", ms / 1000)
+        } else {
+            write!(f, "{ms}ms")
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Secs(n) => Ok(Dur(Duration::from_secs(n))),
+            Raw::Text(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// A SIP transport the server listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// Datagrams.
+    Udp,
+    /// A stream with Content-Length framing.
+    Tcp,
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        })
+    }
+}
+
+/// One `[sip] listen` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen {
+    /// The transport.
+    pub transport: Transport,
+    /// The local address (port 0 picks a free one).
+    pub addr: SocketAddr,
+}
+
+impl FromStr for Listen {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Listen, String> {
+        let (scheme, rest) = s
+            .split_once("://")
+            .ok_or_else(|| format!("`{s}` should look like udp://127.0.0.1:5060 or tcp://127.0.0.1:5060"))?;
+        let transport = match scheme.to_ascii_lowercase().as_str() {
+            "udp" => Transport::Udp,
+            "tcp" => Transport::Tcp,
+            other => return Err(format!("unsupported transport `{other}` in `{s}` (udp or tcp)")),
+        };
+        let addr = rest
+            .parse()
+            .map_err(|_| format!("`{rest}` in `{s}` is not an IP:port address"))?;
+        Ok(Listen { transport, addr })
+    }
+}
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.transport, self.addr)
+    }
+}
+
+impl<'de> Deserialize<'de> for Listen {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Listen, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A digest algorithm name in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Algorithm(pub DigestAlgorithm);
+
+impl<'de> Deserialize<'de> for Algorithm {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Algorithm, D::Error> {
+        let s = String::deserialize(d)?;
+        DigestAlgorithm::from_name(&s)
+            .map(Algorithm)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown digest algorithm `{s}` (SHA-256 or MD5)")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_documented_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.sip.listen.len(), 2);
+        assert_eq!(c.sip.t1.0, Duration::from_millis(500));
+        assert_eq!(c.registrar.lockout_after, 5);
+        assert_eq!(c.http.listen, "127.0.0.1:8080".parse().unwrap());
+    }
+
+    #[test]
+    fn example_config_loads() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../careline.example.toml");
+        let c = Config::load(Path::new(path)).unwrap();
+        assert_eq!(c.sip.listen[0].to_string(), "udp://127.0.0.1:5060");
+        assert_eq!(c.registrar.algorithms[0].0, DigestAlgorithm::Sha256);
+    }
+
+    #[test]
+    fn bad_listen_address_names_key_and_line() {
+        let err = Config::parse("[sip]\ndomain = \"clinic.example\"\nlisten = [\"udp:/127.0.0.1\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("listen"), "{err}");
+        assert!(err.contains("udp://127.0.0.1:5060"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::parse("[registrar]\nlockout_afterr = 3\n").unwrap_err().to_string();
+        assert!(err.contains("lockout_afterr"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn inconsistent_values_name_key_and_line() {
+        let err = Config::parse("[registrar]\nmin_expires = \"2h\"\nmax_expires = \"1h\"\n").unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::Invalid {
+                key: "registrar.min_expires",
+                line: 2,
+                reason: "7200s is longer than registrar.max_expires (3600s)".into()
+            }
+        );
+    }
+
+    #[test]
+    fn durations_in_every_unit() {
+        assert_eq!("250ms".parse::<Dur>().unwrap().0, Duration::from_millis(250));
+        assert_eq!("5s".parse::<Dur>().unwrap().0, Duration::from_secs(5));
+        assert_eq!("2m".parse::<Dur>().unwrap().0, Duration::from_secs(120));
+        assert!("5 parsecs".parse::<Dur>().is_err());
+    }
+}

@@ -1,0 +1,77 @@
+//! Counters the runtime updates and `/metrics` prints (Prometheus text format).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Process-wide counters and gauges.
+#[derive(Default, Debug)]
+pub struct Metrics {
+    /// SIP requests received (parsed).
+    pub sip_requests: AtomicU64,
+    /// SIP responses received.
+    pub sip_responses: AtomicU64,
+    /// Datagrams or stream messages that did not parse.
+    pub sip_parse_errors: AtomicU64,
+    /// Responses sent, by class 1xx..6xx.
+    pub sip_responses_sent: [AtomicU64; 6],
+    /// Successful registrations (new or refreshed).
+    pub registrations: AtomicU64,
+    /// Contacts bound now.
+    pub registrations_active: AtomicU64,
+    /// Digest failures.
+    pub auth_failures: AtomicU64,
+    /// Sources locked out.
+    pub lockouts: AtomicU64,
+    /// Live transactions.
+    pub transactions_active: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts a response sent with this status.
+    pub fn response_sent(&self, status: u16) {
+        let class = usize::from(status / 100).clamp(1, 6) - 1;
+        self.sip_responses_sent[class].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus exposition text.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(2048);
+        let mut counter = |name: &str, help: &str, kind: &str, value: u64| {
+            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n");
+        };
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        counter("careline_sip_requests_total", "SIP requests received.", "counter", get(&self.sip_requests));
+        counter("careline_sip_responses_received_total", "SIP responses received.", "counter", get(&self.sip_responses));
+        counter("careline_sip_parse_errors_total", "SIP messages that did not parse.", "counter", get(&self.sip_parse_errors));
+        counter("careline_registrations_total", "Successful REGISTERs (new or refreshed bindings).", "counter", get(&self.registrations));
+        counter("careline_registrations_active", "Contacts bound now.", "gauge", get(&self.registrations_active));
+        counter("careline_auth_failures_total", "Digest authentications that failed.", "counter", get(&self.auth_failures));
+        counter("careline_lockouts_total", "Source addresses locked out after repeated failures.", "counter", get(&self.lockouts));
+        counter("careline_sip_transactions_active", "Live SIP transactions.", "gauge", get(&self.transactions_active));
+        let _ = write!(
+            out,
+            "# HELP careline_sip_responses_sent_total SIP responses sent, by class.\n# TYPE careline_sip_responses_sent_total counter\n"
+        );
+        for (i, c) in self.sip_responses_sent.iter().enumerate() {
+            let _ = writeln!(out, "careline_sip_responses_sent_total{{class=\"{}xx\"}} {}", i + 1, get(c));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::default();
+        m.response_sent(401);
+        m.response_sent(200);
+        m.response_sent(200);
+        let text = m.render();
+        assert!(text.contains("careline_sip_responses_sent_total{class=\"2xx\"} 2\n"));
+        assert!(text.contains("careline_sip_responses_sent_total{class=\"4xx\"} 1\n"));
+        assert!(text.contains("# TYPE careline_registrations_active gauge\n"));
+    }
+}

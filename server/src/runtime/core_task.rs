@@ -1,0 +1,245 @@
+//! The core task: owns the sans-IO endpoint, feeds it inputs and timeouts,
+//! sends what it wants sent, and turns its events into logs, metrics and
+//! store writes.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use careline_shared::sip::NameAddr;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+
+use super::Input;
+use crate::config::Transport;
+use crate::metrics::Metrics;
+use crate::sip::endpoint::{EndpointEvent, EndpointSettings, SipCore, Transmit};
+use crate::sip::registrar::{Binding, Ha1, RegistrarEvent};
+use crate::store::now_ms;
+use crate::store::registrations::{BindingChange, StoredBinding};
+
+/// How many queued inputs are handled before sending what they produced.
+const BATCH: usize = 256;
+
+pub(crate) struct CoreTask {
+    core: SipCore,
+    udp: Vec<Arc<UdpSocket>>,
+    tcp: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
+    persist: mpsc::UnboundedSender<BindingChange>,
+    metrics: Arc<Metrics>,
+    /// The same moment on both clocks, to turn deadlines into stored epoch times.
+    epoch: (Instant, i64),
+}
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+impl CoreTask {
+    pub(crate) fn new(
+        settings: EndpointSettings,
+        credentials: HashMap<String, Ha1>,
+        restored: Vec<StoredBinding>,
+        udp: Vec<Arc<UdpSocket>>,
+        persist: mpsc::UnboundedSender<BindingChange>,
+        metrics: Arc<Metrics>,
+    ) -> CoreTask {
+        let key: [u8; 32] = rand::random();
+        let start = now();
+        let epoch = (start, now_ms());
+        let mut core = SipCore::new(settings, key, start);
+        core.registrar_mut().set_credentials(credentials);
+        let mut task = CoreTask {
+            core,
+            udp,
+            tcp: HashMap::new(),
+            persist,
+            metrics,
+            epoch,
+        };
+        for b in restored {
+            if let Some((ext, binding)) = task.to_binding(b) {
+                task.core.registrar_mut().restore(ext, binding);
+            }
+        }
+        let n = task.core.registrar().binding_count();
+        task.metrics.registrations_active.store(n as u64, Ordering::Relaxed);
+        if n > 0 {
+            tracing::info!(bindings = n, "registrations restored");
+        }
+        task
+    }
+
+    fn to_binding(&self, b: StoredBinding) -> Option<(String, Binding)> {
+        let left = Duration::from_millis(u64::try_from(b.expires_at - self.epoch.1).ok()?);
+        Some((
+            b.extension,
+            Binding {
+                contact: b.contact.parse::<NameAddr>().ok()?,
+                uri: b.contact_uri,
+                expires_at: self.epoch.0 + left,
+                call_id: careline_shared::sip::CallId::new(b.call_id),
+                cseq: b.cseq,
+                source: b.source.parse().ok()?,
+                transport: if b.transport == "tcp" { "tcp" } else { "udp" },
+                user_agent: b.user_agent,
+            },
+        ))
+    }
+
+    fn epoch_ms(&self, at: Instant) -> i64 {
+        let since = at.saturating_duration_since(self.epoch.0).as_millis() as i64;
+        self.epoch.1 + since
+    }
+
+    pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Input>, shutdown: watch::Receiver<bool>) {
+        let stop = super::stopped(shutdown);
+        tokio::pin!(stop);
+        loop {
+            let deadline = self.core.poll_timeout().map(tokio::time::Instant::from_std);
+            tokio::select! {
+                input = rx.recv() => {
+                    let Some(input) = input else { break };
+                    self.input(input);
+                    for _ in 0..BATCH {
+                        match rx.try_recv() {
+                            Ok(input) => self.input(input),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = sleep_until(deadline) => self.core.handle_timeout(now()),
+                _ = &mut stop => break,
+            }
+            self.flush().await;
+        }
+        self.flush().await;
+    }
+
+    fn input(&mut self, input: Input) {
+        let t = now();
+        match input {
+            Input::Datagram { flow, data } => self.core.handle_datagram(t, flow, data),
+            Input::Stream { flow, msg } => self.core.handle_message(t, flow, msg),
+            Input::Invalid { flow, data, error } => self.core.handle_invalid(flow, &data, error),
+            Input::Connected { remote, writer } => {
+                self.tcp.insert(remote, writer);
+            }
+            Input::Closed { remote } => {
+                self.tcp.remove(&remote);
+            }
+            Input::Credentials(table) => {
+                tracing::info!(users = table.len(), "credentials reloaded");
+                self.core.registrar_mut().set_credentials(table);
+            }
+        }
+    }
+
+    async fn flush(&mut self) {
+        while let Some(t) = self.core.poll_transmit() {
+            self.send(t).await;
+        }
+        while let Some(event) = self.core.poll_event() {
+            self.event(event);
+        }
+        self.metrics
+            .transactions_active
+            .store(self.core.transactions() as u64, Ordering::Relaxed);
+    }
+
+    async fn send(&mut self, t: Transmit) {
+        match t.transport {
+            Transport::Udp => {
+                let socket = self
+                    .udp
+                    .iter()
+                    .find(|s| s.local_addr().is_ok_and(|l| l.is_ipv4() == t.destination.is_ipv4()))
+                    .or_else(|| self.udp.first());
+                if let Some(s) = socket {
+                    if let Err(e) = s.send_to(&t.data, t.destination).await {
+                        tracing::debug!(destination = %t.destination, error = %e, "udp send failed");
+                    }
+                }
+            }
+            Transport::Tcp => match self.tcp.get(&t.destination) {
+                Some(writer) => {
+                    if writer.try_send(t.data).is_err() {
+                        tracing::debug!(destination = %t.destination, "tcp connection busy or closed; message dropped");
+                    }
+                }
+                None => tracing::debug!(destination = %t.destination, "no tcp connection to answer on"),
+            },
+        }
+    }
+
+    fn event(&mut self, event: EndpointEvent) {
+        let m = &self.metrics;
+        match event {
+            EndpointEvent::Answered { method, status } => {
+                m.sip_requests.fetch_add(1, Ordering::Relaxed);
+                m.response_sent(status.as_u16());
+                tracing::debug!(%method, status = status.as_u16(), "answered");
+            }
+            EndpointEvent::Invalid { source, error, answered } => {
+                m.sip_parse_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(%source, %error, answered, "malformed sip message");
+            }
+            EndpointEvent::Discarded { source, reason } => {
+                tracing::debug!(%source, %reason, "sip message discarded");
+            }
+            EndpointEvent::Registrar(e) => self.registrar_event(e),
+        }
+    }
+
+    fn registrar_event(&mut self, e: RegistrarEvent) {
+        let m = &self.metrics;
+        match e {
+            RegistrarEvent::Bound { extension, binding, refreshed } => {
+                m.registrations.fetch_add(1, Ordering::Relaxed);
+                if !refreshed {
+                    tracing::info!(%extension, contact = %binding.uri, source = %binding.source, "registered");
+                }
+                let stored = StoredBinding {
+                    extension,
+                    contact_uri: binding.uri.clone(),
+                    contact: binding.contact.to_string(),
+                    call_id: binding.call_id.to_string(),
+                    cseq: binding.cseq,
+                    transport: binding.transport.to_string(),
+                    source: binding.source.to_string(),
+                    user_agent: binding.user_agent.clone(),
+                    expires_at: self.epoch_ms(binding.expires_at),
+                };
+                let _ = self.persist.send(BindingChange::Upsert(stored));
+            }
+            RegistrarEvent::Unbound { extension, uri, reason } => {
+                tracing::info!(%extension, contact = %uri, ?reason, "unregistered");
+                let _ = self.persist.send(BindingChange::Remove { extension, contact_uri: uri });
+            }
+            RegistrarEvent::AuthFailed { claimed, source } => {
+                m.auth_failures.fetch_add(1, Ordering::Relaxed);
+                // The claimed name is attacker input: logged escaped and cut short.
+                let claimed: String = claimed.chars().take(32).collect();
+                tracing::info!(claimed = ?claimed, %source, "digest authentication failed");
+            }
+            RegistrarEvent::LockedOut { source, until } => {
+                m.lockouts.fetch_add(1, Ordering::Relaxed);
+                let secs = until.saturating_duration_since(now()).as_secs();
+                tracing::warn!(%source, seconds = secs, "source locked out after repeated authentication failures");
+            }
+        }
+        self.metrics
+            .registrations_active
+            .store(self.core.registrar().binding_count() as u64, Ordering::Relaxed);
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,205 @@
+//! The tokio drivers: the only async code. Sockets are read by small tasks
+//! that hand bytes to one core task; the core task owns the sans-IO
+//! [`SipCore`], feeds it, drains what it wants sent, and sleeps until its next
+//! deadline. Registrar changes are written to the store by a batching task.
+
+mod core_task;
+mod persist;
+mod tcp;
+mod udp;
+
+use std::collections::HashMap;
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use careline_shared::sip::{Message, ParseError};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, watch};
+
+use crate::api::{self, AppState};
+use crate::config::{Config, Transport};
+use crate::metrics::Metrics;
+use crate::sip::endpoint::{EndpointSettings, Flow};
+use crate::sip::registrar::{Ha1, RegistrarSettings};
+use crate::store::Store;
+
+/// What socket tasks hand the core task.
+pub(crate) enum Input {
+    /// A UDP datagram.
+    Datagram { flow: Flow, data: Bytes },
+    /// A message framed off a stream (already parsed).
+    Stream { flow: Flow, msg: Message },
+    /// A framed stream message that did not parse.
+    Invalid { flow: Flow, data: Bytes, error: ParseError },
+    /// A stream connection opened: where to write to it.
+    Connected { remote: SocketAddr, writer: mpsc::Sender<Bytes> },
+    /// A stream connection closed.
+    Closed { remote: SocketAddr },
+    /// New credential table from the store.
+    Credentials(HashMap<String, Ha1>),
+}
+
+/// Called once everything listens, with the SIP sockets and the HTTP address.
+pub type OnReady = Box<dyn FnOnce(&[String], &str) + Send>;
+
+fn endpoint_settings(config: &Config) -> EndpointSettings {
+    let r = &config.registrar;
+    EndpointSettings {
+        domain: config.sip.domain.clone(),
+        server_name: config.sip.server_name.clone(),
+        t1: config.sip.t1.0,
+        t2: config.sip.t2.0,
+        t4: config.sip.t4.0,
+        registrar: RegistrarSettings {
+            realm: config.sip.domain.clone(),
+            min_expires: r.min_expires.0,
+            max_expires: r.max_expires.0,
+            default_expires: r.default_expires.0,
+            max_contacts: r.max_contacts,
+            lockout_after: r.lockout_after,
+            lockout_time: r.lockout_time.0,
+            nonce_ttl: r.nonce_ttl.0,
+            algorithms: r.algorithms.iter().map(|a| a.0).collect(),
+        },
+    }
+}
+
+/// Loads the credential table for the configured realm, warning about users
+/// whose HA1 was made for another realm (their passwords must be set again).
+pub(crate) async fn load_credentials(store: &Store, realm: &str) -> anyhow::Result<HashMap<String, Ha1>> {
+    let mut table = HashMap::new();
+    for c in store.digest_credentials().await? {
+        if c.realm != realm {
+            tracing::warn!(extension = %c.extension, stored_realm = %c.realm, realm, "password was set for another sip domain; this phone cannot register until it is set again");
+            continue;
+        }
+        table.insert(c.extension, Ha1 { md5: c.ha1_md5, sha256: c.ha1_sha256 });
+    }
+    Ok(table)
+}
+
+/// Runs SIP and HTTP until Ctrl-C or SIGTERM.
+pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::default());
+    let (input_tx, input_rx) = mpsc::channel::<Input>(65_536);
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+    // Bind everything first, so a busy port fails start-up with a clear error.
+    let mut udp_sockets = Vec::new();
+    let mut tcp_listeners = Vec::new();
+    let mut bound = Vec::new();
+    for l in &config.sip.listen {
+        match l.transport {
+            Transport::Udp => {
+                let s = UdpSocket::bind(l.addr).await.with_context(|| format!("binding sip {l}"))?;
+                let local = s.local_addr()?;
+                bound.push(format!("udp://{local}"));
+                udp_sockets.push(Arc::new(s));
+            }
+            Transport::Tcp => {
+                let s = TcpListener::bind(l.addr).await.with_context(|| format!("binding sip {l}"))?;
+                bound.push(format!("tcp://{}", s.local_addr()?));
+                tcp_listeners.push(s);
+            }
+        }
+    }
+    let http = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("binding http {}", config.http.listen))?;
+    let http_addr = http.local_addr()?;
+    for b in &bound {
+        tracing::info!(listen = %b, "sip listening");
+    }
+    tracing::info!(listen = %http_addr, "http listening");
+
+    let credentials = load_credentials(&store, &config.sip.domain).await?;
+    let (persist_tx, persist_task) = persist::spawn(store.clone());
+    let restored = persist::restore(&store).await?;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for s in &udp_sockets {
+        tasks.spawn(udp::receive(s.clone(), input_tx.clone(), shutdown_rx.clone()));
+    }
+    for l in tcp_listeners {
+        tasks.spawn(tcp::accept(l, input_tx.clone(), shutdown_rx.clone(), metrics.clone()));
+    }
+    tasks.spawn(persist::watch_credentials(
+        store.clone(),
+        config.sip.domain.clone(),
+        input_tx.clone(),
+        shutdown_rx.clone(),
+    ));
+    let core = core_task::CoreTask::new(
+        endpoint_settings(&config),
+        credentials,
+        restored,
+        udp_sockets,
+        persist_tx,
+        metrics.clone(),
+    );
+    let core = tokio::spawn(core.run(input_rx, shutdown_rx.clone()));
+
+    let state = AppState {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        sip_listen: Arc::new(bound.clone()),
+        started: Instant::now(),
+    };
+    let http_task = tokio::spawn(
+        axum::serve(http, api::app(state))
+            .with_graceful_shutdown(stopped(shutdown_rx.clone()))
+            .into_future(),
+    );
+    if let Some(ready) = on_ready {
+        ready(&bound, &http_addr.to_string());
+    }
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    let _ = shutdown_tx.send(true);
+    drop(input_tx);
+    // Give in-flight work a bounded time to finish, then stop regardless.
+    let grace = Duration::from_secs(5);
+    let _ = tokio::time::timeout(grace, core).await;
+    let _ = tokio::time::timeout(grace, http_task).await;
+    tasks.abort_all();
+    let _ = tokio::time::timeout(grace, persist_task).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves once shutdown is signalled (or the signaller is gone).
+pub(crate) async fn stopped(mut rx: watch::Receiver<bool>) {
+    loop {
+        let done = *rx.borrow_and_update();
+        if done || rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

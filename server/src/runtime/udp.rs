@@ -1,0 +1,38 @@
+//! UDP: one task per socket reads datagrams and hands them to the core task.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+
+use super::Input;
+use crate::config::Transport;
+use crate::sip::endpoint::Flow;
+
+/// Largest datagram we accept (the UDP maximum).
+const MAX_DATAGRAM: usize = 65_535;
+
+pub(crate) async fn receive(socket: Arc<UdpSocket>, tx: mpsc::Sender<Input>, shutdown: watch::Receiver<bool>) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let local = socket.local_addr().ok();
+    let stop = super::stopped(shutdown.clone());
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            r = socket.recv_from(&mut buf) => match r {
+                Ok((n, remote)) => {
+                    let flow = Flow { transport: Transport::Udp, remote, local };
+                    let data = Bytes::copy_from_slice(&buf[..n]);
+                    if tx.send(Input::Datagram { flow, data }).await.is_err() {
+                        return;
+                    }
+                }
+                // ICMP port-unreachable from an earlier send surfaces here on
+                // some systems; it says nothing about this socket.
+                Err(e) => tracing::debug!(error = %e, "udp receive error"),
+            },
+            _ = &mut stop => return,
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The server's SIP side, sans-IO: digest challenges and lock-outs, the
+//! registrar, and the endpoint that puts transactions, validation and the
+//! method handlers together. Nothing here reads the clock or awaits.
+
+pub mod digest;
+pub mod endpoint;
+pub mod registrar;
