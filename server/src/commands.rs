@@ -10,7 +10,13 @@ use crate::store::Store;
 use crate::store::users::{NewUser, Role, read_users_csv};
 
 /// `user add --ext … --name … --role … --password-stdin`.
-pub async fn user_add(config: &Config, store: &Store, extension: String, name: String, role: &str) -> anyhow::Result<()> {
+pub async fn user_add(
+    config: &Config,
+    store: &Store,
+    extension: String,
+    name: String,
+    role: &str,
+) -> anyhow::Result<()> {
     let role: Role = role.parse()?;
     let mut password = String::new();
     std::io::stdin()
@@ -18,7 +24,9 @@ pub async fn user_add(config: &Config, store: &Store, extension: String, name: S
         .context("reading the password from standard input")?;
     let password = password.trim_end_matches(['\r', '\n']).to_string();
     if password.is_empty() {
-        bail!("no password on standard input (pipe it in: echo … | careline-server user add … --password-stdin)");
+        bail!(
+            "no password on standard input (pipe it in: echo … | careline-server user add … --password-stdin)"
+        );
     }
     let user = NewUser {
         extension: extension.clone(),
@@ -33,7 +41,11 @@ pub async fn user_add(config: &Config, store: &Store, extension: String, name: S
 }
 
 /// `users import FILE.csv`: every row valid, or nothing written.
-pub async fn users_import(config: &Config, store: &Store, path: &std::path::Path) -> anyhow::Result<()> {
+pub async fn users_import(
+    config: &Config,
+    store: &Store,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
     let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let users = match read_users_csv(&data) {
         Ok(u) => u,
@@ -41,7 +53,11 @@ pub async fn users_import(config: &Config, store: &Store, path: &std::path::Path
             for e in &errors {
                 eprintln!("{}:{}: {}", path.display(), e.line, e.reason);
             }
-            bail!("{} bad row(s) in {}; nothing was imported", errors.len(), path.display());
+            bail!(
+                "{} bad row(s) in {}; nothing was imported",
+                errors.len(),
+                path.display()
+            );
         }
     };
     let count = users.len();
@@ -68,13 +84,17 @@ fn prepare_all(
                     c.into_iter()
                         .map(|u| {
                             let ext = u.extension.clone();
-                            u.prepare(realm, min_password).map_err(|e| anyhow::anyhow!("extension {ext}: {e}"))
+                            u.prepare(realm, min_password)
+                                .map_err(|e| anyhow::anyhow!("extension {ext}: {e}"))
                         })
                         .collect::<Result<Vec<_>, _>>()
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("hashing thread panicked")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("hashing thread panicked"))
+            .collect()
     });
     let mut out = Vec::new();
     for r in results {
@@ -116,13 +136,18 @@ pub fn demo_banner(config: &Config, sip: &[String], http: &str) -> String {
     s.push_str("\nCareline demo is running.\n\n");
     s.push_str(&format!("  SIP        {}\n", sip.join("  ")));
     s.push_str(&format!("  SIP domain {}\n", config.sip.domain));
-    s.push_str(&format!("  Web        http://{http}/  (health: http://{http}/health)\n"));
+    s.push_str(&format!(
+        "  Web        http://{http}/  (health: http://{http}/health)\n"
+    ));
     s.push_str(&format!("  Database   {}\n\n", config.database.url));
     s.push_str("  Logins (extension / password), also the SIP user and password of each phone:\n");
     for (ext, name, role, pw) in DEMO_USERS {
         s.push_str(&format!("    {ext:<6} {pw:<10} {role:<11} {name}\n"));
     }
     s.push_str("\nPoint a softphone at it: user 1001, password demo-1001, domain/registrar ");
-    s.push_str(&format!("{}, as README.md shows. Ctrl-C stops it.\n", config.sip.domain));
+    s.push_str(&format!(
+        "{}, as README.md shows. Ctrl-C stops it.\n",
+        config.sip.domain
+    ));
     s
 }

@@ -229,8 +229,8 @@ impl Config {
 
     /// Parses and checks TOML text, then applies environment overrides.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let mut config: Config =
-            toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string().trim_end().to_string()))?;
+        let mut config: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::Syntax(e.to_string().trim_end().to_string()))?;
         config.check(text)?;
         if let Ok(url) = std::env::var("CARELINE_DATABASE_URL") {
             config.database.url = url;
@@ -248,7 +248,10 @@ impl Config {
         if r.min_expires.0 > r.max_expires.0 {
             return Err(invalid(
                 "registrar.min_expires",
-                format!("{} is longer than registrar.max_expires ({})", r.min_expires, r.max_expires),
+                format!(
+                    "{} is longer than registrar.max_expires ({})",
+                    r.min_expires, r.max_expires
+                ),
             ));
         }
         if r.default_expires.0 < r.min_expires.0 || r.default_expires.0 > r.max_expires.0 {
@@ -258,22 +261,40 @@ impl Config {
             ));
         }
         if r.lockout_after == 0 {
-            return Err(invalid("registrar.lockout_after", "must be at least 1".into()));
+            return Err(invalid(
+                "registrar.lockout_after",
+                "must be at least 1".into(),
+            ));
         }
         if r.algorithms.is_empty() {
-            return Err(invalid("registrar.algorithms", "offer at least one algorithm".into()));
+            return Err(invalid(
+                "registrar.algorithms",
+                "offer at least one algorithm".into(),
+            ));
         }
         if r.max_contacts == 0 {
-            return Err(invalid("registrar.max_contacts", "must be at least 1".into()));
+            return Err(invalid(
+                "registrar.max_contacts",
+                "must be at least 1".into(),
+            ));
         }
         if self.sip.listen.is_empty() {
-            return Err(invalid("sip.listen", "listen on at least one socket".into()));
+            return Err(invalid(
+                "sip.listen",
+                "listen on at least one socket".into(),
+            ));
         }
         if self.sip.domain.trim().is_empty() || self.sip.domain.contains(['"', ' ', '\\']) {
-            return Err(invalid("sip.domain", "must be a host name or address".into()));
+            return Err(invalid(
+                "sip.domain",
+                "must be a host name or address".into(),
+            ));
         }
         if self.sip.t1.0.is_zero() || self.sip.t2.0 < self.sip.t1.0 {
-            return Err(invalid("sip.t2", "t1 must be positive and t2 at least t1".into()));
+            return Err(invalid(
+                "sip.t2",
+                "t1 must be positive and t2 at least t1".into(),
+            ));
         }
         if !self.database.url.starts_with("sqlite:") {
             return Err(invalid(
@@ -320,7 +341,11 @@ impl FromStr for Dur {
             "s" | "" => Duration::from_secs(n),
             "m" | "min" => Duration::from_secs(n * 60),
             "h" => Duration::from_secs(n * 3600),
-            other => return Err(format!("unknown duration unit `{other}` in `{s}` (use ms, s, m or h)")),
+            other => {
+                return Err(format!(
+                    "unknown duration unit `{other}` in `{s}` (use ms, s, m or h)"
+                ));
+            }
         };
         Ok(Dur(d))
     }
@@ -382,13 +407,17 @@ pub struct Listen {
 impl FromStr for Listen {
     type Err = String;
     fn from_str(s: &str) -> Result<Listen, String> {
-        let (scheme, rest) = s
-            .split_once("://")
-            .ok_or_else(|| format!("`{s}` should look like udp://127.0.0.1:5060 or tcp://127.0.0.1:5060"))?;
+        let (scheme, rest) = s.split_once("://").ok_or_else(|| {
+            format!("`{s}` should look like udp://127.0.0.1:5060 or tcp://127.0.0.1:5060")
+        })?;
         let transport = match scheme.to_ascii_lowercase().as_str() {
             "udp" => Transport::Udp,
             "tcp" => Transport::Tcp,
-            other => return Err(format!("unsupported transport `{other}` in `{s}` (udp or tcp)")),
+            other => {
+                return Err(format!(
+                    "unsupported transport `{other}` in `{s}` (udp or tcp)"
+                ));
+            }
         };
         let addr = rest
             .parse()
@@ -405,7 +434,9 @@ impl fmt::Display for Listen {
 
 impl<'de> Deserialize<'de> for Listen {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Listen, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -418,7 +449,9 @@ impl<'de> Deserialize<'de> for Algorithm {
         let s = String::deserialize(d)?;
         DigestAlgorithm::from_name(&s)
             .map(Algorithm)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown digest algorithm `{s}` (SHA-256 or MD5)")))
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!("unknown digest algorithm `{s}` (SHA-256 or MD5)"))
+            })
     }
 }
 
@@ -445,9 +478,10 @@ mod tests {
 
     #[test]
     fn bad_listen_address_names_key_and_line() {
-        let err = Config::parse("[sip]\ndomain = \"clinic.example\"\nlisten = [\"udp:/127.0.0.1\"]\n")
-            .unwrap_err()
-            .to_string();
+        let err =
+            Config::parse("[sip]\ndomain = \"clinic.example\"\nlisten = [\"udp:/127.0.0.1\"]\n")
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("line 3"), "{err}");
         assert!(err.contains("listen"), "{err}");
         assert!(err.contains("udp://127.0.0.1:5060"), "{err}");
@@ -455,14 +489,17 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named() {
-        let err = Config::parse("[registrar]\nlockout_afterr = 3\n").unwrap_err().to_string();
+        let err = Config::parse("[registrar]\nlockout_afterr = 3\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("lockout_afterr"), "{err}");
         assert!(err.contains("line 2"), "{err}");
     }
 
     #[test]
     fn inconsistent_values_name_key_and_line() {
-        let err = Config::parse("[registrar]\nmin_expires = \"2h\"\nmax_expires = \"1h\"\n").unwrap_err();
+        let err =
+            Config::parse("[registrar]\nmin_expires = \"2h\"\nmax_expires = \"1h\"\n").unwrap_err();
         assert_eq!(
             err,
             ConfigError::Invalid {
@@ -475,7 +512,10 @@ mod tests {
 
     #[test]
     fn durations_in_every_unit() {
-        assert_eq!("250ms".parse::<Dur>().unwrap().0, Duration::from_millis(250));
+        assert_eq!(
+            "250ms".parse::<Dur>().unwrap().0,
+            Duration::from_millis(250)
+        );
         assert_eq!("5s".parse::<Dur>().unwrap().0, Duration::from_secs(5));
         assert_eq!("2m".parse::<Dur>().unwrap().0, Duration::from_secs(120));
         assert!("5 parsecs".parse::<Dur>().is_err());

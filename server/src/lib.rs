@@ -8,6 +8,7 @@
 //! - [`commands`]: the command-line operations (`user add`, `users import`, `demo`).
 
 pub mod api;
+pub mod calls;
 pub mod commands;
 pub mod config;
 pub mod metrics;

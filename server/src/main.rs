@@ -76,7 +76,8 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
 }
 
 fn init_tracing(config: &Config) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -96,7 +97,17 @@ fn main() -> anyhow::Result<()> {
     if let Command::CheckConfig = cli.command {
         println!("configuration is valid");
         println!("  database  {}", config.database.url);
-        println!("  sip       {} (domain {})", config.sip.listen.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "), config.sip.domain);
+        println!(
+            "  sip       {} (domain {})",
+            config
+                .sip
+                .listen
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            config.sip.domain
+        );
         println!("  http      {}", config.http.listen);
         return Ok(());
     }
@@ -126,15 +137,23 @@ fn main() -> anyhow::Result<()> {
             Command::Serve => runtime::serve(config, store, None).await,
             Command::Demo => {
                 commands::seed_demo(&config, &store).await?;
-                runtime::serve(config.clone(), store, Some(Box::new(move |sip: &[String], http: &str| {
-                    println!("{}", commands::demo_banner(&config, sip, http));
-                })))
+                runtime::serve(
+                    config.clone(),
+                    store,
+                    Some(Box::new(move |sip: &[String], http: &str| {
+                        println!("{}", commands::demo_banner(&config, sip, http));
+                    })),
+                )
                 .await
             }
-            Command::User { action: UserAction::Add { ext, name, role, .. } } => {
-                commands::user_add(&config, &store, ext, name, &role).await
-            }
-            Command::Users { action: UsersAction::Import { file } } => commands::users_import(&config, &store, &file).await,
+            Command::User {
+                action: UserAction::Add {
+                    ext, name, role, ..
+                },
+            } => commands::user_add(&config, &store, ext, name, &role).await,
+            Command::Users {
+                action: UsersAction::Import { file },
+            } => commands::users_import(&config, &store, &file).await,
             Command::CheckConfig => unreachable!("handled before the runtime starts"),
         }
     })

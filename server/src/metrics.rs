@@ -37,23 +37,71 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
         let mut counter = |name: &str, help: &str, kind: &str, value: u64| {
-            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n");
+            let _ = write!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            );
         };
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        counter("careline_sip_requests_total", "SIP requests received.", "counter", get(&self.sip_requests));
-        counter("careline_sip_responses_received_total", "SIP responses received.", "counter", get(&self.sip_responses));
-        counter("careline_sip_parse_errors_total", "SIP messages that did not parse.", "counter", get(&self.sip_parse_errors));
-        counter("careline_registrations_total", "Successful REGISTERs (new or refreshed bindings).", "counter", get(&self.registrations));
-        counter("careline_registrations_active", "Contacts bound now.", "gauge", get(&self.registrations_active));
-        counter("careline_auth_failures_total", "Digest authentications that failed.", "counter", get(&self.auth_failures));
-        counter("careline_lockouts_total", "Source addresses locked out after repeated failures.", "counter", get(&self.lockouts));
-        counter("careline_sip_transactions_active", "Live SIP transactions.", "gauge", get(&self.transactions_active));
+        counter(
+            "careline_sip_requests_total",
+            "SIP requests received.",
+            "counter",
+            get(&self.sip_requests),
+        );
+        counter(
+            "careline_sip_responses_received_total",
+            "SIP responses received.",
+            "counter",
+            get(&self.sip_responses),
+        );
+        counter(
+            "careline_sip_parse_errors_total",
+            "SIP messages that did not parse.",
+            "counter",
+            get(&self.sip_parse_errors),
+        );
+        counter(
+            "careline_registrations_total",
+            "Successful REGISTERs (new or refreshed bindings).",
+            "counter",
+            get(&self.registrations),
+        );
+        counter(
+            "careline_registrations_active",
+            "Contacts bound now.",
+            "gauge",
+            get(&self.registrations_active),
+        );
+        counter(
+            "careline_auth_failures_total",
+            "Digest authentications that failed.",
+            "counter",
+            get(&self.auth_failures),
+        );
+        counter(
+            "careline_lockouts_total",
+            "Source addresses locked out after repeated failures.",
+            "counter",
+            get(&self.lockouts),
+        );
+        counter(
+            "careline_sip_transactions_active",
+            "Live SIP transactions.",
+            "gauge",
+            get(&self.transactions_active),
+        );
         let _ = write!(
             out,
             "# HELP careline_sip_responses_sent_total SIP responses sent, by class.\n# TYPE careline_sip_responses_sent_total counter\n"
         );
         for (i, c) in self.sip_responses_sent.iter().enumerate() {
-            let _ = writeln!(out, "careline_sip_responses_sent_total{{class=\"{}xx\"}} {}", i + 1, get(c));
+            let _ = writeln!(
+                out,
+                "careline_sip_responses_sent_total{{class=\"{}xx\"}} {}",
+                i + 1,
+                get(c)
+            );
         }
         out
     }

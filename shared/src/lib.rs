@@ -7,3 +7,5 @@
 #![warn(missing_docs)]
 
 pub mod sip;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;

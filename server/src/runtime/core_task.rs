@@ -66,7 +66,9 @@ impl CoreTask {
             }
         }
         let n = task.core.registrar().binding_count();
-        task.metrics.registrations_active.store(n as u64, Ordering::Relaxed);
+        task.metrics
+            .registrations_active
+            .store(n as u64, Ordering::Relaxed);
         if n > 0 {
             tracing::info!(bindings = n, "registrations restored");
         }
@@ -95,7 +97,11 @@ impl CoreTask {
         self.epoch.1 + since
     }
 
-    pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Input>, shutdown: watch::Receiver<bool>) {
+    pub(crate) async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Input>,
+        shutdown: watch::Receiver<bool>,
+    ) {
         let stop = super::stopped(shutdown);
         tokio::pin!(stop);
         loop {
@@ -156,7 +162,10 @@ impl CoreTask {
                 let socket = self
                     .udp
                     .iter()
-                    .find(|s| s.local_addr().is_ok_and(|l| l.is_ipv4() == t.destination.is_ipv4()))
+                    .find(|s| {
+                        s.local_addr()
+                            .is_ok_and(|l| l.is_ipv4() == t.destination.is_ipv4())
+                    })
                     .or_else(|| self.udp.first());
                 if let Some(s) = socket {
                     if let Err(e) = s.send_to(&t.data, t.destination).await {
@@ -170,7 +179,9 @@ impl CoreTask {
                         tracing::debug!(destination = %t.destination, "tcp connection busy or closed; message dropped");
                     }
                 }
-                None => tracing::debug!(destination = %t.destination, "no tcp connection to answer on"),
+                None => {
+                    tracing::debug!(destination = %t.destination, "no tcp connection to answer on")
+                }
             },
         }
     }
@@ -183,7 +194,11 @@ impl CoreTask {
                 m.response_sent(status.as_u16());
                 tracing::debug!(%method, status = status.as_u16(), "answered");
             }
-            EndpointEvent::Invalid { source, error, answered } => {
+            EndpointEvent::Invalid {
+                source,
+                error,
+                answered,
+            } => {
                 m.sip_parse_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(%source, %error, answered, "malformed sip message");
             }
@@ -197,7 +212,11 @@ impl CoreTask {
     fn registrar_event(&mut self, e: RegistrarEvent) {
         let m = &self.metrics;
         match e {
-            RegistrarEvent::Bound { extension, binding, refreshed } => {
+            RegistrarEvent::Bound {
+                extension,
+                binding,
+                refreshed,
+            } => {
                 m.registrations.fetch_add(1, Ordering::Relaxed);
                 if !refreshed {
                     tracing::info!(%extension, contact = %binding.uri, source = %binding.source, "registered");
@@ -215,9 +234,16 @@ impl CoreTask {
                 };
                 let _ = self.persist.send(BindingChange::Upsert(stored));
             }
-            RegistrarEvent::Unbound { extension, uri, reason } => {
+            RegistrarEvent::Unbound {
+                extension,
+                uri,
+                reason,
+            } => {
                 tracing::info!(%extension, contact = %uri, ?reason, "unregistered");
-                let _ = self.persist.send(BindingChange::Remove { extension, contact_uri: uri });
+                let _ = self.persist.send(BindingChange::Remove {
+                    extension,
+                    contact_uri: uri,
+                });
             }
             RegistrarEvent::AuthFailed { claimed, source } => {
                 m.auth_failures.fetch_add(1, Ordering::Relaxed);
@@ -231,9 +257,10 @@ impl CoreTask {
                 tracing::warn!(%source, seconds = secs, "source locked out after repeated authentication failures");
             }
         }
-        self.metrics
-            .registrations_active
-            .store(self.core.registrar().binding_count() as u64, Ordering::Relaxed);
+        self.metrics.registrations_active.store(
+            self.core.registrar().binding_count() as u64,
+            Ordering::Relaxed,
+        );
     }
 }
 

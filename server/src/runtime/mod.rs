@@ -34,9 +34,16 @@ pub(crate) enum Input {
     /// A message framed off a stream (already parsed).
     Stream { flow: Flow, msg: Message },
     /// A framed stream message that did not parse.
-    Invalid { flow: Flow, data: Bytes, error: ParseError },
+    Invalid {
+        flow: Flow,
+        data: Bytes,
+        error: ParseError,
+    },
     /// A stream connection opened: where to write to it.
-    Connected { remote: SocketAddr, writer: mpsc::Sender<Bytes> },
+    Connected {
+        remote: SocketAddr,
+        writer: mpsc::Sender<Bytes>,
+    },
     /// A stream connection closed.
     Closed { remote: SocketAddr },
     /// New credential table from the store.
@@ -70,14 +77,23 @@ fn endpoint_settings(config: &Config) -> EndpointSettings {
 
 /// Loads the credential table for the configured realm, warning about users
 /// whose HA1 was made for another realm (their passwords must be set again).
-pub(crate) async fn load_credentials(store: &Store, realm: &str) -> anyhow::Result<HashMap<String, Ha1>> {
+pub(crate) async fn load_credentials(
+    store: &Store,
+    realm: &str,
+) -> anyhow::Result<HashMap<String, Ha1>> {
     let mut table = HashMap::new();
     for c in store.digest_credentials().await? {
         if c.realm != realm {
             tracing::warn!(extension = %c.extension, stored_realm = %c.realm, realm, "password was set for another sip domain; this phone cannot register until it is set again");
             continue;
         }
-        table.insert(c.extension, Ha1 { md5: c.ha1_md5, sha256: c.ha1_sha256 });
+        table.insert(
+            c.extension,
+            Ha1 {
+                md5: c.ha1_md5,
+                sha256: c.ha1_sha256,
+            },
+        );
     }
     Ok(table)
 }
@@ -95,13 +111,17 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
     for l in &config.sip.listen {
         match l.transport {
             Transport::Udp => {
-                let s = UdpSocket::bind(l.addr).await.with_context(|| format!("binding sip {l}"))?;
+                let s = UdpSocket::bind(l.addr)
+                    .await
+                    .with_context(|| format!("binding sip {l}"))?;
                 let local = s.local_addr()?;
                 bound.push(format!("udp://{local}"));
                 udp_sockets.push(Arc::new(s));
             }
             Transport::Tcp => {
-                let s = TcpListener::bind(l.addr).await.with_context(|| format!("binding sip {l}"))?;
+                let s = TcpListener::bind(l.addr)
+                    .await
+                    .with_context(|| format!("binding sip {l}"))?;
                 bound.push(format!("tcp://{}", s.local_addr()?));
                 tcp_listeners.push(s);
             }
@@ -122,10 +142,19 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
 
     let mut tasks = tokio::task::JoinSet::new();
     for s in &udp_sockets {
-        tasks.spawn(udp::receive(s.clone(), input_tx.clone(), shutdown_rx.clone()));
+        tasks.spawn(udp::receive(
+            s.clone(),
+            input_tx.clone(),
+            shutdown_rx.clone(),
+        ));
     }
     for l in tcp_listeners {
-        tasks.spawn(tcp::accept(l, input_tx.clone(), shutdown_rx.clone(), metrics.clone()));
+        tasks.spawn(tcp::accept(
+            l,
+            input_tx.clone(),
+            shutdown_rx.clone(),
+            metrics.clone(),
+        ));
     }
     tasks.spawn(persist::watch_credentials(
         store.clone(),
@@ -186,13 +215,14 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

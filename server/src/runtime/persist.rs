@@ -56,7 +56,9 @@ pub(crate) async fn watch_credentials(
             _ = tick.tick() => {}
             _ = &mut stop => return,
         }
-        let Ok(version) = store.users_version().await else { continue };
+        let Ok(version) = store.users_version().await else {
+            continue;
+        };
         if seen == Some(version) {
             continue;
         }

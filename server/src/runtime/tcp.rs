@@ -50,7 +50,14 @@ async fn connection(
     tokio::pin!(stop);
     let (mut read, mut write) = stream.into_split();
     let (writer_tx, mut writer_rx) = mpsc::channel::<Bytes>(256);
-    if tx.send(Input::Connected { remote, writer: writer_tx.clone() }).await.is_err() {
+    if tx
+        .send(Input::Connected {
+            remote,
+            writer: writer_tx.clone(),
+        })
+        .await
+        .is_err()
+    {
         return;
     }
     let writer = tokio::spawn(async move {
@@ -61,7 +68,11 @@ async fn connection(
         }
         let _ = write.shutdown().await;
     });
-    let flow = Flow { transport: Transport::Tcp, remote, local };
+    let flow = Flow {
+        transport: Transport::Tcp,
+        remote,
+        local,
+    };
     let mut decoder = StreamDecoder::new();
     let mut buf = vec![0u8; 16 * 1024];
     'read: loop {
@@ -81,7 +92,9 @@ async fn connection(
                     }
                 }
                 Ok(Some(Frame::Invalid { data, error })) => {
-                    metrics.sip_parse_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    metrics
+                        .sip_parse_errors
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if tx.send(Input::Invalid { flow, data, error }).await.is_err() {
                         break 'read;
                     }
@@ -91,7 +104,9 @@ async fn connection(
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    metrics.sip_parse_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    metrics
+                        .sip_parse_errors
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::info!(%remote, error = %e, "closing tcp connection after a framing error");
                     break 'read;
                 }

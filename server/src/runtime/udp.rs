@@ -13,7 +13,11 @@ use crate::sip::endpoint::Flow;
 /// Largest datagram we accept (the UDP maximum).
 const MAX_DATAGRAM: usize = 65_535;
 
-pub(crate) async fn receive(socket: Arc<UdpSocket>, tx: mpsc::Sender<Input>, shutdown: watch::Receiver<bool>) {
+pub(crate) async fn receive(
+    socket: Arc<UdpSocket>,
+    tx: mpsc::Sender<Input>,
+    shutdown: watch::Receiver<bool>,
+) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let local = socket.local_addr().ok();
     let stop = super::stopped(shutdown.clone());

@@ -174,49 +174,69 @@ impl Lockouts {
 
 #[cfg(test)]
 mod tests {
+    use careline_shared::testing::virtual_epoch;
+
     use super::*;
 
     #[test]
     fn nonce_is_fresh_then_stale_and_forgery_is_invalid() {
-        let t0 = Instant::now();
+        let t0 = virtual_epoch();
         let mut mint = NonceMint::new([7; 32], t0);
         let n = mint.mint(t0 + Duration::from_secs(10));
         let ttl = Duration::from_secs(300);
-        assert_eq!(mint.check(t0 + Duration::from_secs(310), &n, ttl), NonceState::Fresh);
-        assert_eq!(mint.check(t0 + Duration::from_millis(310_001), &n, ttl), NonceState::Stale);
+        assert_eq!(
+            mint.check(t0 + Duration::from_secs(310), &n, ttl),
+            NonceState::Fresh
+        );
+        assert_eq!(
+            mint.check(t0 + Duration::from_millis(310_001), &n, ttl),
+            NonceState::Stale
+        );
         let mut forged = n.clone().into_bytes();
         let last = forged.len() - 1;
         forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
         let forged = String::from_utf8(forged).unwrap();
-        assert_eq!(mint.check(t0 + Duration::from_secs(11), &forged, ttl), NonceState::Invalid);
+        assert_eq!(
+            mint.check(t0 + Duration::from_secs(11), &forged, ttl),
+            NonceState::Invalid
+        );
         let other = NonceMint::new([8; 32], t0);
-        assert_eq!(other.check(t0 + Duration::from_secs(11), &n, ttl), NonceState::Invalid);
-        assert_eq!(mint.check(t0, "not base64 at all!", ttl), NonceState::Invalid);
+        assert_eq!(
+            other.check(t0 + Duration::from_secs(11), &n, ttl),
+            NonceState::Invalid
+        );
+        assert_eq!(
+            mint.check(t0, "not base64 at all!", ttl),
+            NonceState::Invalid
+        );
     }
 
     #[test]
     fn nonces_differ_within_one_millisecond() {
-        let t0 = Instant::now();
+        let t0 = virtual_epoch();
         let mut mint = NonceMint::new([1; 32], t0);
         assert_ne!(mint.mint(t0), mint.mint(t0));
     }
 
     #[test]
     fn fifth_failure_locks_source_until_lockout_time() {
-        let t0 = Instant::now();
+        let t0 = virtual_epoch();
         let src: IpAddr = "192.0.2.7".parse().unwrap();
         let mut l = Lockouts::new(5, Duration::from_secs(300));
         for _ in 0..4 {
             assert_eq!(l.failure(t0, src, "1001"), None);
         }
-        assert_eq!(l.failure(t0, src, "1001"), Some(t0 + Duration::from_secs(300)));
+        assert_eq!(
+            l.failure(t0, src, "1001"),
+            Some(t0 + Duration::from_secs(300))
+        );
         assert!(l.locked_until(t0 + Duration::from_secs(299), src).is_some());
         assert!(l.locked_until(t0 + Duration::from_secs(300), src).is_none());
     }
 
     #[test]
     fn success_resets_the_run() {
-        let t0 = Instant::now();
+        let t0 = virtual_epoch();
         let src: IpAddr = "192.0.2.7".parse().unwrap();
         let mut l = Lockouts::new(5, Duration::from_secs(300));
         for _ in 0..4 {
@@ -230,7 +250,7 @@ mod tests {
 
     #[test]
     fn many_extensions_from_one_source_lock_it_too() {
-        let t0 = Instant::now();
+        let t0 = virtual_epoch();
         let src: IpAddr = "192.0.2.9".parse().unwrap();
         let other: IpAddr = "192.0.2.10".parse().unwrap();
         let mut l = Lockouts::new(5, Duration::from_secs(60));

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use careline_shared::sip::transaction::{self, TimerConfig, TransactionLayer};
 use careline_shared::sip::{
-    HeaderName, Message, MessageWriter, Method, ParseError, StatusCode, Tag, Uri, check_request, parse_datagram,
-    response_to, salvage_response,
+    HeaderName, Message, MessageWriter, Method, ParseError, StatusCode, Tag, Uri, check_request,
+    parse_datagram, response_to, salvage_response,
 };
 
 use super::registrar::{Registrar, RegistrarEvent, RegistrarSettings};
@@ -195,7 +195,11 @@ impl SipCore {
             return Some(t);
         }
         self.layer.poll_transmit().map(|t| Transmit {
-            transport: if t.reliable { Transport::Tcp } else { Transport::Udp },
+            transport: if t.reliable {
+                Transport::Tcp
+            } else {
+                Transport::Udp
+            },
             destination: t.destination,
             data: t.bytes,
         })
@@ -217,15 +221,24 @@ impl SipCore {
     fn drain_layer(&mut self, now: Instant, transport: Transport) {
         while let Some(event) = self.layer.poll_event() {
             match event {
-                transaction::Event::Request { key, msg, source } => self.dispatch(now, key, &msg, source, transport),
-                transaction::Event::Cancel { key, invite, msg, .. } => {
+                transaction::Event::Request { key, msg, source } => {
+                    self.dispatch(now, key, &msg, source, transport)
+                }
+                transaction::Event::Cancel {
+                    key, invite, msg, ..
+                } => {
                     // No INVITE is ever left pending yet, so a CANCEL finds
                     // nothing to stop; when it does, the INVITE gets 487.
-                    let status = if invite.is_some() { StatusCode::OK } else { StatusCode::CALL_DOES_NOT_EXIST };
+                    let status = if invite.is_some() {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::CALL_DOES_NOT_EXIST
+                    };
                     self.respond(now, key, &msg, status, |_| {});
                 }
                 transaction::Event::Discarded { source, reason } => {
-                    self.events.push_back(EndpointEvent::Discarded { source, reason });
+                    self.events
+                        .push_back(EndpointEvent::Discarded { source, reason });
                 }
                 transaction::Event::Ack { .. }
                 | transaction::Event::Response { .. }
@@ -236,7 +249,10 @@ impl SipCore {
     }
 
     fn next_tag(&mut self) -> Tag {
-        self.tags = self.tags.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.tags = self
+            .tags
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         Tag::new(format!("cl{:012x}", self.tags >> 16))
     }
 
@@ -255,7 +271,14 @@ impl SipCore {
         self.send_response(now, key, req, status, w.finish());
     }
 
-    fn send_response(&mut self, now: Instant, key: transaction::Key, req: &Message, status: StatusCode, data: Bytes) {
+    fn send_response(
+        &mut self,
+        now: Instant,
+        key: transaction::Key,
+        req: &Message,
+        status: StatusCode,
+        data: Bytes,
+    ) {
         if let Err(e) = self.layer.respond(now, key, status, data) {
             // Only a bug of ours can get here (the key came from the layer).
             tracing::warn!(error = %e, "response not sent");
@@ -270,7 +293,14 @@ impl SipCore {
         }
     }
 
-    fn dispatch(&mut self, now: Instant, key: transaction::Key, msg: &Message, source: SocketAddr, transport: Transport) {
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        key: transaction::Key,
+        msg: &Message,
+        source: SocketAddr,
+        transport: Transport,
+    ) {
         let method = msg.method().cloned().unwrap_or(Method::Other("".into()));
         let _span = tracing::debug_span!(
             "txn",
@@ -299,7 +329,12 @@ impl SipCore {
                 });
             }
             Method::Invite => self.invite(now, key, msg),
-            Method::Bye | Method::Update | Method::Prack | Method::Info | Method::Refer | Method::Notify => {
+            Method::Bye
+            | Method::Update
+            | Method::Prack
+            | Method::Info
+            | Method::Refer
+            | Method::Notify => {
                 self.respond(now, key, msg, StatusCode::CALL_DOES_NOT_EXIST, |_| {});
             }
             Method::Other(_) => self.respond(now, key, msg, StatusCode::NOT_IMPLEMENTED, |w| {
@@ -311,7 +346,14 @@ impl SipCore {
         }
     }
 
-    fn register(&mut self, now: Instant, key: transaction::Key, msg: &Message, source: SocketAddr, transport: Transport) {
+    fn register(
+        &mut self,
+        now: Instant,
+        key: transaction::Key,
+        msg: &Message,
+        source: SocketAddr,
+        transport: Transport,
+    ) {
         let aor_ok = msg
             .headers
             .to
@@ -319,7 +361,10 @@ impl SipCore {
             .is_some_and(|to| matches!(&to.uri, Uri::Sip(u) if u.user.is_some()));
         if !aor_ok {
             self.respond(now, key, msg, StatusCode::BAD_REQUEST, |w| {
-                w.header(&HeaderName::Warning, "399 careline \"the To header must hold a sip or sips address-of-record\"");
+                w.header(
+                    &HeaderName::Warning,
+                    "399 careline \"the To header must hold a sip or sips address-of-record\"",
+                );
             });
             return;
         }
@@ -336,11 +381,11 @@ impl SipCore {
 
     fn invite(&mut self, now: Instant, key: transaction::Key, msg: &Message) {
         if !msg.body.is_empty() {
-            let sdp = msg
-                .headers
-                .content_type
-                .as_ref()
-                .is_some_and(|ct| ct.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/sdp")));
+            let sdp = msg.headers.content_type.as_ref().is_some_and(|ct| {
+                ct.split(';')
+                    .next()
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/sdp"))
+            });
             if !sdp {
                 self.respond(now, key, msg, StatusCode::UNSUPPORTED_MEDIA_TYPE, |w| {
                     w.header(&HeaderName::Accept, "application/sdp");
@@ -351,7 +396,12 @@ impl SipCore {
         let accept = msg.headers.tokens(&HeaderName::Accept);
         let sdp_acceptable = accept.is_empty()
             || accept.iter().any(|a| {
-                let t = a.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                let t = a
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
                 t == "application/sdp" || t == "application/*" || t == "*/*"
             });
         if !sdp_acceptable {
@@ -361,7 +411,10 @@ impl SipCore {
             return;
         }
         self.respond(now, key, msg, StatusCode::TEMPORARILY_UNAVAILABLE, |w| {
-            w.header(&HeaderName::Warning, "399 careline \"no call routing is configured on this server yet\"");
+            w.header(
+                &HeaderName::Warning,
+                "399 careline \"no call routing is configured on this server yet\"",
+            );
         });
     }
 }

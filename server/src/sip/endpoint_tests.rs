@@ -1,10 +1,12 @@
 //! The endpoint fed real bytes, in virtual time, with no sockets.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use careline_shared::sip::{DigestAlgorithm, HeaderName, Message, StatusCode, parse_datagram};
+
+use careline_shared::testing::virtual_epoch;
 
 use super::*;
 
@@ -111,14 +113,18 @@ const EXPECTED: &[(&str, Option<u16>)] = &[
 #[test]
 fn rfc4475_messages_get_the_answers_the_rfc_asks_for() {
     assert_eq!(EXPECTED.len(), 49);
-    let t0 = Instant::now();
+    let t0 = virtual_epoch();
     let mut core = SipCore::new(settings(), [3; 32], t0);
     let mut wrong = Vec::new();
     for (i, (file, expected)) in EXPECTED.iter().enumerate() {
         let now = t0 + Duration::from_millis(i as u64);
         core.handle_datagram(now, udp("127.0.0.2:5060"), corpus(file));
         let out = sent(&mut core);
-        let got: Vec<u16> = out.iter().map(|t| status_of(t).as_u16()).filter(|s| *s >= 200).collect();
+        let got: Vec<u16> = out
+            .iter()
+            .map(|t| status_of(t).as_u16())
+            .filter(|s| *s >= 200)
+            .collect();
         let want: Vec<u16> = expected.iter().copied().collect();
         if got != want {
             wrong.push(format!("{file}: sent {got:?}, expected {want:?}"));
@@ -134,14 +140,25 @@ const REGISTER: &str = "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0
 
 #[test]
 fn retransmitted_register_is_answered_from_the_transaction() {
-    let t0 = Instant::now();
+    let t0 = virtual_epoch();
     let mut core = SipCore::new(settings(), [3; 32], t0);
-    core.handle_datagram(t0, udp("127.0.0.1:40000"), Bytes::from_static(REGISTER.as_bytes()));
+    core.handle_datagram(
+        t0,
+        udp("127.0.0.1:40000"),
+        Bytes::from_static(REGISTER.as_bytes()),
+    );
     let first = sent(&mut core);
-    core.handle_datagram(t0 + Duration::from_millis(500), udp("127.0.0.1:40000"), Bytes::from_static(REGISTER.as_bytes()));
+    core.handle_datagram(
+        t0 + Duration::from_millis(500),
+        udp("127.0.0.1:40000"),
+        Bytes::from_static(REGISTER.as_bytes()),
+    );
     let again = sent(&mut core);
     assert_eq!(first.len(), 1);
-    assert_eq!(again, first, "the retransmission gets the very same 401 (same nonce)");
+    assert_eq!(
+        again, first,
+        "the retransmission gets the very same 401 (same nonce)"
+    );
     // rport: the answer goes to the port the request came from, not the Via port.
     assert_eq!(first[0].destination, "127.0.0.1:40000".parse().unwrap());
     let resp = parse_datagram(first[0].data.clone()).unwrap();
@@ -155,9 +172,13 @@ fn retransmitted_register_is_answered_from_the_transaction() {
 
 #[test]
 fn transaction_is_forgotten_after_timer_j() {
-    let t0 = Instant::now();
+    let t0 = virtual_epoch();
     let mut core = SipCore::new(settings(), [3; 32], t0);
-    core.handle_datagram(t0, udp("127.0.0.1:40000"), Bytes::from_static(REGISTER.as_bytes()));
+    core.handle_datagram(
+        t0,
+        udp("127.0.0.1:40000"),
+        Bytes::from_static(REGISTER.as_bytes()),
+    );
     sent(&mut core);
     assert_eq!(core.transactions(), 1);
     core.handle_timeout(t0 + Duration::from_millis(31_999));
@@ -168,14 +189,16 @@ fn transaction_is_forgotten_after_timer_j() {
 
 #[test]
 fn tcp_request_is_answered_on_its_connection() {
-    let t0 = Instant::now();
+    let t0 = virtual_epoch();
     let mut core = SipCore::new(settings(), [3; 32], t0);
     let flow = Flow {
         transport: Transport::Tcp,
         remote: "127.0.0.1:45555".parse().unwrap(),
         local: None,
     };
-    let opts = REGISTER.replace("REGISTER", "OPTIONS").replace("UDP", "TCP");
+    let opts = REGISTER
+        .replace("REGISTER", "OPTIONS")
+        .replace("UDP", "TCP");
     let msg = parse_datagram(Bytes::from(opts)).unwrap();
     core.handle_message(t0, flow, msg);
     let out = sent(&mut core);
@@ -184,15 +207,24 @@ fn tcp_request_is_answered_on_its_connection() {
     assert_eq!(out[0].destination, flow.remote);
     let resp: Message = parse_datagram(out[0].data.clone()).unwrap();
     assert_eq!(resp.status(), Some(StatusCode::OK));
-    assert_eq!(resp.headers.get(&HeaderName::Allow).unwrap().value_str(), ALLOW);
+    assert_eq!(
+        resp.headers.get(&HeaderName::Allow).unwrap().value_str(),
+        ALLOW
+    );
     assert!(resp.to_tag().is_some());
 }
 
 #[test]
 fn garbage_datagrams_never_panic_and_get_no_answer() {
-    let t0 = Instant::now();
+    let t0 = virtual_epoch();
     let mut core = SipCore::new(settings(), [3; 32], t0);
-    for junk in [&b""[..], b"\r\n\r\n", b"\x00\x01\x02", b"SIP/2.0 200 OK\r\n\r\n", b"INVITE\r\n\r\n"] {
+    for junk in [
+        &b""[..],
+        b"\r\n\r\n",
+        b"\x00\x01\x02",
+        b"SIP/2.0 200 OK\r\n\r\n",
+        b"INVITE\r\n\r\n",
+    ] {
         core.handle_datagram(t0, udp("127.0.0.1:1"), Bytes::copy_from_slice(junk));
     }
     assert!(sent(&mut core).is_empty());

@@ -180,8 +180,11 @@ impl Registrar {
 
     /// Restores a binding saved before a restart.
     pub fn restore(&mut self, extension: String, binding: Binding) {
-        self.expiry
-            .push(Reverse((binding.expires_at, extension.clone(), binding.uri.clone())));
+        self.expiry.push(Reverse((
+            binding.expires_at,
+            extension.clone(),
+            binding.uri.clone(),
+        )));
         self.bindings.entry(extension).or_default().push(binding);
     }
 
@@ -211,8 +214,12 @@ impl Registrar {
             if *at > now {
                 break;
             }
-            let Some(Reverse((at, ext, uri))) = self.expiry.pop() else { break };
-            let Some(list) = self.bindings.get_mut(&ext) else { continue };
+            let Some(Reverse((at, ext, uri))) = self.expiry.pop() else {
+                break;
+            };
+            let Some(list) = self.bindings.get_mut(&ext) else {
+                continue;
+            };
             // The heap may hold an older deadline of a binding since refreshed.
             if let Some(i) = list.iter().position(|b| b.uri == uri && b.expires_at == at) {
                 list.remove(i);
@@ -229,11 +236,19 @@ impl Registrar {
     }
 
     fn next_tag(&mut self) -> Tag {
-        self.tags = self.tags.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.tags = self
+            .tags
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         Tag::new(format!("{:016x}", self.tags))
     }
 
-    fn reply(&mut self, req: &Message, status: StatusCode, add: impl FnOnce(&mut MessageWriter)) -> RegisterOutcome {
+    fn reply(
+        &mut self,
+        req: &Message,
+        status: StatusCode,
+        add: impl FnOnce(&mut MessageWriter),
+    ) -> RegisterOutcome {
         let tag = self.next_tag();
         let mut w = response_to(req, status, Some(&tag));
         add(&mut w);
@@ -301,22 +316,36 @@ impl Registrar {
             return self.challenge(now, req, false);
         }
         let qop = match creds.param("qop") {
-            Some(q) if q.eq_ignore_ascii_case("auth") => match (creds.param("nc"), creds.param("cnonce")) {
-                (Some(nc), Some(cnonce)) => Some((nc, cnonce, q)),
-                _ => {
-                    return self.reply(req, StatusCode::BAD_REQUEST, |w| {
-                        w.header_named("Warning", "399 careline \"qop=auth needs nc and cnonce\"");
-                    });
+            Some(q) if q.eq_ignore_ascii_case("auth") => {
+                match (creds.param("nc"), creds.param("cnonce")) {
+                    (Some(nc), Some(cnonce)) => Some((nc, cnonce, q)),
+                    _ => {
+                        return self.reply(req, StatusCode::BAD_REQUEST, |w| {
+                            w.header_named(
+                                "Warning",
+                                "399 careline \"qop=auth needs nc and cnonce\"",
+                            );
+                        });
+                    }
                 }
-            },
+            }
             Some(_) => return self.challenge(now, req, false),
             None => None,
         };
         // Unknown extensions are checked against a dummy HA1: same work, same answer.
         let known = self.credentials.get(user);
         let ha1 = known.unwrap_or(&self.dummy).get(algorithm);
-        let expected = algorithm.response(ha1, nonce, req.method().map_or("", |m| m.as_str()), uri, qop);
-        let ok = constant_time_eq(expected.as_bytes(), response.to_ascii_lowercase().as_bytes()) && known.is_some();
+        let expected = algorithm.response(
+            ha1,
+            nonce,
+            req.method().map_or("", |m| m.as_str()),
+            uri,
+            qop,
+        );
+        let ok = constant_time_eq(
+            expected.as_bytes(),
+            response.to_ascii_lowercase().as_bytes(),
+        ) && known.is_some();
         let user = user.to_string();
         if !ok {
             self.events.push_back(RegistrarEvent::AuthFailed {
@@ -344,7 +373,10 @@ impl Registrar {
             .map(|u| u.to_string());
         if aor_user.as_deref() != Some(user.as_str()) {
             return self.reply(req, StatusCode::FORBIDDEN, |w| {
-                w.header_named("Warning", "399 careline \"credentials do not match the To user\"");
+                w.header_named(
+                    "Warning",
+                    "399 careline \"credentials do not match the To user\"",
+                );
             });
         }
         self.update_bindings(now, req, source, transport, user)
@@ -367,11 +399,17 @@ impl Registrar {
         extension: String,
     ) -> RegisterOutcome {
         let contacts = &req.headers.contact;
-        let header_expires = req.headers.expires.map(|s| Duration::from_secs(u64::from(s)));
+        let header_expires = req
+            .headers
+            .expires
+            .map(|s| Duration::from_secs(u64::from(s)));
         if contacts.iter().any(|c| matches!(c, Contact::Star)) {
             if contacts.len() != 1 || header_expires != Some(Duration::ZERO) {
                 return self.reply(req, StatusCode::BAD_REQUEST, |w| {
-                    w.header_named("Warning", "399 careline \"Contact: * needs Expires: 0 and no other contact\"");
+                    w.header_named(
+                        "Warning",
+                        "399 careline \"Contact: * needs Expires: 0 and no other contact\"",
+                    );
                 });
             }
             for b in self.bindings.remove(&extension).unwrap_or_default() {
@@ -389,7 +427,10 @@ impl Registrar {
             let Contact::Addr(addr) = c else { continue };
             if !matches!(addr.uri, Uri::Sip(_)) {
                 return self.reply(req, StatusCode::BAD_REQUEST, |w| {
-                    w.header_named("Warning", "399 careline \"contacts must be sip or sips uris\"");
+                    w.header_named(
+                        "Warning",
+                        "399 careline \"contacts must be sip or sips uris\"",
+                    );
                 });
             }
             let asked = addr
@@ -486,7 +527,12 @@ impl Registrar {
         self.ok_with_bindings(now, req, &extension)
     }
 
-    fn ok_with_bindings(&mut self, now: Instant, req: &Message, extension: &str) -> RegisterOutcome {
+    fn ok_with_bindings(
+        &mut self,
+        now: Instant,
+        req: &Message,
+        extension: &str,
+    ) -> RegisterOutcome {
         let contacts: Vec<String> = self
             .bindings(extension)
             .iter()

@@ -5,8 +5,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use careline_shared::sip::{
-    Challenge, DigestAlgorithm, HeaderName, Message, MessageWriter, Method, StatusCode, Uri, parse_datagram,
+    Challenge, DigestAlgorithm, HeaderName, Message, MessageWriter, Method, StatusCode, Uri,
+    parse_datagram,
 };
+
+use careline_shared::testing::virtual_epoch;
 
 use super::*;
 
@@ -72,14 +75,21 @@ impl<'a> Req<'a> {
     }
 
     fn build(&self) -> Message {
-        let uri = Uri::Sip(careline_shared::sip::SipUri::new(None, careline_shared::sip::Host::Domain(REALM.into()), None));
+        let uri = Uri::Sip(careline_shared::sip::SipUri::new(
+            None,
+            careline_shared::sip::Host::Domain(REALM.into()),
+            None,
+        ));
         let mut w = MessageWriter::request(&Method::Register, &uri);
-        w.header_named("Via", "SIP/2.0/UDP 192.0.2.20:5062;branch=z9hG4bKtest;rport")
-            .header_named("From", format!("<sip:{}@{REALM}>;tag=ft", self.ext))
-            .header_named("To", format!("<sip:{}@{REALM}>", self.ext))
-            .header_named("Call-ID", self.call_id)
-            .header_named("CSeq", format!("{} REGISTER", self.cseq))
-            .header_named("Max-Forwards", 70);
+        w.header_named(
+            "Via",
+            "SIP/2.0/UDP 192.0.2.20:5062;branch=z9hG4bKtest;rport",
+        )
+        .header_named("From", format!("<sip:{}@{REALM}>;tag=ft", self.ext))
+        .header_named("To", format!("<sip:{}@{REALM}>", self.ext))
+        .header_named("Call-ID", self.call_id)
+        .header_named("CSeq", format!("{} REGISTER", self.cseq))
+        .header_named("Max-Forwards", 70);
         for c in &self.contacts {
             w.header_named("Contact", c);
         }
@@ -90,7 +100,13 @@ impl<'a> Req<'a> {
             let user = self.auth_user.unwrap_or(self.ext);
             let ha1 = alg.ha1(user, REALM, password);
             let digest_uri = format!("sip:{REALM}");
-            let resp = alg.response(&ha1, nonce, "REGISTER", &digest_uri, Some(("00000001", "abcd", "auth")));
+            let resp = alg.response(
+                &ha1,
+                nonce,
+                "REGISTER",
+                &digest_uri,
+                Some(("00000001", "abcd", "auth")),
+            );
             w.header_named(
                 "Authorization",
                 format!(
@@ -122,7 +138,13 @@ fn nonce_from(msg: &Message) -> String {
 }
 
 /// REGISTER → 401 → REGISTER with credentials, as a phone does.
-fn register<'a>(r: &mut Registrar, now: Instant, mut req: Req<'a>, password: &'a str, alg: DigestAlgorithm) -> Message {
+fn register<'a>(
+    r: &mut Registrar,
+    now: Instant,
+    mut req: Req<'a>,
+    password: &'a str,
+    alg: DigestAlgorithm,
+) -> Message {
     let first = send(r, now, &req);
     assert_eq!(first.status(), Some(StatusCode::UNAUTHORIZED));
     req.auth = Some((nonce_from(&first), password, alg));
@@ -142,7 +164,7 @@ fn shape(msg: &Message) -> (Option<StatusCode>, Vec<String>, Vec<(String, bool, 
 
 #[test]
 fn request_without_credentials_is_challenged_once_per_algorithm() {
-    let t0 = Instant::now();
+    let t0 = virtual_epoch();
     let mut r = registrar(t0);
     let resp = send(&mut r, t0, &Req::new("1001"));
     assert_eq!(resp.status(), Some(StatusCode::UNAUTHORIZED));
@@ -150,32 +172,52 @@ fn request_without_credentials_is_challenged_once_per_algorithm() {
     assert_eq!(ch.len(), 2);
     assert_eq!(ch[0].algorithm, DigestAlgorithm::Sha256);
     assert_eq!(ch[1].algorithm, DigestAlgorithm::Md5);
-    assert!(ch.iter().all(|c| c.qop_auth && !c.stale && c.realm == REALM));
+    assert!(
+        ch.iter()
+            .all(|c| c.qop_auth && !c.stale && c.realm == REALM)
+    );
     assert!(resp.to_tag().is_some());
 }
 
 #[test]
 fn right_password_binds_the_contact_with_either_algorithm() {
-    let t0 = Instant::now();
+    let t0 = virtual_epoch();
     for alg in [DigestAlgorithm::Md5, DigestAlgorithm::Sha256] {
         let mut r = registrar(t0);
         let ok = register(&mut r, t0, Req::new("1001"), "secret-1001", alg);
         assert_eq!(ok.status(), Some(StatusCode::OK), "{alg:?}");
-        let contact = ok.headers.get(&HeaderName::Contact).unwrap().value_str().to_string();
+        let contact = ok
+            .headers
+            .get(&HeaderName::Contact)
+            .unwrap()
+            .value_str()
+            .to_string();
         assert_eq!(contact, "<sip:1001@192.0.2.20:5062>;expires=3600");
         assert_eq!(r.bindings("1001").len(), 1);
         assert_eq!(r.bindings("1001")[0].source, src());
-        assert!(matches!(r.poll_event(), Some(RegistrarEvent::Bound { refreshed: false, .. })));
+        assert!(matches!(
+            r.poll_event(),
+            Some(RegistrarEvent::Bound {
+                refreshed: false,
+                ..
+            })
+        ));
     }
 }
 
 #[test]
 fn unknown_extension_is_answered_exactly_like_a_wrong_password() {
-    let t0 = Instant::now();
+    let t0 = virtual_epoch();
     let mut r = registrar(t0);
     let wrong = register(&mut r, t0, Req::new("1001"), "not-it", DigestAlgorithm::Md5);
     let mut r = registrar(t0);
-    let unknown = register(&mut r, t0, Req::new("1999"), "anything", DigestAlgorithm::Md5);
+    let unknown = register(
+        &mut r,
+        t0,
+        Req::new("1999"),
+        "anything",
+        DigestAlgorithm::Md5,
+    );
     assert_eq!(wrong.status(), Some(StatusCode::UNAUTHORIZED));
     assert_eq!(shape(&wrong), shape(&unknown));
     assert_eq!(wrong.headers.all.len(), unknown.headers.all.len());
@@ -183,14 +225,20 @@ fn unknown_extension_is_answered_exactly_like_a_wrong_password() {
 
 #[test]
 fn fifth_failure_in_a_row_locks_the_source_out_until_lockout_time() {
-    let t0 = Instant::now();
+    let t0 = virtual_epoch();
     let mut r = registrar(t0);
     for i in 0..5 {
         let resp = register(&mut r, t0, Req::new("1001"), "guess", DigestAlgorithm::Md5);
         assert_eq!(resp.status(), Some(StatusCode::UNAUTHORIZED), "attempt {i}");
     }
     let events: Vec<_> = std::iter::from_fn(|| r.poll_event()).collect();
-    assert_eq!(events.iter().filter(|e| matches!(e, RegistrarEvent::AuthFailed { .. })).count(), 5);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, RegistrarEvent::AuthFailed { .. }))
+            .count(),
+        5
+    );
     assert!(events.contains(&RegistrarEvent::LockedOut {
         source: src().ip(),
         until: t0 + Duration::from_secs(300)
@@ -198,23 +246,32 @@ fn fifth_failure_in_a_row_locks_the_source_out_until_lockout_time() {
     // Even the right password is refused while locked out.
     let locked = send(&mut r, t0 + Duration::from_secs(299), &Req::new("1001"));
     assert_eq!(locked.status(), Some(StatusCode::FORBIDDEN));
-    let after = register(&mut r, t0 + Duration::from_secs(300), Req::new("1001"), "secret-1001", DigestAlgorithm::Md5);
+    let after = register(
+        &mut r,
+        t0 + Duration::from_secs(300),
+        Req::new("1001"),
+        "secret-1001",
+        DigestAlgorithm::Md5,
+    );
     assert_eq!(after.status(), Some(StatusCode::OK));
 }
 
 #[test]
 fn unknown_extensions_count_towards_the_lockout() {
-    let t0 = Instant::now();
+    let t0 = virtual_epoch();
     let mut r = registrar(t0);
     for ext in ["2001", "2002", "2003", "2004", "2005"] {
         register(&mut r, t0, Req::new(ext), "x", DigestAlgorithm::Md5);
     }
-    assert_eq!(send(&mut r, t0, &Req::new("1001")).status(), Some(StatusCode::FORBIDDEN));
+    assert_eq!(
+        send(&mut r, t0, &Req::new("1001")).status(),
+        Some(StatusCode::FORBIDDEN)
+    );
 }
 
 #[test]
 fn old_nonce_with_right_password_gets_stale_true() {
-    let t0 = Instant::now();
+    let t0 = virtual_epoch();
     let mut r = registrar(t0);
     let first = send(&mut r, t0, &Req::new("1001"));
     let mut req = Req::new("1001");
@@ -227,15 +284,22 @@ fn old_nonce_with_right_password_gets_stale_true() {
     assert_eq!(late.status(), Some(StatusCode::UNAUTHORIZED));
     assert!(challenges(&late).iter().all(|c| c.stale));
     // A stale nonce is not a failure: no lock-out however often it happens.
-    assert!(!std::iter::from_fn(|| r.poll_event()).any(|e| matches!(e, RegistrarEvent::AuthFailed { .. })));
+    assert!(
+        !std::iter::from_fn(|| r.poll_event())
+            .any(|e| matches!(e, RegistrarEvent::AuthFailed { .. }))
+    );
 }
 
 #[test]
 fn forged_nonce_is_challenged_again_without_stale() {
-    let t0 = Instant::now();
+    let t0 = virtual_epoch();
     let mut r = registrar(t0);
     let mut req = Req::new("1001");
-    req.auth = Some(("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(), "secret-1001", DigestAlgorithm::Md5));
+    req.auth = Some((
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+        "secret-1001",
+        DigestAlgorithm::Md5,
+    ));
     let resp = send(&mut r, t0, &req);
     assert_eq!(resp.status(), Some(StatusCode::UNAUTHORIZED));
     assert!(challenges(&resp).iter().all(|c| !c.stale));
@@ -243,11 +307,14 @@ fn forged_nonce_is_challenged_again_without_stale() {
 
 #[test]
 fn binding_lapses_exactly_at_expiry() {
-    let t0 = Instant::now();
+    let t0 = virtual_epoch();
     let mut r = registrar(t0);
     let mut req = Req::new("1001");
     req.expires = Some(120);
-    assert_eq!(register(&mut r, t0, req, "secret-1001", DigestAlgorithm::Md5).status(), Some(StatusCode::OK));
+    assert_eq!(
+        register(&mut r, t0, req, "secret-1001", DigestAlgorithm::Md5).status(),
+        Some(StatusCode::OK)
+    );
     while r.poll_event().is_some() {}
     assert_eq!(r.poll_timeout(), Some(t0 + Duration::from_secs(120)));
     r.handle_timeout(t0 + Duration::from_millis(119_999));
@@ -267,7 +334,7 @@ fn binding_lapses_exactly_at_expiry() {
 
 #[test]
 fn refresh_moves_the_expiry_and_the_old_deadline_does_nothing() {
-    let t0 = Instant::now();
+    let t0 = virtual_epoch();
     let mut r = registrar(t0);
     let mut req = Req::new("1001");
     req.expires = Some(120);
@@ -275,7 +342,13 @@ fn refresh_moves_the_expiry_and_the_old_deadline_does_nothing() {
     let mut again = Req::new("1001");
     again.expires = Some(120);
     again.cseq = 10;
-    register(&mut r, t0 + Duration::from_secs(60), again, "secret-1001", DigestAlgorithm::Md5);
+    register(
+        &mut r,
+        t0 + Duration::from_secs(60),
+        again,
+        "secret-1001",
+        DigestAlgorithm::Md5,
+    );
     r.handle_timeout(t0 + Duration::from_secs(120));
     assert_eq!(r.bindings("1001").len(), 1);
     r.handle_timeout(t0 + Duration::from_secs(180));
@@ -284,39 +357,67 @@ fn refresh_moves_the_expiry_and_the_old_deadline_does_nothing() {
 
 #[test]
 fn too_short_expiry_gets_423_with_min_expires() {
-    let t0 = Instant::now();
+    let t0 = virtual_epoch();
     let mut r = registrar(t0);
     let mut req = Req::new("1001");
     req.expires = Some(30);
     let resp = register(&mut r, t0, req, "secret-1001", DigestAlgorithm::Md5);
     assert_eq!(resp.status(), Some(StatusCode::INTERVAL_TOO_BRIEF));
-    assert_eq!(resp.headers.get(&HeaderName::MinExpires).unwrap().value_str(), "60");
+    assert_eq!(
+        resp.headers
+            .get(&HeaderName::MinExpires)
+            .unwrap()
+            .value_str(),
+        "60"
+    );
     assert!(r.bindings("1001").is_empty());
 }
 
 #[test]
 fn long_expiry_is_shortened_to_max() {
-    let t0 = Instant::now();
+    let t0 = virtual_epoch();
     let mut r = registrar(t0);
     let mut req = Req::new("1001");
     req.contacts = vec!["<sip:1001@192.0.2.20:5062>;expires=999999".into()];
     let resp = register(&mut r, t0, req, "secret-1001", DigestAlgorithm::Md5);
-    assert!(resp.headers.get(&HeaderName::Contact).unwrap().value_str().ends_with(";expires=3600"));
+    assert!(
+        resp.headers
+            .get(&HeaderName::Contact)
+            .unwrap()
+            .value_str()
+            .ends_with(";expires=3600")
+    );
 }
 
 #[test]
 fn query_without_contact_lists_bindings_and_star_removes_them() {
-    let t0 = Instant::now();
+    let t0 = virtual_epoch();
     let mut r = registrar(t0);
     let mut req = Req::new("1001");
-    req.contacts = vec!["<sip:1001@192.0.2.20:5062>".into(), "<sip:1001@192.0.2.21:5062>".into()];
+    req.contacts = vec![
+        "<sip:1001@192.0.2.20:5062>".into(),
+        "<sip:1001@192.0.2.21:5062>".into(),
+    ];
     register(&mut r, t0, req, "secret-1001", DigestAlgorithm::Md5);
     let mut query = Req::new("1001");
     query.contacts.clear();
     query.cseq = 5;
-    let listed = register(&mut r, t0 + Duration::from_secs(10), query, "secret-1001", DigestAlgorithm::Md5);
+    let listed = register(
+        &mut r,
+        t0 + Duration::from_secs(10),
+        query,
+        "secret-1001",
+        DigestAlgorithm::Md5,
+    );
     assert_eq!(listed.headers.contact.len(), 2);
-    assert!(listed.headers.get(&HeaderName::Contact).unwrap().value_str().ends_with(";expires=3590"));
+    assert!(
+        listed
+            .headers
+            .get(&HeaderName::Contact)
+            .unwrap()
+            .value_str()
+            .ends_with(";expires=3590")
+    );
     let mut star = Req::new("1001");
     star.contacts = vec!["*".into()];
     star.expires = Some(0);
@@ -329,13 +430,22 @@ fn query_without_contact_lists_bindings_and_star_removes_them() {
 
 #[test]
 fn more_contacts_than_allowed_push_out_the_oldest() {
-    let t0 = Instant::now();
+    let t0 = virtual_epoch();
     let mut r = registrar(t0);
-    for (i, host) in ["192.0.2.1", "192.0.2.2", "192.0.2.3"].into_iter().enumerate() {
+    for (i, host) in ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
+        .into_iter()
+        .enumerate()
+    {
         let mut req = Req::new("1001");
         req.contacts = vec![format!("<sip:1001@{host}>")];
         req.call_id = ["a", "b", "c"][i];
-        register(&mut r, t0 + Duration::from_secs(i as u64), req, "secret-1001", DigestAlgorithm::Md5);
+        register(
+            &mut r,
+            t0 + Duration::from_secs(i as u64),
+            req,
+            "secret-1001",
+            DigestAlgorithm::Md5,
+        );
     }
     let uris: Vec<&str> = r.bindings("1001").iter().map(|b| b.uri.as_str()).collect();
     assert_eq!(uris, vec!["sip:1001@192.0.2.2", "sip:1001@192.0.2.3"]);
@@ -343,7 +453,7 @@ fn more_contacts_than_allowed_push_out_the_oldest() {
 
 #[test]
 fn credentials_of_one_extension_cannot_register_another() {
-    let t0 = Instant::now();
+    let t0 = virtual_epoch();
     let mut r = registrar(t0);
     let mut req = Req::new("1002");
     req.auth_user = Some("1001");
@@ -354,7 +464,7 @@ fn credentials_of_one_extension_cannot_register_another() {
 
 #[test]
 fn older_cseq_of_same_call_id_does_not_roll_back() {
-    let t0 = Instant::now();
+    let t0 = virtual_epoch();
     let mut r = registrar(t0);
     let mut req = Req::new("1001");
     req.cseq = 10;
@@ -368,7 +478,7 @@ fn older_cseq_of_same_call_id_does_not_roll_back() {
 
 #[test]
 fn digest_with_unoffered_or_unknown_algorithm_is_challenged_not_counted() {
-    let t0 = Instant::now();
+    let t0 = virtual_epoch();
     let mut s = settings();
     s.algorithms = vec![DigestAlgorithm::Sha256];
     let mut r = Registrar::new(s, [1; 32], t0);
@@ -376,6 +486,8 @@ fn digest_with_unoffered_or_unknown_algorithm_is_challenged_not_counted() {
         let resp = register(&mut r, t0, Req::new("1001"), "x", DigestAlgorithm::Md5);
         assert_eq!(resp.status(), Some(StatusCode::UNAUTHORIZED));
     }
-    assert!(!std::iter::from_fn(|| r.poll_event()).any(|e| matches!(e, RegistrarEvent::LockedOut { .. })));
+    assert!(
+        !std::iter::from_fn(|| r.poll_event())
+            .any(|e| matches!(e, RegistrarEvent::LockedOut { .. }))
+    );
 }
-

@@ -7,8 +7,8 @@ pub mod users;
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 /// A failed store operation.
 #[derive(Debug, thiserror::Error)]
@@ -73,5 +73,9 @@ pub fn now_ms() -> i64 {
 
 /// A new text id with a prefix naming its table (`usr_3f9c…`).
 pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{:016x}{:08x}", rand::random::<u64>(), rand::random::<u32>())
+    format!(
+        "{prefix}_{:016x}{:08x}",
+        rand::random::<u64>(),
+        rand::random::<u32>()
+    )
 }

@@ -43,7 +43,11 @@ pub enum BindingChange {
 
 impl Store {
     /// Writes a batch of changes in one transaction.
-    pub async fn apply_binding_changes(&self, changes: &[BindingChange], now_ms: i64) -> Result<(), StoreError> {
+    pub async fn apply_binding_changes(
+        &self,
+        changes: &[BindingChange],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         for change in changes {
             match change {
@@ -69,12 +73,17 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                BindingChange::Remove { extension, contact_uri } => {
-                    sqlx::query("DELETE FROM registrations WHERE extension = ? AND contact_uri = ?")
-                        .bind(extension)
-                        .bind(contact_uri)
-                        .execute(&mut *tx)
-                        .await?;
+                BindingChange::Remove {
+                    extension,
+                    contact_uri,
+                } => {
+                    sqlx::query(
+                        "DELETE FROM registrations WHERE extension = ? AND contact_uri = ?",
+                    )
+                    .bind(extension)
+                    .bind(contact_uri)
+                    .execute(&mut *tx)
+                    .await?;
                 }
             }
         }
@@ -146,8 +155,14 @@ mod tests {
         store
             .apply_binding_changes(
                 &[
-                    BindingChange::Upsert(StoredBinding { cseq: 2, ..binding("1001", "sip:1001@a", 20_000) }),
-                    BindingChange::Remove { extension: "1002".into(), contact_uri: "sip:1002@c".into() },
+                    BindingChange::Upsert(StoredBinding {
+                        cseq: 2,
+                        ..binding("1001", "sip:1001@a", 20_000)
+                    }),
+                    BindingChange::Remove {
+                        extension: "1002".into(),
+                        contact_uri: "sip:1002@c".into(),
+                    },
                 ],
                 1,
             )

@@ -7,8 +7,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use careline_shared::sip::DigestAlgorithm;
 use sqlx::Row;
 
@@ -31,7 +31,13 @@ pub enum Role {
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 5] = [Role::Agent, Role::Senior, Role::Doctor, Role::Supervisor, Role::Admin];
+    pub const ALL: [Role; 5] = [
+        Role::Agent,
+        Role::Senior,
+        Role::Doctor,
+        Role::Supervisor,
+        Role::Admin,
+    ];
 
     /// The stored name.
     pub fn as_str(self) -> &'static str {
@@ -157,8 +163,14 @@ pub struct User {
 fn check_extension(ext: &str) -> Result<(), UserError> {
     let ok = !ext.is_empty()
         && ext.len() <= 32
-        && ext.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok { Ok(()) } else { Err(UserError::Extension(ext.to_string())) }
+        && ext
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(UserError::Extension(ext.to_string()))
+    }
 }
 
 impl NewUser {
@@ -191,7 +203,11 @@ impl NewUser {
 /// Whether `password` matches an argon2 PHC hash.
 pub fn verify_password(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -231,9 +247,11 @@ impl Store {
 
     /// Every enabled user's digest material.
     pub async fn digest_credentials(&self) -> Result<Vec<DigestCredentials>, StoreError> {
-        let rows = sqlx::query("SELECT extension, realm, ha1_md5, ha1_sha256 FROM users WHERE disabled = 0")
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(
+            "SELECT extension, realm, ha1_md5, ha1_sha256 FROM users WHERE disabled = 0",
+        )
+        .fetch_all(self.pool())
+        .await?;
         Ok(rows
             .into_iter()
             .map(|r| DigestCredentials {
@@ -285,7 +303,9 @@ pub struct RowError {
 /// Reads `ext,name,role,password` rows (with that header). Returns the valid
 /// users, or every row's error; nothing is written unless all rows are good.
 pub fn read_users_csv(data: &[u8]) -> Result<Vec<NewUser>, Vec<RowError>> {
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(data);
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(data);
     let mut errors = Vec::new();
     let headers = match reader.headers() {
         Ok(h) => h.clone(),
@@ -297,7 +317,8 @@ pub fn read_users_csv(data: &[u8]) -> Result<Vec<NewUser>, Vec<RowError>> {
         }
     };
     let col = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
-    let (Some(ext), Some(name), Some(role), Some(password)) = (col("ext"), col("name"), col("role"), col("password"))
+    let (Some(ext), Some(name), Some(role), Some(password)) =
+        (col("ext"), col("name"), col("role"), col("password"))
     else {
         return Err(vec![RowError {
             line: 1,
@@ -331,12 +352,15 @@ pub fn read_users_csv(data: &[u8]) -> Result<Vec<NewUser>, Vec<RowError>> {
                     });
                     continue;
                 }
-                users.push((line, NewUser {
-                    extension,
-                    name: field(name),
-                    role: r,
-                    password: field(password),
-                }));
+                users.push((
+                    line,
+                    NewUser {
+                        extension,
+                        name: field(name),
+                        role: r,
+                        password: field(password),
+                    },
+                ));
             }
             Err(e) => errors.push(RowError {
                 line,
@@ -383,7 +407,10 @@ mod tests {
         .unwrap();
         let dump = format!("{u:?}");
         assert!(!dump.contains("correct horse"));
-        assert_eq!(u.ha1_md5, DigestAlgorithm::Md5.ha1("1001", "clinic", "correct horse"));
+        assert_eq!(
+            u.ha1_md5,
+            DigestAlgorithm::Md5.ha1("1001", "clinic", "correct horse")
+        );
         assert!(verify_password(&u.password_hash, "correct horse"));
         assert!(!verify_password(&u.password_hash, "wrong"));
     }
@@ -396,7 +423,10 @@ mod tests {
             role: Role::Agent,
             password: "longenough".into(),
         };
-        assert!(matches!(base.clone().prepare("r", 8), Err(UserError::Extension(_))));
+        assert!(matches!(
+            base.clone().prepare("r", 8),
+            Err(UserError::Extension(_))
+        ));
         let short = NewUser {
             extension: "1001".into(),
             password: "123".into(),
@@ -419,11 +449,23 @@ mod tests {
             .unwrap()
         };
         store.insert_users(&[mk("1001")]).await.unwrap();
-        let err = store.insert_users(&[mk("1002"), mk("1001")]).await.unwrap_err();
+        let err = store
+            .insert_users(&[mk("1002"), mk("1001")])
+            .await
+            .unwrap_err();
         assert!(matches!(err, UserError::Duplicate(ref e) if e == "1001"));
-        let exts: Vec<String> = store.list_users().await.unwrap().into_iter().map(|u| u.extension).collect();
+        let exts: Vec<String> = store
+            .list_users()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| u.extension)
+            .collect();
         assert_eq!(exts, vec!["1001"]);
         let creds = store.digest_credentials().await.unwrap();
-        assert_eq!(creds[0].ha1_md5, DigestAlgorithm::Md5.ha1("1001", "r", "password1"));
+        assert_eq!(
+            creds[0].ha1_md5,
+            DigestAlgorithm::Md5.ha1("1001", "r", "password1")
+        );
     }
 }

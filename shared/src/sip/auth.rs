@@ -226,7 +226,10 @@ fn parse_auth(value: &[u8]) -> Option<(String, Vec<(String, String)>)> {
 
 /// Removes the quotes of a quoted string and resolves its `\` escapes.
 pub(crate) fn unquote(q: &SipStr) -> String {
-    let inner = q.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(q);
+    let inner = q
+        .strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap_or(q);
     let mut out = String::with_capacity(inner.len());
     let mut chars = inner.chars();
     while let Some(ch) = chars.next() {
@@ -252,8 +255,20 @@ mod tests {
         let alg = DigestAlgorithm::Md5;
         let ha1 = alg.ha1("1001", "careline", "secret");
         assert_eq!(ha1, alg.hex(&[b"1001", b"careline", b"secret"]));
-        let r1 = alg.response(&ha1, "n1", "REGISTER", "sip:careline", Some(("00000001", "c1", "auth")));
-        let r2 = alg.response(&ha1, "n1", "REGISTER", "sip:careline", Some(("00000002", "c1", "auth")));
+        let r1 = alg.response(
+            &ha1,
+            "n1",
+            "REGISTER",
+            "sip:careline",
+            Some(("00000001", "c1", "auth")),
+        );
+        let r2 = alg.response(
+            &ha1,
+            "n1",
+            "REGISTER",
+            "sip:careline",
+            Some(("00000002", "c1", "auth")),
+        );
         assert_ne!(r1, r2);
         assert_eq!(r1.len(), 32);
         assert_eq!(DigestAlgorithm::Sha256.ha1("a", "b", "c").len(), 64);
@@ -261,7 +276,10 @@ mod tests {
 
     #[test]
     fn md5_matches_known_vector() {
-        assert_eq!(DigestAlgorithm::Md5.hex(&[b"abc"]), "900150983cd24fb0d6963f7d28e17f72");
+        assert_eq!(
+            DigestAlgorithm::Md5.hex(&[b"abc"]),
+            "900150983cd24fb0d6963f7d28e17f72"
+        );
         assert_eq!(
             DigestAlgorithm::Sha256.hex(&[b"abc"]),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
@@ -291,7 +309,13 @@ mod tests {
 
     #[test]
     fn garbage_authorization_is_none_not_panic() {
-        for bad in [&b""[..], b"Digest", b"Digest a", b"Digest a=\"unterminated", b"\xff\xfe"] {
+        for bad in [
+            &b""[..],
+            b"Digest",
+            b"Digest a",
+            b"Digest a=\"unterminated",
+            b"\xff\xfe",
+        ] {
             let _ = Credentials::parse(bad);
         }
         assert!(Credentials::parse(b"Digest a=\"unterminated").is_none());

@@ -88,7 +88,10 @@ pub fn response_to(req: &Message, status: StatusCode, to_tag: Option<&Tag>) -> M
         w.header(&HeaderName::CallId, call_id);
     }
     if let Some(cseq) = &h.cseq {
-        w.header(&HeaderName::CSeq, format_args!("{} {}", cseq.seq, cseq.method));
+        w.header(
+            &HeaderName::CSeq,
+            format_args!("{} {}", cseq.seq, cseq.method),
+        );
     }
     w
 }

@@ -93,7 +93,11 @@ impl StreamDecoder {
             self.buf.advance(4);
             return Ok(Some(Frame::Ping));
         }
-        let leading = self.buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+        let leading = self
+            .buf
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .count();
         if leading == self.buf.len() {
             // Only line endings so far: wait for a full ping or a message.
             if leading > 4 {

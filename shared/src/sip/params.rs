@@ -37,7 +37,11 @@ impl Params {
     /// Sets `name` (replacing an earlier value) or appends it.
     pub fn set(&mut self, name: impl Into<SipStr>, value: Option<SipStr>) {
         let name = name.into();
-        match self.0.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+        match self
+            .0
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+        {
             Some(slot) => slot.1 = value,
             None => self.0.push((name, value)),
         }

@@ -89,7 +89,10 @@ pub(crate) struct Head {
 
 /// Finds the blank line that ends the head, skipping leading CRLFs (RFC 3261 §7.5).
 pub(crate) fn find_head(buf: &[u8]) -> Result<Head, ParseError> {
-    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').ok_or(ParseError::Empty)?;
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .ok_or(ParseError::Empty)?;
     let rest = &buf[start..];
     let crlf = memmem::find(rest, b"\n\r\n").map(|i| (i, 3));
     let lf = memmem::find(rest, b"\n\n").map(|i| (i, 2));
@@ -123,9 +126,16 @@ pub fn parse_datagram(buf: Bytes) -> Result<Message, ParseError> {
         // A datagram is whole: a head that ends with its last line's CRLF but
         // lacks the blank line is taken as having no body.
         Err(ParseError::NoBlankLine) if buf.ends_with(b"\n") => {
-            let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(0);
+            let start = buf
+                .iter()
+                .position(|&b| b != b'\r' && b != b'\n')
+                .unwrap_or(0);
             let end = buf.len() - if buf.ends_with(b"\r\n") { 2 } else { 1 };
-            Head { start, end, body: buf.len() }
+            Head {
+                start,
+                end,
+                body: buf.len(),
+            }
         }
         other => other?,
     };
@@ -150,7 +160,11 @@ pub fn parse_message(buf: Bytes) -> Result<Message, ParseError> {
     parse_datagram(buf)
 }
 
-pub(crate) fn finish(start: StartLine, headers: Headers, body: Bytes) -> Result<Message, ParseError> {
+pub(crate) fn finish(
+    start: StartLine,
+    headers: Headers,
+    body: Bytes,
+) -> Result<Message, ParseError> {
     if let (StartLine::Request { method, .. }, Some(cseq)) = (&start, &headers.cseq) {
         if &cseq.method != method {
             return Err(ParseError::MethodMismatch {
@@ -195,7 +209,8 @@ pub(crate) fn parse_head(buf: &Bytes, head: &Head) -> Result<(StartLine, Headers
                 return Err(ParseError::HeaderLine);
             }
             // Token bytes are ASCII.
-            let name = SipStr::from_bytes(buf.slice(pos..name_end)).ok_or(ParseError::HeaderLine)?;
+            let name =
+                SipStr::from_bytes(buf.slice(pos..name_end)).ok_or(ParseError::HeaderLine)?;
             lines.push((HeaderName::from_token(name), colon + 1, end));
         }
         pos = nl + 1;
@@ -247,7 +262,9 @@ fn parse_start_line(buf: &Bytes, s: usize, e: usize) -> Result<StartLine, ParseE
         .ok_or(ParseError::RequestUri("invalid utf-8"))?;
     let uri = Uri::parse(&uri_text).map_err(ParseError::RequestUri)?;
     if uri.as_sip().is_some_and(|u| u.headers.is_some()) {
-        return Err(ParseError::RequestUri("headers are not allowed in a request-uri"));
+        return Err(ParseError::RequestUri(
+            "headers are not allowed in a request-uri",
+        ));
     }
     Ok(StartLine::Request { method, uri })
 }
@@ -280,7 +297,13 @@ fn parse_status_line(buf: &Bytes, s: usize, e: usize) -> Result<StartLine, Parse
 }
 
 /// Fills the typed view of one header; the raw line is kept by the caller.
-fn apply(h: &mut Headers, name: &HeaderName, buf: &Bytes, s: usize, e: usize) -> Result<(), &'static str> {
+fn apply(
+    h: &mut Headers,
+    name: &HeaderName,
+    buf: &Bytes,
+    s: usize,
+    e: usize,
+) -> Result<(), &'static str> {
     let mut c = Cursor::new(buf, s, e);
     macro_rules! once {
         ($field:ident, $parse:expr) => {{
@@ -302,7 +325,9 @@ fn apply(h: &mut Headers, name: &HeaderName, buf: &Bytes, s: usize, e: usize) ->
             once!(call_id, CallId::new(c.str(s, e)?))
         }
         HeaderName::CSeq => {
-            let seq = c.number((1 << 31) - 1).map_err(|_| "sequence number out of range")?;
+            let seq = c
+                .number((1 << 31) - 1)
+                .map_err(|_| "sequence number out of range")?;
             if !c.skip_lws() {
                 return Err("missing method");
             }
@@ -391,8 +416,13 @@ pub fn salvage_response(buf: &[u8], status: StatusCode, why: &str) -> Option<Byt
             }
             continue;
         }
-        let Some(colon) = memchr(b':', raw) else { continue };
-        lines.push((raw[..colon].trim_ascii().to_vec(), raw[colon + 1..].trim_ascii().to_vec()));
+        let Some(colon) = memchr(b':', raw) else {
+            continue;
+        };
+        lines.push((
+            raw[..colon].trim_ascii().to_vec(),
+            raw[colon + 1..].trim_ascii().to_vec(),
+        ));
     }
     let find = |long: &'static str, compact: &'static str| {
         lines.iter().filter(move |(n, _)| {
@@ -413,7 +443,12 @@ pub fn salvage_response(buf: &[u8], status: StatusCode, why: &str) -> Option<Byt
         out.extend_from_slice(v);
         out.extend_from_slice(b"\r\n");
     }
-    for (name, (_, v)) in [("From", from), ("To", to), ("Call-ID", call_id), ("CSeq", cseq)] {
+    for (name, (_, v)) in [
+        ("From", from),
+        ("To", to),
+        ("Call-ID", call_id),
+        ("CSeq", cseq),
+    ] {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(v);
@@ -422,7 +457,12 @@ pub fn salvage_response(buf: &[u8], status: StatusCode, why: &str) -> Option<Byt
         }
         out.extend_from_slice(b"\r\n");
     }
-    let why: String = why.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect();
-    out.extend_from_slice(format!("Warning: 399 careline \"{why}\"\r\nContent-Length: 0\r\n\r\n").as_bytes());
+    let why: String = why
+        .chars()
+        .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+        .collect();
+    out.extend_from_slice(
+        format!("Warning: 399 careline \"{why}\"\r\nContent-Length: 0\r\n\r\n").as_bytes(),
+    );
     Some(Bytes::from(out))
 }

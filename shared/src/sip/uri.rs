@@ -147,14 +147,13 @@ impl Uri {
         let scheme = &s[..colon];
         let mut chars = scheme.bytes();
         let first_ok = chars.next().is_some_and(|b| b.is_ascii_alphabetic());
-        if !first_ok
-            || !chars.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        if !first_ok || !chars.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
         {
             return Err("bad uri scheme");
         }
-        if s.bytes()
-            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || matches!(b, b'<' | b'>' | b'"'))
-        {
+        if s.bytes().any(|b| {
+            b.is_ascii_whitespace() || b.is_ascii_control() || matches!(b, b'<' | b'>' | b'"')
+        }) {
             return Err("bad character in uri");
         }
         let rest = sub(text, colon + 1, s.len());
@@ -212,10 +211,7 @@ impl SipUri {
             None => (None, None, 0),
         };
         let tail = &s[host_start..];
-        let hp_end = host_start
-            + tail
-                .find([';', '?'])
-                .unwrap_or(tail.len());
+        let hp_end = host_start + tail.find([';', '?']).unwrap_or(tail.len());
         let (host, port) = split_host_port(&sub(rest, host_start, hp_end))?;
         let (params, headers) = {
             let after = &s[hp_end..];
@@ -339,7 +335,9 @@ mod tests {
 
     #[test]
     fn ipv6_host_with_port() {
-        let Uri::Sip(u) = uri("sip:[2001:db8::10]:5070") else { panic!() };
+        let Uri::Sip(u) = uri("sip:[2001:db8::10]:5070") else {
+            panic!()
+        };
         assert_eq!(u.host, Host::Ipv6("2001:db8::10".parse().unwrap()));
         assert_eq!(u.port, Some(5070));
         assert_eq!(u.to_string(), "sip:[2001:db8::10]:5070");
@@ -347,7 +345,9 @@ mod tests {
 
     #[test]
     fn escaped_nul_in_user_is_kept_whole() {
-        let Uri::Sip(u) = uri("sip:null-%00-null@example.com") else { panic!() };
+        let Uri::Sip(u) = uri("sip:null-%00-null@example.com") else {
+            panic!()
+        };
         assert_eq!(u.user_unescaped().unwrap(), b"null-\0-null");
     }
 
@@ -364,7 +364,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_uris() {
-        for bad in ["sip:", "sip:user@", "sip:host:99999", "<sip:a@b>", "nocolon", "sip:a b@c"] {
+        for bad in [
+            "sip:",
+            "sip:user@",
+            "sip:host:99999",
+            "<sip:a@b>",
+            "nocolon",
+            "sip:a b@c",
+        ] {
             assert!(Uri::parse(&SipStr::from(bad)).is_err(), "{bad} parsed");
         }
     }

@@ -66,7 +66,12 @@ pub fn check_request(msg: &Message, supported: &[&str]) -> Result<(), Rejection>
         .into_iter()
         .filter(|t| !supported.iter().any(|s| s.eq_ignore_ascii_case(t)))
         .collect();
-    if !unsupported.is_empty() && !matches!(msg.method(), Some(super::Method::Ack | super::Method::Cancel)) {
+    if !unsupported.is_empty()
+        && !matches!(
+            msg.method(),
+            Some(super::Method::Ack | super::Method::Cancel)
+        )
+    {
         return Err(Rejection {
             status: StatusCode::BAD_EXTENSION,
             reason: "unsupported extension required".into(),

@@ -47,13 +47,17 @@ impl Via {
     /// `Some(None)` when `rport` is present without a value (a request asking
     /// for it), `Some(Some(p))` once filled in.
     pub fn rport(&self) -> Option<Option<u16>> {
-        self.params.get("rport").map(|v| v.and_then(|p| p.parse().ok()))
+        self.params
+            .get("rport")
+            .map(|v| v.and_then(|p| p.parse().ok()))
     }
 
     /// The sent-by port, or the transport's default.
     pub fn port_or_default(&self) -> u16 {
         self.port.unwrap_or(
-            if self.transport.eq_ignore_ascii_case("tls") || self.transport.eq_ignore_ascii_case("wss") {
+            if self.transport.eq_ignore_ascii_case("tls")
+                || self.transport.eq_ignore_ascii_case("wss")
+            {
                 5061
             } else {
                 5060

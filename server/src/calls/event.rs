@@ -1,0 +1,144 @@
+//! The facts the call core emits. Each carries the call (or agent) it is
+//! about and the instant it happened; the runtime stamps wall-clock time
+//! when it writes them.
+
+use std::time::{Duration, Instant};
+
+use super::agents::AgentState;
+
+/// Which tier of a queue an agent was rung from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tier {
+    /// The queue's agents.
+    Agent,
+    /// Its senior specialists.
+    Senior,
+}
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndReason {
+    /// Answered, then hung up normally by either side.
+    Completed,
+    /// The caller hung up before anyone answered.
+    Abandoned,
+    /// Nobody answered within the queue's maximum wait.
+    MaxWait,
+    /// A leg failed mid-call (media silence, lost connection …).
+    Dropped,
+}
+
+/// A call-core fact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A call entered a queue.
+    CallArrived {
+        /// The call.
+        call: u64,
+        /// The queue's name.
+        queue: String,
+        /// When its INVITE arrived.
+        at: Instant,
+    },
+    /// An agent's phone started ringing for a call.
+    AgentOffered {
+        /// The call.
+        call: u64,
+        /// The agent's extension.
+        agent: String,
+        /// Agent or senior tier.
+        tier: Tier,
+        /// When.
+        at: Instant,
+    },
+    /// An agent let it ring past their ring time (or refused it).
+    AgentRingNoAnswer {
+        /// The call.
+        call: u64,
+        /// The agent.
+        agent: String,
+        /// Misses in a row so far.
+        misses: u32,
+        /// When.
+        at: Instant,
+    },
+    /// The answer deadline (`rings_to_answer × ring_cycle`) passed unanswered.
+    AnswerDeadlinePassed {
+        /// The call.
+        call: u64,
+        /// When (exactly arrival + deadline).
+        at: Instant,
+    },
+    /// The senior tier is rung as well.
+    Escalated {
+        /// The call.
+        call: u64,
+        /// The seniors rung now (may be empty when none is free yet).
+        seniors: Vec<String>,
+        /// When.
+        at: Instant,
+    },
+    /// An agent answered.
+    Answered {
+        /// The call.
+        call: u64,
+        /// Who answered.
+        agent: String,
+        /// From which tier.
+        tier: Tier,
+        /// Wait from arrival to answer.
+        wait: Duration,
+        /// Whether that was within the answer deadline.
+        within_deadline: bool,
+        /// When.
+        at: Instant,
+    },
+    /// The caller hung up before answer.
+    Abandoned {
+        /// The call.
+        call: u64,
+        /// How long they waited.
+        wait: Duration,
+        /// Whether the deadline had passed.
+        after_deadline: bool,
+        /// When.
+        at: Instant,
+    },
+    /// The call is over.
+    Ended {
+        /// The call.
+        call: u64,
+        /// Why.
+        reason: EndReason,
+        /// When.
+        at: Instant,
+    },
+    /// An agent's state changed.
+    AgentStateChanged {
+        /// The agent.
+        agent: String,
+        /// Before.
+        from: AgentState,
+        /// After.
+        to: AgentState,
+        /// When.
+        at: Instant,
+    },
+}
+
+impl Event {
+    /// The event's name as stored and streamed.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::CallArrived { .. } => "call_arrived",
+            Event::AgentOffered { .. } => "agent_offered",
+            Event::AgentRingNoAnswer { .. } => "agent_ring_no_answer",
+            Event::AnswerDeadlinePassed { .. } => "answer_deadline_passed",
+            Event::Escalated { .. } => "escalated",
+            Event::Answered { .. } => "answered",
+            Event::Abandoned { .. } => "abandoned",
+            Event::Ended { .. } => "ended",
+            Event::AgentStateChanged { .. } => "agent_state_changed",
+        }
+    }
+}
