@@ -114,6 +114,13 @@ pub const DEMO_USERS: &[(&str, &str, Role, &str)] = &[
     ("9999", "Admin", Role::Admin, "demo-9999"),
 ];
 
+/// The demo's queue: number 100 rings the agents, then the senior.
+pub fn demo_queue() -> crate::config::QueueConfig {
+    let text = "[[queues]]\nname = \"reception\"\nnumber = \"100\"\nagents = [\"1001\", \"1002\", \"1003\"]\nseniors = [\"2001\"]\n";
+    // A constant that the config tests also parse; it cannot fail.
+    Config::parse(text).expect("demo queue").queues.remove(0)
+}
+
 /// Creates the demo users (the database is fresh).
 pub async fn seed_demo(config: &Config, store: &Store) -> anyhow::Result<()> {
     let users = DEMO_USERS

@@ -30,6 +30,76 @@ pub struct Config {
     pub http: HttpConfig,
     /// `[log]`
     pub log: LogConfig,
+    /// `[[queues]]`: where patients' calls land and who answers them.
+    pub queues: Vec<QueueConfig>,
+}
+
+/// One `[[queues]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Its name (shown to supervisors).
+    pub name: String,
+    /// The number (or DID) that lands in it.
+    pub number: String,
+    /// Agent tier, by extension, tried first.
+    #[serde(default)]
+    pub agents: Vec<String>,
+    /// Senior tier, rung as well once the answer deadline passes.
+    #[serde(default)]
+    pub seniors: Vec<String>,
+    /// One ring cycle (default 5 s).
+    #[serde(default = "default_ring_cycle")]
+    pub ring_cycle: Dur,
+    /// Rings within which a call must be answered (default 3).
+    #[serde(default = "default_rings")]
+    pub rings_to_answer: u32,
+    /// How long one agent rings before the next is tried (default two ring cycles).
+    #[serde(default)]
+    pub agent_ring_time: Option<Dur>,
+    /// Wrap-up after each call (default 10 s).
+    #[serde(default = "default_wrap_up")]
+    pub wrap_up: Dur,
+    /// Misses in a row that pause an agent (default 3).
+    #[serde(default = "default_auto_pause")]
+    pub auto_pause_after: u32,
+    /// Longest wait before the call is ended (default 10 min).
+    #[serde(default = "default_max_wait")]
+    pub max_wait: Dur,
+}
+
+fn default_ring_cycle() -> Dur {
+    Dur(Duration::from_secs(5))
+}
+fn default_rings() -> u32 {
+    3
+}
+fn default_wrap_up() -> Dur {
+    Dur(Duration::from_secs(10))
+}
+fn default_auto_pause() -> u32 {
+    3
+}
+fn default_max_wait() -> Dur {
+    Dur(Duration::from_secs(600))
+}
+
+impl QueueConfig {
+    /// The ACD's view of this queue.
+    pub fn settings(&self) -> crate::calls::acd::QueueSettings {
+        crate::calls::acd::QueueSettings {
+            name: self.name.clone(),
+            number: self.number.clone(),
+            agents: self.agents.clone(),
+            seniors: self.seniors.clone(),
+            ring_cycle: self.ring_cycle.0,
+            rings_to_answer: self.rings_to_answer,
+            agent_ring_time: self.agent_ring_time.map_or(self.ring_cycle.0 * 2, |d| d.0),
+            wrap_up: self.wrap_up.0,
+            auto_pause_after: self.auto_pause_after,
+            max_wait: self.max_wait.0,
+        }
+    }
 }
 
 /// `[database]`
@@ -187,6 +257,7 @@ impl Default for Config {
             users: UsersConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
+            queues: Vec::new(),
         }
     }
 }
@@ -296,6 +367,49 @@ impl Config {
                 "t1 must be positive and t2 at least t1".into(),
             ));
         }
+        let mut numbers = std::collections::HashSet::new();
+        for q in &self.queues {
+            let invalid_q = |key: &'static str, reason: String| ConfigError::Invalid {
+                key,
+                line: line_of_value(text, &q.name),
+                reason: format!("queue {:?}: {reason}", q.name),
+            };
+            if q.number.is_empty()
+                || !q
+                    .number
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'+')
+            {
+                return Err(invalid_q(
+                    "queues.number",
+                    "the number must be digits (or a DID such as +74951234567)".into(),
+                ));
+            }
+            if !numbers.insert(q.number.clone()) {
+                return Err(invalid_q(
+                    "queues.number",
+                    format!("number {} is used by another queue", q.number),
+                ));
+            }
+            if q.rings_to_answer == 0 || q.ring_cycle.0.is_zero() {
+                return Err(invalid_q(
+                    "queues.rings_to_answer",
+                    "ring_cycle and rings_to_answer must be positive".into(),
+                ));
+            }
+            if q.agents.is_empty() && q.seniors.is_empty() {
+                return Err(invalid_q(
+                    "queues.agents",
+                    "list at least one agent or senior".into(),
+                ));
+            }
+            if q.auto_pause_after == 0 {
+                return Err(invalid_q(
+                    "queues.auto_pause_after",
+                    "must be at least 1".into(),
+                ));
+            }
+        }
         if !self.database.url.starts_with("sqlite:") {
             return Err(invalid(
                 "database.url",
@@ -321,6 +435,14 @@ fn line_of(text: &str, dotted: &str) -> usize {
         }
     }
     0
+}
+
+/// The line where a quoted value first appears (1-based), or 0.
+fn line_of_value(text: &str, value: &str) -> usize {
+    let quoted = format!("\"{value}\"");
+    text.lines()
+        .position(|l| l.contains(&quoted))
+        .map_or(0, |i| i + 1)
 }
 
 /// A duration written `500ms`, `5s`, `10m`, `1h`, or a number of seconds.
@@ -474,6 +596,11 @@ mod tests {
         let c = Config::load(Path::new(path)).unwrap();
         assert_eq!(c.sip.listen[0].to_string(), "udp://127.0.0.1:5060");
         assert_eq!(c.registrar.algorithms[0].0, DigestAlgorithm::Sha256);
+        assert_eq!(c.queues[0].number, "100");
+        assert_eq!(
+            c.queues[0].settings().answer_deadline(),
+            Duration::from_secs(15)
+        );
     }
 
     #[test]
@@ -507,6 +634,22 @@ mod tests {
                 line: 2,
                 reason: "7200s is longer than registrar.max_expires (3600s)".into()
             }
+        );
+    }
+
+    #[test]
+    fn queues_get_defaults_and_are_checked() {
+        let c = Config::parse("[[queues]]\nname = \"reception\"\nnumber = \"100\"\nagents = [\"1001\"]\nseniors = [\"2001\"]\n").unwrap();
+        let q = c.queues[0].settings();
+        assert_eq!(q.answer_deadline(), Duration::from_secs(15));
+        assert_eq!(q.agent_ring_time, Duration::from_secs(10));
+        assert_eq!(q.wrap_up, Duration::from_secs(10));
+        let err = Config::parse("[[queues]]\nname = \"a\"\nnumber = \"100\"\nagents = [\"1\"]\n[[queues]]\nname = \"b\"\nnumber = \"100\"\nagents = [\"2\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("used by another queue") && err.contains("line 6"),
+            "{err}"
         );
     }
 

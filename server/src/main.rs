@@ -112,6 +112,9 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let demo = matches!(cli.command, Command::Demo);
+    if demo && config.queues.is_empty() {
+        config.queues.push(commands::demo_queue());
+    }
     if demo && cli.config.is_none() {
         let path = std::env::temp_dir().join(format!("careline-demo-{}.db", std::process::id()));
         config.database.url = format!("sqlite://{}", path.display());

@@ -5,5 +5,6 @@
 
 pub mod acd;
 pub mod agents;
+pub mod b2bua;
 pub mod event;
 mod timers;

@@ -62,7 +62,7 @@ impl CoreTask {
         };
         for b in restored {
             if let Some((ext, binding)) = task.to_binding(b) {
-                task.core.registrar_mut().restore(ext, binding);
+                task.core.restore_binding(start, ext, binding);
             }
         }
         let n = task.core.registrar().binding_count();
@@ -206,6 +206,7 @@ impl CoreTask {
                 tracing::debug!(%source, %reason, "sip message discarded");
             }
             EndpointEvent::Registrar(e) => self.registrar_event(e),
+            EndpointEvent::Call(e) => tracing::info!(kind = e.kind(), event = ?e, "call event"),
         }
     }
 

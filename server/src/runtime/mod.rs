@@ -53,7 +53,11 @@ pub(crate) enum Input {
 /// Called once everything listens, with the SIP sockets and the HTTP address.
 pub type OnReady = Box<dyn FnOnce(&[String], &str) + Send>;
 
-fn endpoint_settings(config: &Config) -> EndpointSettings {
+fn endpoint_settings(
+    config: &Config,
+    udp: Option<SocketAddr>,
+    tcp: Option<SocketAddr>,
+) -> EndpointSettings {
     let r = &config.registrar;
     EndpointSettings {
         domain: config.sip.domain.clone(),
@@ -72,6 +76,9 @@ fn endpoint_settings(config: &Config) -> EndpointSettings {
             nonce_ttl: r.nonce_ttl.0,
             algorithms: r.algorithms.iter().map(|a| a.0).collect(),
         },
+        queues: config.queues.iter().map(|q| q.settings()).collect(),
+        udp,
+        tcp,
     }
 }
 
@@ -108,6 +115,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
     let mut udp_sockets = Vec::new();
     let mut tcp_listeners = Vec::new();
     let mut bound = Vec::new();
+    let (mut first_udp, mut first_tcp) = (None, None);
     for l in &config.sip.listen {
         match l.transport {
             Transport::Udp => {
@@ -115,6 +123,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
                     .await
                     .with_context(|| format!("binding sip {l}"))?;
                 let local = s.local_addr()?;
+                first_udp.get_or_insert(local);
                 bound.push(format!("udp://{local}"));
                 udp_sockets.push(Arc::new(s));
             }
@@ -122,6 +131,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
                 let s = TcpListener::bind(l.addr)
                     .await
                     .with_context(|| format!("binding sip {l}"))?;
+                first_tcp.get_or_insert(s.local_addr()?);
                 bound.push(format!("tcp://{}", s.local_addr()?));
                 tcp_listeners.push(s);
             }
@@ -163,7 +173,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
         shutdown_rx.clone(),
     ));
     let core = core_task::CoreTask::new(
-        endpoint_settings(&config),
+        endpoint_settings(&config, first_udp, first_tcp),
         credentials,
         restored,
         udp_sockets,

@@ -4,8 +4,8 @@
 //! answer can be formed), runs every request through the transaction layer
 //! (so retransmissions are absorbed and answered from memory), applies the
 //! generic request checks of RFC 3261 §8.2, and hands each method to its
-//! handler: REGISTER to the registrar, OPTIONS answered here. Calls arrive
-//! with the queue issue; until then INVITE is refused with 480.
+//! handler: REGISTER to the registrar, OPTIONS answered here, INVITEs to a
+//! queue's number and everything inside calls to the B2BUA.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -19,6 +19,10 @@ use careline_shared::sip::{
 };
 
 use super::registrar::{Registrar, RegistrarEvent, RegistrarSettings};
+use crate::calls::acd::{Acd, QueueSettings};
+use crate::calls::agents::AgentState;
+use crate::calls::b2bua::{B2bua, B2buaSettings, Handled};
+use crate::calls::event::Event as CallEvent;
 use crate::config::Transport;
 
 /// Methods this endpoint implements (the Allow header).
@@ -42,6 +46,12 @@ pub struct EndpointSettings {
     pub t4: Duration,
     /// The registrar's settings.
     pub registrar: RegistrarSettings,
+    /// The queues.
+    pub queues: Vec<QueueSettings>,
+    /// Our UDP socket (for Via and Contact of requests we send).
+    pub udp: Option<SocketAddr>,
+    /// Our TCP socket.
+    pub tcp: Option<SocketAddr>,
 }
 
 /// A transport flow: how a message came in, and so how to answer it.
@@ -71,6 +81,8 @@ pub struct Transmit {
 pub enum EndpointEvent {
     /// From the registrar.
     Registrar(RegistrarEvent),
+    /// From the call core.
+    Call(CallEvent),
     /// A new request was answered with a final status.
     Answered {
         /// Its method.
@@ -101,6 +113,7 @@ pub struct SipCore {
     settings: EndpointSettings,
     layer: TransactionLayer,
     registrar: Registrar,
+    b2bua: B2bua,
     transmits: VecDeque<Transmit>,
     events: VecDeque<EndpointEvent>,
     tags: u64,
@@ -116,9 +129,20 @@ impl SipCore {
             ..TimerConfig::default()
         };
         let seed = u128::from_le_bytes(key[..16].try_into().unwrap_or([0; 16]));
+        let b2bua = B2bua::new(
+            B2buaSettings {
+                udp: settings.udp,
+                tcp: settings.tcp,
+                domain: settings.domain.clone(),
+                server_name: settings.server_name.clone(),
+            },
+            Acd::new(settings.queues.clone(), now),
+            (seed >> 32) as u64,
+        );
         SipCore {
             layer: TransactionLayer::new(timers, seed),
             registrar: Registrar::new(settings.registrar.clone(), key, now),
+            b2bua,
             settings,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -139,6 +163,38 @@ impl SipCore {
     /// Live transactions.
     pub fn transactions(&self) -> usize {
         self.layer.len()
+    }
+
+    /// Restores a binding saved before a restart; the agent's phone counts
+    /// as registered again.
+    pub fn restore_binding(
+        &mut self,
+        now: Instant,
+        extension: String,
+        binding: super::registrar::Binding,
+    ) {
+        self.registrar.restore(extension.clone(), binding);
+        self.b2bua
+            .handle_registration(now, &extension, &self.registrar);
+    }
+
+    /// The call core (agent states, calls in progress).
+    pub fn calls(&self) -> &B2bua {
+        &self.b2bua
+    }
+
+    /// An agent (or the API for them) chose a state.
+    pub fn set_agent_state(
+        &mut self,
+        now: Instant,
+        extension: &str,
+        state: AgentState,
+    ) -> Result<(), crate::calls::acd::AcdError> {
+        let r = self
+            .b2bua
+            .set_agent_state(now, &mut self.layer, &self.registrar, extension, state);
+        self.drain_layer(now, Transport::Udp);
+        r
     }
 
     /// A UDP datagram arrived.
@@ -183,10 +239,24 @@ impl SipCore {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.layer.handle_timeout(now);
         self.registrar.handle_timeout(now);
+        self.drain_registrar(now);
+        self.b2bua
+            .handle_timeout(now, &mut self.layer, &self.registrar);
+        self.drain_layer(now, Transport::Udp);
+    }
+
+    /// Registrar facts go out as events; binding changes tell the ACD who
+    /// has a phone.
+    fn drain_registrar(&mut self, now: Instant) {
         while let Some(e) = self.registrar.poll_event() {
+            if let RegistrarEvent::Bound { extension, .. }
+            | RegistrarEvent::Unbound { extension, .. } = &e
+            {
+                self.b2bua
+                    .handle_registration(now, extension, &self.registrar);
+            }
             self.events.push_back(EndpointEvent::Registrar(e));
         }
-        self.drain_layer(now, Transport::Udp);
     }
 
     /// The next message to send.
@@ -207,15 +277,22 @@ impl SipCore {
 
     /// The next fact to report.
     pub fn poll_event(&mut self) -> Option<EndpointEvent> {
-        self.events.pop_front()
+        if let Some(e) = self.events.pop_front() {
+            return Some(e);
+        }
+        self.b2bua.poll_event().map(EndpointEvent::Call)
     }
 
     /// The earliest deadline.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.layer.poll_timeout(), self.registrar.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.layer.poll_timeout(),
+            self.registrar.poll_timeout(),
+            self.b2bua.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn drain_layer(&mut self, now: Instant, transport: Transport) {
@@ -227,23 +304,35 @@ impl SipCore {
                 transaction::Event::Cancel {
                     key, invite, msg, ..
                 } => {
-                    // No INVITE is ever left pending yet, so a CANCEL finds
-                    // nothing to stop; when it does, the INVITE gets 487.
                     let status = if invite.is_some() {
                         StatusCode::OK
                     } else {
                         StatusCode::CALL_DOES_NOT_EXIST
                     };
                     self.respond(now, key, &msg, status, |_| {});
+                    if let Some(invite) = invite {
+                        self.b2bua
+                            .handle_cancel(now, &mut self.layer, &self.registrar, invite);
+                    }
+                }
+                transaction::Event::Response { key, msg } => {
+                    self.b2bua
+                        .handle_response(now, &mut self.layer, &self.registrar, key, &msg);
+                }
+                transaction::Event::Timeout { key }
+                | transaction::Event::TransportError { key } => {
+                    self.b2bua.handle_transaction_timeout(
+                        now,
+                        &mut self.layer,
+                        &self.registrar,
+                        key,
+                    );
                 }
                 transaction::Event::Discarded { source, reason } => {
                     self.events
                         .push_back(EndpointEvent::Discarded { source, reason });
                 }
-                transaction::Event::Ack { .. }
-                | transaction::Event::Response { .. }
-                | transaction::Event::Timeout { .. }
-                | transaction::Event::TransportError { .. } => {}
+                transaction::Event::Ack { .. } => {}
             }
         }
     }
@@ -319,6 +408,16 @@ impl SipCore {
             });
             return;
         }
+        if msg.to_tag().is_some() && method != Method::Register && method != Method::Options {
+            // Inside a dialog: one of our calls' legs, or nobody's.
+            let handled =
+                self.b2bua
+                    .handle_in_dialog(now, &mut self.layer, &self.registrar, key, msg);
+            if handled == Handled::No {
+                self.respond(now, key, msg, StatusCode::CALL_DOES_NOT_EXIST, |_| {});
+            }
+            return;
+        }
         match method {
             Method::Register => self.register(now, key, msg, source, transport),
             Method::Options => {
@@ -328,7 +427,7 @@ impl SipCore {
                     w.header(&HeaderName::Accept, "application/sdp");
                 });
             }
-            Method::Invite => self.invite(now, key, msg),
+            Method::Invite => self.invite(now, key, msg, source, transport),
             Method::Bye
             | Method::Update
             | Method::Prack
@@ -373,13 +472,18 @@ impl SipCore {
             Transport::Tcp => "tcp",
         };
         let outcome = self.registrar.handle_register(now, msg, source, transport);
-        while let Some(e) = self.registrar.poll_event() {
-            self.events.push_back(EndpointEvent::Registrar(e));
-        }
         self.send_response(now, key, msg, outcome.status, outcome.response);
+        self.drain_registrar(now);
     }
 
-    fn invite(&mut self, now: Instant, key: transaction::Key, msg: &Message) {
+    fn invite(
+        &mut self,
+        now: Instant,
+        key: transaction::Key,
+        msg: &Message,
+        source: SocketAddr,
+        transport: Transport,
+    ) {
         if !msg.body.is_empty() {
             let sdp = msg.headers.content_type.as_ref().is_some_and(|ct| {
                 ct.split(';')
@@ -410,12 +514,23 @@ impl SipCore {
             });
             return;
         }
-        self.respond(now, key, msg, StatusCode::TEMPORARILY_UNAVAILABLE, |w| {
-            w.header(
-                &HeaderName::Warning,
-                "399 careline \"no call routing is configured on this server yet\"",
-            );
-        });
+        let handled = self.b2bua.handle_invite(
+            now,
+            &mut self.layer,
+            &self.registrar,
+            key,
+            msg,
+            source,
+            transport,
+        );
+        if handled == Handled::No {
+            self.respond(now, key, msg, StatusCode::NOT_FOUND, |w| {
+                w.header(
+                    &HeaderName::Warning,
+                    "399 careline \"no queue answers this number\"",
+                );
+            });
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod auth;
 mod build;
+mod dialog;
 mod frame;
 mod header;
 mod message;
@@ -23,6 +24,7 @@ mod via;
 
 pub use auth::{Challenge, Credentials, DigestAlgorithm};
 pub use build::{MessageWriter, response_to};
+pub use dialog::Dialog;
 pub use frame::{Frame, FrameError, StreamDecoder};
 pub use header::HeaderName;
 pub use message::{CSeq, Contact, Header, Headers, Message, StartLine};

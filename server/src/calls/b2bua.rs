@@ -1,0 +1,846 @@
+//! The back-to-back user agent, sans-IO: every call is legs that this core
+//! joins — the caller's leg (an INVITE we answer) and one leg per agent we
+//! ring (INVITEs we send). The ACD decides who rings; this file speaks SIP
+//! for it: ringing, CANCEL when another agent won or the caller gave up,
+//! ACK and BYE when a 200 OK arrives too late, and BYE across when either
+//! side hangs up.
+//!
+//! SDP is passed between the legs unchanged for now; media anchoring (the
+//! server's own RTP ports between the legs) replaces that with the media
+//! engine.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+use careline_shared::sip::transaction::{Key, TransactionLayer};
+use careline_shared::sip::{
+    Branch, Dialog, HeaderName, Host, Message, MessageWriter, Method, NameAddr, SipUri, StatusCode,
+    Tag, Uri, Via, parse_datagram, response_to,
+};
+
+use super::acd::{Acd, AnswerOutcome, Command};
+use super::agents::AgentState;
+use super::event::{EndReason, Event};
+use crate::config::Transport;
+use crate::sip::registrar::Registrar;
+
+/// The header that tells an agent's phone (and desktop) which call rings.
+pub const CALL_HEADER: &str = "X-Careline-Call";
+
+/// Where this server is, for Via and Contact.
+#[derive(Debug, Clone)]
+pub struct B2buaSettings {
+    /// Our UDP socket, if we listen on UDP.
+    pub udp: Option<SocketAddr>,
+    /// Our TCP socket, if we listen on TCP.
+    pub tcp: Option<SocketAddr>,
+    /// The SIP domain (for agents' To URIs).
+    pub domain: String,
+    /// The Server/User-Agent header.
+    pub server_name: String,
+}
+
+/// How to reach one leg's peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Flow {
+    transport: Transport,
+    remote: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AgentLegState {
+    /// INVITE sent, no provisional yet.
+    Calling,
+    /// A provisional arrived (so a CANCEL may be sent).
+    Ringing,
+    /// We want it stopped but could not CANCEL before a provisional.
+    CancelPending,
+    /// CANCEL sent.
+    Cancelling,
+    /// Answered and joined with the caller.
+    Connected,
+}
+
+#[derive(Debug)]
+struct AgentLeg {
+    call: u64,
+    agent: String,
+    invite: Message,
+    flow: Flow,
+    state: AgentLegState,
+    dialog: Option<Dialog>,
+}
+
+#[derive(Debug)]
+struct CallerLeg {
+    key: Key,
+    invite: Message,
+    flow: Flow,
+    dialog: Dialog,
+    answered: bool,
+}
+
+#[derive(Debug)]
+struct Call {
+    caller: CallerLeg,
+    /// The agent leg joined with the caller.
+    connected: Option<Key>,
+    /// The SDP each side last gave us, to answer re-INVITEs with the other's.
+    caller_sdp: Bytes,
+    agent_sdp: Bytes,
+}
+
+/// The B2BUA.
+pub struct B2bua {
+    settings: B2buaSettings,
+    acd: Acd,
+    calls: HashMap<u64, Call>,
+    /// Agent legs by their INVITE client transaction, kept until the leg ends
+    /// (also after its call ended, to hang up a 200 OK that comes too late).
+    legs: HashMap<Key, AgentLeg>,
+    next_call: u64,
+    tags: u64,
+    events: VecDeque<Event>,
+}
+
+/// What the B2BUA did with a request the endpoint handed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// Taken care of (answered or passed on).
+    Yes,
+    /// Not ours: the endpoint answers it (404 for an unknown number, 481 for
+    /// an unknown dialog).
+    No,
+}
+
+impl B2bua {
+    /// A B2BUA over a distributor.
+    pub fn new(settings: B2buaSettings, acd: Acd, seed: u64) -> B2bua {
+        B2bua {
+            settings,
+            acd,
+            calls: HashMap::new(),
+            legs: HashMap::new(),
+            next_call: 1,
+            tags: seed | 1,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// The distributor (agent states, queues).
+    pub fn acd(&self) -> &Acd {
+        &self.acd
+    }
+
+    /// Calls in progress (waiting or connected).
+    pub fn active_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// The next fact.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        while let Some(e) = self.acd.poll_event() {
+            self.events.push_back(e);
+        }
+        self.events.pop_front()
+    }
+
+    /// The next deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.acd.poll_timeout()
+    }
+
+    /// The public id of a call, as stored and sent in [`CALL_HEADER`].
+    pub fn call_ref(call: u64) -> String {
+        format!("call-{call:08x}")
+    }
+
+    fn next_tag(&mut self) -> Tag {
+        self.tags = self
+            .tags
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        Tag::new(format!("b2{:012x}", self.tags >> 16))
+    }
+
+    fn local(&self, transport: Transport) -> SocketAddr {
+        let (first, second) = match transport {
+            Transport::Udp => (self.settings.udp, self.settings.tcp),
+            Transport::Tcp => (self.settings.tcp, self.settings.udp),
+        };
+        first
+            .or(second)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5060)))
+    }
+
+    fn via(&self, transport: Transport, branch: &Branch) -> Via {
+        let local = self.local(transport);
+        let name = match transport {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        };
+        Via::new(name, Host::from(local.ip()), Some(local.port()), branch)
+    }
+
+    fn contact(&self, transport: Transport) -> Uri {
+        let local = self.local(transport);
+        let mut uri = SipUri::new(Some("careline"), Host::from(local.ip()), Some(local.port()));
+        if transport == Transport::Tcp {
+            uri.params.set("transport", Some("tcp".into()));
+        }
+        Uri::Sip(uri)
+    }
+
+    /// A registration changed; the ACD learns whether the agent has a phone.
+    pub fn handle_registration(&mut self, now: Instant, extension: &str, registrar: &Registrar) {
+        let registered = !registrar.bindings(extension).is_empty();
+        self.acd.handle_agent_registered(now, extension, registered);
+    }
+
+    /// An agent (or the API on their behalf) chose a state.
+    pub fn set_agent_state(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        registrar: &Registrar,
+        extension: &str,
+        state: AgentState,
+    ) -> Result<(), super::acd::AcdError> {
+        self.acd.handle_set_state(now, extension, state)?;
+        self.run_commands(now, layer, registrar);
+        Ok(())
+    }
+
+    /// Timers.
+    pub fn handle_timeout(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        registrar: &Registrar,
+    ) {
+        self.acd.handle_timeout(now);
+        self.run_commands(now, layer, registrar);
+    }
+
+    /// A new INVITE outside any dialog. Ours when its Request-URI user is a
+    /// queue's number.
+    #[allow(clippy::too_many_arguments)]
+    pub fn handle_invite(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        registrar: &Registrar,
+        key: Key,
+        msg: &Message,
+        source: SocketAddr,
+        transport: Transport,
+    ) -> Handled {
+        let Some(number) = msg
+            .request_uri()
+            .and_then(Uri::as_sip)
+            .and_then(|u| u.user.as_ref())
+        else {
+            return Handled::No;
+        };
+        if self.acd.queue_for(number).is_none() {
+            return Handled::No;
+        }
+        let number = number.to_string();
+        let tag = self.next_tag();
+        let Some(dialog) = Dialog::from_uas(msg, &tag) else {
+            // No Contact: nowhere to send in-dialog requests to.
+            self.respond(now, layer, key, msg, &tag, StatusCode::BAD_REQUEST, |w| {
+                w.header(
+                    &HeaderName::Warning,
+                    "399 careline \"INVITE without a Contact\"",
+                );
+            });
+            return Handled::Yes;
+        };
+        let call = self.next_call;
+        self.next_call += 1;
+        self.respond(now, layer, key, msg, &tag, StatusCode::RINGING, |_| {});
+        self.calls.insert(
+            call,
+            Call {
+                caller: CallerLeg {
+                    key,
+                    invite: msg.clone(),
+                    flow: Flow {
+                        transport,
+                        remote: source,
+                    },
+                    dialog,
+                    answered: false,
+                },
+                connected: None,
+                caller_sdp: msg.body.clone(),
+                agent_sdp: Bytes::new(),
+            },
+        );
+        if self.acd.handle_call_arrived(now, call, &number).is_err() {
+            // Checked above; a queue cannot vanish in between.
+            self.calls.remove(&call);
+            return Handled::No;
+        }
+        self.run_commands(now, layer, registrar);
+        Handled::Yes
+    }
+
+    /// The caller cancelled its INVITE (`invite` is its server transaction).
+    pub fn handle_cancel(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        registrar: &Registrar,
+        invite: Key,
+    ) {
+        let Some((&call, c)) = self.calls.iter().find(|(_, c)| c.caller.key == invite) else {
+            return;
+        };
+        if c.caller.answered {
+            return;
+        }
+        let (msg, tag) = (c.caller.invite.clone(), c.caller.dialog.local_tag.clone());
+        self.respond(
+            now,
+            layer,
+            invite,
+            &msg,
+            &tag,
+            StatusCode::REQUEST_TERMINATED,
+            |_| {},
+        );
+        let _ = self.acd.handle_caller_hangup(now, call);
+        self.calls.remove(&call);
+        self.run_commands(now, layer, registrar);
+    }
+
+    /// A request inside a dialog (BYE, re-INVITE, INFO …). `Handled::No`
+    /// when it matches none of our legs.
+    pub fn handle_in_dialog(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        registrar: &Registrar,
+        key: Key,
+        msg: &Message,
+    ) -> Handled {
+        let Some(method) = msg.method().cloned() else {
+            return Handled::No;
+        };
+        // From the caller?
+        if let Some((&call, c)) = self
+            .calls
+            .iter_mut()
+            .find(|(_, c)| c.caller.dialog.matches_request(msg))
+        {
+            if !c.caller.dialog.accept_remote_cseq(msg) {
+                let tag = c.caller.dialog.local_tag.clone();
+                self.respond(
+                    now,
+                    layer,
+                    key,
+                    msg,
+                    &tag,
+                    StatusCode::SERVER_INTERNAL_ERROR,
+                    |_| {},
+                );
+                return Handled::Yes;
+            }
+            let tag = c.caller.dialog.local_tag.clone();
+            let sdp = c.agent_sdp.clone();
+            let connected = c.connected;
+            match method {
+                Method::Bye => {
+                    self.respond(now, layer, key, msg, &tag, StatusCode::OK, |_| {});
+                    if let Some(leg) = connected {
+                        self.bye_agent(now, layer, leg);
+                    }
+                    let _ = self.acd.handle_caller_hangup(now, call);
+                    self.calls.remove(&call);
+                    self.run_commands(now, layer, registrar);
+                }
+                Method::Invite | Method::Update => {
+                    self.respond_sdp(now, layer, key, msg, &tag, &sdp)
+                }
+                _ => self.respond(now, layer, key, msg, &tag, StatusCode::OK, |_| {}),
+            }
+            return Handled::Yes;
+        }
+        // From an agent?
+        let Some((&leg_key, leg)) = self
+            .legs
+            .iter_mut()
+            .find(|(_, l)| l.dialog.as_ref().is_some_and(|d| d.matches_request(msg)))
+        else {
+            return Handled::No;
+        };
+        let Some(dialog) = leg.dialog.as_mut() else {
+            return Handled::No;
+        };
+        let tag = dialog.local_tag.clone();
+        if !dialog.accept_remote_cseq(msg) {
+            self.respond(
+                now,
+                layer,
+                key,
+                msg,
+                &tag,
+                StatusCode::SERVER_INTERNAL_ERROR,
+                |_| {},
+            );
+            return Handled::Yes;
+        }
+        let call = leg.call;
+        match method {
+            Method::Bye => {
+                self.respond(now, layer, key, msg, &tag, StatusCode::OK, |_| {});
+                self.legs.remove(&leg_key);
+                if let Some(c) = self.calls.remove(&call) {
+                    self.bye_caller(now, layer, &c);
+                }
+                let _ = self.acd.handle_call_ended(now, call, EndReason::Completed);
+                self.run_commands(now, layer, registrar);
+            }
+            Method::Invite | Method::Update => {
+                let sdp = self
+                    .calls
+                    .get(&call)
+                    .map(|c| c.caller_sdp.clone())
+                    .unwrap_or_default();
+                self.respond_sdp(now, layer, key, msg, &tag, &sdp);
+            }
+            _ => self.respond(now, layer, key, msg, &tag, StatusCode::OK, |_| {}),
+        }
+        Handled::Yes
+    }
+
+    /// A response on one of our client transactions.
+    pub fn handle_response(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        registrar: &Registrar,
+        key: Key,
+        msg: &Message,
+    ) {
+        let Some(status) = msg.status() else { return };
+        if msg.cseq().is_some_and(|c| c.method != Method::Invite) {
+            return; // answers to our CANCELs and BYEs need nothing more
+        }
+        let Some(leg) = self.legs.get_mut(&key) else {
+            return;
+        };
+        if status.is_provisional() {
+            if leg.state == AgentLegState::Calling {
+                leg.state = AgentLegState::Ringing;
+            } else if leg.state == AgentLegState::CancelPending {
+                self.cancel_leg(now, layer, key);
+            }
+            return;
+        }
+        if status.is_success() {
+            self.agent_answered(now, layer, registrar, key, msg);
+            return;
+        }
+        // 3xx–6xx: a refusal, or the 487 that follows our CANCEL.
+        let leg = self.legs.remove(&key).expect("looked up above");
+        if !matches!(
+            leg.state,
+            AgentLegState::Cancelling | AgentLegState::CancelPending
+        ) {
+            self.acd.handle_agent_rejected(now, leg.call, &leg.agent);
+            self.run_commands(now, layer, registrar);
+        }
+    }
+
+    /// A client transaction gave up (Timer B): the agent's phone is unreachable.
+    pub fn handle_transaction_timeout(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        registrar: &Registrar,
+        key: Key,
+    ) {
+        if let Some(leg) = self.legs.remove(&key) {
+            if !matches!(
+                leg.state,
+                AgentLegState::Cancelling | AgentLegState::CancelPending
+            ) {
+                self.acd.handle_agent_rejected(now, leg.call, &leg.agent);
+                self.run_commands(now, layer, registrar);
+            }
+        }
+    }
+
+    fn agent_answered(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        registrar: &Registrar,
+        key: Key,
+        msg: &Message,
+    ) {
+        let Some(leg) = self.legs.get_mut(&key) else {
+            return;
+        };
+        if leg.state == AgentLegState::Connected {
+            // A retransmitted 2xx: our ACK was lost, send it again.
+            self.ack_agent(layer, key);
+            return;
+        }
+        let Some(dialog) = Dialog::from_uac(&leg.invite, msg) else {
+            // A 2xx without Contact or tags cannot be answered in a dialog.
+            self.legs.remove(&key);
+            return;
+        };
+        leg.dialog = Some(dialog);
+        let (call, agent) = (leg.call, leg.agent.clone());
+        self.ack_agent(layer, key);
+        let outcome = if self.calls.contains_key(&call) {
+            self.acd.handle_agent_answered(now, call, &agent)
+        } else {
+            AnswerOutcome::NotWanted
+        };
+        match outcome {
+            AnswerOutcome::Connected => {
+                if let Some(leg) = self.legs.get_mut(&key) {
+                    leg.state = AgentLegState::Connected;
+                }
+                let c = self.calls.get_mut(&call).expect("checked above");
+                c.connected = Some(key);
+                c.caller.answered = true;
+                c.agent_sdp = msg.body.clone();
+                let (caller_key, invite, tag, sdp) = (
+                    c.caller.key,
+                    c.caller.invite.clone(),
+                    c.caller.dialog.local_tag.clone(),
+                    msg.body.clone(),
+                );
+                self.respond_sdp(now, layer, caller_key, &invite, &tag, &sdp);
+            }
+            AnswerOutcome::NotWanted => self.bye_agent(now, layer, key),
+        }
+        self.run_commands(now, layer, registrar);
+    }
+
+    fn run_commands(&mut self, now: Instant, layer: &mut TransactionLayer, registrar: &Registrar) {
+        while let Some(cmd) = self.acd.poll_command() {
+            match cmd {
+                Command::Ring { call, agent, .. } => self.ring(now, layer, registrar, call, &agent),
+                Command::StopRinging { call, agent } => {
+                    let key = self
+                        .legs
+                        .iter()
+                        .find(|(_, l)| {
+                            l.call == call
+                                && l.agent == agent
+                                && l.state != AgentLegState::Connected
+                        })
+                        .map(|(k, _)| *k);
+                    if let Some(key) = key {
+                        self.cancel_leg(now, layer, key);
+                    }
+                }
+                // The joining itself happened when the 200 OK arrived.
+                Command::Connect { .. } => {}
+                Command::EndCall { call, .. } => {
+                    if let Some(c) = self.calls.remove(&call) {
+                        let (key, invite, tag) =
+                            (c.caller.key, c.caller.invite, c.caller.dialog.local_tag);
+                        self.respond(
+                            now,
+                            layer,
+                            key,
+                            &invite,
+                            &tag,
+                            StatusCode::TEMPORARILY_UNAVAILABLE,
+                            |w| {
+                                w.header(
+                                    &HeaderName::Warning,
+                                    "399 careline \"nobody could take the call\"",
+                                );
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends the INVITE that rings an agent's phone.
+    fn ring(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        registrar: &Registrar,
+        call: u64,
+        agent: &str,
+    ) {
+        let Some(binding) = registrar
+            .bindings(agent)
+            .iter()
+            .max_by_key(|b| b.expires_at)
+        else {
+            self.acd.handle_agent_rejected(now, call, agent);
+            return;
+        };
+        if !self.calls.contains_key(&call) {
+            return;
+        }
+        let transport = if binding.transport == "tcp" {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        };
+        let flow = Flow {
+            transport,
+            remote: binding.source,
+        };
+        let branch = layer.new_branch();
+        let tag = self.next_tag();
+        let c = &self.calls[&call];
+        let caller = &c.caller.invite;
+        let mut from = caller
+            .headers
+            .from
+            .clone()
+            .unwrap_or_else(|| NameAddr::new(self.contact(transport)));
+        from.params = careline_shared::sip::Params::new();
+        from.params.set("tag", Some(tag.as_str().into()));
+        let to_uri = Uri::Sip(SipUri::new(
+            Some(agent),
+            Host::Domain(self.settings.domain.as_str().into()),
+            None,
+        ));
+        let mut w = MessageWriter::request(&Method::Invite, &binding.contact.uri);
+        w.header(&HeaderName::Via, self.via(transport, &branch))
+            .header(&HeaderName::MaxForwards, 70)
+            .header(&HeaderName::From, &from)
+            .header(&HeaderName::To, NameAddr::new(to_uri))
+            .header(
+                &HeaderName::CallId,
+                format_args!("{}-{}@careline", Self::call_ref(call), branch.as_str()),
+            )
+            .header(&HeaderName::CSeq, "1 INVITE")
+            .header(
+                &HeaderName::Contact,
+                format_args!("<{}>", self.contact(transport)),
+            )
+            .header(&HeaderName::Allow, crate::sip::endpoint::ALLOW)
+            .header(&HeaderName::UserAgent, &self.settings.server_name)
+            .header_named(CALL_HEADER, Self::call_ref(call));
+        let content_type = caller.headers.content_type.as_ref().map(|c| c.to_string());
+        let bytes = w.finish_with_body(content_type.as_deref(), &c.caller_sdp);
+        let Ok(invite) = parse_datagram(bytes.clone()) else {
+            // We wrote it; failing to read it back would be our bug.
+            tracing::error!(agent, "could not read back our own INVITE");
+            return;
+        };
+        match layer.send_request(
+            now,
+            &invite,
+            bytes,
+            flow.remote,
+            transport == Transport::Tcp,
+        ) {
+            Ok(key) => {
+                self.legs.insert(
+                    key,
+                    AgentLeg {
+                        call,
+                        agent: agent.to_string(),
+                        invite,
+                        flow,
+                        state: AgentLegState::Calling,
+                        dialog: None,
+                    },
+                );
+            }
+            Err(e) => {
+                tracing::error!(agent, error = %e, "could not send INVITE");
+                self.acd.handle_agent_rejected(now, call, agent);
+            }
+        }
+    }
+
+    /// CANCELs a ringing agent leg (or marks it, until a provisional arrives:
+    /// RFC 3261 §9.1 forbids a CANCEL before one).
+    fn cancel_leg(&mut self, now: Instant, layer: &mut TransactionLayer, key: Key) {
+        let Some(leg) = self.legs.get_mut(&key) else {
+            return;
+        };
+        match leg.state {
+            AgentLegState::Calling => leg.state = AgentLegState::CancelPending,
+            AgentLegState::Ringing | AgentLegState::CancelPending => {
+                leg.state = AgentLegState::Cancelling;
+                let inv = &leg.invite;
+                let (Some(uri), Some(via), Some(from), Some(to), Some(call_id), Some(cseq)) = (
+                    inv.request_uri(),
+                    inv.top_via(),
+                    inv.headers.from.as_ref(),
+                    inv.headers.to.as_ref(),
+                    inv.call_id(),
+                    inv.cseq(),
+                ) else {
+                    return;
+                };
+                let mut w = MessageWriter::request(&Method::Cancel, uri);
+                w.header(&HeaderName::Via, via)
+                    .header(&HeaderName::MaxForwards, 70)
+                    .header(&HeaderName::From, from)
+                    .header(&HeaderName::To, to)
+                    .header(&HeaderName::CallId, call_id)
+                    .header(&HeaderName::CSeq, format_args!("{} CANCEL", cseq.seq));
+                let bytes = w.finish();
+                let flow = leg.flow;
+                if let Ok(cancel) = parse_datagram(bytes.clone()) {
+                    if let Err(e) = layer.send_request(
+                        now,
+                        &cancel,
+                        bytes,
+                        flow.remote,
+                        flow.transport == Transport::Tcp,
+                    ) {
+                        tracing::warn!(error = %e, "could not send CANCEL");
+                    }
+                }
+            }
+            AgentLegState::Cancelling | AgentLegState::Connected => {}
+        }
+    }
+
+    fn ack_agent(&mut self, layer: &mut TransactionLayer, key: Key) {
+        let Some(leg) = self.legs.get(&key) else {
+            return;
+        };
+        let Some(dialog) = &leg.dialog else { return };
+        let Some(cseq) = leg.invite.cseq() else {
+            return;
+        };
+        let branch = layer.new_branch();
+        let bytes = dialog
+            .ack(
+                cseq.seq,
+                &self.via(leg.flow.transport, &branch),
+                &self.contact(leg.flow.transport),
+            )
+            .finish();
+        layer.send_stateless(leg.flow.remote, leg.flow.transport == Transport::Tcp, bytes);
+    }
+
+    fn bye_agent(&mut self, now: Instant, layer: &mut TransactionLayer, key: Key) {
+        let Some(mut leg) = self.legs.remove(&key) else {
+            return;
+        };
+        let Some(dialog) = leg.dialog.as_mut() else {
+            return;
+        };
+        let branch = layer.new_branch();
+        let via = self.via(leg.flow.transport, &branch);
+        let contact = self.contact(leg.flow.transport);
+        let bytes = dialog.request(&Method::Bye, &via, &contact).finish();
+        self.send_in_dialog(now, layer, leg.flow, bytes);
+    }
+
+    fn bye_caller(&mut self, now: Instant, layer: &mut TransactionLayer, c: &Call) {
+        let mut dialog = c.caller.dialog.clone();
+        let branch = layer.new_branch();
+        let via = self.via(c.caller.flow.transport, &branch);
+        let contact = self.contact(c.caller.flow.transport);
+        let bytes = dialog.request(&Method::Bye, &via, &contact).finish();
+        self.send_in_dialog(now, layer, c.caller.flow, bytes);
+    }
+
+    fn send_in_dialog(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        flow: Flow,
+        bytes: Bytes,
+    ) {
+        match parse_datagram(bytes.clone()) {
+            Ok(req) => {
+                if let Err(e) = layer.send_request(
+                    now,
+                    &req,
+                    bytes,
+                    flow.remote,
+                    flow.transport == Transport::Tcp,
+                ) {
+                    tracing::warn!(error = %e, "could not send an in-dialog request");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not read back our own request"),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn respond(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        key: Key,
+        req: &Message,
+        tag: &Tag,
+        status: StatusCode,
+        add: impl FnOnce(&mut MessageWriter),
+    ) {
+        let mut w = response_to(req, status, Some(tag));
+        w.header(&HeaderName::Server, &self.settings.server_name);
+        if (status == StatusCode::RINGING || status.is_success())
+            && req.method() == Some(&Method::Invite)
+        {
+            let transport = self.transport_of(req);
+            w.header(
+                &HeaderName::Contact,
+                format_args!("<{}>", self.contact(transport)),
+            );
+        }
+        add(&mut w);
+        if let Err(e) = layer.respond(now, key, status, w.finish()) {
+            tracing::debug!(error = %e, "response not sent");
+        }
+    }
+
+    fn respond_sdp(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        key: Key,
+        req: &Message,
+        tag: &Tag,
+        sdp: &Bytes,
+    ) {
+        let transport = self.transport_of(req);
+        let mut w = response_to(req, StatusCode::OK, Some(tag));
+        w.header(&HeaderName::Server, &self.settings.server_name)
+            .header(
+                &HeaderName::Contact,
+                format_args!("<{}>", self.contact(transport)),
+            )
+            .header(&HeaderName::Allow, crate::sip::endpoint::ALLOW);
+        let bytes = if sdp.is_empty() {
+            w.finish()
+        } else {
+            w.finish_with_body(Some("application/sdp"), sdp)
+        };
+        if let Err(e) = layer.respond(now, key, StatusCode::OK, bytes) {
+            tracing::debug!(error = %e, "response not sent");
+        }
+    }
+
+    fn transport_of(&self, req: &Message) -> Transport {
+        match req.top_via().map(|v| v.transport.to_ascii_uppercase()) {
+            Some(t) if t == "TCP" => Transport::Tcp,
+            _ => Transport::Udp,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "b2bua_tests.rs"]
+mod tests;
