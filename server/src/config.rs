@@ -147,7 +147,7 @@ pub struct RegistrarConfig {
     pub lockout_time: Dur,
     /// How long a nonce is accepted before `stale=true` (default 300 s).
     pub nonce_ttl: Dur,
-    /// Digest algorithms offered, most preferred first (RFC 8760).
+    /// Digest algorithms offered, most preferred first (RFC 8760); default MD5.
     pub algorithms: Vec<Algorithm>,
 }
 
@@ -216,10 +216,9 @@ impl Default for RegistrarConfig {
             lockout_after: 5,
             lockout_time: Dur(Duration::from_secs(300)),
             nonce_ttl: Dur(Duration::from_secs(300)),
-            algorithms: vec![
-                Algorithm(DigestAlgorithm::Sha256),
-                Algorithm(DigestAlgorithm::Md5),
-            ],
+            // MD5 alone by default: phones that know only MD5 (baresip 1.0
+            // among them) fail outright when a SHA-256 challenge is listed too.
+            algorithms: vec![Algorithm(DigestAlgorithm::Md5)],
         }
     }
 }
@@ -595,7 +594,7 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../careline.example.toml");
         let c = Config::load(Path::new(path)).unwrap();
         assert_eq!(c.sip.listen[0].to_string(), "udp://127.0.0.1:5060");
-        assert_eq!(c.registrar.algorithms[0].0, DigestAlgorithm::Sha256);
+        assert_eq!(c.registrar.algorithms[0].0, DigestAlgorithm::Md5);
         assert_eq!(c.queues[0].number, "100");
         assert_eq!(
             c.queues[0].settings().answer_deadline(),

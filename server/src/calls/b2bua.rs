@@ -16,8 +16,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use careline_shared::sip::transaction::{Key, TransactionLayer};
 use careline_shared::sip::{
-    Branch, Dialog, HeaderName, Host, Message, MessageWriter, Method, NameAddr, SipUri, StatusCode,
-    Tag, Uri, Via, parse_datagram, response_to,
+    Dialog, HeaderName, Host, Message, MessageWriter, Method, NameAddr, SipUri, StatusCode, Tag,
+    Uri, parse_datagram,
 };
 
 use super::acd::{Acd, AnswerOutcome, Command};
@@ -163,34 +163,6 @@ impl B2bua {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         Tag::new(format!("b2{:012x}", self.tags >> 16))
-    }
-
-    fn local(&self, transport: Transport) -> SocketAddr {
-        let (first, second) = match transport {
-            Transport::Udp => (self.settings.udp, self.settings.tcp),
-            Transport::Tcp => (self.settings.tcp, self.settings.udp),
-        };
-        first
-            .or(second)
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5060)))
-    }
-
-    fn via(&self, transport: Transport, branch: &Branch) -> Via {
-        let local = self.local(transport);
-        let name = match transport {
-            Transport::Udp => "UDP",
-            Transport::Tcp => "TCP",
-        };
-        Via::new(name, Host::from(local.ip()), Some(local.port()), branch)
-    }
-
-    fn contact(&self, transport: Transport) -> Uri {
-        let local = self.local(transport);
-        let mut uri = SipUri::new(Some("careline"), Host::from(local.ip()), Some(local.port()));
-        if transport == Transport::Tcp {
-            uri.params.set("transport", Some("tcp".into()));
-        }
-        Uri::Sip(uri)
     }
 
     /// A registration changed; the ACD learns whether the agent has a phone.
@@ -666,180 +638,10 @@ impl B2bua {
             }
         }
     }
-
-    /// CANCELs a ringing agent leg (or marks it, until a provisional arrives:
-    /// RFC 3261 §9.1 forbids a CANCEL before one).
-    fn cancel_leg(&mut self, now: Instant, layer: &mut TransactionLayer, key: Key) {
-        let Some(leg) = self.legs.get_mut(&key) else {
-            return;
-        };
-        match leg.state {
-            AgentLegState::Calling => leg.state = AgentLegState::CancelPending,
-            AgentLegState::Ringing | AgentLegState::CancelPending => {
-                leg.state = AgentLegState::Cancelling;
-                let inv = &leg.invite;
-                let (Some(uri), Some(via), Some(from), Some(to), Some(call_id), Some(cseq)) = (
-                    inv.request_uri(),
-                    inv.top_via(),
-                    inv.headers.from.as_ref(),
-                    inv.headers.to.as_ref(),
-                    inv.call_id(),
-                    inv.cseq(),
-                ) else {
-                    return;
-                };
-                let mut w = MessageWriter::request(&Method::Cancel, uri);
-                w.header(&HeaderName::Via, via)
-                    .header(&HeaderName::MaxForwards, 70)
-                    .header(&HeaderName::From, from)
-                    .header(&HeaderName::To, to)
-                    .header(&HeaderName::CallId, call_id)
-                    .header(&HeaderName::CSeq, format_args!("{} CANCEL", cseq.seq));
-                let bytes = w.finish();
-                let flow = leg.flow;
-                if let Ok(cancel) = parse_datagram(bytes.clone()) {
-                    if let Err(e) = layer.send_request(
-                        now,
-                        &cancel,
-                        bytes,
-                        flow.remote,
-                        flow.transport == Transport::Tcp,
-                    ) {
-                        tracing::warn!(error = %e, "could not send CANCEL");
-                    }
-                }
-            }
-            AgentLegState::Cancelling | AgentLegState::Connected => {}
-        }
-    }
-
-    fn ack_agent(&mut self, layer: &mut TransactionLayer, key: Key) {
-        let Some(leg) = self.legs.get(&key) else {
-            return;
-        };
-        let Some(dialog) = &leg.dialog else { return };
-        let Some(cseq) = leg.invite.cseq() else {
-            return;
-        };
-        let branch = layer.new_branch();
-        let bytes = dialog
-            .ack(
-                cseq.seq,
-                &self.via(leg.flow.transport, &branch),
-                &self.contact(leg.flow.transport),
-            )
-            .finish();
-        layer.send_stateless(leg.flow.remote, leg.flow.transport == Transport::Tcp, bytes);
-    }
-
-    fn bye_agent(&mut self, now: Instant, layer: &mut TransactionLayer, key: Key) {
-        let Some(mut leg) = self.legs.remove(&key) else {
-            return;
-        };
-        let Some(dialog) = leg.dialog.as_mut() else {
-            return;
-        };
-        let branch = layer.new_branch();
-        let via = self.via(leg.flow.transport, &branch);
-        let contact = self.contact(leg.flow.transport);
-        let bytes = dialog.request(&Method::Bye, &via, &contact).finish();
-        self.send_in_dialog(now, layer, leg.flow, bytes);
-    }
-
-    fn bye_caller(&mut self, now: Instant, layer: &mut TransactionLayer, c: &Call) {
-        let mut dialog = c.caller.dialog.clone();
-        let branch = layer.new_branch();
-        let via = self.via(c.caller.flow.transport, &branch);
-        let contact = self.contact(c.caller.flow.transport);
-        let bytes = dialog.request(&Method::Bye, &via, &contact).finish();
-        self.send_in_dialog(now, layer, c.caller.flow, bytes);
-    }
-
-    fn send_in_dialog(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        flow: Flow,
-        bytes: Bytes,
-    ) {
-        match parse_datagram(bytes.clone()) {
-            Ok(req) => {
-                if let Err(e) = layer.send_request(
-                    now,
-                    &req,
-                    bytes,
-                    flow.remote,
-                    flow.transport == Transport::Tcp,
-                ) {
-                    tracing::warn!(error = %e, "could not send an in-dialog request");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "could not read back our own request"),
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn respond(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        key: Key,
-        req: &Message,
-        tag: &Tag,
-        status: StatusCode,
-        add: impl FnOnce(&mut MessageWriter),
-    ) {
-        let mut w = response_to(req, status, Some(tag));
-        w.header(&HeaderName::Server, &self.settings.server_name);
-        if (status == StatusCode::RINGING || status.is_success())
-            && req.method() == Some(&Method::Invite)
-        {
-            let transport = self.transport_of(req);
-            w.header(
-                &HeaderName::Contact,
-                format_args!("<{}>", self.contact(transport)),
-            );
-        }
-        add(&mut w);
-        if let Err(e) = layer.respond(now, key, status, w.finish()) {
-            tracing::debug!(error = %e, "response not sent");
-        }
-    }
-
-    fn respond_sdp(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        key: Key,
-        req: &Message,
-        tag: &Tag,
-        sdp: &Bytes,
-    ) {
-        let transport = self.transport_of(req);
-        let mut w = response_to(req, StatusCode::OK, Some(tag));
-        w.header(&HeaderName::Server, &self.settings.server_name)
-            .header(
-                &HeaderName::Contact,
-                format_args!("<{}>", self.contact(transport)),
-            )
-            .header(&HeaderName::Allow, crate::sip::endpoint::ALLOW);
-        let bytes = if sdp.is_empty() {
-            w.finish()
-        } else {
-            w.finish_with_body(Some("application/sdp"), sdp)
-        };
-        if let Err(e) = layer.respond(now, key, StatusCode::OK, bytes) {
-            tracing::debug!(error = %e, "response not sent");
-        }
-    }
-
-    fn transport_of(&self, req: &Message) -> Transport {
-        match req.top_via().map(|v| v.transport.to_ascii_uppercase()) {
-            Some(t) if t == "TCP" => Transport::Tcp,
-            _ => Transport::Udp,
-        }
-    }
 }
+
+#[path = "b2bua_outgoing.rs"]
+mod outgoing;
 
 #[cfg(test)]
 #[path = "b2bua_tests.rs"]
