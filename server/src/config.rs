@@ -165,6 +165,10 @@ pub struct UsersConfig {
 pub struct HttpConfig {
     /// Where the API, `/health` and `/metrics` listen (default 127.0.0.1:8080).
     pub listen: SocketAddr,
+    /// A bearer token for the operator routes under `/api` until staff
+    /// logins arrive; best given as `CARELINE_API_TOKEN`. Without one those
+    /// routes are closed.
+    pub api_token: Option<String>,
 }
 
 /// `[log]`
@@ -235,6 +239,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: ([127, 0, 0, 1], 8080).into(),
+            api_token: None,
         }
     }
 }
@@ -304,6 +309,21 @@ impl Config {
         config.check(text)?;
         if let Ok(url) = std::env::var("CARELINE_DATABASE_URL") {
             config.database.url = url;
+        }
+        if let Ok(token) = std::env::var("CARELINE_API_TOKEN") {
+            config.http.api_token = Some(token);
+        }
+        if config
+            .http
+            .api_token
+            .as_deref()
+            .is_some_and(|t| t.len() < 16)
+        {
+            return Err(ConfigError::Invalid {
+                key: "http.api_token",
+                line: line_of(text, "http.api_token"),
+                reason: "use at least 16 characters".into(),
+            });
         }
         Ok(config)
     }

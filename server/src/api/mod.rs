@@ -1,6 +1,10 @@
-//! The HTTP side (axum): `/health` and `/metrics` now; the REST API, the
+//! The HTTP side (axum): `/health`, `/metrics`, and the operator routes
+//! under `/api` (agents' states, a call's record). Staff logins, the
 //! WebSocket and the web pages arrive with later issues. `app(state)` builds
 //! the router so tests can drive it with `oneshot`.
+
+mod error;
+mod operator;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -27,6 +31,12 @@ pub struct AppState {
     pub sip_listen: Arc<Vec<String>>,
     /// When the process started.
     pub started: Instant,
+    /// The call core.
+    pub core: crate::runtime::CoreHandle,
+    /// Committed events, as they are written.
+    pub live_events: tokio::sync::broadcast::Sender<Arc<crate::store::events::EventRecord>>,
+    /// The operator token (`[http] api_token`).
+    pub api_token: Option<String>,
 }
 
 /// The router.
@@ -34,6 +44,12 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/api/agents", get(operator::list_agents))
+        .route(
+            "/api/agents/{ext}/state",
+            axum::routing::put(operator::set_agent_state),
+        )
+        .route("/api/calls/{id}", get(operator::get_call))
         .fallback(not_found)
         .with_state(state)
 }
@@ -89,6 +105,9 @@ mod tests {
             metrics: Arc::new(Metrics::default()),
             sip_listen: Arc::new(vec!["udp://127.0.0.1:5060".into()]),
             started: Instant::now(),
+            core: crate::runtime::CoreHandle::detached(),
+            live_events: tokio::sync::broadcast::channel(1).0,
+            api_token: Some("test-token-0123456789".into()),
         }
     }
 
@@ -121,6 +140,86 @@ mod tests {
         let (status, body) = get(app(s), "/metrics").await;
         assert_eq!(status, StatusCode::OK);
         assert!(body.contains("careline_auth_failures_total 3\n"), "{body}");
+    }
+
+    async fn send(app: Router, req: Request<Body>) -> (StatusCode, serde_json::Value) {
+        let resp = app.oneshot(req).await.unwrap();
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn operator_routes_need_the_token(pool: sqlx::SqlitePool) {
+        let (status, body) = send(
+            app(state(pool.clone())),
+            Request::get("/api/agents").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["error"], "missing or invalid bearer token");
+        let wrong = Request::get("/api/agents")
+            .header("authorization", "Bearer nope")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(
+            send(app(state(pool.clone())), wrong).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        let mut closed = state(pool);
+        closed.api_token = None;
+        let (status, body) = send(
+            app(closed),
+            Request::get("/api/agents").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("CARELINE_API_TOKEN")
+        );
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn bad_agent_state_bodies_get_a_clear_400(pool: sqlx::SqlitePool) {
+        let put = |body: &'static str| {
+            Request::put("/api/agents/1001/state")
+                .header("authorization", "Bearer test-token-0123456789")
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap()
+        };
+        let (status, body) = send(app(state(pool.clone())), put(r#"{"state": "napping"}"#)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["field"], "state");
+        assert!(body["error"].as_str().unwrap().contains("napping"));
+        let (status, body) = send(
+            app(state(pool.clone())),
+            put(r#"{"state": "paused", "extra": 1}"#),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body["error"].as_str().unwrap().contains("extra"), "{body}");
+        let (status, _) = send(app(state(pool)), put("not json")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn unknown_call_is_404(pool: sqlx::SqlitePool) {
+        let req = Request::get("/api/calls/call-ffffffff")
+            .header("authorization", "Bearer test-token-0123456789")
+            .body(Body::empty())
+            .unwrap();
+        let (status, body) = send(app(state(pool)), req).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"], "no call call-ffffffff");
     }
 
     #[sqlx::test(migrations = "../migrations")]

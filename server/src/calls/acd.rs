@@ -202,12 +202,13 @@ impl Acd {
         self.timers.next()
     }
 
-    /// A call's INVITE arrived for `number` at `now`.
+    /// A call's INVITE arrived for `number` at `now`, from `caller`.
     pub fn handle_call_arrived(
         &mut self,
         now: Instant,
         call: u64,
         number: &str,
+        caller: &str,
     ) -> Result<(), AcdError> {
         let queue = self
             .queues
@@ -221,6 +222,7 @@ impl Acd {
         self.events.push_back(Event::CallArrived {
             call,
             queue: q.name.clone(),
+            caller: caller.to_string(),
             at: now,
         });
         self.calls.insert(

@@ -64,7 +64,7 @@ fn call_rings_the_longest_idle_available_agent() {
     let t0 = virtual_epoch();
     let mut a = acd(t0, &["1001", "1002"], &[]);
     let t = t0 + S;
-    a.handle_call_arrived(t, 1, "100").unwrap();
+    a.handle_call_arrived(t, 1, "100", "+79210000000").unwrap();
     let (cmds, events) = drain(&mut a);
     assert_eq!(cmds, vec![ring(1, "1001", Tier::Agent)]);
     assert!(matches!(&events[0], Event::CallArrived { call: 1, at, .. } if *at == t));
@@ -76,7 +76,7 @@ fn call_rings_the_longest_idle_available_agent() {
 fn answered_at_ring_two_is_within_deadline() {
     let t0 = virtual_epoch();
     let mut a = acd(t0, &["1001"], &[]);
-    a.handle_call_arrived(t0, 1, "100").unwrap();
+    a.handle_call_arrived(t0, 1, "100", "+79210000000").unwrap();
     drain(&mut a);
     // Ring two: between 5 s and 10 s after the INVITE.
     let answered_at = t0 + 7 * S;
@@ -109,7 +109,7 @@ fn answered_at_ring_two_is_within_deadline() {
 fn nobody_answers_and_seniors_are_rung_at_exactly_three_ring_cycles() {
     let t0 = virtual_epoch();
     let mut a = acd(t0, &["1001", "1002"], &["2001"]);
-    a.handle_call_arrived(t0, 1, "100").unwrap();
+    a.handle_call_arrived(t0, 1, "100", "+79210000000").unwrap();
     drain(&mut a);
     // 1001 rings for its ring time, then 1002.
     assert_eq!(a.poll_timeout(), Some(t0 + 10 * S));
@@ -166,7 +166,7 @@ fn nobody_answers_and_seniors_are_rung_at_exactly_three_ring_cycles() {
 fn answer_at_the_deadline_instant_is_not_within_it() {
     let t0 = virtual_epoch();
     let mut a = acd(t0, &["1001"], &[]);
-    a.handle_call_arrived(t0, 1, "100").unwrap();
+    a.handle_call_arrived(t0, 1, "100", "+79210000000").unwrap();
     a.handle_timeout(t0 + 10 * S);
     drain(&mut a);
     assert_eq!(
@@ -191,7 +191,7 @@ fn answer_at_the_deadline_instant_is_not_within_it() {
 fn agent_is_skipped_after_ring_time_and_paused_after_three_misses() {
     let t0 = virtual_epoch();
     let mut a = acd(t0, &["1001"], &[]);
-    a.handle_call_arrived(t0, 1, "100").unwrap();
+    a.handle_call_arrived(t0, 1, "100", "+79210000000").unwrap();
     drain(&mut a);
     for (n, at) in [(1, 10), (2, 20)] {
         a.handle_timeout(t0 + at * S);
@@ -226,14 +226,15 @@ fn agent_is_skipped_after_ring_time_and_paused_after_three_misses() {
 fn answering_resets_the_miss_count() {
     let t0 = virtual_epoch();
     let mut a = acd(t0, &["1001"], &[]);
-    a.handle_call_arrived(t0, 1, "100").unwrap();
+    a.handle_call_arrived(t0, 1, "100", "+79210000000").unwrap();
     a.handle_timeout(t0 + 10 * S);
     a.handle_timeout(t0 + 20 * S);
     a.handle_agent_answered(t0 + 21 * S, 1, "1001");
     a.handle_call_ended(t0 + 30 * S, 1, EndReason::Completed)
         .unwrap();
     a.handle_timeout(t0 + 40 * S);
-    a.handle_call_arrived(t0 + 50 * S, 2, "100").unwrap();
+    a.handle_call_arrived(t0 + 50 * S, 2, "100", "+79210000000")
+        .unwrap();
     drain(&mut a);
     a.handle_timeout(t0 + 60 * S);
     let (_, events) = drain(&mut a);
@@ -252,11 +253,13 @@ fn with_patient_agent_rung_only_when_nobody_free() {
     // 1001 has been idle longest but is serving someone at the desk.
     a.handle_set_state(t0 + S, "1001", AgentState::WithPatient)
         .unwrap();
-    a.handle_call_arrived(t0 + 2 * S, 1, "100").unwrap();
+    a.handle_call_arrived(t0 + 2 * S, 1, "100", "+79210000000")
+        .unwrap();
     let (cmds, _) = drain(&mut a);
     assert_eq!(cmds, vec![ring(1, "1002", Tier::Agent)]);
     // A second call: 1002 is busy ringing, so now the desk agent is asked.
-    a.handle_call_arrived(t0 + 3 * S, 2, "100").unwrap();
+    a.handle_call_arrived(t0 + 3 * S, 2, "100", "+79210000000")
+        .unwrap();
     let (cmds, _) = drain(&mut a);
     assert_eq!(cmds, vec![ring(2, "1001", Tier::Agent)]);
     // Missing it returns them to their patient, not to "available" (and, as
@@ -275,13 +278,14 @@ fn with_patient_agent_rung_only_when_nobody_free() {
 fn wrap_up_holds_the_agent_back() {
     let t0 = virtual_epoch();
     let mut a = acd(t0, &["1001"], &[]);
-    a.handle_call_arrived(t0, 1, "100").unwrap();
+    a.handle_call_arrived(t0, 1, "100", "+79210000000").unwrap();
     a.handle_agent_answered(t0 + 2 * S, 1, "1001");
     a.handle_call_ended(t0 + 60 * S, 1, EndReason::Completed)
         .unwrap();
     assert_eq!(a.agent_state("1001"), Some(AgentState::WrapUp));
     drain(&mut a);
-    a.handle_call_arrived(t0 + 61 * S, 2, "100").unwrap();
+    a.handle_call_arrived(t0 + 61 * S, 2, "100", "+79210000000")
+        .unwrap();
     let (cmds, _) = drain(&mut a);
     assert!(cmds.is_empty(), "nobody free during wrap-up: {cmds:?}");
     a.handle_timeout(t0 + 70 * S - MS);
@@ -295,7 +299,7 @@ fn wrap_up_holds_the_agent_back() {
 fn caller_who_hangs_up_before_answer_is_abandoned() {
     let t0 = virtual_epoch();
     let mut a = acd(t0, &["1001"], &[]);
-    a.handle_call_arrived(t0, 1, "100").unwrap();
+    a.handle_call_arrived(t0, 1, "100", "+79210000000").unwrap();
     drain(&mut a);
     a.handle_caller_hangup(t0 + 4 * S, 1).unwrap();
     let (cmds, events) = drain(&mut a);
@@ -319,7 +323,7 @@ fn caller_who_hangs_up_before_answer_is_abandoned() {
 fn abandon_after_the_deadline_says_so() {
     let t0 = virtual_epoch();
     let mut a = acd(t0, &["1001"], &[]);
-    a.handle_call_arrived(t0, 1, "100").unwrap();
+    a.handle_call_arrived(t0, 1, "100", "+79210000000").unwrap();
     // The hang-up at 20 s first lets the due timers fire (10 s miss, 15 s deadline).
     a.handle_caller_hangup(t0 + 20 * S, 1).unwrap();
     let (_, events) = drain(&mut a);
@@ -340,7 +344,7 @@ fn abandon_after_the_deadline_says_so() {
 fn cancel_racing_a_200_ok_loses_the_answer() {
     let t0 = virtual_epoch();
     let mut a = acd(t0, &["1001"], &[]);
-    a.handle_call_arrived(t0, 1, "100").unwrap();
+    a.handle_call_arrived(t0, 1, "100", "+79210000000").unwrap();
     a.handle_caller_hangup(t0 + 3 * S, 1).unwrap();
     drain(&mut a);
     // The agent's 200 OK crossed the caller's CANCEL: that leg must be hung up.
@@ -355,7 +359,7 @@ fn cancel_racing_a_200_ok_loses_the_answer() {
 fn hangup_after_the_answer_completes_the_call() {
     let t0 = virtual_epoch();
     let mut a = acd(t0, &["1001"], &[]);
-    a.handle_call_arrived(t0, 1, "100").unwrap();
+    a.handle_call_arrived(t0, 1, "100", "+79210000000").unwrap();
     a.handle_agent_answered(t0 + 3 * S, 1, "1001");
     drain(&mut a);
     a.handle_caller_hangup(t0 + 3 * S, 1).unwrap();
@@ -372,8 +376,9 @@ fn hangup_after_the_answer_completes_the_call() {
 fn two_calls_one_agent_are_served_in_arrival_order() {
     let t0 = virtual_epoch();
     let mut a = acd(t0, &["1001"], &[]);
-    a.handle_call_arrived(t0, 1, "100").unwrap();
-    a.handle_call_arrived(t0 + S, 2, "100").unwrap();
+    a.handle_call_arrived(t0, 1, "100", "+79210000000").unwrap();
+    a.handle_call_arrived(t0 + S, 2, "100", "+79210000000")
+        .unwrap();
     let (cmds, _) = drain(&mut a);
     assert_eq!(cmds, vec![ring(1, "1001", Tier::Agent)]);
     a.handle_agent_answered(t0 + 2 * S, 1, "1001");
@@ -395,7 +400,7 @@ fn two_calls_one_agent_are_served_in_arrival_order() {
 fn a_call_waits_no_longer_than_max_wait() {
     let t0 = virtual_epoch();
     let mut a = acd(t0, &[], &[]);
-    a.handle_call_arrived(t0, 1, "100").unwrap();
+    a.handle_call_arrived(t0, 1, "100", "+79210000000").unwrap();
     drain(&mut a);
     a.handle_timeout(t0 + 600 * S);
     let (cmds, events) = drain(&mut a);
@@ -418,7 +423,8 @@ fn unregistered_agents_are_not_offered_calls() {
     let t0 = virtual_epoch();
     let mut a = Acd::new(vec![queue(&["1001", "1002"], &[])], t0);
     a.handle_agent_registered(t0, "1002", true);
-    a.handle_call_arrived(t0 + S, 1, "100").unwrap();
+    a.handle_call_arrived(t0 + S, 1, "100", "+79210000000")
+        .unwrap();
     let (cmds, _) = drain(&mut a);
     assert_eq!(cmds, vec![ring(1, "1002", Tier::Agent)]);
     assert_eq!(a.agent_state("1001"), Some(AgentState::Offline));
@@ -429,7 +435,7 @@ fn unknown_numbers_and_agents_are_refused() {
     let t0 = virtual_epoch();
     let mut a = acd(t0, &["1001"], &[]);
     assert_eq!(
-        a.handle_call_arrived(t0, 1, "999"),
+        a.handle_call_arrived(t0, 1, "999", "+79210000000"),
         Err(AcdError::NoSuchQueue("999".into()))
     );
     assert_eq!(
@@ -446,7 +452,7 @@ fn unknown_numbers_and_agents_are_refused() {
 fn state_chosen_during_a_call_applies_after_wrap_up() {
     let t0 = virtual_epoch();
     let mut a = acd(t0, &["1001"], &[]);
-    a.handle_call_arrived(t0, 1, "100").unwrap();
+    a.handle_call_arrived(t0, 1, "100", "+79210000000").unwrap();
     a.handle_agent_answered(t0 + S, 1, "1001");
     a.handle_set_state(t0 + 2 * S, "1001", AgentState::Paused)
         .unwrap();

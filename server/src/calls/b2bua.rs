@@ -252,7 +252,18 @@ impl B2bua {
                 agent_sdp: Bytes::new(),
             },
         );
-        if self.acd.handle_call_arrived(now, call, &number).is_err() {
+        let caller = msg
+            .headers
+            .from
+            .as_ref()
+            .and_then(|f| f.uri.as_sip())
+            .and_then(|u| u.user.as_ref())
+            .map_or_else(String::new, |u| u.to_string());
+        if self
+            .acd
+            .handle_call_arrived(now, call, &number, &caller)
+            .is_err()
+        {
             // Checked above; a queue cannot vanish in between.
             self.calls.remove(&call);
             return Handled::No;

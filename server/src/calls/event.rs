@@ -37,6 +37,9 @@ pub enum Event {
         call: u64,
         /// The queue's name.
         queue: String,
+        /// The caller's number as the trunk or phone sent it (patient data:
+        /// stored, never logged).
+        caller: String,
         /// When its INVITE arrived.
         at: Instant,
     },
@@ -126,7 +129,103 @@ pub enum Event {
     },
 }
 
+impl EndReason {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Completed => "completed",
+            EndReason::Abandoned => "abandoned",
+            EndReason::MaxWait => "max_wait",
+            EndReason::Dropped => "dropped",
+        }
+    }
+}
+
+impl Tier {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Agent => "agent",
+            Tier::Senior => "senior",
+        }
+    }
+}
+
 impl Event {
+    /// The call it is about.
+    pub fn call(&self) -> Option<u64> {
+        match self {
+            Event::CallArrived { call, .. }
+            | Event::AgentOffered { call, .. }
+            | Event::AgentRingNoAnswer { call, .. }
+            | Event::AnswerDeadlinePassed { call, .. }
+            | Event::Escalated { call, .. }
+            | Event::Answered { call, .. }
+            | Event::Abandoned { call, .. }
+            | Event::Ended { call, .. } => Some(*call),
+            Event::AgentStateChanged { .. } => None,
+        }
+    }
+
+    /// The agent it is about.
+    pub fn agent(&self) -> Option<&str> {
+        match self {
+            Event::AgentOffered { agent, .. }
+            | Event::AgentRingNoAnswer { agent, .. }
+            | Event::Answered { agent, .. }
+            | Event::AgentStateChanged { agent, .. } => Some(agent),
+            _ => None,
+        }
+    }
+
+    /// When it happened.
+    pub fn at(&self) -> Instant {
+        match self {
+            Event::CallArrived { at, .. }
+            | Event::AgentOffered { at, .. }
+            | Event::AgentRingNoAnswer { at, .. }
+            | Event::AnswerDeadlinePassed { at, .. }
+            | Event::Escalated { at, .. }
+            | Event::Answered { at, .. }
+            | Event::Abandoned { at, .. }
+            | Event::Ended { at, .. }
+            | Event::AgentStateChanged { at, .. } => *at,
+        }
+    }
+
+    /// The event's own fields as JSON (ids and times are stored beside it);
+    /// `ms` turns an instant into epoch milliseconds.
+    pub fn data(&self, ms: impl Fn(Instant) -> i64) -> serde_json::Value {
+        use serde_json::json;
+        let dur = |d: &Duration| d.as_millis() as u64;
+        match self {
+            Event::CallArrived { queue, caller, .. } => json!({ "queue": queue, "caller": caller }),
+            Event::AgentOffered { tier, .. } => json!({ "tier": tier.as_str() }),
+            Event::AgentRingNoAnswer { misses, .. } => json!({ "misses": misses }),
+            Event::AnswerDeadlinePassed { .. } => json!({}),
+            Event::Escalated { seniors, .. } => json!({ "seniors": seniors }),
+            Event::Answered {
+                tier,
+                wait,
+                within_deadline,
+                ..
+            } => {
+                json!({ "tier": tier.as_str(), "wait_ms": dur(wait), "within_deadline": within_deadline })
+            }
+            Event::Abandoned {
+                wait,
+                after_deadline,
+                ..
+            } => {
+                json!({ "wait_ms": dur(wait), "after_deadline": after_deadline })
+            }
+            Event::Ended { reason, at, .. } => json!({ "reason": reason.as_str(), "at": ms(*at) }),
+            Event::AgentStateChanged { from, to, .. } => {
+                json!({ "from": from.as_str(), "to": to.as_str() })
+            }
+        }
+    }
+
     /// The event's name as stored and streamed.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -14,10 +14,13 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
 use super::Input;
+use crate::calls::b2bua::B2bua;
+use crate::calls::event::Event as CallEvent;
 use crate::config::Transport;
 use crate::metrics::Metrics;
 use crate::sip::endpoint::{EndpointEvent, EndpointSettings, SipCore, Transmit};
 use crate::sip::registrar::{Binding, Ha1, RegistrarEvent};
+use crate::store::events::EventRecord;
 use crate::store::now_ms;
 use crate::store::registrations::{BindingChange, StoredBinding};
 
@@ -29,6 +32,7 @@ pub(crate) struct CoreTask {
     udp: Vec<Arc<UdpSocket>>,
     tcp: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
     persist: mpsc::UnboundedSender<BindingChange>,
+    events: mpsc::UnboundedSender<EventRecord>,
     metrics: Arc<Metrics>,
     /// The same moment on both clocks, to turn deadlines into stored epoch times.
     epoch: (Instant, i64),
@@ -45,6 +49,7 @@ impl CoreTask {
         restored: Vec<StoredBinding>,
         udp: Vec<Arc<UdpSocket>>,
         persist: mpsc::UnboundedSender<BindingChange>,
+        events: mpsc::UnboundedSender<EventRecord>,
         metrics: Arc<Metrics>,
     ) -> CoreTask {
         let key: [u8; 32] = rand::random();
@@ -57,6 +62,7 @@ impl CoreTask {
             udp,
             tcp: HashMap::new(),
             persist,
+            events,
             metrics,
             epoch,
         };
@@ -137,6 +143,23 @@ impl CoreTask {
             Input::Closed { remote } => {
                 self.tcp.remove(&remote);
             }
+            Input::SetAgentState {
+                extension,
+                state,
+                reply,
+            } => {
+                let _ = reply.send(self.core.set_agent_state(t, &extension, state));
+            }
+            Input::AgentStates { reply } => {
+                let states = self
+                    .core
+                    .calls()
+                    .acd()
+                    .agent_states()
+                    .map(|(e, s)| (e.to_string(), s))
+                    .collect();
+                let _ = reply.send(states);
+            }
             Input::Credentials(table) => {
                 tracing::info!(users = table.len(), "credentials reloaded");
                 self.core.registrar_mut().set_credentials(table);
@@ -206,8 +229,29 @@ impl CoreTask {
                 tracing::debug!(%source, %reason, "sip message discarded");
             }
             EndpointEvent::Registrar(e) => self.registrar_event(e),
-            EndpointEvent::Call(e) => tracing::info!(kind = e.kind(), event = ?e, "call event"),
+            EndpointEvent::Call(e) => self.call_event(e),
         }
+    }
+
+    /// A call fact: logged by kind and ids only (its data may hold the
+    /// caller's number), then queued for the event log.
+    fn call_event(&mut self, e: CallEvent) {
+        let call = e.call().map(B2bua::call_ref);
+        tracing::info!(
+            kind = e.kind(),
+            call = call.as_deref().unwrap_or("-"),
+            agent = e.agent().unwrap_or("-"),
+            "call event"
+        );
+        let record = EventRecord {
+            seq: 0,
+            at: self.epoch_ms(e.at()),
+            kind: e.kind().to_string(),
+            call_id: call,
+            agent: e.agent().map(str::to_string),
+            data: e.data(|i| self.epoch_ms(i)),
+        };
+        let _ = self.events.send(record);
     }
 
     fn registrar_event(&mut self, e: RegistrarEvent) {

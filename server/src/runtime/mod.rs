@@ -4,6 +4,7 @@
 //! deadline. Registrar changes are written to the store by a batching task.
 
 mod core_task;
+mod events;
 mod persist;
 mod tcp;
 mod udp;
@@ -18,7 +19,10 @@ use anyhow::Context;
 use bytes::Bytes;
 use careline_shared::sip::{Message, ParseError};
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::calls::acd::AcdError;
+use crate::calls::agents::AgentState;
 
 use crate::api::{self, AppState};
 use crate::config::{Config, Transport};
@@ -48,6 +52,60 @@ pub(crate) enum Input {
     Closed { remote: SocketAddr },
     /// New credential table from the store.
     Credentials(HashMap<String, Ha1>),
+    /// An agent's state chosen through the API.
+    SetAgentState {
+        extension: String,
+        state: AgentState,
+        reply: oneshot::Sender<Result<(), AcdError>>,
+    },
+    /// Every agent's state, for the API.
+    AgentStates {
+        reply: oneshot::Sender<Vec<(String, AgentState)>>,
+    },
+}
+
+/// The API's way into the core task.
+#[derive(Clone, Debug)]
+pub struct CoreHandle(mpsc::Sender<Input>);
+
+/// The core task is gone (shutting down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the call core is not running")]
+pub struct CoreGone;
+
+impl CoreHandle {
+    /// A handle on nothing, for tests of routes that do not reach the core.
+    pub fn detached() -> CoreHandle {
+        CoreHandle(mpsc::channel(1).0)
+    }
+
+    /// Sets an agent's state.
+    pub async fn set_agent_state(
+        &self,
+        extension: String,
+        state: AgentState,
+    ) -> Result<Result<(), AcdError>, CoreGone> {
+        let (reply, rx) = oneshot::channel();
+        self.0
+            .send(Input::SetAgentState {
+                extension,
+                state,
+                reply,
+            })
+            .await
+            .map_err(|_| CoreGone)?;
+        rx.await.map_err(|_| CoreGone)
+    }
+
+    /// Every agent's state.
+    pub async fn agent_states(&self) -> Result<Vec<(String, AgentState)>, CoreGone> {
+        let (reply, rx) = oneshot::channel();
+        self.0
+            .send(Input::AgentStates { reply })
+            .await
+            .map_err(|_| CoreGone)?;
+        rx.await.map_err(|_| CoreGone)
+    }
 }
 
 /// Called once everything listens, with the SIP sockets and the HTTP address.
@@ -148,6 +206,8 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
 
     let credentials = load_credentials(&store, &config.sip.domain).await?;
     let (persist_tx, persist_task) = persist::spawn(store.clone());
+    let (events_tx, live_events, events_task) =
+        events::spawn(store.clone(), store.last_event_seq().await?);
     let restored = persist::restore(&store).await?;
 
     let mut tasks = tokio::task::JoinSet::new();
@@ -178,6 +238,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
         restored,
         udp_sockets,
         persist_tx,
+        events_tx,
         metrics.clone(),
     );
     let core = tokio::spawn(core.run(input_rx, shutdown_rx.clone()));
@@ -187,6 +248,9 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
         metrics: metrics.clone(),
         sip_listen: Arc::new(bound.clone()),
         started: Instant::now(),
+        core: CoreHandle(input_tx.clone()),
+        live_events,
+        api_token: config.http.api_token.clone(),
     };
     let http_task = tokio::spawn(
         axum::serve(http, api::app(state))
@@ -207,6 +271,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
     let _ = tokio::time::timeout(grace, http_task).await;
     tasks.abort_all();
     let _ = tokio::time::timeout(grace, persist_task).await;
+    let _ = tokio::time::timeout(grace, events_task).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,0 +1,122 @@
+//! Operator routes under `/api`, behind the configured bearer token until
+//! staff logins arrive: agents' states (read and set) and a call's record
+//! with its events.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::calls::acd::AcdError;
+use crate::calls::agents::AgentState;
+use crate::sip::digest::constant_time_eq;
+
+/// Checks `Authorization: Bearer <token>` against the configured token.
+pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = state.api_token.as_deref() else {
+        return Err(ApiError::Unavailable(
+            "the operator API is closed: set CARELINE_API_TOKEN (or [http] api_token)".into(),
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(ApiError::Unauthorized)?;
+    if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+/// `GET /api/agents`
+pub(crate) async fn list_agents(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let agents: Vec<_> = state
+        .core
+        .agent_states()
+        .await?
+        .into_iter()
+        .map(|(ext, st)| json!({ "extension": ext, "state": st.as_str() }))
+        .collect();
+    Ok(Json(agents).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SetState {
+    state: String,
+}
+
+/// `PUT /api/agents/{ext}/state` with `{"state": "available" | "with_patient" | "paused" | "offline"}`
+pub(crate) async fn set_agent_state(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(ext): Path<String>,
+    body: Result<Json<SetState>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let Json(body) = body.map_err(|e| ApiError::BadRequest {
+        message: format!("expected {{\"state\": \"available\"}}: {}", e.body_text()),
+        field: None,
+    })?;
+    let wanted = AgentState::from_name(&body.state).ok_or_else(|| ApiError::BadRequest {
+        message: format!(
+            "unknown state `{}` (available, with_patient, paused or offline)",
+            body.state
+        ),
+        field: Some("state"),
+    })?;
+    match state.core.set_agent_state(ext, wanted).await? {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(e @ AcdError::NoSuchAgent(_)) => Err(ApiError::NotFound(e.to_string())),
+        Err(e @ AcdError::StateNotSettable(_)) => Err(ApiError::BadRequest {
+            message: e.to_string(),
+            field: Some("state"),
+        }),
+        Err(e) => Err(ApiError::Conflict(e.to_string())),
+    }
+}
+
+/// `GET /api/calls/{id}`: the call's row and its events in order.
+pub(crate) async fn get_call(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let call = state
+        .store
+        .call(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no call {id}")))?;
+    let events: Vec<_> = state
+        .store
+        .call_events(&id)
+        .await?
+        .into_iter()
+        .map(|e| json!({ "seq": e.seq, "at": e.at, "kind": e.kind, "agent": e.agent, "data": e.data }))
+        .collect();
+    Ok(Json(json!({
+        "id": call.id,
+        "queue": call.queue,
+        "caller": call.caller,
+        "arrived_at": call.arrived_at,
+        "answered_at": call.answered_at,
+        "answered_by": call.answered_by,
+        "within_deadline": call.within_deadline,
+        "ended_at": call.ended_at,
+        "end_reason": call.end_reason,
+        "events": events,
+    }))
+    .into_response())
+}
