@@ -11,6 +11,7 @@ pub mod api;
 pub mod calls;
 pub mod commands;
 pub mod config;
+pub mod media;
 pub mod metrics;
 pub mod runtime;
 pub mod sip;

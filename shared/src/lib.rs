@@ -6,6 +6,8 @@
 //! arguments, and what to send goes out through `poll_*` methods.
 #![warn(missing_docs)]
 
+pub mod rtp;
+pub mod sdp;
 pub mod sip;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
