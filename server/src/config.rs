@@ -30,8 +30,65 @@ pub struct Config {
     pub http: HttpConfig,
     /// `[log]`
     pub log: LogConfig,
+    /// `[media]`
+    pub media: MediaSection,
     /// `[[queues]]`: where patients' calls land and who answers them.
     pub queues: Vec<QueueConfig>,
+}
+
+/// `[media]`: the RTP ports calls are anchored on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaSection {
+    /// Where RTP sockets are bound (default 127.0.0.1).
+    pub bind_ip: std::net::IpAddr,
+    /// The address written into SDP, when phones must reach another one
+    /// (a static NAT mapping); default `bind_ip` (or the SIP address when
+    /// `bind_ip` is 0.0.0.0).
+    pub public_ip: Option<std::net::IpAddr>,
+    /// First RTP port (default 20000).
+    pub port_min: u16,
+    /// Last RTP port (default 20999); each call takes four.
+    pub port_max: u16,
+    /// A leg silent this long while talking is reported (default 10 s).
+    pub rtp_timeout: Dur,
+    /// Send media back where a phone's packets come from (NAT; default on).
+    pub latching: bool,
+    /// Ringback played to waiting callers instead of the generated 425 Hz
+    /// ring: .wav (8 kHz), .raw/.sln, .ul or .al.
+    pub ringback_file: Option<std::path::PathBuf>,
+    /// Music on hold, same formats.
+    pub hold_file: Option<std::path::PathBuf>,
+}
+
+impl Default for MediaSection {
+    fn default() -> Self {
+        MediaSection {
+            bind_ip: [127, 0, 0, 1].into(),
+            public_ip: None,
+            port_min: 20000,
+            port_max: 20999,
+            rtp_timeout: Dur(Duration::from_secs(10)),
+            latching: true,
+            ringback_file: None,
+            hold_file: None,
+        }
+    }
+}
+
+impl MediaSection {
+    /// The engine's configuration.
+    pub fn engine_config(&self) -> crate::media::MediaConfig {
+        crate::media::MediaConfig {
+            bind_ip: self.bind_ip,
+            ports: self.port_min..=self.port_max,
+            rtp_timeout: self.rtp_timeout.0,
+            latching: self.latching,
+            workers: 1,
+            ringback_file: self.ringback_file.clone(),
+            hold_file: self.hold_file.clone(),
+        }
+    }
 }
 
 /// One `[[queues]]` entry.
@@ -261,6 +318,7 @@ impl Default for Config {
             users: UsersConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
+            media: MediaSection::default(),
             queues: Vec::new(),
         }
     }
@@ -385,6 +443,15 @@ impl Config {
                 "sip.t2",
                 "t1 must be positive and t2 at least t1".into(),
             ));
+        }
+        if self.media.port_max < self.media.port_min.saturating_add(3) {
+            return Err(invalid(
+                "media.port_max",
+                "the RTP port range needs at least four ports (one call)".into(),
+            ));
+        }
+        if self.media.rtp_timeout.0.is_zero() {
+            return Err(invalid("media.rtp_timeout", "must be above zero".into()));
         }
         let mut numbers = std::collections::HashSet::new();
         for q in &self.queues {

@@ -5,9 +5,10 @@
 //! ACK and BYE when a 200 OK arrives too late, and BYE across when either
 //! side hangs up.
 //!
-//! SDP is passed between the legs unchanged for now; media anchoring (the
-//! server's own RTP ports between the legs) replaces that with the media
-//! engine.
+//! With a media engine, every call is anchored: the caller is answered with
+//! our own RTP port (and hears our ringback in early media), the agents are
+//! offered our other port, and the engine relays between them once someone
+//! answers. Without one (unit tests of signalling), SDP passes through.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -20,9 +21,12 @@ use careline_shared::sip::{
     Uri, parse_datagram,
 };
 
+use careline_shared::sdp::Sdp;
+
 use super::acd::{Acd, AnswerOutcome, Command};
 use super::agents::AgentState;
 use super::event::{EndReason, Event};
+use super::media::{Anchor, MediaControl};
 use crate::config::Transport;
 use crate::sip::registrar::Registrar;
 
@@ -88,8 +92,12 @@ struct Call {
     /// The agent leg joined with the caller.
     connected: Option<Key>,
     /// The SDP each side last gave us, to answer re-INVITEs with the other's.
-    caller_sdp: Bytes,
-    agent_sdp: Bytes,
+    /// The SDP we offer agents (the caller's, or ours when anchored).
+    sdp_for_agent: Bytes,
+    /// The SDP we answer the caller with (the agent's, or ours when anchored).
+    sdp_for_caller: Bytes,
+    /// The caller's offer and our media session, when anchored.
+    media: Option<(Sdp, Anchor)>,
 }
 
 /// The B2BUA.
@@ -103,6 +111,7 @@ pub struct B2bua {
     next_call: u64,
     tags: u64,
     events: VecDeque<Event>,
+    media: Option<Box<dyn MediaControl>>,
 }
 
 /// What the B2BUA did with a request the endpoint handed it.
@@ -117,7 +126,12 @@ pub enum Handled {
 
 impl B2bua {
     /// A B2BUA over a distributor.
-    pub fn new(settings: B2buaSettings, acd: Acd, seed: u64) -> B2bua {
+    pub fn new(
+        settings: B2buaSettings,
+        acd: Acd,
+        seed: u64,
+        media: Option<Box<dyn MediaControl>>,
+    ) -> B2bua {
         B2bua {
             settings,
             acd,
@@ -126,6 +140,7 @@ impl B2bua {
             next_call: 1,
             tags: seed | 1,
             events: VecDeque::new(),
+            media,
         }
     }
 
@@ -233,7 +248,31 @@ impl B2bua {
         };
         let call = self.next_call;
         self.next_call += 1;
-        self.respond(now, layer, key, msg, &tag, StatusCode::RINGING, |_| {});
+        let (media, sdp_for_agent, early) = match self.anchor(call, &msg.body) {
+            Ok(anchored) => anchored,
+            Err((status, why)) => {
+                self.respond(now, layer, key, msg, &tag, status, |w| {
+                    w.header(&HeaderName::Warning, format_args!("399 careline \"{why}\""));
+                });
+                return Handled::Yes;
+            }
+        };
+        match &early {
+            // Early media: the caller hears our ringback from the first ring.
+            Some(sdp) => {
+                let sdp = sdp.clone();
+                self.respond_sdp_status(
+                    now,
+                    layer,
+                    key,
+                    msg,
+                    &tag,
+                    StatusCode::SESSION_PROGRESS,
+                    &sdp,
+                );
+            }
+            None => self.respond(now, layer, key, msg, &tag, StatusCode::RINGING, |_| {}),
+        }
         self.calls.insert(
             call,
             Call {
@@ -248,8 +287,9 @@ impl B2bua {
                     answered: false,
                 },
                 connected: None,
-                caller_sdp: msg.body.clone(),
-                agent_sdp: Bytes::new(),
+                sdp_for_agent,
+                sdp_for_caller: early.unwrap_or_default(),
+                media,
             },
         );
         let caller = msg
@@ -265,7 +305,7 @@ impl B2bua {
             .is_err()
         {
             // Checked above; a queue cannot vanish in between.
-            self.calls.remove(&call);
+            self.drop_call(call);
             return Handled::No;
         }
         self.run_commands(now, layer, registrar);
@@ -297,7 +337,7 @@ impl B2bua {
             |_| {},
         );
         let _ = self.acd.handle_caller_hangup(now, call);
-        self.calls.remove(&call);
+        self.drop_call(call);
         self.run_commands(now, layer, registrar);
     }
 
@@ -334,7 +374,7 @@ impl B2bua {
                 return Handled::Yes;
             }
             let tag = c.caller.dialog.local_tag.clone();
-            let sdp = c.agent_sdp.clone();
+            let sdp = c.sdp_for_caller.clone();
             let connected = c.connected;
             match method {
                 Method::Bye => {
@@ -343,7 +383,7 @@ impl B2bua {
                         self.bye_agent(now, layer, leg);
                     }
                     let _ = self.acd.handle_caller_hangup(now, call);
-                    self.calls.remove(&call);
+                    self.drop_call(call);
                     self.run_commands(now, layer, registrar);
                 }
                 Method::Invite | Method::Update => {
@@ -382,7 +422,7 @@ impl B2bua {
             Method::Bye => {
                 self.respond(now, layer, key, msg, &tag, StatusCode::OK, |_| {});
                 self.legs.remove(&leg_key);
-                if let Some(c) = self.calls.remove(&call) {
+                if let Some(c) = self.drop_call(call) {
                     self.bye_caller(now, layer, &c);
                 }
                 let _ = self.acd.handle_call_ended(now, call, EndReason::Completed);
@@ -392,7 +432,7 @@ impl B2bua {
                 let sdp = self
                     .calls
                     .get(&call)
-                    .map(|c| c.caller_sdp.clone())
+                    .map(|c| c.sdp_for_agent.clone())
                     .unwrap_or_default();
                 self.respond_sdp(now, layer, key, msg, &tag, &sdp);
             }
@@ -493,15 +533,15 @@ impl B2bua {
                 if let Some(leg) = self.legs.get_mut(&key) {
                     leg.state = AgentLegState::Connected;
                 }
+                let sdp = self.join_media(call, &msg.body);
                 let c = self.calls.get_mut(&call).expect("checked above");
                 c.connected = Some(key);
                 c.caller.answered = true;
-                c.agent_sdp = msg.body.clone();
-                let (caller_key, invite, tag, sdp) = (
+                c.sdp_for_caller = sdp.clone();
+                let (caller_key, invite, tag) = (
                     c.caller.key,
                     c.caller.invite.clone(),
                     c.caller.dialog.local_tag.clone(),
-                    msg.body.clone(),
                 );
                 self.respond_sdp(now, layer, caller_key, &invite, &tag, &sdp);
             }
@@ -531,7 +571,7 @@ impl B2bua {
                 // The joining itself happened when the 200 OK arrived.
                 Command::Connect { .. } => {}
                 Command::EndCall { call, .. } => {
-                    if let Some(c) = self.calls.remove(&call) {
+                    if let Some(c) = self.drop_call(call) {
                         let (key, invite, tag) =
                             (c.caller.key, c.caller.invite, c.caller.dialog.local_tag);
                         self.respond(
@@ -617,7 +657,7 @@ impl B2bua {
             .header(&HeaderName::UserAgent, &self.settings.server_name)
             .header_named(CALL_HEADER, Self::call_ref(call));
         let content_type = caller.headers.content_type.as_ref().map(|c| c.to_string());
-        let bytes = w.finish_with_body(content_type.as_deref(), &c.caller_sdp);
+        let bytes = w.finish_with_body(content_type.as_deref(), &c.sdp_for_agent);
         let Ok(invite) = parse_datagram(bytes.clone()) else {
             // We wrote it; failing to read it back would be our bug.
             tracing::error!(agent, "could not read back our own INVITE");
@@ -651,6 +691,8 @@ impl B2bua {
     }
 }
 
+#[path = "b2bua_media.rs"]
+mod anchoring;
 #[path = "b2bua_outgoing.rs"]
 mod outgoing;
 

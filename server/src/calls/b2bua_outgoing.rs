@@ -182,6 +182,30 @@ impl B2bua {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn respond_sdp_status(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        key: Key,
+        req: &Message,
+        tag: &Tag,
+        status: StatusCode,
+        sdp: &Bytes,
+    ) {
+        let transport = self.transport_of(req);
+        let mut w = response_to(req, status, Some(tag));
+        w.header(&HeaderName::Server, &self.settings.server_name)
+            .header(
+                &HeaderName::Contact,
+                format_args!("<{}>", self.contact(transport)),
+            );
+        let bytes = w.finish_with_body(Some("application/sdp"), sdp);
+        if let Err(e) = layer.respond(now, key, status, bytes) {
+            tracing::debug!(error = %e, "response not sent");
+        }
+    }
+
     pub(super) fn respond_sdp(
         &mut self,
         now: Instant,

@@ -15,6 +15,8 @@ use careline_shared::testing::virtual_epoch;
 use super::*;
 use crate::calls::acd::QueueSettings;
 use crate::calls::event::{EndReason, Event, Tier};
+use crate::calls::media::{Anchor, MediaControl};
+use crate::media::{Leg, Mode, SessionId};
 use crate::sip::endpoint::{EndpointEvent, EndpointSettings, Flow, SipCore, Transmit};
 use crate::sip::registrar::{Binding, RegistrarSettings};
 
@@ -25,6 +27,10 @@ const SENIOR: &str = "127.0.0.1:7002";
 const SDP: &str = "v=0\r\no=caller 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6002 RTP/AVP 0\r\n";
 
 fn core(t0: Instant) -> SipCore {
+    core_with(t0, None)
+}
+
+fn core_with(t0: Instant, media: Option<Box<dyn MediaControl>>) -> SipCore {
     let settings = EndpointSettings {
         domain: "127.0.0.1".into(),
         server_name: "Careline-test".into(),
@@ -57,7 +63,7 @@ fn core(t0: Instant) -> SipCore {
         udp: Some("127.0.0.1:5060".parse().unwrap()),
         tcp: None,
     };
-    let mut core = SipCore::new(settings, [9; 32], t0);
+    let mut core = SipCore::new(settings, [9; 32], t0, media);
     for (ext, addr) in [("1001", AGENT), ("2001", SENIOR)] {
         let addr: SocketAddr = addr.parse().unwrap();
         core.restore_binding(
@@ -427,4 +433,144 @@ fn bye_for_an_unknown_dialog_gets_481() {
     feed(&mut core, t0, CALLER, Bytes::from(bye));
     let out = sent(&mut core);
     only(&out, CALLER, |m| status(m) == Some(481));
+}
+
+/// Media that records what the B2BUA asks of it.
+#[derive(Clone, Default)]
+struct FakeMedia(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl FakeMedia {
+    fn log(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+    fn say(&self, s: String) {
+        self.0.lock().unwrap().push(s);
+    }
+}
+
+impl MediaControl for FakeMedia {
+    fn address(&self) -> std::net::IpAddr {
+        [127, 0, 0, 1].into()
+    }
+    fn create(&mut self) -> Option<Anchor> {
+        self.say("create".into());
+        Some(Anchor {
+            id: SessionId(7),
+            port_a: 30000,
+            port_b: 30002,
+        })
+    }
+    fn set_remote(&mut self, id: SessionId, leg: Leg, addr: SocketAddr) {
+        self.say(format!("remote {} {leg:?} {addr}", id.0));
+    }
+    fn set_codecs(&mut self, _: SessionId, leg: Leg, codecs: &[careline_shared::sdp::Codec]) {
+        let names: Vec<String> = codecs.iter().map(|c| c.name.to_string()).collect();
+        self.say(format!("codecs {leg:?} {}", names.join(",")));
+    }
+    fn set_mode(&mut self, _: SessionId, mode: Mode) {
+        let m = match mode {
+            Mode::Idle => "idle".to_string(),
+            Mode::Relay => "relay".to_string(),
+            Mode::Ringback { codec } => format!("ringback {}", codec.name),
+            Mode::Hold { .. } => "hold".to_string(),
+        };
+        self.say(format!("mode {m}"));
+    }
+    fn destroy(&mut self, id: SessionId) {
+        self.say(format!("destroy {}", id.0));
+    }
+}
+
+fn sdp_port(m: &Message) -> u16 {
+    careline_shared::sdp::Sdp::parse(&m.body)
+        .unwrap()
+        .audio()
+        .unwrap()
+        .port
+}
+
+#[test]
+fn anchored_call_answers_with_our_ports_plays_ringback_then_relays() {
+    let t0 = virtual_epoch();
+    let media = FakeMedia::default();
+    let mut core = core_with(t0, Some(Box::new(media.clone())));
+    feed(&mut core, t0, CALLER, caller_invite());
+    let out = sent(&mut core);
+    // Early media: 183 with our port A; the caller hears our ringback.
+    let early = only(&out, CALLER, |m| status(m) == Some(183));
+    assert_eq!(sdp_port(early), 30000);
+    let invite = only(&out, AGENT, is_invite).clone();
+    assert_eq!(sdp_port(&invite), 30002, "the agent is offered our port B");
+    assert!(String::from_utf8_lossy(&invite.body).contains("c=IN IP4 127.0.0.1"));
+    assert_eq!(
+        media.log(),
+        vec![
+            "create",
+            "remote 7 A 127.0.0.1:6002",
+            "codecs A PCMU",
+            "mode ringback PCMU"
+        ]
+    );
+    feed(
+        &mut core,
+        t0 + S,
+        AGENT,
+        agent_reply(&invite, StatusCode::RINGING, "ag", AGENT),
+    );
+    feed(
+        &mut core,
+        t0 + 2 * S,
+        AGENT,
+        agent_reply(&invite, StatusCode::OK, "ag", AGENT),
+    );
+    let out = sent(&mut core);
+    let ok = only(&out, CALLER, |m| status(m) == Some(200));
+    assert_eq!(
+        sdp_port(ok),
+        30000,
+        "the caller keeps talking to our port A"
+    );
+    let log = media.log();
+    assert!(
+        log.contains(&"remote 7 B 127.0.0.1:7004".to_string()),
+        "{log:?}"
+    );
+    assert_eq!(log.last().map(String::as_str), Some("mode relay"));
+    let caller_tag = ok.to_tag().unwrap();
+    let bye = format!(
+        "BYE sip:careline@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKbye2\r\nFrom: <sip:+79210000000@127.0.0.1>;tag=pt\r\nTo: <sip:100@127.0.0.1>;tag={caller_tag}\r\nCall-ID: patient-call-1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+    );
+    feed(&mut core, t0 + 9 * S, CALLER, Bytes::from(bye));
+    sent(&mut core);
+    assert_eq!(media.log().last().map(String::as_str), Some("destroy 7"));
+}
+
+#[test]
+fn offer_without_a_common_codec_gets_488_and_frees_its_ports() {
+    let t0 = virtual_epoch();
+    let media = FakeMedia::default();
+    let mut core = core_with(t0, Some(Box::new(media.clone())));
+    let invite = String::from_utf8(caller_invite().to_vec())
+        .unwrap()
+        .replace("RTP/AVP 0", "RTP/AVP 18");
+    feed(&mut core, t0, CALLER, Bytes::from(invite));
+    let out = sent(&mut core);
+    only(&out, CALLER, |m| status(m) == Some(488));
+    assert!(!out.iter().any(|(_, m)| is_invite(m)), "no agent is rung");
+    assert_eq!(media.log(), vec!["create", "destroy 7"]);
+}
+
+#[test]
+fn abandoned_call_frees_its_media() {
+    let t0 = virtual_epoch();
+    let media = FakeMedia::default();
+    let mut core = core_with(t0, Some(Box::new(media.clone())));
+    feed(&mut core, t0, CALLER, caller_invite());
+    sent(&mut core);
+    let cancel = format!(
+        "CANCEL sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKcaller1\r\nFrom: \"Patient\" <sip:+79210000000@127.0.0.1>;tag=pt\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: patient-call-1\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n"
+    );
+    feed(&mut core, t0 + 2 * S, CALLER, Bytes::from(cancel));
+    sent(&mut core);
+    assert_eq!(media.log().last().map(String::as_str), Some("destroy 7"));
 }

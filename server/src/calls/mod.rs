@@ -7,4 +7,5 @@ pub mod acd;
 pub mod agents;
 pub mod b2bua;
 pub mod event;
+pub mod media;
 mod timers;

@@ -92,6 +92,7 @@ impl WorkerHandle {
             buf: vec![0; 65536].into_boxed_slice(),
             next_tick: None,
             next_check: None,
+            stopping: false,
         };
         let thread = std::thread::Builder::new()
             .name(format!("careline-media-{index}"))
@@ -129,6 +130,8 @@ struct Worker {
     buf: Box<[u8]>,
     next_tick: Option<Instant>,
     next_check: Option<Instant>,
+    /// A shutdown command was seen while draining a socket.
+    stopping: bool,
 }
 
 impl Worker {
@@ -155,6 +158,9 @@ impl Worker {
                 if event.token() != WAKE {
                     self.readable(event.token(), now);
                 }
+            }
+            if self.stopping {
+                return;
             }
             let now = Instant::now();
             self.tick(now);
@@ -248,39 +254,50 @@ impl Worker {
     }
 
     /// Reads one socket until it has nothing more (the poll is edge-triggered).
+    /// Commands are applied between packets, so a mode change applies to every
+    /// packet that arrives after `set_mode` returned, even mid-drain.
     fn readable(&mut self, token: Token, now: Instant) {
-        let (slot, leg) = (token.0 / 2, if token.0 & 1 == 0 { Leg::A } else { Leg::B });
-        let Some(Some(session)) = self.slots.get_mut(slot) else {
-            return;
-        };
-        let shared = &*self.shared;
         let mut errors = 0;
         loop {
-            let received = session.legs[leg.index()]
-                .socket
-                .socket
-                .recv_from(&mut self.buf);
-            let (len, src) = match received {
-                Ok(r) => r,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    // Errors such as ICMP reports are consumed by the read; a
-                    // socket that only fails is given up until its next event.
-                    errors += 1;
-                    if errors > 64 {
-                        return;
-                    }
-                    continue;
-                }
-            };
-            let packet = &mut self.buf[..len];
-            if let Some(t) =
-                session.on_packet(leg, src, packet, now, shared.latching, &*shared.on_event)
-            {
-                send(session, &self.buf, t);
+            if !self.commands() {
+                self.stopping = true;
+                return;
+            }
+            if !self.read_one(token, now, &mut errors) {
+                return;
             }
         }
+    }
+
+    /// Reads and handles one packet; false when the socket has no more.
+    fn read_one(&mut self, token: Token, now: Instant, errors: &mut u32) -> bool {
+        let (slot, leg) = (token.0 / 2, if token.0 & 1 == 0 { Leg::A } else { Leg::B });
+        let Some(Some(session)) = self.slots.get_mut(slot) else {
+            return false;
+        };
+        let shared = &*self.shared;
+        let received = session.legs[leg.index()]
+            .socket
+            .socket
+            .recv_from(&mut self.buf);
+        let (len, src) = match received {
+            Ok(r) => r,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return true,
+            Err(_) => {
+                // Errors such as ICMP reports are consumed by the read; a
+                // socket that only fails is given up until its next event.
+                *errors += 1;
+                return *errors <= 64;
+            }
+        };
+        let packet = &mut self.buf[..len];
+        if let Some(t) =
+            session.on_packet(leg, src, packet, now, shared.latching, &*shared.on_event)
+        {
+            send(session, &self.buf, t);
+        }
+        true
     }
 
     /// Sends the frames that are due to every session that plays.

@@ -47,6 +47,7 @@ impl CoreTask {
         settings: EndpointSettings,
         credentials: HashMap<String, Ha1>,
         restored: Vec<StoredBinding>,
+        media: Option<Box<dyn crate::calls::media::MediaControl>>,
         udp: Vec<Arc<UdpSocket>>,
         persist: mpsc::UnboundedSender<BindingChange>,
         events: mpsc::UnboundedSender<EventRecord>,
@@ -55,7 +56,7 @@ impl CoreTask {
         let key: [u8; 32] = rand::random();
         let start = now();
         let epoch = (start, now_ms());
-        let mut core = SipCore::new(settings, key, start);
+        let mut core = SipCore::new(settings, key, start, media);
         core.registrar_mut().set_credentials(credentials);
         let mut task = CoreTask {
             core,

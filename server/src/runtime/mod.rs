@@ -232,10 +232,32 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
         input_tx.clone(),
         shutdown_rx.clone(),
     ));
+    let engine = crate::media::MediaEngine::start(config.media.engine_config(), |event| {
+        // Call-side handling of silence and DTMF arrives with the drop and
+        // call-back work; for now the facts are logged.
+        tracing::info!(?event, "media event");
+    })
+    .map_err(|e| anyhow::anyhow!("starting the media engine: {e}"))?;
+    let advertise = config
+        .media
+        .public_ip
+        .unwrap_or(if config.media.bind_ip.is_unspecified() {
+            first_udp
+                .or(first_tcp)
+                .map_or(config.media.bind_ip, |a| a.ip())
+        } else {
+            config.media.bind_ip
+        });
+    let media: Box<dyn crate::calls::media::MediaControl> =
+        Box::new(crate::calls::media::EngineControl {
+            engine: Arc::new(engine),
+            advertise,
+        });
     let core = core_task::CoreTask::new(
         endpoint_settings(&config, first_udp, first_tcp),
         credentials,
         restored,
+        Some(media),
         udp_sockets,
         persist_tx,
         events_tx,

@@ -121,7 +121,12 @@ pub struct SipCore {
 
 impl SipCore {
     /// A new endpoint; `key` seeds nonces, tags and branches.
-    pub fn new(settings: EndpointSettings, key: [u8; 32], now: Instant) -> SipCore {
+    pub fn new(
+        settings: EndpointSettings,
+        key: [u8; 32],
+        now: Instant,
+        media: Option<Box<dyn crate::calls::media::MediaControl>>,
+    ) -> SipCore {
         let timers = TimerConfig {
             t1: settings.t1,
             t2: settings.t2,
@@ -138,6 +143,7 @@ impl SipCore {
             },
             Acd::new(settings.queues.clone(), now),
             (seed >> 32) as u64,
+            media,
         );
         SipCore {
             layer: TransactionLayer::new(timers, seed),

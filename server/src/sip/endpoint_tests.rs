@@ -117,7 +117,7 @@ const EXPECTED: &[(&str, Option<u16>)] = &[
 fn rfc4475_messages_get_the_answers_the_rfc_asks_for() {
     assert_eq!(EXPECTED.len(), 49);
     let t0 = virtual_epoch();
-    let mut core = SipCore::new(settings(), [3; 32], t0);
+    let mut core = SipCore::new(settings(), [3; 32], t0, None);
     let mut wrong = Vec::new();
     for (i, (file, expected)) in EXPECTED.iter().enumerate() {
         let now = t0 + Duration::from_millis(i as u64);
@@ -144,7 +144,7 @@ const REGISTER: &str = "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0
 #[test]
 fn retransmitted_register_is_answered_from_the_transaction() {
     let t0 = virtual_epoch();
-    let mut core = SipCore::new(settings(), [3; 32], t0);
+    let mut core = SipCore::new(settings(), [3; 32], t0, None);
     core.handle_datagram(
         t0,
         udp("127.0.0.1:40000"),
@@ -176,7 +176,7 @@ fn retransmitted_register_is_answered_from_the_transaction() {
 #[test]
 fn transaction_is_forgotten_after_timer_j() {
     let t0 = virtual_epoch();
-    let mut core = SipCore::new(settings(), [3; 32], t0);
+    let mut core = SipCore::new(settings(), [3; 32], t0, None);
     core.handle_datagram(
         t0,
         udp("127.0.0.1:40000"),
@@ -193,7 +193,7 @@ fn transaction_is_forgotten_after_timer_j() {
 #[test]
 fn tcp_request_is_answered_on_its_connection() {
     let t0 = virtual_epoch();
-    let mut core = SipCore::new(settings(), [3; 32], t0);
+    let mut core = SipCore::new(settings(), [3; 32], t0, None);
     let flow = Flow {
         transport: Transport::Tcp,
         remote: "127.0.0.1:45555".parse().unwrap(),
@@ -220,7 +220,7 @@ fn tcp_request_is_answered_on_its_connection() {
 #[test]
 fn garbage_datagrams_never_panic_and_get_no_answer() {
     let t0 = virtual_epoch();
-    let mut core = SipCore::new(settings(), [3; 32], t0);
+    let mut core = SipCore::new(settings(), [3; 32], t0, None);
     for junk in [
         &b""[..],
         b"\r\n\r\n",

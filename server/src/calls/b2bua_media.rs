@@ -1,0 +1,144 @@
+//! The B2BUA's media side: anchoring a new call (our ports in both legs'
+//! SDP, ringback as early media), joining the legs when an agent answers,
+//! and freeing the session when the call goes.
+
+use bytes::Bytes;
+use careline_shared::sdp::{self, Codec, CodecKind, Direction, Sdp};
+use careline_shared::sip::StatusCode;
+
+use super::{B2bua, Call};
+use crate::calls::media::Anchor;
+use crate::media::{Leg, Mode};
+
+/// The codecs we answer callers with and play ringback in.
+const OUR_CODECS: [Codec; 3] = [Codec::PCMU, Codec::PCMA, Codec::TELEPHONE_EVENT];
+
+fn is_g711(c: &Codec) -> bool {
+    matches!(c.kind(), CodecKind::Pcmu | CodecKind::Pcma)
+}
+
+/// What a new call's media comes to: the caller's offer with our session,
+/// the SDP to offer agents, and the early answer for the caller.
+pub(super) type Anchored = (Option<(Sdp, Anchor)>, Bytes, Option<Bytes>);
+
+impl B2bua {
+    /// Anchors a new call's media: a session, an early answer on our port A
+    /// (with ringback playing), and the offer for agents on our port B.
+    /// Without a media engine, or for an INVITE without an offer, SDP passes
+    /// through untouched.
+    pub(super) fn anchor(
+        &mut self,
+        call: u64,
+        body: &Bytes,
+    ) -> Result<Anchored, (StatusCode, &'static str)> {
+        let Some(media) = self.media.as_mut() else {
+            return Ok((None, body.clone(), None));
+        };
+        if body.is_empty() {
+            return Ok((None, body.clone(), None));
+        }
+        let not_acceptable = StatusCode::new(488).expect("488 is a status code");
+        let offer =
+            Sdp::parse(body).map_err(|_| (StatusCode::BAD_REQUEST, "malformed SDP offer"))?;
+        let anchor = media
+            .create()
+            .ok_or((StatusCode::SERVICE_UNAVAILABLE, "no media ports free"))?;
+        let ip = media.address();
+        let Ok(answer) = sdp::answer(
+            &offer,
+            &OUR_CODECS,
+            ip,
+            anchor.port_a,
+            Direction::SendRecv,
+            call,
+        ) else {
+            media.destroy(anchor.id);
+            return Err((not_acceptable, "no audio codec in common (PCMU or PCMA)"));
+        };
+        let mut for_agent = offer.clone();
+        if for_agent.anchor(ip, anchor.port_b).is_err() {
+            media.destroy(anchor.id);
+            return Err((not_acceptable, "no plain RTP audio to anchor"));
+        }
+        if let Some(remote) = offer.remote_rtp() {
+            media.set_remote(anchor.id, Leg::A, remote);
+        }
+        let codecs = answer.audio().map(|m| m.codecs()).unwrap_or_default();
+        media.set_codecs(anchor.id, Leg::A, &codecs);
+        if let Some(codec) = codecs.iter().find(|c| is_g711(c)) {
+            media.set_mode(
+                anchor.id,
+                Mode::Ringback {
+                    codec: codec.clone(),
+                },
+            );
+        }
+        Ok((
+            Some((offer, anchor)),
+            Bytes::from(for_agent.to_bytes()),
+            Some(Bytes::from(answer.to_bytes())),
+        ))
+    }
+
+    /// The agent answered with `agent_sdp`: point leg B at it, answer the
+    /// caller with the codecs the agent chose, and start relaying. Returns
+    /// the SDP for the caller's 200 OK.
+    pub(super) fn join_media(&mut self, call: u64, agent_sdp: &Bytes) -> Bytes {
+        let Some(c) = self.calls.get(&call) else {
+            return agent_sdp.clone();
+        };
+        let Some((offer, anchor)) = c.media.clone() else {
+            return agent_sdp.clone();
+        };
+        let early = c.sdp_for_caller.clone();
+        let Some(media) = self.media.as_mut() else {
+            return agent_sdp.clone();
+        };
+        let agent = Sdp::parse(agent_sdp).ok();
+        let agent_codecs = agent
+            .as_ref()
+            .and_then(Sdp::audio)
+            .map(|m| m.codecs())
+            .unwrap_or_default();
+        if let Some(remote) = agent.as_ref().and_then(Sdp::remote_rtp) {
+            media.set_remote(anchor.id, Leg::B, remote);
+        }
+        media.set_codecs(anchor.id, Leg::B, &agent_codecs);
+        let ip = media.address();
+        // Answer the caller with what the agent can take; keep the early
+        // answer when the agent's SDP says nothing usable.
+        let final_answer = if agent_codecs.is_empty() {
+            None
+        } else {
+            sdp::answer(
+                &offer,
+                &agent_codecs,
+                ip,
+                anchor.port_a,
+                Direction::SendRecv,
+                call,
+            )
+            .ok()
+        };
+        let sdp = match final_answer {
+            Some(mut a) => {
+                a.origin.session_version += 1;
+                let codecs = a.audio().map(|m| m.codecs()).unwrap_or_default();
+                media.set_codecs(anchor.id, Leg::A, &codecs);
+                Bytes::from(a.to_bytes())
+            }
+            None => early,
+        };
+        media.set_mode(anchor.id, Mode::Relay);
+        sdp
+    }
+
+    /// Forgets a call and frees its media.
+    pub(super) fn drop_call(&mut self, call: u64) -> Option<Call> {
+        let c = self.calls.remove(&call)?;
+        if let (Some((_, anchor)), Some(media)) = (&c.media, self.media.as_mut()) {
+            media.destroy(anchor.id);
+        }
+        Some(c)
+    }
+}

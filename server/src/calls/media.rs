@@ -1,0 +1,86 @@
+//! How the call core drives media without doing IO itself: a small trait the
+//! B2BUA calls, implemented by the media engine (its own threads) in the
+//! server and by a recording fake in tests.
+
+use std::net::{IpAddr, SocketAddr};
+
+use careline_shared::sdp::Codec;
+
+use crate::media::{Leg, MediaEngine, Mode, SessionId};
+
+/// The media a call has: one anchored session, two ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Anchor {
+    /// The session.
+    pub id: SessionId,
+    /// Our port towards the caller.
+    pub port_a: u16,
+    /// Our port towards the agent.
+    pub port_b: u16,
+}
+
+/// What the B2BUA asks of media. Calls never wait on media threads.
+pub trait MediaControl: Send {
+    /// The address written into our SDP.
+    fn address(&self) -> IpAddr;
+    /// A new session, or `None` when no ports are free.
+    fn create(&mut self) -> Option<Anchor>;
+    /// Where a leg's peer receives RTP (from its SDP).
+    fn set_remote(&mut self, id: SessionId, leg: Leg, addr: SocketAddr);
+    /// A leg's negotiated codecs (for payload type mapping and DTMF).
+    fn set_codecs(&mut self, id: SessionId, leg: Leg, codecs: &[Codec]);
+    /// Ringback, relay, hold or idle.
+    fn set_mode(&mut self, id: SessionId, mode: Mode);
+    /// Frees the session's ports.
+    fn destroy(&mut self, id: SessionId);
+}
+
+/// The real engine, with the address to advertise in SDP.
+pub struct EngineControl {
+    /// The engine.
+    pub engine: std::sync::Arc<MediaEngine>,
+    /// The address phones send RTP to.
+    pub advertise: IpAddr,
+}
+
+impl MediaControl for EngineControl {
+    fn address(&self) -> IpAddr {
+        self.advertise
+    }
+
+    fn create(&mut self) -> Option<Anchor> {
+        match self.engine.create_session() {
+            Ok(h) => Some(Anchor {
+                id: h.id,
+                port_a: h.port_a,
+                port_b: h.port_b,
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "no media session for a call");
+                None
+            }
+        }
+    }
+
+    fn set_remote(&mut self, id: SessionId, leg: Leg, addr: SocketAddr) {
+        if let Err(e) = self.engine.set_remote(id, leg, addr) {
+            tracing::debug!(error = %e, "media set_remote");
+        }
+    }
+
+    fn set_codecs(&mut self, id: SessionId, leg: Leg, codecs: &[Codec]) {
+        if let Err(e) = self.engine.set_codecs(id, leg, codecs) {
+            tracing::debug!(error = %e, "media set_codecs");
+        }
+    }
+
+    fn set_mode(&mut self, id: SessionId, mode: Mode) {
+        if let Err(e) = self.engine.set_mode(id, mode) {
+            tracing::debug!(error = %e, "media set_mode");
+        }
+    }
+
+    fn destroy(&mut self, id: SessionId) {
+        self.engine.destroy(id);
+    }
+}
