@@ -67,7 +67,6 @@ impl Spawned {
             // Both pumps ended: the process closed its output. Keep the
             // caller's pace rather than spinning on a dead channel.
             Err(RecvTimeoutError::Disconnected) => {
-                let _ = self.child.id();
                 wait_quietly(timeout);
                 None
             }

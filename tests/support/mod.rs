@@ -1,0 +1,125 @@
+//! What the integration suites share: they start the real `careline-server`
+//! binary on free loopback ports and talk to it with SIP software nobody on
+//! this project wrote (SIPp, baresip, SIPVicious), inside the private
+//! network namespace that `scripts/test` makes. Each suite includes this
+//! module with `#[path = "../support/mod.rs"] mod support;`.
+//!
+//! Nothing here sleeps for protocol timing: waiting means reading a socket
+//! or a child's output with a timeout, under an overall deadline.
+
+// Every suite uses a different part of this module.
+#![allow(dead_code)]
+
+pub mod baresip;
+pub mod process;
+pub mod server;
+pub mod sip;
+pub mod sipp;
+
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use tempfile::TempDir;
+
+/// Stops a peer suite that was started outside a private network
+/// namespace, where the peers could reach the real network.
+pub fn require_private_netns() {
+    let own = std::fs::read_link("/proc/self/ns/net").ok();
+    // PID 1 may be unreadable (a sandbox's init); PID 2 (kthreadd, or a
+    // container's second process) lives in the same namespace as PID 1.
+    let outer = ["/proc/1/ns/net", "/proc/2/ns/net"]
+        .iter()
+        .find_map(|p| std::fs::read_link(p).ok());
+    let private = match (own, outer) {
+        (Some(own), Some(outer)) => own != outer,
+        // Nothing to compare with: private if loopback is all there is.
+        _ => only_loopback(),
+    };
+    assert!(
+        private,
+        "run the peer suites through scripts/test: they need a private network namespace \
+         (unshare -n bash -c 'ip link set lo up; exec cargo nextest run ...')"
+    );
+}
+
+/// True when loopback is this process's only network interface
+/// (`/proc/self/net/dev` follows the namespace; `/sys/class/net` does not).
+fn only_loopback() -> bool {
+    std::fs::read_to_string("/proc/self/net/dev").is_ok_and(|dev| {
+        dev.lines()
+            .skip(2)
+            .filter_map(|l| l.split(':').next())
+            .all(|name| name.trim() == "lo")
+    })
+}
+
+/// The repository's top folder (the workspace root).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the server crate sits inside the workspace")
+        .to_owned()
+}
+
+/// A file or folder under `tests/data`.
+pub fn test_data(rel: &str) -> PathBuf {
+    repo_root().join("tests/data").join(rel)
+}
+
+/// The project's shared folder, which sits beside the repository.
+pub fn shared_dir() -> PathBuf {
+    repo_root()
+        .parent()
+        .expect("the repository has a parent folder")
+        .join("shared")
+}
+
+/// A fresh temporary folder, removed when dropped.
+pub fn temp_dir() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("careline-test-")
+        .tempdir()
+        .expect("cannot create a temporary folder")
+}
+
+/// A UDP port that is free on `ip` right now.
+pub fn free_udp_port(ip: Ipv4Addr) -> u16 {
+    UdpSocket::bind(SocketAddrV4::new(ip, 0))
+        .and_then(|s| s.local_addr())
+        .expect("cannot bind a UDP socket on loopback")
+        .port()
+}
+
+/// A TCP port that is free on `ip` right now.
+pub fn free_tcp_port(ip: Ipv4Addr) -> u16 {
+    TcpListener::bind(SocketAddrV4::new(ip, 0))
+        .and_then(|s| s.local_addr())
+        .expect("cannot bind a TCP socket on loopback")
+        .port()
+}
+
+/// A port free for both UDP and TCP on `ip` (SIP listens on both).
+pub fn free_sip_port(ip: Ipv4Addr) -> u16 {
+    for _ in 0..100 {
+        let udp = UdpSocket::bind(SocketAddrV4::new(ip, 0)).expect("cannot bind UDP on loopback");
+        let port = udp
+            .local_addr()
+            .expect("bound socket has an address")
+            .port();
+        if TcpListener::bind(SocketAddrV4::new(ip, port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no port free for both UDP and TCP on {ip}");
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> Result<PathBuf> {
+    let path = dir.join(name);
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// The loopback address every peer and the server use by default.
+pub const LOCALHOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
