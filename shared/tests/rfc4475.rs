@@ -43,7 +43,10 @@ fn every_message_is_classified_as_the_index_says() {
         match (&result, valid) {
             (Ok(_), true) => {}
             (Err(e), false) => {
-                assert!(!e.to_string().is_empty(), "{file}: rejection without a reason");
+                assert!(
+                    !e.to_string().is_empty(),
+                    "{file}: rejection without a reason"
+                );
             }
             (Ok(_), false) => wrong.push(format!("{file} ({class}) parsed but must be rejected")),
             (Err(e), true) => wrong.push(format!("{file} ({class}) rejected: {e}")),
@@ -58,7 +61,14 @@ fn invalid_requests_get_the_status_the_rfc_names() {
     assert_eq!(status("badvers.dat"), StatusCode::VERSION_NOT_SUPPORTED);
     assert_eq!(status("mismatch02.dat"), StatusCode::NOT_IMPLEMENTED);
     assert_eq!(status("mismatch01.dat"), StatusCode::BAD_REQUEST);
-    for f in ["badinv01.dat", "clerr.dat", "ncl.dat", "scalar02.dat", "quotbal.dat", "ltgtruri.dat"] {
+    for f in [
+        "badinv01.dat",
+        "clerr.dat",
+        "ncl.dat",
+        "scalar02.dat",
+        "quotbal.dat",
+        "ltgtruri.dat",
+    ] {
         assert_eq!(status(f), StatusCode::BAD_REQUEST, "{f}");
     }
 }
@@ -72,15 +82,37 @@ fn semantic_checks_answer_as_the_rfc_says() {
     let check = |f: &str| check_request(&parsed(f), &[]).map_err(|r| r.status);
     assert_eq!(check("insuf.dat"), Err(StatusCode::BAD_REQUEST));
     assert_eq!(check("unkscm.dat"), Err(StatusCode::UNSUPPORTED_URI_SCHEME));
-    assert_eq!(check("novelsc.dat"), Err(StatusCode::UNSUPPORTED_URI_SCHEME));
+    assert_eq!(
+        check("novelsc.dat"),
+        Err(StatusCode::UNSUPPORTED_URI_SCHEME)
+    );
     assert_eq!(check("bext01.dat"), Err(StatusCode::BAD_EXTENSION));
     assert_eq!(check("multi01.dat"), Err(StatusCode::BAD_REQUEST));
     assert_eq!(check("mcl01.dat"), Err(StatusCode::BAD_REQUEST));
-    for ok in ["wsinv.dat", "esc01.dat", "escnull.dat", "lwsdisp.dat", "longreq.dat", "dblreq.dat", "semiuri.dat", "transports.dat", "zeromf.dat", "cparam01.dat", "cparam02.dat", "regescrt.dat", "inv2543.dat", "badbranch.dat"] {
+    for ok in [
+        "wsinv.dat",
+        "esc01.dat",
+        "escnull.dat",
+        "lwsdisp.dat",
+        "longreq.dat",
+        "dblreq.dat",
+        "semiuri.dat",
+        "transports.dat",
+        "zeromf.dat",
+        "cparam01.dat",
+        "cparam02.dat",
+        "regescrt.dat",
+        "inv2543.dat",
+        "badbranch.dat",
+    ] {
         assert_eq!(check(ok), Ok(()), "{ok}");
     }
     let bext = check_request(&parsed("bext01.dat"), &[]).unwrap_err();
-    assert!(bext.unsupported.iter().any(|t| t == "nothingSupportsThis"), "{:?}", bext.unsupported);
+    assert!(
+        bext.unsupported.iter().any(|t| t == "nothingSupportsThis"),
+        "{:?}",
+        bext.unsupported
+    );
 }
 
 #[test]
@@ -100,7 +132,10 @@ fn tortuous_invite_fields_come_out_right() {
         .iter()
         .find(|h| h.name.as_str() == "NewFangledHeader")
         .expect("unknown header kept");
-    assert_eq!(unknown.value_str(), "newfangled value continued newfangled value");
+    assert_eq!(
+        unknown.value_str(),
+        "newfangled value continued newfangled value"
+    );
 }
 
 #[test]
@@ -113,11 +148,15 @@ fn trailing_octets_after_content_length_are_ignored() {
 #[test]
 fn contact_param_outside_brackets_belongs_to_the_header() {
     let m = parsed("cparam01.dat");
-    let careline_shared::sip::Contact::Addr(a) = &m.headers.contact[0] else { panic!() };
+    let careline_shared::sip::Contact::Addr(a) = &m.headers.contact[0] else {
+        panic!()
+    };
     assert!(a.uri.as_sip().unwrap().params.is_empty());
     assert!(a.params.contains("unknownparam"));
     let m = parsed("cparam02.dat");
-    let careline_shared::sip::Contact::Addr(a) = &m.headers.contact[0] else { panic!() };
+    let careline_shared::sip::Contact::Addr(a) = &m.headers.contact[0] else {
+        panic!()
+    };
     assert!(a.uri.as_sip().unwrap().params.contains("unknownparam"));
 }
 
@@ -163,6 +202,9 @@ fn invalid_messages_fail_for_the_reason_the_rfc_names() {
     ];
     for (file, needle) in expect {
         let why = parse_datagram(load(file)).unwrap_err().to_string();
-        assert!(why.contains(needle), "{file}: rejected for '{why}', expected '{needle}'");
+        assert!(
+            why.contains(needle),
+            "{file}: rejected for '{why}', expected '{needle}'"
+        );
     }
 }

@@ -42,27 +42,42 @@ pub enum FrameError {
     TooLarge,
 }
 
-/// Reads Content-Length from a head without parsing anything else.
+/// Reads Content-Length from a head without parsing anything else. A line
+/// that starts with SP or HT continues the header above it (a fold), so it
+/// is never a header of its own, and a Content-Length value may sit on one.
 fn content_length(head: &[u8]) -> Result<u32, FrameError> {
+    let bad = |reason| {
+        FrameError::Parse(ParseError::Header {
+            name: super::HeaderName::ContentLength,
+            reason,
+        })
+    };
+    let is_fold = |line: &&[u8]| line.first().is_some_and(|&b| b == b' ' || b == b'\t');
     let mut found = None;
-    for line in head.split(|&b| b == b'\n').skip(1) {
+    let mut lines = head.split(|&b| b == b'\n').skip(1).peekable();
+    while let Some(line) = lines.next() {
+        if is_fold(&line) {
+            continue;
+        }
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;
         };
         let name = line[..colon].trim_ascii();
         if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
-            let value = line[colon + 1..].trim_ascii();
-            let n = parse_decimal(value, u64::from(u32::MAX)).ok_or(FrameError::Parse(
-                ParseError::Header {
-                    name: super::HeaderName::ContentLength,
-                    reason: "expected a number",
-                },
-            ))? as u32;
+            let mut value = line[colon + 1..].trim_ascii();
+            while let Some(more) = lines.next_if(is_fold) {
+                let more = more.trim_ascii();
+                if !more.is_empty() {
+                    if !value.is_empty() {
+                        return Err(bad("expected a number"));
+                    }
+                    value = more;
+                }
+            }
+            let n =
+                parse_decimal(value, u64::from(u32::MAX)).ok_or(bad("expected a number"))? as u32;
             if found.is_some_and(|f| f != n) {
-                return Err(FrameError::Parse(ParseError::Header {
-                    name: super::HeaderName::ContentLength,
-                    reason: "conflicting values",
-                }));
+                return Err(bad("conflicting values"));
             }
             found = Some(n);
         }
@@ -106,6 +121,8 @@ impl StreamDecoder {
             return Ok(None);
         }
         let head = match find_head(&self.buf) {
+            // The same limit whether the head came in one read or many.
+            Ok(head) if head.body > MAX_MESSAGE => return Err(FrameError::TooLarge),
             Ok(head) => head,
             Err(ParseError::NoBlankLine) if self.buf.len() > MAX_MESSAGE => {
                 return Err(FrameError::TooLarge);
@@ -166,6 +183,38 @@ mod tests {
         d.push(OPTIONS);
         assert!(matches!(d.next_frame(), Ok(Some(Frame::Invalid { .. }))));
         assert!(matches!(d.next_frame(), Ok(Some(Frame::Message(_)))));
+    }
+
+    #[test]
+    fn folded_content_length_frames_the_message() {
+        let mut d = StreamDecoder::new();
+        d.push(b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length:\r\n  4\r\nCall-ID: c1\r\n\r\nbody");
+        let Ok(Some(Frame::Message(m))) = d.next_frame() else {
+            panic!("no message")
+        };
+        assert_eq!(&m.body[..], b"body");
+    }
+
+    #[test]
+    fn content_length_inside_a_fold_is_not_a_header() {
+        let mut d = StreamDecoder::new();
+        d.push(b"OPTIONS sip:a@b SIP/2.0\r\nSubject: hi\r\n Content-Length: 99\r\nContent-Length: 0\r\n\r\n");
+        let Ok(Some(Frame::Message(m))) = d.next_frame() else {
+            panic!("no message")
+        };
+        assert!(m.body.is_empty());
+    }
+
+    #[test]
+    fn oversized_head_is_refused_even_when_it_arrives_whole() {
+        let mut head = b"OPTIONS sip:a@b SIP/2.0\r\n".to_vec();
+        while head.len() <= MAX_MESSAGE {
+            head.extend_from_slice(b"X-Padding: 0123456789abcdef0123456789abcdef\r\n");
+        }
+        head.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+        let mut d = StreamDecoder::new();
+        d.push(&head);
+        assert_eq!(d.next_frame().unwrap_err(), FrameError::TooLarge);
     }
 
     #[test]

@@ -185,6 +185,11 @@ pub(crate) fn parse_head(buf: &Bytes, head: &Head) -> Result<(StartLine, Headers
     if line_end > head.start && buf[line_end - 1] == b'\r' {
         line_end -= 1;
     }
+    // A CR that does not end a line is in no production of RFC 3261, and
+    // elements differ on whether it ends one; refusing it leaves no doubt.
+    if memchr(b'\r', &buf[head.start..line_end]).is_some() {
+        return Err(ParseError::StartLine);
+    }
     let start = parse_start_line(buf, head.start, line_end)?;
 
     // Collect (name, value range), extending the last value over folded lines.
@@ -195,6 +200,9 @@ pub(crate) fn parse_head(buf: &Bytes, head: &Head) -> Result<(StartLine, Headers
         let mut end = nl;
         if end > pos && buf[end - 1] == b'\r' {
             end -= 1;
+        }
+        if memchr(b'\r', &buf[pos..end]).is_some() {
+            return Err(ParseError::HeaderLine);
         }
         if matches!(buf[pos], b' ' | b'\t') {
             let last = lines.last_mut().ok_or(ParseError::HeaderLine)?;
@@ -465,4 +473,37 @@ pub fn salvage_response(buf: &[u8], status: StatusCode, why: &str) -> Option<Byt
         format!("Warning: 399 careline \"{why}\"\r\nContent-Length: 0\r\n\r\n").as_bytes(),
     );
     Some(Bytes::from(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &[u8]) -> Result<Message, ParseError> {
+        parse_datagram(Bytes::copy_from_slice(text))
+    }
+
+    #[test]
+    fn bare_cr_inside_a_header_is_refused() {
+        // Found by the round-trip property: the CR in the display name was
+        // kept as received, but came out as a space in the canonical form.
+        let msg =
+            b"OPTIONS sip:a@b SIP/2.0\r\nFrom: \"a\rb\"\r\n <sip:x@y>;tag=1\r\nCall-ID: c\r\n\r\n";
+        assert_eq!(parse(msg).unwrap_err(), ParseError::HeaderLine);
+        let msg = b"OPTIONS sip:a@b SIP/2.0\r\nX-Odd: a\rb\r\n\r\n";
+        assert_eq!(parse(msg).unwrap_err(), ParseError::HeaderLine);
+    }
+
+    #[test]
+    fn bare_cr_in_a_reason_phrase_is_refused() {
+        let msg = b"SIP/2.0 200 O\rK\r\nCall-ID: c\r\n\r\n";
+        assert_eq!(parse(msg).unwrap_err(), ParseError::StartLine);
+    }
+
+    #[test]
+    fn lines_ending_in_crlf_or_lf_still_parse() {
+        let m = parse(b"SIP/2.0 200 OK\nCall-ID: c\r\nCSeq: 1\r\n INVITE\n\n").unwrap();
+        assert_eq!(m.call_id().unwrap().as_str(), "c");
+        assert_eq!(m.cseq().unwrap().seq, 1);
+    }
 }

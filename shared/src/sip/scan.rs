@@ -31,6 +31,8 @@ pub(crate) struct Cursor<'a> {
     buf: &'a Bytes,
     pub(crate) pos: usize,
     pub(crate) end: usize,
+    /// The value spans folded lines: text taken from it is unfolded.
+    folded: bool,
 }
 
 impl<'a> Cursor<'a> {
@@ -39,6 +41,7 @@ impl<'a> Cursor<'a> {
             buf,
             pos: start,
             end,
+            folded: memchr::memchr(b'\n', &buf[start..end]).is_some(),
         }
     }
 
@@ -88,8 +91,17 @@ impl<'a> Cursor<'a> {
         (start, self.pos)
     }
 
+    /// The text of `start..end`, shared with the buffer. A fold inside it (a
+    /// display name or quoted value spread over lines) reads as one SP, so a
+    /// value means the same whether or not it was folded (RFC 3261 §7.3.1).
     pub(crate) fn str(&self, start: usize, end: usize) -> Result<SipStr, &'static str> {
-        SipStr::from_bytes(self.buf.slice(start..end)).ok_or("invalid utf-8")
+        let text = self.buf.slice(start..end);
+        if self.folded && text.contains(&b'\n') {
+            let plain =
+                String::from_utf8(unfold(&text).into_owned()).map_err(|_| "invalid utf-8")?;
+            return Ok(SipStr::from(plain));
+        }
+        SipStr::from_bytes(text).ok_or("invalid utf-8")
     }
 
     pub(crate) fn token(&mut self) -> Option<SipStr> {
@@ -174,7 +186,8 @@ pub(crate) fn parse_decimal(digits: &[u8], max: u64) -> Option<u64> {
     Some(n)
 }
 
-/// Replaces every fold (CRLF or LF followed by white space) with one space.
+/// Replaces every fold (CRLF or LF and the white space after it) with one
+/// space; blanks before the line break stay (RFC 3261 §7.3.1).
 pub(crate) fn unfold(value: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     if !value.contains(&b'\n') {
         return std::borrow::Cow::Borrowed(value);
@@ -187,13 +200,32 @@ pub(crate) fn unfold(value: &[u8]) -> std::borrow::Cow<'_, [u8]> {
             while i < value.len() && is_lws(value[i]) {
                 i += 1;
             }
-            if out.last() != Some(&b' ') {
-                out.push(b' ');
-            }
+            out.push(b' ');
             continue;
         }
         out.push(b);
         i += 1;
     }
     std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fold_reads_as_one_space_even_after_blanks() {
+        assert_eq!(&unfold(b"a \r\n  b")[..], b"a  b");
+        assert_eq!(&unfold(b"a\r\n\tb")[..], b"a b");
+        assert_eq!(&unfold(b"a  b")[..], b"a  b");
+    }
+
+    #[test]
+    fn text_taken_from_a_folded_value_is_unfolded() {
+        let buf = Bytes::from_static(b"\"Dr.\r\n  Who\" ;x=\"a\r\n\tb\"");
+        let mut c = Cursor::new(&buf, 0, buf.len());
+        assert_eq!(c.quoted().unwrap().as_str(), "\"Dr. Who\"");
+        assert!(c.eat_sep(b';') && c.token().is_some() && c.eat_sep(b'='));
+        assert_eq!(c.param_value().unwrap().as_str(), "\"a b\"");
+    }
 }
