@@ -6,8 +6,7 @@
 //! treated exactly like a wrong password: same status, same headers, and the
 //! same work (a digest is computed against a dummy HA1).
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -136,7 +135,8 @@ pub struct Registrar {
     credentials: HashMap<String, Ha1>,
     dummy: Ha1,
     bindings: HashMap<String, Vec<Binding>>,
-    expiry: BinaryHeap<Reverse<(Instant, String, String)>>,
+    /// One entry per live binding, by expiry: the next to lapse is first.
+    expiry: BTreeSet<(Instant, String, String)>,
     mint: NonceMint,
     lockouts: Lockouts,
     events: VecDeque<RegistrarEvent>,
@@ -166,7 +166,7 @@ impl Registrar {
             credentials: HashMap::new(),
             dummy,
             bindings: HashMap::new(),
-            expiry: BinaryHeap::new(),
+            expiry: BTreeSet::new(),
             mint: NonceMint::new(key, now),
             events: VecDeque::new(),
             tags: u64::from_le_bytes(key[..8].try_into().unwrap_or([0; 8])),
@@ -180,11 +180,8 @@ impl Registrar {
 
     /// Restores a binding saved before a restart.
     pub fn restore(&mut self, extension: String, binding: Binding) {
-        self.expiry.push(Reverse((
-            binding.expires_at,
-            extension.clone(),
-            binding.uri.clone(),
-        )));
+        self.expiry
+            .insert((binding.expires_at, extension.clone(), binding.uri.clone()));
         self.bindings.entry(extension).or_default().push(binding);
     }
 
@@ -195,7 +192,7 @@ impl Registrar {
 
     /// How many contacts are bound in all.
     pub fn binding_count(&self) -> usize {
-        self.bindings.values().map(Vec::len).sum()
+        self.expiry.len()
     }
 
     /// The next fact to report.
@@ -205,23 +202,19 @@ impl Registrar {
 
     /// When the next binding lapses.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.expiry.peek().map(|Reverse((t, _, _))| *t)
+        self.expiry.first().map(|(t, _, _)| *t)
     }
 
     /// Removes bindings that have lapsed by `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(Reverse((at, _, _))) = self.expiry.peek() {
-            if *at > now {
-                break;
-            }
-            let Some(Reverse((at, ext, uri))) = self.expiry.pop() else {
+        while self.expiry.first().is_some_and(|(at, _, _)| *at <= now) {
+            let Some((_, ext, uri)) = self.expiry.pop_first() else {
                 break;
             };
             let Some(list) = self.bindings.get_mut(&ext) else {
                 continue;
             };
-            // The heap may hold an older deadline of a binding since refreshed.
-            if let Some(i) = list.iter().position(|b| b.uri == uri && b.expires_at == at) {
+            if let Some(i) = list.iter().position(|b| b.uri == uri) {
                 list.remove(i);
                 if list.is_empty() {
                     self.bindings.remove(&ext);
@@ -413,6 +406,8 @@ impl Registrar {
                 });
             }
             for b in self.bindings.remove(&extension).unwrap_or_default() {
+                self.expiry
+                    .remove(&(b.expires_at, extension.clone(), b.uri.clone()));
                 self.events.push_back(RegistrarEvent::Unbound {
                     extension: extension.clone(),
                     uri: b.uri,
@@ -465,6 +460,11 @@ impl Registrar {
                     continue;
                 }
             }
+            if let Some(i) = existing {
+                // The binding's old deadline goes; a refresh sets a new one.
+                self.expiry
+                    .remove(&(list[i].expires_at, extension.clone(), uri.clone()));
+            }
             if expires.is_zero() {
                 if let Some(i) = existing {
                     list.remove(i);
@@ -502,12 +502,17 @@ impl Registrar {
                     .min_by_key(|(_, b)| b.expires_at)
                     .map(|(i, _)| i);
                 match oldest {
-                    Some(i) => pushed_out.push(list.remove(i).uri),
+                    Some(i) => {
+                        let old = list.remove(i);
+                        self.expiry
+                            .remove(&(old.expires_at, extension.clone(), old.uri.clone()));
+                        pushed_out.push(old.uri);
+                    }
                     None => break,
                 }
             }
             self.expiry
-                .push(Reverse((binding.expires_at, extension.clone(), uri)));
+                .insert((binding.expires_at, extension.clone(), uri));
             self.events.push_back(RegistrarEvent::Bound {
                 extension: extension.clone(),
                 binding,

@@ -491,3 +491,23 @@ fn digest_with_unoffered_or_unknown_algorithm_is_challenged_not_counted() {
             .any(|e| matches!(e, RegistrarEvent::LockedOut { .. }))
     );
 }
+
+#[test]
+fn refreshes_keep_one_deadline_per_binding() {
+    let t0 = virtual_epoch();
+    let mut r = registrar(t0);
+    for i in 0..50u32 {
+        let mut req = Req::new("1001");
+        req.cseq = 2 * i + 1;
+        register(
+            &mut r,
+            t0 + Duration::from_secs(u64::from(i)),
+            req,
+            "secret-1001",
+            DigestAlgorithm::Md5,
+        );
+    }
+    assert_eq!(r.binding_count(), 1);
+    // The only deadline left is the last refresh's.
+    assert_eq!(r.poll_timeout(), Some(t0 + Duration::from_secs(49 + 3600)));
+}
