@@ -56,6 +56,10 @@ pub struct Options {
     pub algorithms: Vec<String>,
     /// The shortest password `user add` accepts (the server's default is 8).
     pub min_password_length: Option<u32>,
+    /// The operator API's bearer token (`[http] api_token`).
+    pub api_token: Option<String>,
+    /// More TOML appended to the file (`[[queues]]`, `[media]` …).
+    pub extra: String,
 }
 
 impl Default for Options {
@@ -70,6 +74,8 @@ impl Default for Options {
             nonce_ttl: Duration::from_secs(300),
             algorithms: vec!["MD5".to_owned(), "SHA-256".to_owned()],
             min_password_length: None,
+            api_token: None,
+            extra: String::new(),
         }
     }
 }
@@ -209,7 +215,13 @@ algorithms = [{algorithms}]
 
 [http]
 listen = "{http}"
+{token}
 "#,
+        token = o
+            .api_token
+            .as_ref()
+            .map(|t| format!("api_token = \"{t}\""))
+            .unwrap_or_default(),
         db = dir.join("careline.db").display(),
         domain = sip.ip(),
         min = secs(o.min_expires),
@@ -222,6 +234,7 @@ listen = "{http}"
     if let Some(min) = o.min_password_length {
         let _ = write!(text, "\n[users]\nmin_password_length = {min}\n");
     }
+    text.push_str(&o.extra);
     text
 }
 
@@ -256,12 +269,21 @@ fn add_user(config: &Path, user: &User) -> Result<()> {
 
 /// A minimal HTTP/1.1 GET: returns the status code and the body.
 pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
+    http_get_with(addr, path, "")
+}
+
+/// A GET with a bearer token.
+pub fn http_get_auth(addr: SocketAddr, path: &str, token: &str) -> Result<(u16, String)> {
+    http_get_with(addr, path, &format!("Authorization: Bearer {token}\r\n"))
+}
+
+fn http_get_with(addr: SocketAddr, path: &str, extra_headers: &str) -> Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: */*\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: */*\r\n{extra_headers}\r\n"
     )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;

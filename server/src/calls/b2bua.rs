@@ -305,7 +305,7 @@ impl B2bua {
             .is_err()
         {
             // Checked above; a queue cannot vanish in between.
-            self.drop_call(call);
+            self.drop_call(now, call);
             return Handled::No;
         }
         self.run_commands(now, layer, registrar);
@@ -337,7 +337,7 @@ impl B2bua {
             |_| {},
         );
         let _ = self.acd.handle_caller_hangup(now, call);
-        self.drop_call(call);
+        self.drop_call(now, call);
         self.run_commands(now, layer, registrar);
     }
 
@@ -383,7 +383,7 @@ impl B2bua {
                         self.bye_agent(now, layer, leg);
                     }
                     let _ = self.acd.handle_caller_hangup(now, call);
-                    self.drop_call(call);
+                    self.drop_call(now, call);
                     self.run_commands(now, layer, registrar);
                 }
                 Method::Invite | Method::Update => {
@@ -422,7 +422,7 @@ impl B2bua {
             Method::Bye => {
                 self.respond(now, layer, key, msg, &tag, StatusCode::OK, |_| {});
                 self.legs.remove(&leg_key);
-                if let Some(c) = self.drop_call(call) {
+                if let Some(c) = self.drop_call(now, call) {
                     self.bye_caller(now, layer, &c);
                 }
                 let _ = self.acd.handle_call_ended(now, call, EndReason::Completed);
@@ -533,7 +533,7 @@ impl B2bua {
                 if let Some(leg) = self.legs.get_mut(&key) {
                     leg.state = AgentLegState::Connected;
                 }
-                let sdp = self.join_media(call, &msg.body);
+                let sdp = self.join_media(now, call, &msg.body);
                 let c = self.calls.get_mut(&call).expect("checked above");
                 c.connected = Some(key);
                 c.caller.answered = true;
@@ -571,7 +571,7 @@ impl B2bua {
                 // The joining itself happened when the 200 OK arrived.
                 Command::Connect { .. } => {}
                 Command::EndCall { call, .. } => {
-                    if let Some(c) = self.drop_call(call) {
+                    if let Some(c) = self.drop_call(now, call) {
                         let (key, invite, tag) =
                             (c.caller.key, c.caller.invite, c.caller.dialog.local_tag);
                         self.respond(

@@ -83,7 +83,12 @@ impl B2bua {
     /// The agent answered with `agent_sdp`: point leg B at it, answer the
     /// caller with the codecs the agent chose, and start relaying. Returns
     /// the SDP for the caller's 200 OK.
-    pub(super) fn join_media(&mut self, call: u64, agent_sdp: &Bytes) -> Bytes {
+    pub(super) fn join_media(
+        &mut self,
+        now: std::time::Instant,
+        call: u64,
+        agent_sdp: &Bytes,
+    ) -> Bytes {
         let Some(c) = self.calls.get(&call) else {
             return agent_sdp.clone();
         };
@@ -91,6 +96,7 @@ impl B2bua {
             return agent_sdp.clone();
         };
         let early = c.sdp_for_caller.clone();
+        self.media_stats(now, call, anchor, true);
         let Some(media) = self.media.as_mut() else {
             return agent_sdp.clone();
         };
@@ -133,12 +139,30 @@ impl B2bua {
         sdp
     }
 
-    /// Forgets a call and frees its media.
-    pub(super) fn drop_call(&mut self, call: u64) -> Option<Call> {
+    /// Forgets a call and frees its media, recording what it carried.
+    pub(super) fn drop_call(&mut self, now: std::time::Instant, call: u64) -> Option<Call> {
         let c = self.calls.remove(&call)?;
-        if let (Some((_, anchor)), Some(media)) = (&c.media, self.media.as_mut()) {
-            media.destroy(anchor.id);
+        if let Some((_, anchor)) = &c.media {
+            self.media_stats(now, call, *anchor, false);
+            if let Some(media) = self.media.as_mut() {
+                media.destroy(anchor.id);
+            }
         }
         Some(c)
+    }
+
+    fn media_stats(&mut self, now: std::time::Instant, call: u64, anchor: Anchor, ringing: bool) {
+        let Some(stats) = self.media.as_ref().and_then(|m| m.stats(anchor.id)) else {
+            return;
+        };
+        self.events.push_back(super::Event::MediaStats {
+            call,
+            ringing,
+            caller_in: stats.a.in_packets,
+            caller_out: stats.a.out_packets,
+            agent_in: stats.b.in_packets,
+            agent_out: stats.b.out_packets,
+            at: now,
+        });
     }
 }

@@ -476,6 +476,9 @@ impl MediaControl for FakeMedia {
         };
         self.say(format!("mode {m}"));
     }
+    fn stats(&self, _: SessionId) -> Option<crate::media::Stats> {
+        None
+    }
     fn destroy(&mut self, id: SessionId) {
         self.say(format!("destroy {}", id.0));
     }

@@ -116,6 +116,25 @@ pub enum Event {
         /// When.
         at: Instant,
     },
+    /// RTP packets the server's media relay counted for a call: at answer
+    /// (`ringing`: what the caller was sent as ringback until then) and
+    /// when the call's media is released.
+    MediaStats {
+        /// The call.
+        call: u64,
+        /// Counted while the caller waited (true) or over the whole call.
+        ringing: bool,
+        /// From the caller.
+        caller_in: u64,
+        /// To the caller (ringback, then the agent's voice).
+        caller_out: u64,
+        /// From the agent.
+        agent_in: u64,
+        /// To the agent.
+        agent_out: u64,
+        /// When.
+        at: Instant,
+    },
     /// An agent's state changed.
     AgentStateChanged {
         /// The agent.
@@ -162,7 +181,8 @@ impl Event {
             | Event::Escalated { call, .. }
             | Event::Answered { call, .. }
             | Event::Abandoned { call, .. }
-            | Event::Ended { call, .. } => Some(*call),
+            | Event::Ended { call, .. }
+            | Event::MediaStats { call, .. } => Some(*call),
             Event::AgentStateChanged { .. } => None,
         }
     }
@@ -189,6 +209,7 @@ impl Event {
             | Event::Answered { at, .. }
             | Event::Abandoned { at, .. }
             | Event::Ended { at, .. }
+            | Event::MediaStats { at, .. }
             | Event::AgentStateChanged { at, .. } => *at,
         }
     }
@@ -220,6 +241,20 @@ impl Event {
                 json!({ "wait_ms": dur(wait), "after_deadline": after_deadline })
             }
             Event::Ended { reason, at, .. } => json!({ "reason": reason.as_str(), "at": ms(*at) }),
+            Event::MediaStats {
+                ringing,
+                caller_in,
+                caller_out,
+                agent_in,
+                agent_out,
+                ..
+            } => json!({
+                "ringing": ringing,
+                "caller_in": caller_in,
+                "caller_out": caller_out,
+                "agent_in": agent_in,
+                "agent_out": agent_out,
+            }),
             Event::AgentStateChanged { from, to, .. } => {
                 json!({ "from": from.as_str(), "to": to.as_str() })
             }
@@ -237,6 +272,7 @@ impl Event {
             Event::Answered { .. } => "answered",
             Event::Abandoned { .. } => "abandoned",
             Event::Ended { .. } => "ended",
+            Event::MediaStats { .. } => "media_stats",
             Event::AgentStateChanged { .. } => "agent_state_changed",
         }
     }

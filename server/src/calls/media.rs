@@ -31,6 +31,8 @@ pub trait MediaControl: Send {
     fn set_codecs(&mut self, id: SessionId, leg: Leg, codecs: &[Codec]);
     /// Ringback, relay, hold or idle.
     fn set_mode(&mut self, id: SessionId, mode: Mode);
+    /// Packet counts so far, per leg.
+    fn stats(&self, id: SessionId) -> Option<crate::media::Stats>;
     /// Frees the session's ports.
     fn destroy(&mut self, id: SessionId);
 }
@@ -78,6 +80,10 @@ impl MediaControl for EngineControl {
         if let Err(e) = self.engine.set_mode(id, mode) {
             tracing::debug!(error = %e, "media set_mode");
         }
+    }
+
+    fn stats(&self, id: SessionId) -> Option<crate::media::Stats> {
+        self.engine.stats(id)
     }
 
     fn destroy(&mut self, id: SessionId) {

@@ -1,0 +1,202 @@
+//! Calls through the queue with real peers on loopback: a SIPp caller dials
+//! the queue number, a baresip agent's phone rings (and is answered by its
+//! user), and the server anchors the media — ringback to the caller while
+//! it rings, then the two-way relay. The call's record and events are read
+//! back through the operator API.
+//!
+//! Run through `scripts/test`: every test needs the private network
+//! namespace it makes.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::baresip::{Account, Baresip};
+use support::server::{Options, Server, http_get_auth};
+use support::sipp::Sipp;
+
+const PASSWORD: &str = "correct-horse";
+const TOKEN: &str = "queue-suite-token-0123";
+
+/// A server with one queue, number 100, answered by `agents`.
+fn start(agents: &[&str], ring_cycle: &str) -> Server {
+    support::require_private_netns();
+    // An even media port range of its own, so suites running side by side
+    // do not reach for the same ports.
+    let base = support::free_udp_port(Ipv4Addr::LOCALHOST) & !3;
+    let list = agents
+        .iter()
+        .map(|a| format!("\"{a}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut options = Options {
+        api_token: Some(TOKEN.into()),
+        extra: format!(
+            "\n[media]\nbind_ip = \"127.0.0.1\"\nport_min = {base}\nport_max = {}\n\n[[queues]]\nname = \"reception\"\nnumber = \"100\"\nagents = [{list}]\nring_cycle = \"{ring_cycle}\"\nwrap_up = \"0s\"\n",
+            base + 39
+        ),
+        ..Options::default()
+    }
+    // baresip 1.0 gives up on any challenge list holding SHA-256.
+    .algorithms(&["MD5"]);
+    for a in agents {
+        options = options.user(a, PASSWORD);
+    }
+    Server::start(options).unwrap_or_else(|e| panic!("careline-server does not start: {e:#}"))
+}
+
+/// baresip as agent `ext`, registered; `manual` lets it ring until told to answer.
+fn agent(server: &Server, ext: &str, manual: bool) -> Baresip {
+    let mut account = Account::new(ext, PASSWORD, server.sip, 600);
+    if manual {
+        account.answermode = "manual".into();
+    }
+    let mut phone = Baresip::start(server.dir(), &[account]).unwrap();
+    phone
+        .wait_registered(Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("agent {ext} did not register: {e:#}\n{}", phone.tail(30)));
+    phone
+}
+
+/// The caller: SIPp dialling 100, talking for `talk_ms`, then hanging up.
+fn caller(server: &Server, talk_ms: u32) -> Sipp {
+    let media_port = support::free_udp_port(Ipv4Addr::LOCALHOST) & !1;
+    Sipp::new(server.dir(), "queue_caller.xml", server.sip)
+        .var("number", "100")
+        .var("caller", "+79210000000")
+        .var("talk_ms", &talk_ms.to_string())
+        .arg("-mi")
+        .arg("127.0.0.1")
+        .arg("-mp")
+        .arg(&media_port.to_string())
+}
+
+/// A call's record through the operator API, once it has ended.
+fn finished_call(server: &Server, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) =
+            http_get_auth(server.http, &format!("/api/calls/{id}"), TOKEN).unwrap();
+        if status == 200 {
+            let call: Value = serde_json::from_str(&body).unwrap();
+            if !call["end_reason"].is_null() {
+                return call;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "call {id} has no end in the store ({status}: {body})\n{}",
+            server.tail(40)
+        );
+        // Events are written in batches; wait for the server's next log line.
+        let _ = http_get_auth(server.http, "/health", TOKEN);
+    }
+}
+
+fn media_stats(call: &Value, ringing: bool) -> Value {
+    call["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "media_stats" && e["data"]["ringing"] == ringing)
+        .unwrap_or_else(|| panic!("no media_stats (ringing: {ringing}) in {call:#}"))["data"]
+        .clone()
+}
+
+#[test]
+fn a_patients_call_reaches_a_baresip_agent_with_ringback_and_two_way_audio() {
+    let server = start(&["1001"], "5s");
+    let mut phone = agent(&server, "1001", true);
+    let run = std::thread::spawn({
+        let sipp = caller(&server, 2000);
+        move || sipp.run()
+    });
+    let incoming = phone
+        .wait_event(Duration::from_secs(10), |e| e["type"] == "CALL_INCOMING")
+        .unwrap_or_else(|e| panic!("the agent's phone never rang: {e:#}\n{}", server.tail(40)));
+    assert!(
+        incoming.to_string().contains("+79210000000"),
+        "the agent sees the caller's number: {incoming}"
+    );
+    // The agent lets it ring for a moment, as a person reaching for the
+    // headset does, and the caller hears ringback meanwhile.
+    let ring_until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < ring_until {
+        let _ = phone.wait_event(ring_until - Instant::now(), |_| false);
+    }
+    phone.command("accept", None).unwrap();
+    phone
+        .wait_event(Duration::from_secs(5), |e| e["type"] == "CALL_ESTABLISHED")
+        .unwrap_or_else(|e| panic!("the call was not established: {e:#}\n{}", phone.tail(30)));
+    let run = run.join().unwrap().unwrap();
+    assert!(
+        run.passed(),
+        "the caller's call failed\n{}\n{}",
+        run.describe(),
+        server.tail(40)
+    );
+
+    let call = finished_call(&server, "call-00000001");
+    assert_eq!(call["answered_by"], "1001");
+    assert_eq!(call["within_deadline"], true);
+    assert_eq!(call["end_reason"], "completed");
+    assert_eq!(call["caller"], "+79210000000");
+    let kinds: Vec<&str> = call["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for kind in ["call_arrived", "agent_offered", "answered", "ended"] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+    // Ringback: the caller was sent audio before anyone answered.
+    let ringing = media_stats(&call, true);
+    assert!(
+        ringing["caller_out"].as_u64().unwrap() > 10,
+        "no ringback: {ringing}"
+    );
+    // Then speech both ways through the relay.
+    let whole = media_stats(&call, false);
+    for key in ["caller_in", "agent_out", "agent_in"] {
+        assert!(whole[key].as_u64().unwrap() > 10, "{key} too low: {whole}");
+    }
+    assert!(
+        whole["caller_out"].as_u64().unwrap() > ringing["caller_out"].as_u64().unwrap() + 10,
+        "the agent's audio did not reach the caller: {whole}"
+    );
+}
+
+#[test]
+fn a_call_skips_an_agent_who_lets_it_ring_and_goes_to_the_next() {
+    // Short ring cycles: the first agent's phone rings two cycles, then
+    // the call moves to the second agent, who answers at once.
+    let server = start(&["1001", "1002"], "1s");
+    let mut slow = agent(&server, "1001", true);
+    let mut quick = agent(&server, "1002", false);
+    let run = caller(&server, 500).run().unwrap();
+    assert!(
+        run.passed(),
+        "the caller's call failed\n{}\n{}",
+        run.describe(),
+        server.tail(40)
+    );
+    slow.wait_event(Duration::from_secs(5), |e| e["type"] == "CALL_INCOMING")
+        .unwrap_or_else(|e| panic!("1001 never rang: {e:#}"));
+    quick
+        .wait_event(Duration::from_secs(5), |e| e["type"] == "CALL_ESTABLISHED")
+        .unwrap_or_else(|e| panic!("1002 never got the call: {e:#}"));
+    let call = finished_call(&server, "call-00000001");
+    assert_eq!(call["answered_by"], "1002");
+    let no_answer: Vec<&Value> = call["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "agent_ring_no_answer")
+        .collect();
+    assert_eq!(no_answer.len(), 1, "{call:#}");
+    assert_eq!(no_answer[0]["agent"], "1001");
+}
