@@ -104,6 +104,10 @@ impl CoreTask {
         self.epoch.1 + since
     }
 
+    /// The loop. The first UDP socket is read here directly, not through a
+    /// channel: a datagram goes from the socket to the core and its answer
+    /// back out without waking another thread. Other sockets, TCP and the
+    /// API come in through `rx`.
     pub(crate) async fn run(
         mut self,
         mut rx: mpsc::Receiver<Input>,
@@ -111,6 +115,9 @@ impl CoreTask {
     ) {
         let stop = super::stopped(shutdown);
         tokio::pin!(stop);
+        let main_udp = self.udp.first().cloned();
+        let local = main_udp.as_ref().and_then(|s| s.local_addr().ok());
+        let mut buf = vec![0u8; super::udp::MAX_DATAGRAM];
         loop {
             let deadline = self.core.poll_timeout().map(tokio::time::Instant::from_std);
             tokio::select! {
@@ -124,12 +131,36 @@ impl CoreTask {
                         }
                     }
                 }
+                r = recv_from(main_udp.as_deref(), &mut buf) => {
+                    if let Ok((n, remote)) = r {
+                        self.datagram(local, remote, &buf[..n]);
+                    }
+                    // Take what else has arrived before answering any of it.
+                    if let Some(socket) = main_udp.as_deref() {
+                        for _ in 0..BATCH {
+                            match socket.try_recv_from(&mut buf) {
+                                Ok((n, remote)) => self.datagram(local, remote, &buf[..n]),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                }
                 _ = sleep_until(deadline) => self.core.handle_timeout(now()),
                 _ = &mut stop => break,
             }
             self.flush().await;
         }
         self.flush().await;
+    }
+
+    fn datagram(&mut self, local: Option<SocketAddr>, remote: SocketAddr, data: &[u8]) {
+        let flow = crate::sip::endpoint::Flow {
+            transport: Transport::Udp,
+            remote,
+            local,
+        };
+        self.core
+            .handle_datagram(now(), flow, Bytes::copy_from_slice(data));
     }
 
     fn input(&mut self, input: Input) {
@@ -307,6 +338,17 @@ impl CoreTask {
             self.core.registrar().binding_count() as u64,
             Ordering::Relaxed,
         );
+    }
+}
+
+/// Reads the core's own UDP socket; never resolves when there is none.
+async fn recv_from(
+    socket: Option<&UdpSocket>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    match socket {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
     }
 }
 

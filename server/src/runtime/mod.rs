@@ -211,7 +211,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
     let restored = persist::restore(&store).await?;
 
     let mut tasks = tokio::task::JoinSet::new();
-    for s in &udp_sockets {
+    for s in udp_sockets.iter().skip(1) {
         tasks.spawn(udp::receive(
             s.clone(),
             input_tx.clone(),

@@ -12,6 +12,8 @@ use crate::store::{Store, now_ms};
 
 /// Most changes written in one transaction.
 const MAX_BATCH: usize = 1_000;
+/// How long changes are gathered before they are written.
+const COALESCE: Duration = Duration::from_millis(100);
 
 /// Starts the writer; it ends once every sender is dropped and the queue is written.
 pub(crate) fn spawn(store: Store) -> (mpsc::UnboundedSender<BindingChange>, JoinHandle<()>) {
@@ -20,6 +22,18 @@ pub(crate) fn spawn(store: Store) -> (mpsc::UnboundedSender<BindingChange>, Join
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while let Some(first) = rx.recv().await {
             batch.push(first);
+            // Bindings are not urgent (a phone re-registers anyway): gather a
+            // tenth of a second of them into one transaction, so a burst of
+            // registrations costs a few writes, not one each.
+            let _ = tokio::time::timeout(COALESCE, async {
+                while batch.len() < MAX_BATCH {
+                    match rx.recv().await {
+                        Some(c) => batch.push(c),
+                        None => break,
+                    }
+                }
+            })
+            .await;
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
                     Ok(c) => batch.push(c),

@@ -1,4 +1,5 @@
-//! UDP: one task per socket reads datagrams and hands them to the core task.
+//! UDP: the core task reads the first socket itself; every other UDP socket
+//! gets a task that reads datagrams and hands them to the core task.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use crate::config::Transport;
 use crate::sip::endpoint::Flow;
 
 /// Largest datagram we accept (the UDP maximum).
-const MAX_DATAGRAM: usize = 65_535;
+pub(crate) const MAX_DATAGRAM: usize = 65_535;
 
 pub(crate) async fn receive(
     socket: Arc<UdpSocket>,
