@@ -374,7 +374,18 @@ impl SipCore {
         status: StatusCode,
         data: Bytes,
     ) {
-        if let Err(e) = self.layer.respond(now, key, status, data) {
+        // REGISTER and OPTIONS are answered statelessly, as registrars do:
+        // a retransmission is simply answered again (the registrar is
+        // idempotent per Call-ID and CSeq), and no transaction is held for
+        // Timer J's 32 s — at thousands of registrations a second that is
+        // most of the server's memory.
+        let stateless = matches!(req.method(), Some(Method::Register | Method::Options));
+        let sent = if stateless {
+            self.layer.respond_and_forget(now, key, status, data)
+        } else {
+            self.layer.respond(now, key, status, data)
+        };
+        if let Err(e) = sent {
             // Only a bug of ours can get here (the key came from the layer).
             tracing::warn!(error = %e, "response not sent");
         }

@@ -142,7 +142,7 @@ fn rfc4475_messages_get_the_answers_the_rfc_asks_for() {
 const REGISTER: &str = "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKreg1;rport\r\nFrom: <sip:1001@127.0.0.1>;tag=a1\r\nTo: <sip:1001@127.0.0.1>\r\nCall-ID: reg-call-1\r\nCSeq: 1 REGISTER\r\nContact: <sip:1001@127.0.0.1:5062>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
 
 #[test]
-fn retransmitted_register_is_answered_from_the_transaction() {
+fn retransmitted_register_is_answered_again_without_transaction_state() {
     let t0 = virtual_epoch();
     let mut core = SipCore::new(settings(), [3; 32], t0, None);
     core.handle_datagram(
@@ -151,6 +151,7 @@ fn retransmitted_register_is_answered_from_the_transaction() {
         Bytes::from_static(REGISTER.as_bytes()),
     );
     let first = sent(&mut core);
+    assert_eq!(core.transactions(), 0, "registrars answer statelessly");
     core.handle_datagram(
         t0 + Duration::from_millis(500),
         udp("127.0.0.1:40000"),
@@ -158,31 +159,39 @@ fn retransmitted_register_is_answered_from_the_transaction() {
     );
     let again = sent(&mut core);
     assert_eq!(first.len(), 1);
-    assert_eq!(
-        again, first,
-        "the retransmission gets the very same 401 (same nonce)"
-    );
+    assert_eq!(again.len(), 1);
+    assert_eq!(status_of(&again[0]), StatusCode::UNAUTHORIZED);
     // rport: the answer goes to the port the request came from, not the Via port.
     assert_eq!(first[0].destination, "127.0.0.1:40000".parse().unwrap());
     let resp = parse_datagram(first[0].data.clone()).unwrap();
     let via = resp.top_via().unwrap();
     assert_eq!(via.rport(), Some(Some(40000)));
-    let answered: Vec<_> = std::iter::from_fn(|| core.poll_event())
-        .filter(|e| matches!(e, EndpointEvent::Answered { .. }))
-        .collect();
-    assert_eq!(answered.len(), 1, "the TU saw the request once");
 }
 
+const MESSAGE: &str = "MESSAGE sip:1001@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKmsg1\r\nFrom: <sip:1002@127.0.0.1>;tag=m1\r\nTo: <sip:1001@127.0.0.1>\r\nCall-ID: msg-1\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+
 #[test]
-fn transaction_is_forgotten_after_timer_j() {
+fn other_requests_are_answered_from_their_transaction_until_timer_j() {
     let t0 = virtual_epoch();
     let mut core = SipCore::new(settings(), [3; 32], t0, None);
+    let msg = || Bytes::from_static(MESSAGE.as_bytes());
+    core.handle_datagram(t0, udp("127.0.0.1:40000"), msg());
+    let first = sent(&mut core);
+    assert_eq!(status_of(&first[0]), StatusCode::METHOD_NOT_ALLOWED);
     core.handle_datagram(
-        t0,
+        t0 + Duration::from_millis(500),
         udp("127.0.0.1:40000"),
-        Bytes::from_static(REGISTER.as_bytes()),
+        msg(),
     );
-    sent(&mut core);
+    assert_eq!(
+        sent(&mut core),
+        first,
+        "the retransmission gets the very same answer"
+    );
+    let answered = std::iter::from_fn(|| core.poll_event())
+        .filter(|e| matches!(e, EndpointEvent::Answered { .. }))
+        .count();
+    assert_eq!(answered, 1, "the TU saw the request once");
     assert_eq!(core.transactions(), 1);
     core.handle_timeout(t0 + Duration::from_millis(31_999));
     assert_eq!(core.transactions(), 1);

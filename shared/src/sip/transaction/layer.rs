@@ -252,6 +252,26 @@ impl TransactionLayer {
         });
     }
 
+    /// Sends a final response and forgets the transaction at once, as a
+    /// stateless element would (RFC 3261 §8.2.7 allows a UAS to answer
+    /// statelessly). A retransmitted request then reaches the TU again as
+    /// new, so use it only for requests whose answer the TU can simply give
+    /// again — REGISTER and OPTIONS — where holding each transaction for
+    /// Timer J's 32 s costs memory and buys nothing.
+    pub fn respond_and_forget(
+        &mut self,
+        now: Instant,
+        key: Key,
+        status: StatusCode,
+        bytes: Bytes,
+    ) -> Result<(), Error> {
+        self.respond(now, key, status, bytes)?;
+        if status.is_final() {
+            self.remove(key);
+        }
+        Ok(())
+    }
+
     /// Sends the TU's response on server transaction `key`. `bytes` is the
     /// serialized response (usually [`crate::sip::response_to`]'s) and
     /// `status` its code, which drives the state machine.

@@ -207,4 +207,29 @@ mod tests {
                 .any(|e| matches!(e, Event::Timeout { .. }))
         );
     }
+
+    #[test]
+    fn respond_and_forget_sends_once_and_keeps_no_state() {
+        let mut layer = layer();
+        let t0 = origin();
+        let register = request("REGISTER", "z9hG4bKreg1", 1);
+        let key = receive(&mut layer, t0, &register);
+        let ok = reply_bytes(&register, 200, Some("r"));
+        layer
+            .respond_and_forget(t0, key, StatusCode::OK, ok.clone())
+            .unwrap();
+        let sent: Vec<_> = drain_transmits(&mut layer)
+            .into_iter()
+            .map(|t| t.bytes)
+            .collect();
+        assert_eq!(sent, [ok]);
+        assert_eq!(layer.len(), 0);
+        assert_eq!(layer.poll_timeout(), None, "no Timer J is left running");
+        // A retransmission is new to the layer: the TU answers it again.
+        layer.handle_request(t0 + ms(500), register, CLIENT, false);
+        assert!(matches!(
+            drain_events(&mut layer).as_slice(),
+            [Event::Request { .. }]
+        ));
+    }
 }
