@@ -109,7 +109,7 @@ impl Params {
 
 fn slice(bytes: &bytes::Bytes, start: usize, end: usize) -> SipStr {
     // The parent is UTF-8 and the cut points are at ASCII ';' and '='.
-    SipStr::from_bytes(bytes.slice(start..end)).unwrap_or_default()
+    SipStr::cut(bytes, start, end).unwrap_or_default()
 }
 
 /// `paramchar` of RFC 3261 plus `=`, which separates name from value.

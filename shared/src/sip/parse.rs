@@ -224,6 +224,9 @@ pub(crate) fn parse_head(buf: &Bytes, head: &Head) -> Result<(StartLine, Headers
         pos = nl + 1;
     }
 
+    // One pass over the head: when it is all UTF-8 (nearly always), typed
+    // fields are cut from it without validating each one again.
+    let utf8 = std::str::from_utf8(&buf[head.start..head.end]).is_ok();
     let mut headers = Headers {
         all: Vec::with_capacity(lines.len()),
         ..Headers::default()
@@ -235,7 +238,7 @@ pub(crate) fn parse_head(buf: &Bytes, head: &Head) -> Result<(StartLine, Headers
         while e > s && is_lws(buf[e - 1]) {
             e -= 1;
         }
-        apply(&mut headers, &name, buf, s, e).map_err(|reason| ParseError::Header {
+        apply(&mut headers, &name, buf, s, e, utf8).map_err(|reason| ParseError::Header {
             name: name.clone(),
             reason,
         })?;
@@ -311,8 +314,9 @@ fn apply(
     buf: &Bytes,
     s: usize,
     e: usize,
+    utf8: bool,
 ) -> Result<(), &'static str> {
-    let mut c = Cursor::new(buf, s, e);
+    let mut c = Cursor::new(buf, s, e).known_utf8(utf8);
     macro_rules! once {
         ($field:ident, $parse:expr) => {{
             if h.$field.is_some() {

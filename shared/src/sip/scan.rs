@@ -33,6 +33,8 @@ pub(crate) struct Cursor<'a> {
     pub(crate) end: usize,
     /// The value spans folded lines: text taken from it is unfolded.
     folded: bool,
+    /// The whole buffer region was validated as UTF-8 once already.
+    utf8: bool,
 }
 
 impl<'a> Cursor<'a> {
@@ -42,6 +44,7 @@ impl<'a> Cursor<'a> {
             pos: start,
             end,
             folded: memchr::memchr(b'\n', &buf[start..end]).is_some(),
+            utf8: false,
         }
     }
 
@@ -101,7 +104,16 @@ impl<'a> Cursor<'a> {
                 String::from_utf8(unfold(&text).into_owned()).map_err(|_| "invalid utf-8")?;
             return Ok(SipStr::from(plain));
         }
+        if self.utf8 {
+            return SipStr::cut(self.buf, start, end).ok_or("invalid utf-8");
+        }
         SipStr::from_bytes(text).ok_or("invalid utf-8")
+    }
+
+    /// Marks the region as validated UTF-8, so slices need no second scan.
+    pub(crate) fn known_utf8(mut self, yes: bool) -> Cursor<'a> {
+        self.utf8 = yes;
+        self
     }
 
     pub(crate) fn token(&mut self) -> Option<SipStr> {

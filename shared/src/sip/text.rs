@@ -18,6 +18,21 @@ impl SipStr {
         Some(SipStr(bytes))
     }
 
+    /// Cuts `bytes[start..end]` out of a buffer already known to be UTF-8
+    /// there (the parser validates a head once); only the two cut points
+    /// are checked, so no text is scanned again.
+    pub(crate) fn cut(bytes: &Bytes, start: usize, end: usize) -> Option<SipStr> {
+        // A UTF-8 continuation byte (0b10xxxxxx) never starts a character.
+        let boundary = |i: usize| i >= bytes.len() || (bytes[i] as i8) >= -0x40;
+        (start <= end && end <= bytes.len() && boundary(start) && boundary(end))
+            .then(|| SipStr(bytes.slice(start..end)))
+    }
+
+    /// A part of this string, cut at character boundaries (`None` otherwise).
+    pub fn substr(&self, start: usize, end: usize) -> Option<SipStr> {
+        SipStr::cut(&self.0, start, end)
+    }
+
     /// A static string, for values the program itself writes.
     pub const fn from_static(s: &'static str) -> SipStr {
         SipStr(Bytes::from_static(s.as_bytes()))
@@ -131,5 +146,20 @@ impl Branch {
     /// identifies the transaction.
     pub fn is_rfc3261(&self) -> bool {
         self.as_str().starts_with(Self::MAGIC_COOKIE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_refuses_to_split_a_character() {
+        let b = Bytes::from("Ж;x");
+        assert_eq!(SipStr::cut(&b, 0, 2).as_deref(), Some("Ж"));
+        assert!(SipStr::cut(&b, 1, 3).is_none(), "starts inside Ж");
+        assert!(SipStr::cut(&b, 0, 1).is_none(), "ends inside Ж");
+        assert!(SipStr::cut(&b, 2, 9).is_none(), "past the end");
+        assert_eq!(SipStr::cut(&b, 3, 4).as_deref(), Some("x"));
     }
 }

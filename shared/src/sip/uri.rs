@@ -114,7 +114,7 @@ impl fmt::Display for Host {
 
 fn sub(text: &SipStr, start: usize, end: usize) -> SipStr {
     // Callers cut at ASCII delimiters found in `text`, so both ends are char boundaries.
-    SipStr::from_bytes(text.as_bytes_shared().slice(start..end)).unwrap_or_default()
+    text.substr(start, end).unwrap_or_default()
 }
 
 /// Splits `host[:port]`, where host may be an `[ipv6]` reference.
