@@ -154,6 +154,43 @@ impl B2bua {
         }
     }
 
+    /// A response with our Server header, our Contact where it starts or
+    /// confirms a dialog, and `sdp` as its body when there is one.
+    #[allow(clippy::too_many_arguments)]
+    fn reply(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        key: Key,
+        req: &Message,
+        tag: &Tag,
+        status: StatusCode,
+        sdp: &[u8],
+        add: impl FnOnce(&mut MessageWriter),
+    ) {
+        let mut w = response_to(req, status, Some(tag));
+        w.header(&HeaderName::Server, &self.settings.server_name);
+        let confirms =
+            status.is_success() || (status.is_provisional() && status != StatusCode::TRYING);
+        if confirms && (req.method() == Some(&Method::Invite) || !sdp.is_empty()) {
+            let transport = self.transport_of(req);
+            w.header(
+                &HeaderName::Contact,
+                format_args!("<{}>", self.contact(transport)),
+            );
+        }
+        add(&mut w);
+        let bytes = if sdp.is_empty() {
+            w.finish()
+        } else {
+            w.finish_with_body(Some("application/sdp"), sdp)
+        };
+        if let Err(e) = layer.respond(now, key, status, bytes) {
+            tracing::debug!(error = %e, "response not sent");
+        }
+    }
+
+    /// A response without a body.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn respond(
         &mut self,
@@ -165,23 +202,10 @@ impl B2bua {
         status: StatusCode,
         add: impl FnOnce(&mut MessageWriter),
     ) {
-        let mut w = response_to(req, status, Some(tag));
-        w.header(&HeaderName::Server, &self.settings.server_name);
-        if (status == StatusCode::RINGING || status.is_success())
-            && req.method() == Some(&Method::Invite)
-        {
-            let transport = self.transport_of(req);
-            w.header(
-                &HeaderName::Contact,
-                format_args!("<{}>", self.contact(transport)),
-            );
-        }
-        add(&mut w);
-        if let Err(e) = layer.respond(now, key, status, w.finish()) {
-            tracing::debug!(error = %e, "response not sent");
-        }
+        self.reply(now, layer, key, req, tag, status, &[], add);
     }
 
+    /// A provisional or final response carrying SDP (183 with early media).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn respond_sdp_status(
         &mut self,
@@ -193,19 +217,10 @@ impl B2bua {
         status: StatusCode,
         sdp: &Bytes,
     ) {
-        let transport = self.transport_of(req);
-        let mut w = response_to(req, status, Some(tag));
-        w.header(&HeaderName::Server, &self.settings.server_name)
-            .header(
-                &HeaderName::Contact,
-                format_args!("<{}>", self.contact(transport)),
-            );
-        let bytes = w.finish_with_body(Some("application/sdp"), sdp);
-        if let Err(e) = layer.respond(now, key, status, bytes) {
-            tracing::debug!(error = %e, "response not sent");
-        }
+        self.reply(now, layer, key, req, tag, status, sdp, |_| {});
     }
 
+    /// The 200 OK to an INVITE, re-INVITE or UPDATE, with our SDP.
     pub(super) fn respond_sdp(
         &mut self,
         now: Instant,
@@ -215,22 +230,9 @@ impl B2bua {
         tag: &Tag,
         sdp: &Bytes,
     ) {
-        let transport = self.transport_of(req);
-        let mut w = response_to(req, StatusCode::OK, Some(tag));
-        w.header(&HeaderName::Server, &self.settings.server_name)
-            .header(
-                &HeaderName::Contact,
-                format_args!("<{}>", self.contact(transport)),
-            )
-            .header(&HeaderName::Allow, crate::sip::endpoint::ALLOW);
-        let bytes = if sdp.is_empty() {
-            w.finish()
-        } else {
-            w.finish_with_body(Some("application/sdp"), sdp)
-        };
-        if let Err(e) = layer.respond(now, key, StatusCode::OK, bytes) {
-            tracing::debug!(error = %e, "response not sent");
-        }
+        self.reply(now, layer, key, req, tag, StatusCode::OK, sdp, |w| {
+            w.header(&HeaderName::Allow, crate::sip::endpoint::ALLOW);
+        });
     }
 
     pub(super) fn transport_of(&self, req: &Message) -> Transport {
