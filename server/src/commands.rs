@@ -151,10 +151,38 @@ pub fn demo_banner(config: &Config, sip: &[String], http: &str) -> String {
     for (ext, name, role, pw) in DEMO_USERS {
         s.push_str(&format!("    {ext:<6} {pw:<10} {role:<11} {name}\n"));
     }
+    for q in &config.queues {
+        s.push_str(&format!(
+            "\n  Queue {:?}: dial {} to ring agents {}; after {} rings the seniors ({}) ring too\n",
+            q.name,
+            q.number,
+            q.agents.join(", "),
+            q.rings_to_answer,
+            q.seniors.join(", ")
+        ));
+    }
     s.push_str("\nPoint a softphone at it: user 1001, password demo-1001, domain/registrar ");
     s.push_str(&format!(
         "{}, as README.md shows. Ctrl-C stops it.\n",
         config.sip.domain
     ));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_banner_lists_logins_and_the_queue() {
+        let mut config = Config::parse("").unwrap();
+        config.queues.push(demo_queue());
+        let text = demo_banner(&config, &["udp://127.0.0.1:5060".into()], "127.0.0.1:8080");
+        assert!(text.contains("1001   demo-1001"));
+        assert!(
+            text.contains("dial 100 to ring agents 1001, 1002, 1003"),
+            "{text}"
+        );
+        assert!(text.contains("seniors (2001)"), "{text}");
+    }
 }
