@@ -54,6 +54,8 @@ pub struct MediaSection {
     pub rtp_timeout: Dur,
     /// Send media back where a phone's packets come from (NAT; default on).
     pub latching: bool,
+    /// Relay threads; calls are spread over them (default 1).
+    pub workers: usize,
     /// Ringback played to waiting callers instead of the generated 425 Hz
     /// ring: .wav (8 kHz), .raw/.sln, .ul or .al.
     pub ringback_file: Option<std::path::PathBuf>,
@@ -70,6 +72,7 @@ impl Default for MediaSection {
             port_max: 20999,
             rtp_timeout: Dur(Duration::from_secs(10)),
             latching: true,
+            workers: 1,
             ringback_file: None,
             hold_file: None,
         }
@@ -84,7 +87,7 @@ impl MediaSection {
             ports: self.port_min..=self.port_max,
             rtp_timeout: self.rtp_timeout.0,
             latching: self.latching,
-            workers: 1,
+            workers: self.workers,
             ringback_file: self.ringback_file.clone(),
             hold_file: self.hold_file.clone(),
         }
@@ -449,6 +452,9 @@ impl Config {
                 "media.port_max",
                 "the RTP port range needs at least four ports (one call)".into(),
             ));
+        }
+        if self.media.workers == 0 || self.media.workers > 64 {
+            return Err(invalid("media.workers", "use 1 to 64 relay threads".into()));
         }
         if self.media.rtp_timeout.0.is_zero() {
             return Err(invalid("media.rtp_timeout", "must be above zero".into()));
