@@ -23,26 +23,33 @@ const TOKEN: &str = "queue-suite-token-0123";
 
 /// A server with one queue, number 100, answered by `agents`.
 fn start(agents: &[&str], ring_cycle: &str) -> Server {
+    start_with(agents, &[], ring_cycle, "")
+}
+
+/// The same with seniors and more `[[queues]]` keys.
+fn start_with(agents: &[&str], seniors: &[&str], ring_cycle: &str, more: &str) -> Server {
     support::require_private_netns();
     // An even media port range of its own, so suites running side by side
     // do not reach for the same ports.
     let base = support::free_udp_port(Ipv4Addr::LOCALHOST) & !3;
-    let list = agents
-        .iter()
-        .map(|a| format!("\"{a}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let quoted = |exts: &[&str]| {
+        exts.iter()
+            .map(|a| format!("\"{a}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (list, seniors_list) = (quoted(agents), quoted(seniors));
     let mut options = Options {
         api_token: Some(TOKEN.into()),
         extra: format!(
-            "\n[media]\nbind_ip = \"127.0.0.1\"\nport_min = {base}\nport_max = {}\n\n[[queues]]\nname = \"reception\"\nnumber = \"100\"\nagents = [{list}]\nring_cycle = \"{ring_cycle}\"\nwrap_up = \"0s\"\n",
+            "\n[media]\nbind_ip = \"127.0.0.1\"\nport_min = {base}\nport_max = {}\n\n[[queues]]\nname = \"reception\"\nnumber = \"100\"\nagents = [{list}]\nseniors = [{seniors_list}]\nring_cycle = \"{ring_cycle}\"\nwrap_up = \"0s\"\n{more}",
             base + 39
         ),
         ..Options::default()
     }
     // baresip 1.0 gives up on any challenge list holding SHA-256.
     .algorithms(&["MD5"]);
-    for a in agents {
+    for a in agents.iter().chain(seniors) {
         options = options.user(a, PASSWORD);
     }
     Server::start(options).unwrap_or_else(|e| panic!("careline-server does not start: {e:#}"))
@@ -199,4 +206,101 @@ fn a_call_skips_an_agent_who_lets_it_ring_and_goes_to_the_next() {
         .collect();
     assert_eq!(no_answer.len(), 1, "{call:#}");
     assert_eq!(no_answer[0]["agent"], "1001");
+}
+
+/// A desk phone played by SIPp: registered by scenario from `port`, then a
+/// UAS on that same port answers `calls` calls.
+fn sipp_phone(server: &Server, ext: &str, port: u16) {
+    let run = Sipp::new(server.dir(), "register_digest.xml", server.sip)
+        .var("final", "200")
+        .user(ext, PASSWORD, 600)
+        .port(port)
+        .run()
+        .unwrap();
+    assert!(run.passed(), "{ext} did not register\n{}", run.describe());
+}
+
+#[test]
+fn sipp_phones_registered_by_scenario_and_the_senior_answers_after_the_deadline() {
+    // The agent's phone is registered but never answers (nothing listens
+    // on its port any more); the senior's answers. Ring cycle 1 s, three
+    // rings: the senior rings at 3 s and takes the call.
+    let server = start_with(&["1001"], &["2001"], "1s", "");
+    let agent_port = support::free_udp_port(Ipv4Addr::LOCALHOST);
+    let senior_port = support::free_udp_port(Ipv4Addr::LOCALHOST);
+    sipp_phone(&server, "1001", agent_port);
+    sipp_phone(&server, "2001", senior_port);
+    let senior = std::thread::spawn({
+        let uas = Sipp::new(server.dir(), "agent_uas.xml", server.sip).port(senior_port);
+        move || uas.run()
+    });
+    let run = caller(&server, 500).run().unwrap();
+    assert!(
+        run.passed(),
+        "the caller's call failed\n{}\n{}",
+        run.describe(),
+        server.tail(40)
+    );
+    let senior = senior.join().unwrap().unwrap();
+    assert!(senior.passed(), "the senior's phone\n{}", senior.describe());
+    let call = finished_call(&server, "call-00000001");
+    assert_eq!(call["answered_by"], "2001");
+    assert_eq!(call["within_deadline"], false);
+    let events = call["events"].as_array().unwrap();
+    let kind = |k: &str| {
+        events
+            .iter()
+            .find(|e| e["kind"] == k)
+            .unwrap_or_else(|| panic!("no {k}: {call:#}"))
+    };
+    assert_eq!(
+        kind("answer_deadline_passed")["at"].as_i64().unwrap()
+            - call["arrived_at"].as_i64().unwrap(),
+        3000
+    );
+    assert_eq!(kind("escalated")["data"]["seniors"][0], "2001");
+    assert_eq!(kind("answered")["data"]["tier"], "senior");
+}
+
+#[test]
+fn a_caller_who_hangs_up_while_it_rings_is_abandoned_and_the_agent_pauses_after_misses() {
+    // The agent lets it ring; with a 1 s cycle its ring time is 2 s, so in
+    // the 5 s the patient waits it misses twice and, with
+    // auto_pause_after = 2, is paused.
+    let server = start_with(&["1001"], &[], "1s", "auto_pause_after = 2\n");
+    let mut phone = agent(&server, "1001", true);
+    let run = Sipp::new(server.dir(), "queue_caller_cancel.xml", server.sip)
+        .var("number", "100")
+        .var("caller", "+79210000001")
+        .var("wait_ms", "5000")
+        .run()
+        .unwrap();
+    assert!(
+        run.passed(),
+        "the caller's CANCEL went wrong\n{}\n{}",
+        run.describe(),
+        server.tail(40)
+    );
+    phone
+        .wait_event(Duration::from_secs(5), |e| e["type"] == "CALL_INCOMING")
+        .unwrap_or_else(|e| panic!("the agent's phone never rang: {e:#}"));
+    let call = finished_call(&server, "call-00000001");
+    assert_eq!(call["end_reason"], "abandoned");
+    assert!(call["answered_by"].is_null());
+    let events = call["events"].as_array().unwrap();
+    let abandoned = events
+        .iter()
+        .find(|e| e["kind"] == "abandoned")
+        .expect("abandoned event");
+    assert_eq!(abandoned["data"]["after_deadline"], true, "{abandoned}");
+    let misses = events
+        .iter()
+        .filter(|e| e["kind"] == "agent_ring_no_answer")
+        .count();
+    assert_eq!(misses, 2, "{call:#}");
+    let (status, body) = http_get_auth(server.http, "/api/agents", TOKEN).unwrap();
+    assert_eq!(status, 200);
+    let agents: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(agents[0]["extension"], "1001");
+    assert_eq!(agents[0]["state"], "paused");
 }

@@ -24,6 +24,7 @@ pub struct Sipp {
     rate: Option<u32>,
     timeout: Duration,
     extra: Vec<String>,
+    port: Option<u16>,
 }
 
 /// SIPp's final statistics row: cumulative counters.
@@ -62,6 +63,7 @@ impl Sipp {
             rate: None,
             timeout: Duration::from_secs(20),
             extra: Vec::new(),
+            port: None,
         }
     }
 
@@ -99,6 +101,13 @@ impl Sipp {
     /// Calls started per second.
     pub fn rate(mut self, rate: u32) -> Self {
         self.rate = Some(rate);
+        self
+    }
+
+    /// The local SIP port (a free one when not set): a phone registered
+    /// from it can later be answered by a UAS on the same port.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
         self
     }
 
@@ -148,7 +157,9 @@ impl Sipp {
             "-i".into(),
             self.local_ip.to_string(),
             "-p".into(),
-            free_udp_port(self.local_ip).to_string(),
+            self.port
+                .unwrap_or_else(|| free_udp_port(self.local_ip))
+                .to_string(),
             "-timeout".into(),
             format!("{}s", self.timeout.as_secs()),
             "-timeout_error".into(),
