@@ -259,6 +259,10 @@ fn sipp_phones_registered_by_scenario_and_the_senior_answers_after_the_deadline(
         3000
     );
     assert_eq!(kind("escalated")["data"]["seniors"][0], "2001");
+    assert!(
+        kind("answer_deadline_passed")["data"]["fired_late_us"].is_u64(),
+        "the deadline's firing error is recorded"
+    );
     assert_eq!(kind("answered")["data"]["tier"], "senior");
 }
 

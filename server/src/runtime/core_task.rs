@@ -275,13 +275,22 @@ impl CoreTask {
             agent = e.agent().unwrap_or("-"),
             "call event"
         );
+        let mut data = e.data(|i| self.epoch_ms(i));
+        if let (CallEvent::AnswerDeadlinePassed { at, .. }, Some(fields)) =
+            (&e, data.as_object_mut())
+        {
+            // `at` is when the deadline was due; how much later the runtime
+            // actually fired it is the timer's error under load.
+            let late = now().saturating_duration_since(*at);
+            fields.insert("fired_late_us".into(), (late.as_micros() as u64).into());
+        }
         let record = EventRecord {
             seq: 0,
             at: self.epoch_ms(e.at()),
             kind: e.kind().to_string(),
             call_id: call,
             agent: e.agent().map(str::to_string),
-            data: e.data(|i| self.epoch_ms(i)),
+            data,
         };
         let _ = self.events.send(record);
     }
