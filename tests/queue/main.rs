@@ -23,11 +23,17 @@ const TOKEN: &str = "queue-suite-token-0123";
 
 /// A server with one queue, number 100, answered by `agents`.
 fn start(agents: &[&str], ring_cycle: &str) -> Server {
-    start_with(agents, &[], ring_cycle, "")
+    start_with(agents, &[], ring_cycle, "0s", "")
 }
 
-/// The same with seniors and more `[[queues]]` keys.
-fn start_with(agents: &[&str], seniors: &[&str], ring_cycle: &str, more: &str) -> Server {
+/// The same with seniors, a wrap-up and more `[[queues]]` keys.
+fn start_with(
+    agents: &[&str],
+    seniors: &[&str],
+    ring_cycle: &str,
+    wrap_up: &str,
+    more: &str,
+) -> Server {
     support::require_private_netns();
     // An even media port range of its own, so suites running side by side
     // do not reach for the same ports.
@@ -42,7 +48,7 @@ fn start_with(agents: &[&str], seniors: &[&str], ring_cycle: &str, more: &str) -
     let mut options = Options {
         api_token: Some(TOKEN.into()),
         extra: format!(
-            "\n[media]\nbind_ip = \"127.0.0.1\"\nport_min = {base}\nport_max = {}\n\n[[queues]]\nname = \"reception\"\nnumber = \"100\"\nagents = [{list}]\nseniors = [{seniors_list}]\nring_cycle = \"{ring_cycle}\"\nwrap_up = \"0s\"\n{more}",
+            "\n[media]\nbind_ip = \"127.0.0.1\"\nport_min = {base}\nport_max = {}\n\n[[queues]]\nname = \"reception\"\nnumber = \"100\"\nagents = [{list}]\nseniors = [{seniors_list}]\nring_cycle = \"{ring_cycle}\"\nwrap_up = \"{wrap_up}\"\n{more}",
             base + 39
         ),
         ..Options::default()
@@ -225,7 +231,7 @@ fn sipp_phones_registered_by_scenario_and_the_senior_answers_after_the_deadline(
     // The agent's phone is registered but never answers (nothing listens
     // on its port any more); the senior's answers. Ring cycle 1 s, three
     // rings: the senior rings at 3 s and takes the call.
-    let server = start_with(&["1001"], &["2001"], "1s", "");
+    let server = start_with(&["1001"], &["2001"], "1s", "0s", "");
     let agent_port = support::free_udp_port(Ipv4Addr::LOCALHOST);
     let senior_port = support::free_udp_port(Ipv4Addr::LOCALHOST);
     sipp_phone(&server, "1001", agent_port);
@@ -271,7 +277,7 @@ fn a_caller_who_hangs_up_while_it_rings_is_abandoned_and_the_agent_pauses_after_
     // The agent lets it ring; with a 1 s cycle its ring time is 2 s, so in
     // the 5 s the patient waits it misses twice and, with
     // auto_pause_after = 2, is paused.
-    let server = start_with(&["1001"], &[], "1s", "auto_pause_after = 2\n");
+    let server = start_with(&["1001"], &[], "1s", "0s", "auto_pause_after = 2\n");
     let mut phone = agent(&server, "1001", true);
     let run = Sipp::new(server.dir(), "queue_caller_cancel.xml", server.sip)
         .var("number", "100")
@@ -307,4 +313,46 @@ fn a_caller_who_hangs_up_while_it_rings_is_abandoned_and_the_agent_pauses_after_
     let agents: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(agents[0]["extension"], "1001");
     assert_eq!(agents[0]["state"], "paused");
+}
+
+#[test]
+fn wrap_up_holds_the_agent_back_before_the_next_call() {
+    let server = start_with(&["1001"], &[], "5s", "2s", "");
+    let mut phone = agent(&server, "1001", false);
+    let first = caller(&server, 300).run().unwrap();
+    assert!(
+        first.passed(),
+        "first call\n{}\n{}",
+        first.describe(),
+        server.tail(40)
+    );
+    let second = caller(&server, 300).run().unwrap();
+    assert!(
+        second.passed(),
+        "second call\n{}\n{}",
+        second.describe(),
+        server.tail(40)
+    );
+    phone
+        .wait_event(Duration::from_secs(5), |e| e["type"] == "CALL_ESTABLISHED")
+        .unwrap_or_else(|e| panic!("the agent never took a call: {e:#}"));
+    let one = finished_call(&server, "call-00000001");
+    let two = finished_call(&server, "call-00000002");
+    let at = |call: &Value, kind: &str| {
+        call["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {call:#}"))["at"]
+            .as_i64()
+            .unwrap()
+    };
+    // The second call waited: it was offered only once the agent's
+    // wrap-up after the first call was over.
+    assert!(
+        at(&two, "agent_offered") >= at(&one, "ended") + 2000,
+        "offered during wrap-up: {one:#} {two:#}"
+    );
+    assert_eq!(two["answered_by"], "1001");
 }
