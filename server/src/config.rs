@@ -15,7 +15,7 @@ use careline_shared::sip::DigestAlgorithm;
 use serde::{Deserialize, Deserializer};
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// `[database]`
@@ -312,21 +312,6 @@ impl Default for LogConfig {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            database: DatabaseConfig::default(),
-            sip: SipConfig::default(),
-            registrar: RegistrarConfig::default(),
-            users: UsersConfig::default(),
-            http: HttpConfig::default(),
-            log: LogConfig::default(),
-            media: MediaSection::default(),
-            queues: Vec::new(),
-        }
-    }
-}
-
 /// A configuration that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -568,7 +553,7 @@ impl FromStr for Dur {
 impl fmt::Display for Dur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        if ms % 1000 == 0 {
+        if ms.is_multiple_of(1000) {
             write!(f, "{}s", ms / 1000)
         } else {
             write!(f, "{ms}ms")

@@ -488,14 +488,14 @@ impl B2bua {
         registrar: &Registrar,
         key: Key,
     ) {
-        if let Some(leg) = self.legs.remove(&key) {
-            if !matches!(
+        if let Some(leg) = self.legs.remove(&key)
+            && !matches!(
                 leg.state,
                 AgentLegState::Cancelling | AgentLegState::CancelPending
-            ) {
-                self.acd.handle_agent_rejected(now, leg.call, &leg.agent);
-                self.run_commands(now, layer, registrar);
-            }
+            )
+        {
+            self.acd.handle_agent_rejected(now, leg.call, &leg.agent);
+            self.run_commands(now, layer, registrar);
         }
     }
 

@@ -73,16 +73,16 @@ impl B2bua {
                     .header(&HeaderName::CSeq, format_args!("{} CANCEL", cseq.seq));
                 let bytes = w.finish();
                 let flow = leg.flow;
-                if let Ok(cancel) = parse_datagram(bytes.clone()) {
-                    if let Err(e) = layer.send_request(
+                if let Ok(cancel) = parse_datagram(bytes.clone())
+                    && let Err(e) = layer.send_request(
                         now,
                         &cancel,
                         bytes,
                         flow.remote,
                         flow.transport == Transport::Tcp,
-                    ) {
-                        tracing::warn!(error = %e, "could not send CANCEL");
-                    }
+                    )
+                {
+                    tracing::warn!(error = %e, "could not send CANCEL");
                 }
             }
             AgentLegState::Cancelling | AgentLegState::Connected => {}

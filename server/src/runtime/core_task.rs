@@ -222,10 +222,10 @@ impl CoreTask {
                             .is_ok_and(|l| l.is_ipv4() == t.destination.is_ipv4())
                     })
                     .or_else(|| self.udp.first());
-                if let Some(s) = socket {
-                    if let Err(e) = s.send_to(&t.data, t.destination).await {
-                        tracing::debug!(destination = %t.destination, error = %e, "udp send failed");
-                    }
+                if let Some(s) = socket
+                    && let Err(e) = s.send_to(&t.data, t.destination).await
+                {
+                    tracing::debug!(destination = %t.destination, error = %e, "udp send failed");
                 }
             }
             Transport::Tcp => match self.tcp.get(&t.destination) {

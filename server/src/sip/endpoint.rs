@@ -389,13 +389,13 @@ impl SipCore {
             // Only a bug of ours can get here (the key came from the layer).
             tracing::warn!(error = %e, "response not sent");
         }
-        if status.is_final() {
-            if let Some(method) = req.method() {
-                self.events.push_back(EndpointEvent::Answered {
-                    method: method.clone(),
-                    status,
-                });
-            }
+        if status.is_final()
+            && let Some(method) = req.method()
+        {
+            self.events.push_back(EndpointEvent::Answered {
+                method: method.clone(),
+                status,
+            });
         }
     }
 

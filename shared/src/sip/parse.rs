@@ -165,12 +165,12 @@ pub(crate) fn finish(
     headers: Headers,
     body: Bytes,
 ) -> Result<Message, ParseError> {
-    if let (StartLine::Request { method, .. }, Some(cseq)) = (&start, &headers.cseq) {
-        if &cseq.method != method {
-            return Err(ParseError::MethodMismatch {
-                unknown_method: method.is_other(),
-            });
-        }
+    if let (StartLine::Request { method, .. }, Some(cseq)) = (&start, &headers.cseq)
+        && &cseq.method != method
+    {
+        return Err(ParseError::MethodMismatch {
+            unknown_method: method.is_other(),
+        });
     }
     Ok(Message {
         start,
@@ -378,10 +378,8 @@ fn apply(
             let n = parse_decimal(&buf[ds..de], u64::from(u32::MAX)).unwrap_or(u64::from(u32::MAX));
             once!(expires, n as u32)
         }
-        HeaderName::Date => {
-            if !buf[s..e].ends_with(b" GMT") || !buf[s..e].contains(&b',') {
-                return Err("date must be an rfc 1123 date in GMT");
-            }
+        HeaderName::Date if (!buf[s..e].ends_with(b" GMT") || !buf[s..e].contains(&b',')) => {
+            return Err("date must be an rfc 1123 date in GMT");
         }
         HeaderName::Contact => {
             if &buf[s..e] == b"*" {
