@@ -157,6 +157,12 @@ fn a_patients_call_reaches_a_baresip_agent_with_ringback_and_two_way_audio() {
     assert_eq!(call["within_deadline"], true);
     assert_eq!(call["end_reason"], "completed");
     assert_eq!(call["caller"], "+79210000000");
+    // The caller's number is patient data: stored, never logged (the
+    // server runs at debug level in these tests).
+    assert!(
+        !server.log().contains("79210000000"),
+        "the caller's number appears in the server's log"
+    );
     let kinds: Vec<&str> = call["events"]
         .as_array()
         .unwrap()

@@ -234,8 +234,25 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
     ));
     let engine = crate::media::MediaEngine::start(config.media.engine_config(), |event| {
         // Call-side handling of silence and DTMF arrives with the drop and
-        // call-back work; for now the facts are logged.
-        tracing::info!(?event, "media event");
+        // call-back work; for now the facts are logged — without the digits,
+        // which may be a patient's date of birth or card number.
+        match event {
+            crate::media::MediaEvent::Inactive {
+                id,
+                leg,
+                silent_for,
+            } => {
+                tracing::info!(
+                    session = id.0,
+                    ?leg,
+                    silent_ms = silent_for.as_millis() as u64,
+                    "media silent"
+                );
+            }
+            crate::media::MediaEvent::Dtmf { id, leg, .. } => {
+                tracing::debug!(session = id.0, ?leg, "dtmf key pressed");
+            }
+        }
     })
     .map_err(|e| anyhow::anyhow!("starting the media engine: {e}"))?;
     let advertise = config
