@@ -157,6 +157,29 @@ fn is_invite(m: &Message) -> bool {
     m.method() == Some(&Method::Invite) && m.is_request()
 }
 
+/// A caller's INVITE at `t0`, and the agent's phone ringing for it at
+/// `t0 + 1 s`; returns the INVITE the agent got.
+fn ringing(core: &mut SipCore, t0: Instant) -> Message {
+    feed(core, t0, CALLER, caller_invite());
+    let out = sent(core);
+    let invite = only(&out, AGENT, is_invite).clone();
+    feed(
+        core,
+        t0 + S,
+        AGENT,
+        agent_reply(&invite, StatusCode::RINGING, "ag", AGENT),
+    );
+    sent(core);
+    invite
+}
+
+/// The caller's CANCEL of its INVITE.
+fn caller_cancel() -> Bytes {
+    Bytes::from(format!(
+        "CANCEL sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKcaller1\r\nFrom: \"Patient\" <sip:+79210000000@127.0.0.1>;tag=pt\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: patient-call-1\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n"
+    ))
+}
+
 #[test]
 fn agent_answers_and_the_legs_are_joined_then_the_caller_hangs_up() {
     let t0 = virtual_epoch();
@@ -233,16 +256,7 @@ fn agent_answers_and_the_legs_are_joined_then_the_caller_hangs_up() {
 fn unanswered_agent_is_cancelled_and_the_senior_rung_at_the_deadline() {
     let t0 = virtual_epoch();
     let mut core = core(t0);
-    feed(&mut core, t0, CALLER, caller_invite());
-    let out = sent(&mut core);
-    let invite = only(&out, AGENT, is_invite).clone();
-    feed(
-        &mut core,
-        t0 + S,
-        AGENT,
-        agent_reply(&invite, StatusCode::RINGING, "ag", AGENT),
-    );
-    sent(&mut core);
+    let invite = ringing(&mut core, t0);
     // At the agent's ring time the phone is cancelled and rung again (alone in its tier).
     core.handle_timeout(t0 + 10 * S);
     let out = sent(&mut core);
@@ -311,20 +325,8 @@ fn unanswered_agent_is_cancelled_and_the_senior_rung_at_the_deadline() {
 fn caller_cancel_abandons_the_call_and_stops_the_agents_phone() {
     let t0 = virtual_epoch();
     let mut core = core(t0);
-    feed(&mut core, t0, CALLER, caller_invite());
-    let out = sent(&mut core);
-    let invite = only(&out, AGENT, is_invite).clone();
-    feed(
-        &mut core,
-        t0 + S,
-        AGENT,
-        agent_reply(&invite, StatusCode::RINGING, "ag", AGENT),
-    );
-    sent(&mut core);
-    let cancel = format!(
-        "CANCEL sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKcaller1\r\nFrom: \"Patient\" <sip:+79210000000@127.0.0.1>;tag=pt\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: patient-call-1\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n"
-    );
-    feed(&mut core, t0 + 4 * S, CALLER, Bytes::from(cancel));
+    ringing(&mut core, t0);
+    feed(&mut core, t0 + 4 * S, CALLER, caller_cancel());
     let out = sent(&mut core);
     only(&out, CALLER, |m| {
         status(m) == Some(200) && m.method() == Some(&Method::Cancel)
@@ -570,10 +572,7 @@ fn abandoned_call_frees_its_media() {
     let mut core = core_with(t0, Some(Box::new(media.clone())));
     feed(&mut core, t0, CALLER, caller_invite());
     sent(&mut core);
-    let cancel = format!(
-        "CANCEL sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKcaller1\r\nFrom: \"Patient\" <sip:+79210000000@127.0.0.1>;tag=pt\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: patient-call-1\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n"
-    );
-    feed(&mut core, t0 + 2 * S, CALLER, Bytes::from(cancel));
+    feed(&mut core, t0 + 2 * S, CALLER, caller_cancel());
     sent(&mut core);
     assert_eq!(media.log().last().map(String::as_str), Some("destroy 7"));
 }
