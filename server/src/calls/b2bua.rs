@@ -144,6 +144,12 @@ impl B2bua {
         }
     }
 
+    /// Numbers new calls after `last` (the highest stored before a restart),
+    /// so call ids are never reused.
+    pub fn resume_after(&mut self, last: u64) {
+        self.next_call = self.next_call.max(last + 1);
+    }
+
     /// The distributor (agent states, queues).
     pub fn acd(&self) -> &Acd {
         &self.acd

@@ -82,6 +82,10 @@ impl CoreTask {
         task
     }
 
+    pub(crate) fn resume_calls_after(&mut self, last: u64) {
+        self.core.resume_calls_after(last);
+    }
+
     fn to_binding(&self, b: StoredBinding) -> Option<(String, Binding)> {
         let left = Duration::from_millis(u64::try_from(b.expires_at - self.epoch.1).ok()?);
         Some((

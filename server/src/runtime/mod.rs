@@ -280,6 +280,10 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
         events_tx,
         metrics.clone(),
     );
+    // Call ids continue after those already stored: a reused id would make
+    // every later event batch fail its insert.
+    let mut core = core;
+    core.resume_calls_after(store.last_call_number().await?);
     let core = tokio::spawn(core.run(input_rx, shutdown_rx.clone()));
 
     let state = AppState {

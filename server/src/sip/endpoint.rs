@@ -184,6 +184,11 @@ impl SipCore {
             .handle_registration(now, &extension, &self.registrar);
     }
 
+    /// Numbers new calls after the highest one stored before a restart.
+    pub fn resume_calls_after(&mut self, last: u64) {
+        self.b2bua.resume_after(last);
+    }
+
     /// The call core (agent states, calls in progress).
     pub fn calls(&self) -> &B2bua {
         &self.b2bua

@@ -56,6 +56,20 @@ impl Store {
         Ok(row.get(0))
     }
 
+    /// The number of the highest stored call id (`call-%08x`), 0 when none.
+    pub async fn last_call_number(&self) -> Result<u64, StoreError> {
+        let rows = sqlx::query("SELECT id FROM calls WHERE id LIKE 'call-%'")
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                u64::from_str_radix(r.get::<String, _>(0).trim_start_matches("call-"), 16).ok()
+            })
+            .max()
+            .unwrap_or(0))
+    }
+
     /// Appends events and folds them into `calls`, all in one transaction.
     pub async fn append_events(&self, records: &[EventRecord]) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
@@ -247,6 +261,7 @@ mod tests {
             ["call_arrived", "agent_offered", "answered", "ended"]
         );
         assert_eq!(store.last_event_seq().await.unwrap(), 4);
+        assert_eq!(store.last_call_number().await.unwrap(), 1);
         assert_eq!(store.events_after(2, 10).await.unwrap().len(), 2);
     }
 
