@@ -24,6 +24,10 @@ pub struct Metrics {
     pub lockouts: AtomicU64,
     /// Live transactions.
     pub transactions_active: AtomicU64,
+    /// 1 while new calls are turned away because the core cannot keep up.
+    pub overloaded: AtomicU64,
+    /// New calls turned away with 503 while overloaded.
+    pub calls_shed: AtomicU64,
 }
 
 impl Metrics {
@@ -90,6 +94,18 @@ impl Metrics {
             "Live SIP transactions.",
             "gauge",
             get(&self.transactions_active),
+        );
+        counter(
+            "careline_overloaded",
+            "1 while new calls are turned away because the server cannot keep up.",
+            "gauge",
+            get(&self.overloaded),
+        );
+        counter(
+            "careline_calls_shed_total",
+            "New calls answered 503 while overloaded.",
+            "counter",
+            get(&self.calls_shed),
         );
         let _ = write!(
             out,

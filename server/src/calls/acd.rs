@@ -9,7 +9,7 @@
 //! the others stop ringing. Decisions come out of `poll_command`, facts out
 //! of `poll_event`; time is always an argument.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::agents::{Agent, AgentState};
@@ -129,11 +129,51 @@ struct Call {
     answered: Option<usize>,
 }
 
+/// Who in one tier of one queue is free now, longest idle first.
+#[derive(Debug, Default)]
+struct Free {
+    available: BTreeSet<(Instant, usize)>,
+    with_patient: BTreeSet<(Instant, usize)>,
+}
+
+impl Free {
+    /// Available agents; those serving a patient only when nobody is.
+    fn best(&self) -> &BTreeSet<(Instant, usize)> {
+        if self.available.is_empty() {
+            &self.with_patient
+        } else {
+            &self.available
+        }
+    }
+
+    fn set(&mut self, state: AgentState) -> &mut BTreeSet<(Instant, usize)> {
+        if state == AgentState::WithPatient {
+            &mut self.with_patient
+        } else {
+            &mut self.available
+        }
+    }
+}
+
+fn tier_index(tier: Tier) -> usize {
+    match tier {
+        Tier::Agent => 0,
+        Tier::Senior => 1,
+    }
+}
+
 /// The distributor.
 pub struct Acd {
     queues: Vec<QueueSettings>,
     agents: Vec<Agent>,
     by_ext: HashMap<String, usize>,
+    /// Per agent: the queues and tiers they belong to.
+    memberships: Vec<Vec<(usize, Tier)>>,
+    /// Per agent: the key they are filed under in `free`, if free.
+    filed: Vec<Option<(AgentState, Instant)>>,
+    /// Per queue, per tier: who is free. Kept in step with every agent
+    /// change, so offering a call never scans the whole agent list.
+    free: Vec<[Free; 2]>,
     calls: HashMap<u64, Call>,
     /// Unanswered calls, oldest first.
     waiting: VecDeque<u64>,
@@ -147,18 +187,33 @@ impl Acd {
     pub fn new(queues: Vec<QueueSettings>, now: Instant) -> Acd {
         let mut agents = Vec::new();
         let mut by_ext = HashMap::new();
-        for q in &queues {
-            for ext in q.agents.iter().chain(&q.seniors) {
-                by_ext.entry(ext.clone()).or_insert_with(|| {
+        let mut memberships: Vec<Vec<(usize, Tier)>> = Vec::new();
+        for (qi, q) in queues.iter().enumerate() {
+            let tiers = q
+                .agents
+                .iter()
+                .map(|e| (e, Tier::Agent))
+                .chain(q.seniors.iter().map(|e| (e, Tier::Senior)));
+            for (ext, tier) in tiers {
+                let i = *by_ext.entry(ext.clone()).or_insert_with(|| {
                     agents.push(Agent::new(ext.clone(), now));
+                    memberships.push(Vec::new());
                     agents.len() - 1
                 });
+                if !memberships[i].contains(&(qi, tier)) {
+                    memberships[i].push((qi, tier));
+                }
             }
         }
+        let filed = vec![None; agents.len()];
+        let free = queues.iter().map(|_| Default::default()).collect();
         Acd {
             queues,
             agents,
             by_ext,
+            memberships,
+            filed,
+            free,
             calls: HashMap::new(),
             waiting: VecDeque::new(),
             timers: Timers::default(),
@@ -261,13 +316,22 @@ impl Acd {
         Ok(())
     }
 
-    /// An answered call ended; the agent goes to wrap-up.
+    /// A call ended: after an answer the agent goes to wrap-up; before one,
+    /// the call leaves the queue.
     pub fn handle_call_ended(
         &mut self,
         now: Instant,
         call: u64,
         reason: EndReason,
     ) -> Result<(), AcdError> {
+        let c = self.calls.get(&call).ok_or(AcdError::NoSuchCall)?;
+        if c.answered.is_none() {
+            // Ended before anyone answered (the caller's leg failed): it
+            // leaves the queue and nobody keeps ringing for it.
+            self.finish_unanswered(now, call, reason);
+            self.dispatch(now);
+            return Ok(());
+        }
         let c = self.calls.remove(&call).ok_or(AcdError::NoSuchCall)?;
         self.events.push_back(Event::Ended {
             call,
@@ -361,7 +425,8 @@ impl Acd {
             return;
         }
         a.registered = registered;
-        match (registered, a.state) {
+        self.refile(agent);
+        match (registered, self.agents[agent].state) {
             (true, AgentState::Offline) => {
                 self.agents[agent].idle_since = now;
                 self.set_state(now, agent, AgentState::Available);
@@ -536,12 +601,16 @@ impl Acd {
         let a = &mut self.agents[agent];
         let from = a.state;
         if from == to {
+            // `idle_since` may have moved.
+            self.refile(agent);
             return;
         }
         if to == AgentState::Ringing {
             a.before_ring = from;
         }
         a.state = to;
+        self.refile(agent);
+        let a = &self.agents[agent];
         self.events.push_back(Event::AgentStateChanged {
             agent: a.ext.clone(),
             from,
@@ -550,34 +619,43 @@ impl Acd {
         });
     }
 
+    /// Files an agent under what they are now: free (available or with a
+    /// patient, registered) in every queue tier they belong to, or nowhere.
+    fn refile(&mut self, agent: usize) {
+        let a = &self.agents[agent];
+        let key = (a.registered
+            && matches!(a.state, AgentState::Available | AgentState::WithPatient))
+        .then_some((a.state, a.idle_since));
+        let old = std::mem::replace(&mut self.filed[agent], key);
+        if old == key {
+            return;
+        }
+        for &(queue, tier) in &self.memberships[agent] {
+            let free = &mut self.free[queue][tier_index(tier)];
+            if let Some((state, since)) = old {
+                free.set(state).remove(&(since, agent));
+            }
+            if let Some((state, since)) = key {
+                free.set(state).insert((since, agent));
+            }
+        }
+    }
+
     /// Free agents of one tier of a queue, best first: available by longest
     /// idle, then (only when no agent of the tier is available at all)
     /// those serving a patient at the desk.
-    fn candidates(&self, queue: usize, tier: Tier) -> Vec<usize> {
-        let q = &self.queues[queue];
-        let exts = match tier {
-            Tier::Agent => &q.agents,
-            Tier::Senior => &q.seniors,
-        };
-        let members: Vec<usize> = exts
+    fn candidates(&self, queue: usize, tier: Tier) -> impl Iterator<Item = usize> + '_ {
+        self.free[queue][tier_index(tier)]
+            .best()
             .iter()
-            .filter_map(|e| self.by_ext.get(e).copied())
-            .collect();
-        let pick = |state: AgentState| {
-            let mut v: Vec<usize> = members
-                .iter()
-                .copied()
-                .filter(|&i| self.agents[i].state == state && self.agents[i].registered)
-                .collect();
-            v.sort_by_key(|&i| (self.agents[i].idle_since, i));
-            v
-        };
-        let available = pick(AgentState::Available);
-        if available.is_empty() {
-            pick(AgentState::WithPatient)
-        } else {
-            available
-        }
+            .map(|&(_, i)| i)
+    }
+
+    fn anyone_free(&self) -> bool {
+        self.free
+            .iter()
+            .flatten()
+            .any(|f| !f.available.is_empty() || !f.with_patient.is_empty())
     }
 
     fn ring(&mut self, now: Instant, call: u64, agent: usize, tier: Tier) {
@@ -608,7 +686,8 @@ impl Acd {
     fn ring_seniors(&mut self, now: Instant, call: u64) -> Vec<String> {
         let queue = self.calls[&call].queue;
         let mut rung = Vec::new();
-        for s in self.candidates(queue, Tier::Senior) {
+        let seniors: Vec<usize> = self.candidates(queue, Tier::Senior).collect();
+        for s in seniors {
             self.ring(now, call, s, Tier::Senior);
             rung.push(self.agents[s].ext.clone());
         }
@@ -617,8 +696,14 @@ impl Acd {
 
     /// Offers waiting calls, oldest first, to whoever is free.
     fn dispatch(&mut self, now: Instant) {
+        if self.waiting.is_empty() || !self.anyone_free() {
+            return;
+        }
         let waiting: Vec<u64> = self.waiting.iter().copied().collect();
         for call in waiting {
+            if !self.anyone_free() {
+                break;
+            }
             let Some(c) = self.calls.get(&call) else {
                 continue;
             };
@@ -626,19 +711,21 @@ impl Acd {
             // One agent-tier phone rings at a time; the next is tried when it stops.
             let agent_ringing = c.ringing.iter().any(|&(_, t)| t == Tier::Agent);
             if !agent_ringing {
-                let free = self.candidates(queue, Tier::Agent);
                 let tried = &self.calls[&call].tried;
-                let next = free.iter().copied().find(|a| !tried.contains(a));
-                let next = match next {
-                    Some(a) => Some(a),
+                let next = self
+                    .candidates(queue, Tier::Agent)
+                    .find(|a| !tried.contains(a));
+                let first = self.candidates(queue, Tier::Agent).next();
+                let next = match (next, first) {
+                    (Some(a), _) => Some(a),
                     // Everyone free has had a turn: start a new round.
-                    None if !free.is_empty() => {
+                    (None, Some(a)) => {
                         if let Some(c) = self.calls.get_mut(&call) {
                             c.tried.clear();
                         }
-                        free.first().copied()
+                        Some(a)
                     }
-                    None => None,
+                    (None, None) => None,
                 };
                 if let Some(a) = next {
                     self.ring(now, call, a, Tier::Agent);
@@ -646,7 +733,8 @@ impl Acd {
             }
             // Past the deadline, every free senior rings too.
             if self.calls.get(&call).is_some_and(|c| c.deadline_passed) {
-                for s in self.candidates(queue, Tier::Senior) {
+                let seniors: Vec<usize> = self.candidates(queue, Tier::Senior).collect();
+                for s in seniors {
                     self.ring(now, call, s, Tier::Senior);
                 }
             }

@@ -462,3 +462,84 @@ fn state_chosen_during_a_call_applies_after_wrap_up() {
     a.handle_timeout(t0 + 15 * S);
     assert_eq!(a.agent_state("1001"), Some(AgentState::Paused));
 }
+
+/// The free-agent index rebuilt from scratch: must equal the one kept up
+/// to date incrementally.
+fn assert_index_consistent(acd: &Acd) {
+    for (qi, q) in acd.queues.iter().enumerate() {
+        for (tier, exts) in [(Tier::Agent, &q.agents), (Tier::Senior, &q.seniors)] {
+            let mut available = BTreeSet::new();
+            let mut with_patient = BTreeSet::new();
+            for ext in exts {
+                let i = acd.by_ext[ext];
+                let a = &acd.agents[i];
+                if !a.registered {
+                    continue;
+                }
+                match a.state {
+                    AgentState::Available => available.insert((a.idle_since, i)),
+                    AgentState::WithPatient => with_patient.insert((a.idle_since, i)),
+                    _ => false,
+                };
+            }
+            let free = &acd.free[qi][tier_index(tier)];
+            assert_eq!(free.available, available, "queue {qi} {tier:?} available");
+            assert_eq!(
+                free.with_patient, with_patient,
+                "queue {qi} {tier:?} with_patient"
+            );
+        }
+    }
+}
+
+proptest::proptest! {
+    /// Whatever happens to agents and calls, the index used to offer calls
+    /// says exactly who is free, and no free agent is left idle while an
+    /// unrung call waits.
+    #[test]
+    fn free_agent_index_follows_every_change(ops in proptest::collection::vec((0u8..8, 0usize..6, 0u64..6, 0u64..4_000), 1..200)) {
+        let t0 = virtual_epoch();
+        // Two queues sharing 1002, and 2001 a senior of one and an agent of the other.
+        let mut reception = queue(&["1001", "1002", "1003"], &["2001"]);
+        reception.wrap_up = 2 * S;
+        let mut lab = queue(&["1002", "2001"], &["2002"]);
+        lab.name = "lab".into();
+        lab.number = "200".into();
+        let mut acd = Acd::new(vec![reception, lab], t0);
+        let exts = ["1001", "1002", "1003", "2001", "2002", "9999"];
+        let mut now = t0;
+        let mut next_call = 1u64;
+        for (op, who, call, step_ms) in ops {
+            now += MS * step_ms as u32;
+            acd.handle_timeout(now);
+            let ext = exts[who];
+            let call = next_call.saturating_sub(call).max(1);
+            match op {
+                0 => acd.handle_agent_registered(now, ext, true),
+                1 => acd.handle_agent_registered(now, ext, false),
+                2 => {
+                    let number = if who % 2 == 0 { "100" } else { "200" };
+                    acd.handle_call_arrived(now, next_call, number, "patient").unwrap();
+                    next_call += 1;
+                }
+                3 => { acd.handle_agent_answered(now, call, ext); }
+                4 => { let _ = acd.handle_caller_hangup(now, call); }
+                5 => acd.handle_agent_rejected(now, call, ext),
+                6 => {
+                    let state = [AgentState::Available, AgentState::WithPatient, AgentState::Paused][who % 3];
+                    let _ = acd.handle_set_state(now, ext, state);
+                }
+                _ => { let _ = acd.handle_call_ended(now, call, EndReason::Completed); }
+            }
+            drain(&mut acd);
+            assert_index_consistent(&acd);
+            // Nobody free in a queue while one of its calls waits with no agent ringing.
+            for &w in &acd.waiting {
+                let c = &acd.calls[&w];
+                if !c.ringing.iter().any(|&(_, t)| t == Tier::Agent) {
+                    proptest::prop_assert!(acd.free[c.queue][0].best().is_empty(), "call {w} waits unrung");
+                }
+            }
+        }
+    }
+}

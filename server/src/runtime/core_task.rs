@@ -27,6 +27,10 @@ use crate::store::registrations::{BindingChange, StoredBinding};
 /// How many queued inputs are handled before sending what they produced.
 const BATCH: usize = 256;
 
+/// The core counts as overloaded when its socket has not once been empty
+/// for this long: datagrams arrive faster than they are handled.
+const OVERLOAD_AFTER: Duration = Duration::from_millis(250);
+
 pub(crate) struct CoreTask {
     core: SipCore,
     udp: Vec<Arc<UdpSocket>>,
@@ -36,6 +40,8 @@ pub(crate) struct CoreTask {
     metrics: Arc<Metrics>,
     /// The same moment on both clocks, to turn deadlines into stored epoch times.
     epoch: (Instant, i64),
+    /// When the main socket was last read empty.
+    drained_at: Instant,
 }
 
 fn now() -> Instant {
@@ -66,6 +72,7 @@ impl CoreTask {
             events,
             metrics,
             epoch,
+            drained_at: start,
         };
         for b in restored {
             if let Some((ext, binding)) = task.to_binding(b) {
@@ -140,14 +147,19 @@ impl CoreTask {
                         self.datagram(local, remote, &buf[..n]);
                     }
                     // Take what else has arrived before answering any of it.
+                    let mut drained = false;
                     if let Some(socket) = main_udp.as_deref() {
                         for _ in 0..BATCH {
                             match socket.try_recv_from(&mut buf) {
                                 Ok((n, remote)) => self.datagram(local, remote, &buf[..n]),
-                                Err(_) => break,
+                                Err(_) => {
+                                    drained = true;
+                                    break;
+                                }
                             }
                         }
                     }
+                    self.watch_load(drained);
                 }
                 _ = sleep_until(deadline) => self.core.handle_timeout(now()),
                 _ = &mut stop => break,
@@ -155,6 +167,27 @@ impl CoreTask {
             self.flush().await;
         }
         self.flush().await;
+    }
+
+    /// Turns new calls away (503) while the socket never empties, and
+    /// lets them in again as soon as it does.
+    fn watch_load(&mut self, drained: bool) {
+        let t = now();
+        if drained {
+            self.drained_at = t;
+        }
+        let overloaded = t.saturating_duration_since(self.drained_at) >= OVERLOAD_AFTER;
+        if overloaded != self.core.overloaded() {
+            if overloaded {
+                tracing::warn!("overloaded: new calls are answered 503 until the backlog clears");
+            } else {
+                tracing::warn!("load back to normal: accepting new calls again");
+            }
+            self.core.set_overloaded(overloaded);
+            self.metrics
+                .overloaded
+                .store(u64::from(overloaded), Ordering::Relaxed);
+        }
     }
 
     fn datagram(&mut self, local: Option<SocketAddr>, remote: SocketAddr, data: &[u8]) {
@@ -263,6 +296,9 @@ impl CoreTask {
             }
             EndpointEvent::Discarded { source, reason } => {
                 tracing::debug!(%source, %reason, "sip message discarded");
+            }
+            EndpointEvent::Shed { .. } => {
+                m.calls_shed.fetch_add(1, Ordering::Relaxed);
             }
             EndpointEvent::Registrar(e) => self.registrar_event(e),
             EndpointEvent::Call(e) => self.call_event(e),

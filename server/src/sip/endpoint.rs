@@ -99,6 +99,11 @@ pub enum EndpointEvent {
         /// Whether a response could be sent.
         answered: bool,
     },
+    /// A new call turned away (503) while overloaded.
+    Shed {
+        /// From where.
+        source: SocketAddr,
+    },
     /// Dropped by the transaction layer (no Via, stray response …).
     Discarded {
         /// From where.
@@ -117,7 +122,13 @@ pub struct SipCore {
     transmits: VecDeque<Transmit>,
     events: VecDeque<EndpointEvent>,
     tags: u64,
+    /// Set by the runtime while it cannot keep up: new calls are turned
+    /// away with 503 so the calls already up can finish.
+    overloaded: bool,
 }
+
+/// How long a caller turned away while overloaded is asked to wait.
+pub const OVERLOAD_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 impl SipCore {
     /// A new endpoint; `key` seeds nonces, tags and branches.
@@ -153,6 +164,7 @@ impl SipCore {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             tags: (seed >> 64) as u64 ^ 0x9e37_79b9_7f4a_7c15,
+            overloaded: false,
         }
     }
 
@@ -164,6 +176,20 @@ impl SipCore {
     /// The registrar, read-only.
     pub fn registrar(&self) -> &Registrar {
         &self.registrar
+    }
+
+    /// Tells the endpoint whether the runtime is keeping up. While it is
+    /// not, every new INVITE is answered 503 with Retry-After (RFC 3261
+    /// §21.5.4) — cheap to send, and a trunk or phone retries or fails
+    /// over — while registrations, the calls already up and every
+    /// in-dialog request are served as usual.
+    pub fn set_overloaded(&mut self, overloaded: bool) {
+        self.overloaded = overloaded;
+    }
+
+    /// Whether new calls are being turned away.
+    pub fn overloaded(&self) -> bool {
+        self.overloaded
     }
 
     /// Live transactions.
@@ -506,6 +532,18 @@ impl SipCore {
         source: SocketAddr,
         transport: Transport,
     ) {
+        if self.overloaded {
+            let retry = OVERLOAD_RETRY_AFTER.as_secs();
+            self.respond(now, key, msg, StatusCode::SERVICE_UNAVAILABLE, |w| {
+                w.header(&HeaderName::RetryAfter, retry);
+                w.header(
+                    &HeaderName::Warning,
+                    "399 careline \"overloaded; try again\"",
+                );
+            });
+            self.events.push_back(EndpointEvent::Shed { source });
+            return;
+        }
         if !msg.body.is_empty() {
             let sdp = msg.headers.content_type.as_ref().is_some_and(|ct| {
                 ct.split(';')

@@ -241,3 +241,65 @@ fn garbage_datagrams_never_panic_and_get_no_answer() {
     }
     assert!(sent(&mut core).is_empty());
 }
+
+fn reception_queue() -> QueueSettings {
+    QueueSettings {
+        name: "reception".into(),
+        number: "100".into(),
+        agents: vec!["1001".into()],
+        seniors: Vec::new(),
+        ring_cycle: Duration::from_secs(5),
+        rings_to_answer: 3,
+        agent_ring_time: Duration::from_secs(10),
+        wrap_up: Duration::from_secs(10),
+        auto_pause_after: 3,
+        max_wait: Duration::from_secs(600),
+    }
+}
+
+fn call_to_queue(branch: &str, call_id: &str) -> Bytes {
+    Bytes::from(format!(
+        "INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bK{branch}\r\nFrom: <sip:patient@127.0.0.1>;tag=p1\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:patient@127.0.0.1:5099>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    ))
+}
+
+#[test]
+fn new_calls_get_503_with_retry_after_while_overloaded_and_get_in_after() {
+    let now = virtual_epoch();
+    let mut s = settings();
+    s.queues = vec![reception_queue()];
+    let mut core = SipCore::new(s, [7; 32], now, None);
+    let phone = udp("127.0.0.1:5099");
+
+    core.set_overloaded(true);
+    core.handle_datagram(now, phone, call_to_queue("shed1", "shed-1"));
+    let out = sent(&mut core);
+    assert_eq!(out.len(), 1);
+    let answer = parse_datagram(out[0].data.clone()).unwrap();
+    assert_eq!(answer.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
+    let retry = answer.headers.get(&HeaderName::RetryAfter).unwrap();
+    assert_eq!(retry.value_str(), "5");
+    let events: Vec<_> = std::iter::from_fn(|| core.poll_event()).collect();
+    assert!(events.contains(&EndpointEvent::Shed {
+        source: phone.remote
+    }));
+    assert!(
+        !events.iter().any(|e| matches!(e, EndpointEvent::Call(_))),
+        "a shed call never reaches the queue: {events:?}"
+    );
+    assert!(core.calls().acd().waiting().next().is_none());
+
+    // Everything but new calls is still served.
+    core.handle_datagram(
+        now,
+        phone,
+        Bytes::from_static(b"OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bKopt1\r\nFrom: <sip:probe@127.0.0.1>;tag=o1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: probe-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"),
+    );
+    assert_eq!(status_of(&sent(&mut core)[0]), StatusCode::OK);
+
+    core.set_overloaded(false);
+    core.handle_datagram(now, phone, call_to_queue("in1", "in-1"));
+    let statuses: Vec<StatusCode> = sent(&mut core).iter().map(status_of).collect();
+    assert_eq!(statuses, vec![StatusCode::RINGING]);
+    assert_eq!(core.calls().acd().waiting().count(), 1);
+}
