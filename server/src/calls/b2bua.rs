@@ -108,10 +108,24 @@ pub struct B2bua {
     /// Agent legs by their INVITE client transaction, kept until the leg ends
     /// (also after its call ended, to hang up a 200 OK that comes too late).
     legs: HashMap<Key, AgentLeg>,
+    /// Our dialogs by Call-ID: an in-dialog request finds its leg without
+    /// looking at every call.
+    dialogs: HashMap<String, Vec<DialogOwner>>,
+    /// Calls by their caller's INVITE server transaction (for CANCEL).
+    by_invite: HashMap<Key, u64>,
     next_call: u64,
     tags: u64,
     events: VecDeque<Event>,
     media: Option<Box<dyn MediaControl>>,
+}
+
+/// Whose dialog a Call-ID leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DialogOwner {
+    /// A call's caller leg.
+    Caller(u64),
+    /// An agent leg, by its INVITE client transaction.
+    Agent(Key),
 }
 
 /// What the B2BUA did with a request the endpoint handed it.
@@ -137,6 +151,8 @@ impl B2bua {
             acd,
             calls: HashMap::new(),
             legs: HashMap::new(),
+            dialogs: HashMap::new(),
+            by_invite: HashMap::new(),
             next_call: 1,
             tags: seed | 1,
             events: VecDeque::new(),
@@ -153,6 +169,31 @@ impl B2bua {
     /// The distributor (agent states, queues).
     pub fn acd(&self) -> &Acd {
         &self.acd
+    }
+
+    fn index_dialog(&mut self, call_id: &str, owner: DialogOwner) {
+        self.dialogs
+            .entry(call_id.to_string())
+            .or_default()
+            .push(owner);
+    }
+
+    fn unindex_dialog(&mut self, call_id: &str, owner: DialogOwner) {
+        if let Some(owners) = self.dialogs.get_mut(call_id) {
+            owners.retain(|&o| o != owner);
+            if owners.is_empty() {
+                self.dialogs.remove(call_id);
+            }
+        }
+    }
+
+    /// Forgets an agent leg and its dialog.
+    fn remove_leg(&mut self, key: Key) -> Option<AgentLeg> {
+        let leg = self.legs.remove(&key)?;
+        if let Some(d) = &leg.dialog {
+            self.unindex_dialog(d.call_id.as_str(), DialogOwner::Agent(key));
+        }
+        Some(leg)
     }
 
     /// Calls in progress (waiting or connected).
@@ -279,6 +320,8 @@ impl B2bua {
             }
             None => self.respond(now, layer, key, msg, &tag, StatusCode::RINGING, |_| {}),
         }
+        self.index_dialog(dialog.call_id.as_str(), DialogOwner::Caller(call));
+        self.by_invite.insert(key, call);
         self.calls.insert(
             call,
             Call {
@@ -326,7 +369,10 @@ impl B2bua {
         registrar: &Registrar,
         invite: Key,
     ) {
-        let Some((&call, c)) = self.calls.iter().find(|(_, c)| c.caller.key == invite) else {
+        let Some(&call) = self.by_invite.get(&invite) else {
+            return;
+        };
+        let Some(c) = self.calls.get(&call) else {
             return;
         };
         if c.caller.answered {
@@ -360,11 +406,23 @@ impl B2bua {
         let Some(method) = msg.method().cloned() else {
             return Handled::No;
         };
+        let owner =
+            msg.call_id()
+                .and_then(|id| self.dialogs.get(id.as_str()))
+                .and_then(|owners| {
+                    owners.iter().copied().find(|o| match o {
+                        DialogOwner::Caller(call) => self
+                            .calls
+                            .get(call)
+                            .is_some_and(|c| c.caller.dialog.matches_request(msg)),
+                        DialogOwner::Agent(key) => self.legs.get(key).is_some_and(|l| {
+                            l.dialog.as_ref().is_some_and(|d| d.matches_request(msg))
+                        }),
+                    })
+                });
         // From the caller?
-        if let Some((&call, c)) = self
-            .calls
-            .iter_mut()
-            .find(|(_, c)| c.caller.dialog.matches_request(msg))
+        if let Some(DialogOwner::Caller(call)) = owner
+            && let Some(c) = self.calls.get_mut(&call)
         {
             if !c.caller.dialog.accept_remote_cseq(msg) {
                 let tag = c.caller.dialog.local_tag.clone();
@@ -400,11 +458,10 @@ impl B2bua {
             return Handled::Yes;
         }
         // From an agent?
-        let Some((&leg_key, leg)) = self
-            .legs
-            .iter_mut()
-            .find(|(_, l)| l.dialog.as_ref().is_some_and(|d| d.matches_request(msg)))
-        else {
+        let Some(DialogOwner::Agent(leg_key)) = owner else {
+            return Handled::No;
+        };
+        let Some(leg) = self.legs.get_mut(&leg_key) else {
             return Handled::No;
         };
         let Some(dialog) = leg.dialog.as_mut() else {
@@ -427,7 +484,7 @@ impl B2bua {
         match method {
             Method::Bye => {
                 self.respond(now, layer, key, msg, &tag, StatusCode::OK, |_| {});
-                self.legs.remove(&leg_key);
+                self.remove_leg(leg_key);
                 if let Some(c) = self.drop_call(now, call) {
                     self.bye_caller(now, layer, &c);
                 }
@@ -476,7 +533,9 @@ impl B2bua {
             return;
         }
         // 3xx–6xx: a refusal, or the 487 that follows our CANCEL.
-        let leg = self.legs.remove(&key).expect("looked up above");
+        let Some(leg) = self.remove_leg(key) else {
+            return;
+        };
         if !matches!(
             leg.state,
             AgentLegState::Cancelling | AgentLegState::CancelPending
@@ -494,7 +553,7 @@ impl B2bua {
         registrar: &Registrar,
         key: Key,
     ) {
-        if let Some(leg) = self.legs.remove(&key)
+        if let Some(leg) = self.remove_leg(key)
             && !matches!(
                 leg.state,
                 AgentLegState::Cancelling | AgentLegState::CancelPending
@@ -523,10 +582,15 @@ impl B2bua {
         }
         let Some(dialog) = Dialog::from_uac(&leg.invite, msg) else {
             // A 2xx without Contact or tags cannot be answered in a dialog.
-            self.legs.remove(&key);
+            self.remove_leg(key);
             return;
         };
+        let call_id = dialog.call_id.as_str().to_string();
         leg.dialog = Some(dialog);
+        self.index_dialog(&call_id, DialogOwner::Agent(key));
+        let Some(leg) = self.legs.get_mut(&key) else {
+            return;
+        };
         let (call, agent) = (leg.call, leg.agent.clone());
         self.ack_agent(layer, key);
         let outcome = if self.calls.contains_key(&call) {

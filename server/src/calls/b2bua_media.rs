@@ -6,7 +6,7 @@ use bytes::Bytes;
 use careline_shared::sdp::{self, Codec, CodecKind, Direction, Sdp};
 use careline_shared::sip::StatusCode;
 
-use super::{B2bua, Call};
+use super::{B2bua, Call, DialogOwner};
 use crate::calls::media::Anchor;
 use crate::media::{Leg, Mode};
 
@@ -142,6 +142,8 @@ impl B2bua {
     /// Forgets a call and frees its media, recording what it carried.
     pub(super) fn drop_call(&mut self, now: std::time::Instant, call: u64) -> Option<Call> {
         let c = self.calls.remove(&call)?;
+        self.unindex_dialog(c.caller.dialog.call_id.as_str(), DialogOwner::Caller(call));
+        self.by_invite.remove(&c.caller.key);
         if let Some((_, anchor)) = &c.media {
             self.media_stats(now, call, *anchor, false);
             if let Some(media) = self.media.as_mut() {

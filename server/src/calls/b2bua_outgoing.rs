@@ -109,7 +109,7 @@ impl B2bua {
     }
 
     pub(super) fn bye_agent(&mut self, now: Instant, layer: &mut TransactionLayer, key: Key) {
-        let Some(mut leg) = self.legs.remove(&key) else {
+        let Some(mut leg) = self.remove_leg(key) else {
             return;
         };
         let Some(dialog) = leg.dialog.as_mut() else {

@@ -250,6 +250,19 @@ fn agent_answers_and_the_legs_are_joined_then_the_caller_hangs_up() {
         }
     )));
     assert_eq!(core.calls().active_calls(), 0);
+    assert_nothing_tracked(&core);
+}
+
+/// Every index of the call core is empty again once its calls are over.
+fn assert_nothing_tracked(core: &SipCore) {
+    let b = core.calls();
+    assert!(b.calls.is_empty(), "calls left");
+    assert!(b.dialogs.is_empty(), "dialogs left: {:?}", b.dialogs);
+    assert!(b.by_invite.is_empty(), "invite keys left");
+    assert!(
+        b.legs.values().all(|l| l.dialog.is_none()),
+        "an agent leg in a dialog is left"
+    );
 }
 
 #[test]
@@ -344,6 +357,7 @@ fn caller_cancel_abandons_the_call_and_stops_the_agents_phone() {
         core.calls().acd().agent_state("1001"),
         Some(crate::calls::agents::AgentState::Available)
     );
+    assert_nothing_tracked(&core);
 }
 
 #[test]
@@ -411,6 +425,7 @@ fn agent_hangs_up_and_the_caller_gets_a_bye() {
         core.calls().acd().agent_state("1001"),
         Some(crate::calls::agents::AgentState::WrapUp)
     );
+    assert_nothing_tracked(&core);
 }
 
 #[test]
