@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -72,6 +73,9 @@ pub(crate) struct Shared {
 pub(crate) struct WorkerHandle {
     tx: Sender<Command>,
     waker: Arc<Waker>,
+    /// Set by the first command after the worker last looked at its
+    /// queue: later commands need no wake-up of their own.
+    woken: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -82,9 +86,11 @@ impl WorkerHandle {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
         let (tx, rx) = std::sync::mpsc::channel();
+        let woken = Arc::new(AtomicBool::new(false));
         let worker = Worker {
             poll,
             rx,
+            woken: Arc::clone(&woken),
             shared,
             slots: Vec::new(),
             free_slots: Vec::new(),
@@ -100,13 +106,19 @@ impl WorkerHandle {
         Ok(WorkerHandle {
             tx,
             waker,
+            woken,
             thread: Some(thread),
         })
     }
 
-    /// Queues a command and wakes the worker.
+    /// Queues a command and wakes the worker, unless a wake-up is already
+    /// on its way (the worker clears `woken` before it drains the queue, so
+    /// a command queued after that always wakes it again).
     pub(crate) fn send(&self, command: Command) -> Result<(), MediaError> {
         self.tx.send(command).map_err(|_| MediaError::Stopped)?;
+        if self.woken.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
         self.waker.wake().map_err(|_| MediaError::Stopped)
     }
 
@@ -122,6 +134,7 @@ impl WorkerHandle {
 struct Worker {
     poll: Poll,
     rx: Receiver<Command>,
+    woken: Arc<AtomicBool>,
     shared: Arc<Shared>,
     /// Sessions by slot; a slot's tokens are 2 × slot (leg A) and 2 × slot + 1.
     slots: Vec<Option<Session>>,
@@ -170,6 +183,7 @@ impl Worker {
 
     /// Applies every queued command; false when the worker must stop.
     fn commands(&mut self) -> bool {
+        self.woken.store(false, Ordering::Release);
         loop {
             match self.rx.try_recv() {
                 Ok(Command::Shutdown) | Err(TryRecvError::Disconnected) => return false,

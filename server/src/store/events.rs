@@ -3,7 +3,7 @@
 //! cost a handful of fsyncs.
 
 use serde_json::Value;
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{Store, StoreError};
 
@@ -72,61 +72,87 @@ impl Store {
 
     /// Appends events and folds them into `calls`, all in one transaction.
     pub async fn append_events(&self, records: &[EventRecord]) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        // Multi-row statements: a statement is a round trip to SQLite's
+        // thread, so a batch of thousands of facts costs a few dozen.
+        const ROWS: usize = 500;
+        let mut arrived = Vec::new();
+        let mut answered = Vec::new();
+        let mut ended = Vec::new();
         for r in records {
-            sqlx::query("INSERT INTO events (seq, at, kind, call_id, agent, data) VALUES (?, ?, ?, ?, ?, ?)")
-                .bind(r.seq)
-                .bind(r.at)
-                .bind(&r.kind)
-                .bind(&r.call_id)
-                .bind(&r.agent)
-                .bind(r.data.to_string())
-                .execute(&mut *tx)
-                .await?;
             let Some(call) = &r.call_id else { continue };
-            let text = |k: &str| {
-                r.data
-                    .get(k)
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string()
-            };
             match r.kind.as_str() {
-                "call_arrived" => {
-                    sqlx::query(
-                        "INSERT INTO calls (id, queue, caller, arrived_at) VALUES (?, ?, ?, ?)",
-                    )
-                    .bind(call)
-                    .bind(text("queue"))
-                    .bind(text("caller"))
-                    .bind(r.at)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                "answered" => {
-                    let within = r
-                        .data
-                        .get("within_deadline")
-                        .and_then(Value::as_bool)
-                        .map(i64::from);
-                    sqlx::query("UPDATE calls SET answered_at = ?, answered_by = ?, within_deadline = ? WHERE id = ?")
-                        .bind(r.at)
-                        .bind(&r.agent)
-                        .bind(within)
-                        .bind(call)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                "ended" => {
-                    sqlx::query("UPDATE calls SET ended_at = ?, end_reason = ? WHERE id = ?")
-                        .bind(r.at)
-                        .bind(text("reason"))
-                        .bind(call)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                "call_arrived" => arrived.push((call, r)),
+                "answered" => answered.push((call, r)),
+                "ended" => ended.push((call, r)),
                 _ => {}
             }
+        }
+        let text = |r: &EventRecord, k: &str| {
+            r.data
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let mut tx = self.pool().begin().await?;
+        for chunk in records.chunks(ROWS) {
+            QueryBuilder::<Sqlite>::new(
+                "INSERT INTO events (seq, at, kind, call_id, agent, data) ",
+            )
+            .push_values(chunk, |mut row, r| {
+                row.push_bind(r.seq)
+                    .push_bind(r.at)
+                    .push_bind(&r.kind)
+                    .push_bind(&r.call_id)
+                    .push_bind(&r.agent)
+                    .push_bind(r.data.to_string());
+            })
+            .build()
+            .execute(&mut *tx)
+            .await?;
+        }
+        for chunk in arrived.chunks(ROWS) {
+            QueryBuilder::<Sqlite>::new("INSERT INTO calls (id, queue, caller, arrived_at) ")
+                .push_values(chunk, |mut row, (call, r)| {
+                    row.push_bind(*call)
+                        .push_bind(text(r, "queue"))
+                        .push_bind(text(r, "caller"))
+                        .push_bind(r.at);
+                })
+                .build()
+                .execute(&mut *tx)
+                .await?;
+        }
+        for chunk in answered.chunks(ROWS) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "UPDATE calls SET answered_at = v.column2, answered_by = v.column3, \
+                 within_deadline = v.column4 FROM (",
+            );
+            q.push_values(chunk, |mut row, (call, r)| {
+                let within = r
+                    .data
+                    .get("within_deadline")
+                    .and_then(Value::as_bool)
+                    .map(i64::from);
+                row.push_bind(*call)
+                    .push_bind(r.at)
+                    .push_bind(&r.agent)
+                    .push_bind(within);
+            });
+            q.push(") AS v WHERE calls.id = v.column1");
+            q.build().execute(&mut *tx).await?;
+        }
+        for chunk in ended.chunks(ROWS) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "UPDATE calls SET ended_at = v.column2, end_reason = v.column3 FROM (",
+            );
+            q.push_values(chunk, |mut row, (call, r)| {
+                row.push_bind(*call)
+                    .push_bind(r.at)
+                    .push_bind(text(r, "reason"));
+            });
+            q.push(") AS v WHERE calls.id = v.column1");
+            q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -263,6 +289,71 @@ mod tests {
         assert_eq!(store.last_event_seq().await.unwrap(), 4);
         assert_eq!(store.last_call_number().await.unwrap(), 1);
         assert_eq!(store.events_after(2, 10).await.unwrap().len(), 2);
+    }
+
+    /// A batch larger than one statement's rows, each call arriving,
+    /// answered (or not) and ending inside it, in order.
+    #[sqlx::test(migrations = "../migrations")]
+    async fn a_large_batch_folds_every_call(pool: sqlx::SqlitePool) {
+        let store = Store::from_pool(pool);
+        let mut batch = Vec::new();
+        let mut seq = 0;
+        let mut push = |batch: &mut Vec<EventRecord>,
+                        call: u32,
+                        kind: &str,
+                        agent: Option<&str>,
+                        data: Value| {
+            seq += 1;
+            batch.push(EventRecord {
+                call_id: Some(format!("call-{call:08x}")),
+                ..rec(seq, 1_000 * i64::from(call) + seq, kind, agent, data)
+            });
+        };
+        for call in 1..=700u32 {
+            push(
+                &mut batch,
+                call,
+                "call_arrived",
+                None,
+                json!({ "queue": "reception", "caller": format!("+7921{call:07}") }),
+            );
+            if call % 3 != 0 {
+                push(
+                    &mut batch,
+                    call,
+                    "answered",
+                    Some("1001"),
+                    json!({ "within_deadline": call % 2 == 0 }),
+                );
+            }
+            let reason = if call % 3 == 0 {
+                "abandoned"
+            } else {
+                "completed"
+            };
+            push(&mut batch, call, "ended", None, json!({ "reason": reason }));
+        }
+        store.append_events(&batch).await.unwrap();
+        assert_eq!(store.last_event_seq().await.unwrap(), batch.len() as i64);
+        assert_eq!(store.last_call_number().await.unwrap(), 700);
+        for call in [1u32, 2, 3, 499, 500, 501, 699, 700] {
+            let row = store
+                .call(&format!("call-{call:08x}"))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(row.caller, format!("+7921{call:07}"));
+            assert_eq!(row.queue, "reception");
+            if call % 3 == 0 {
+                assert_eq!(row.answered_at, None);
+                assert_eq!(row.end_reason.as_deref(), Some("abandoned"));
+            } else {
+                assert_eq!(row.answered_by.as_deref(), Some("1001"));
+                assert_eq!(row.within_deadline, Some(call % 2 == 0));
+                assert_eq!(row.end_reason.as_deref(), Some("completed"));
+                assert!(row.answered_at.unwrap() < row.ended_at.unwrap());
+            }
+        }
     }
 
     #[sqlx::test(migrations = "../migrations")]
