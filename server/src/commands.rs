@@ -67,6 +67,39 @@ pub async fn users_import(
     Ok(())
 }
 
+/// `patients import FILE.csv`: every row valid, or nothing written; a
+/// patient already known (same `mis_id`) is updated, one sent again
+/// unchanged is left alone.
+pub async fn patients_import(
+    config: &Config,
+    store: &Store,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let phones = crate::patients::PhoneNormalizer::new(&config.patients.default_region)
+        .map_err(|e| anyhow::anyhow!("patients.default_region: {e}"))?;
+    let today = crate::store::now_ms().div_euclid(86_400_000);
+    let patients = match crate::patients::read_patients_csv(&data, &phones, today) {
+        Ok(p) => p,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{}:{}: {}", path.display(), e.line, e.reason);
+            }
+            bail!(
+                "{} bad row(s) in {}; nothing was imported",
+                errors.len(),
+                path.display()
+            );
+        }
+    };
+    let counts = store.upsert_patients(&patients).await?;
+    println!(
+        "patients: {} created, {} updated, {} unchanged",
+        counts.created, counts.updated, counts.unchanged
+    );
+    Ok(())
+}
+
 /// Hashes on every core: argon2 is slow on purpose, and imports can be large.
 fn prepare_all(
     users: Vec<NewUser>,

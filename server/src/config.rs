@@ -32,6 +32,8 @@ pub struct Config {
     pub log: LogConfig,
     /// `[media]`
     pub media: MediaSection,
+    /// `[patients]`
+    pub patients: PatientsConfig,
     /// `[[queues]]`: where patients' calls land and who answers them.
     pub queues: Vec<QueueConfig>,
 }
@@ -287,6 +289,24 @@ impl Default for RegistrarConfig {
     }
 }
 
+/// `[patients]`: the patient directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PatientsConfig {
+    /// The country (ISO 3166 code) whose national formats phone numbers
+    /// without a `+` are read in: with `RU`, `8 921 …` and `921 …` are
+    /// `+7921…`.
+    pub default_region: String,
+}
+
+impl Default for PatientsConfig {
+    fn default() -> Self {
+        PatientsConfig {
+            default_region: "RU".into(),
+        }
+    }
+}
+
 impl Default for UsersConfig {
     fn default() -> Self {
         UsersConfig {
@@ -380,6 +400,9 @@ impl Config {
             line: line_of(text, key),
             reason,
         };
+        if let Err(reason) = crate::patients::PhoneNormalizer::new(&self.patients.default_region) {
+            return Err(invalid("patients.default_region", reason));
+        }
         let r = &self.registrar;
         if r.min_expires.0 > r.max_expires.0 {
             return Err(invalid(

@@ -5,14 +5,18 @@
 //! - [`store`]: sqlx over SQLite, migrations at start-up;
 //! - [`runtime`]: the tokio drivers that feed sockets and timers to the cores;
 //! - [`api`]: axum: `/health`, `/metrics`, and (later issues) the REST API;
-//! - [`commands`]: the command-line operations (`user add`, `users import`, `demo`).
+//! - [`commands`]: the command-line operations (`user add`, `users import`, `demo`);
+//! - [`audit`]: `audit verify` and `audit export` over the hash-chained event log.
 
 pub mod api;
+pub mod audit;
 pub mod calls;
 pub mod commands;
 pub mod config;
 pub mod media;
 pub mod metrics;
+pub mod patients;
 pub mod runtime;
 pub mod sip;
 pub mod store;
+pub mod timefmt;

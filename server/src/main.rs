@@ -38,6 +38,51 @@ enum Command {
         #[command(subcommand)]
         action: UsersAction,
     },
+    /// Manage the patient directory.
+    Patients {
+        #[command(subcommand)]
+        action: PatientsAction,
+    },
+    /// Check or export the tamper-evident audit trail (the event log).
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum PatientsAction {
+    /// Create or update patients from a CSV file (header: mis_id,full_name,phones,
+    /// and optionally birth_date,address_as,consent,marketing,pregnancy_lmp,
+    /// preferences,reminders,lateness,difficulties,negative; phones separated by ';').
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Walk the hash chain; exits non-zero and names the first altered event if it is broken.
+    Verify,
+    /// Write the events of a time range (UTC) with their hashes.
+    Export {
+        /// Start, inclusive: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ.
+        #[arg(long)]
+        from: String,
+        /// End, exclusive.
+        #[arg(long)]
+        to: String,
+        /// csv or json.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: careline_server::audit::Format,
+        /// Write here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Who is exporting (recorded in the trail); default: $USER.
+        #[arg(long)]
+        by: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -157,6 +202,37 @@ fn main() -> anyhow::Result<()> {
             Command::Users {
                 action: UsersAction::Import { file },
             } => commands::users_import(&config, &store, &file).await,
+            Command::Patients {
+                action: PatientsAction::Import { file },
+            } => commands::patients_import(&config, &store, &file).await,
+            Command::Audit {
+                action: AuditAction::Verify,
+            } => careline_server::audit::verify(&store).await,
+            Command::Audit {
+                action:
+                    AuditAction::Export {
+                        from,
+                        to,
+                        format,
+                        output,
+                        by,
+                    },
+            } => {
+                let who = by
+                    .or_else(|| std::env::var("USER").ok())
+                    .unwrap_or_else(|| "command line".into());
+                let mut out: Box<dyn std::io::Write> = match &output {
+                    Some(path) => Box::new(std::io::BufWriter::new(
+                        std::fs::File::create(path)
+                            .with_context(|| format!("creating {}", path.display()))?,
+                    )),
+                    None => Box::new(std::io::stdout().lock()),
+                };
+                let n = careline_server::audit::export(&store, &from, &to, format, &who, &mut out)
+                    .await?;
+                eprintln!("exported {n} events");
+                Ok(())
+            }
             Command::CheckConfig => unreachable!("handled before the runtime starts"),
         }
     })

@@ -3,8 +3,10 @@
 //! WebSocket and the web pages arrive with later issues. `app(state)` builds
 //! the router so tests can drive it with `oneshot`.
 
+mod auth;
 mod error;
 mod operator;
+mod patients;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -37,6 +39,8 @@ pub struct AppState {
     pub live_events: tokio::sync::broadcast::Sender<Arc<crate::store::events::EventRecord>>,
     /// The operator token (`[http] api_token`).
     pub api_token: Option<String>,
+    /// Reads patients' phone numbers (`[patients] default_region`).
+    pub phones: crate::patients::PhoneNormalizer,
 }
 
 /// The router.
@@ -44,12 +48,19 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/api/login", axum::routing::post(auth::login))
+        .route("/api/logout", axum::routing::post(auth::logout))
         .route("/api/agents", get(operator::list_agents))
         .route(
             "/api/agents/{ext}/state",
             axum::routing::put(operator::set_agent_state),
         )
         .route("/api/calls/{id}", get(operator::get_call))
+        .route("/api/patients", get(patients::find_patients))
+        .route(
+            "/api/patients/{mis_id}",
+            get(patients::get_patient).put(patients::put_patient),
+        )
         .fallback(not_found)
         .with_state(state)
 }
@@ -99,7 +110,7 @@ mod tests {
 
     use super::*;
 
-    fn state(pool: sqlx::SqlitePool) -> AppState {
+    pub(crate) fn state(pool: sqlx::SqlitePool) -> AppState {
         AppState {
             store: Store::from_pool(pool),
             metrics: Arc::new(Metrics::default()),
@@ -108,6 +119,7 @@ mod tests {
             core: crate::runtime::CoreHandle::detached(),
             live_events: tokio::sync::broadcast::channel(1).0,
             api_token: Some("test-token-0123456789".into()),
+            phones: crate::patients::PhoneNormalizer::new("RU").unwrap(),
         }
     }
 
@@ -171,20 +183,19 @@ mod tests {
             send(app(state(pool.clone())), wrong).await.0,
             StatusCode::UNAUTHORIZED
         );
+        // Without a configured operator token, no token opens the API but a login's.
         let mut closed = state(pool);
         closed.api_token = None;
         let (status, body) = send(
             app(closed),
-            Request::get("/api/agents").body(Body::empty()).unwrap(),
+            Request::get("/api/calls/call-1")
+                .header("authorization", "Bearer test-token-0123456789")
+                .body(Body::empty())
+                .unwrap(),
         )
         .await;
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        assert!(
-            body["error"]
-                .as_str()
-                .unwrap()
-                .contains("CARELINE_API_TOKEN")
-        );
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["error"], "missing or invalid bearer token");
     }
 
     #[sqlx::test(migrations = "../migrations")]

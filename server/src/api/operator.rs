@@ -1,46 +1,30 @@
-//! Operator routes under `/api`, behind the configured bearer token until
-//! staff logins arrive: agents' states (read and set) and a call's record
-//! with its events.
+//! Call-centre routes under `/api`: agents' states (read and set) and a
+//! call's record with its events. Supervisors, admins and the operator
+//! token see every agent and call; staff see and set their own.
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
+use super::auth::{Principal, principal};
 use super::error::ApiError;
 use crate::calls::acd::AcdError;
 use crate::calls::agents::AgentState;
-use crate::sip::digest::constant_time_eq;
-
-/// Checks `Authorization: Bearer <token>` against the configured token.
-pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(expected) = state.api_token.as_deref() else {
-        return Err(ApiError::Unavailable(
-            "the operator API is closed: set CARELINE_API_TOKEN (or [http] api_token)".into(),
-        ));
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(ApiError::Unauthorized)?;
-    if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized)
-    }
-}
+use crate::store::users::Role;
 
 /// `GET /api/agents`
 pub(crate) async fn list_agents(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers)?;
+    principal(&state, &headers)
+        .await?
+        .require(&[Role::Supervisor, Role::Admin], "the agent board")?;
     let agents: Vec<_> = state
         .core
         .agent_states()
@@ -64,7 +48,14 @@ pub(crate) async fn set_agent_state(
     Path(ext): Path<String>,
     body: Result<Json<SetState>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers)?;
+    let who = principal(&state, &headers).await?;
+    let own = matches!(&who, Principal::User { extension, .. } if *extension == ext);
+    if !own && !who.sees_everything() {
+        return Err(ApiError::Forbidden(format!(
+            "the {} role may set only its own state",
+            who.role_name()
+        )));
+    }
     let Json(body) = body.map_err(|e| ApiError::BadRequest {
         message: format!("expected {{\"state\": \"available\"}}: {}", e.body_text()),
         field: None,
@@ -93,7 +84,15 @@ pub(crate) async fn get_call(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers)?;
+    let who = principal(&state, &headers).await?;
+    if let Principal::User { extension, .. } = &who
+        && !who.sees_everything()
+        && !state.store.took_part_in(extension, &id).await?
+    {
+        // The same answer as for a call that does not exist: staff learn
+        // nothing about calls that were not theirs.
+        return Err(ApiError::NotFound(format!("no call {id}")));
+    }
     let call = state
         .store
         .call(&id)

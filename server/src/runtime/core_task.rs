@@ -331,6 +331,7 @@ impl CoreTask {
             call_id: call,
             agent: e.agent().map(str::to_string),
             data,
+            hash: None,
         };
         let _ = self.events.send(record);
     }

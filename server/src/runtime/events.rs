@@ -16,11 +16,11 @@ const MAX_BATCH: usize = 2_000;
 /// A fact to write: everything but its `seq`.
 pub(crate) type Pending = EventRecord;
 
-/// Starts the writer after the last stored `seq`. It ends once every
-/// sender is dropped and what was queued is written.
+/// Starts the writer (the store gives each fact its `seq` and its link in
+/// the audit chain). It ends once every sender is dropped and what was
+/// queued is written.
 pub(crate) fn spawn(
     store: Store,
-    last_seq: i64,
 ) -> (
     mpsc::UnboundedSender<Pending>,
     broadcast::Sender<Arc<EventRecord>>,
@@ -30,7 +30,6 @@ pub(crate) fn spawn(
     let (live, _) = broadcast::channel::<Arc<EventRecord>>(4_096);
     let out = live.clone();
     let task = tokio::spawn(async move {
-        let mut seq = last_seq;
         let mut batch: Vec<EventRecord> = Vec::with_capacity(MAX_BATCH);
         while let Some(first) = rx.recv().await {
             batch.push(first);
@@ -40,14 +39,10 @@ pub(crate) fn spawn(
                     Err(_) => break,
                 }
             }
-            for e in batch.iter_mut() {
-                seq += 1;
-                e.seq = seq;
-            }
             // A fact counts once it is durable: retry a failed commit rather
             // than drop it, and tell nobody about it until then.
             let mut delay = std::time::Duration::from_millis(50);
-            while let Err(e) = store.append_events(&batch).await {
+            while let Err(e) = store.append_events(&mut batch).await {
                 tracing::error!(error = %e, events = batch.len(), "could not write events; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(std::time::Duration::from_secs(5));

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use careline_shared::sip::{Message, ParseError};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::calls::acd::AcdError;
@@ -177,9 +177,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
     for l in &config.sip.listen {
         match l.transport {
             Transport::Udp => {
-                let s = UdpSocket::bind(l.addr)
-                    .await
-                    .with_context(|| format!("binding sip {l}"))?;
+                let s = udp::bind(l.addr).with_context(|| format!("binding sip {l}"))?;
                 let local = s.local_addr()?;
                 first_udp.get_or_insert(local);
                 bound.push(format!("udp://{local}"));
@@ -206,8 +204,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
 
     let credentials = load_credentials(&store, &config.sip.domain).await?;
     let (persist_tx, persist_task) = persist::spawn(store.clone());
-    let (events_tx, live_events, events_task) =
-        events::spawn(store.clone(), store.last_event_seq().await?);
+    let (events_tx, live_events, events_task) = events::spawn(store.clone());
     let restored = persist::restore(&store).await?;
 
     let mut tasks = tokio::task::JoinSet::new();
@@ -294,6 +291,8 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
         core: CoreHandle(input_tx.clone()),
         live_events,
         api_token: config.http.api_token.clone(),
+        phones: crate::patients::PhoneNormalizer::new(&config.patients.default_region)
+            .map_err(|e| anyhow::anyhow!("patients.default_region: {e}"))?,
     };
     let http_task = tokio::spawn(
         axum::serve(http, api::app(state))

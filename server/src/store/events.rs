@@ -22,6 +22,9 @@ pub struct EventRecord {
     pub agent: Option<String>,
     /// The rest of its fields.
     pub data: Value,
+    /// Its link in the audit chain (hex SHA-256), once written; `None`
+    /// for rows from before the chain existed.
+    pub hash: Option<String>,
 }
 
 /// One row of `calls`.
@@ -71,10 +74,31 @@ impl Store {
     }
 
     /// Appends events and folds them into `calls`, all in one transaction.
-    pub async fn append_events(&self, records: &[EventRecord]) -> Result<(), StoreError> {
+    ///
+    /// Each record is given its `seq` (after the last stored one) and its
+    /// `hash` on the audit chain here, inside one write transaction, so
+    /// the server and a CLI command appending at the same moment cannot
+    /// fork the chain. On error nothing is written and the records' `seq`
+    /// and `hash` mean nothing.
+    pub async fn append_events(&self, records: &mut [EventRecord]) -> Result<(), StoreError> {
         // Multi-row statements: a statement is a round trip to SQLite's
         // thread, so a batch of thousands of facts costs a few dozen.
         const ROWS: usize = 500;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let last = sqlx::query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (mut seq, mut prev): (i64, Option<String>) =
+            last.map_or((0, None), |r| (r.get(0), r.get(1)));
+        let data: Vec<String> = records.iter().map(|r| r.data.to_string()).collect();
+        for (r, data) in records.iter_mut().zip(&data) {
+            seq += 1;
+            r.seq = seq;
+            let hash = super::audit::chain_hash(prev.as_deref(), r, data);
+            r.hash = Some(hash.clone());
+            prev = Some(hash);
+        }
+        let records = &*records;
         let mut arrived = Vec::new();
         let mut answered = Vec::new();
         let mut ended = Vec::new();
@@ -94,18 +118,19 @@ impl Store {
                 .unwrap_or("")
                 .to_string()
         };
-        let mut tx = self.pool().begin().await?;
-        for chunk in records.chunks(ROWS) {
+        let rows: Vec<(&EventRecord, &String)> = records.iter().zip(&data).collect();
+        for chunk in rows.chunks(ROWS) {
             QueryBuilder::<Sqlite>::new(
-                "INSERT INTO events (seq, at, kind, call_id, agent, data) ",
+                "INSERT INTO events (seq, at, kind, call_id, agent, data, hash) ",
             )
-            .push_values(chunk, |mut row, r| {
+            .push_values(chunk, |mut row, (r, data)| {
                 row.push_bind(r.seq)
                     .push_bind(r.at)
                     .push_bind(&r.kind)
                     .push_bind(&r.call_id)
                     .push_bind(&r.agent)
-                    .push_bind(r.data.to_string());
+                    .push_bind(*data)
+                    .push_bind(&r.hash);
             })
             .build()
             .execute(&mut *tx)
@@ -161,7 +186,7 @@ impl Store {
     /// A call's events in order.
     pub async fn call_events(&self, call_id: &str) -> Result<Vec<EventRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, at, kind, call_id, agent, data FROM events WHERE call_id = ? ORDER BY seq",
+            "SELECT seq, at, kind, call_id, agent, data, hash FROM events WHERE call_id = ? ORDER BY seq",
         )
         .bind(call_id)
         .fetch_all(self.pool())
@@ -171,7 +196,7 @@ impl Store {
 
     /// Events after `seq`, oldest first, at most `limit`.
     pub async fn events_after(&self, seq: i64, limit: i64) -> Result<Vec<EventRecord>, StoreError> {
-        let rows = sqlx::query("SELECT seq, at, kind, call_id, agent, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
+        let rows = sqlx::query("SELECT seq, at, kind, call_id, agent, data, hash FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
             .bind(seq)
             .bind(limit)
             .fetch_all(self.pool())
@@ -202,7 +227,8 @@ impl Store {
     }
 }
 
-fn record(r: sqlx::sqlite::SqliteRow) -> EventRecord {
+/// A row of `SELECT seq, at, kind, call_id, agent, data, hash`.
+pub(crate) fn record(r: sqlx::sqlite::SqliteRow) -> EventRecord {
     EventRecord {
         seq: r.get(0),
         at: r.get(1),
@@ -210,6 +236,7 @@ fn record(r: sqlx::sqlite::SqliteRow) -> EventRecord {
         call_id: r.get(3),
         agent: r.get(4),
         data: serde_json::from_str(&r.get::<String, _>(5)).unwrap_or(Value::Null),
+        hash: r.get(6),
     }
 }
 
@@ -227,6 +254,7 @@ mod tests {
             call_id: Some("call-00000001".into()),
             agent: agent.map(Into::into),
             data,
+            hash: None,
         }
     }
 
@@ -235,7 +263,7 @@ mod tests {
         let store = Store::from_pool(pool);
         assert_eq!(store.last_event_seq().await.unwrap(), 0);
         store
-            .append_events(&[
+            .append_events(&mut [
                 rec(
                     1,
                     1_000,
@@ -261,7 +289,7 @@ mod tests {
             .await
             .unwrap();
         store
-            .append_events(&[rec(
+            .append_events(&mut [rec(
                 4,
                 60_000,
                 "ended",
@@ -333,7 +361,7 @@ mod tests {
             };
             push(&mut batch, call, "ended", None, json!({ "reason": reason }));
         }
-        store.append_events(&batch).await.unwrap();
+        store.append_events(&mut batch).await.unwrap();
         assert_eq!(store.last_event_seq().await.unwrap(), batch.len() as i64);
         assert_eq!(store.last_call_number().await.unwrap(), 700);
         for call in [1u32, 2, 3, 499, 500, 501, 699, 700] {
@@ -360,17 +388,29 @@ mod tests {
     async fn a_failed_batch_writes_nothing(pool: sqlx::SqlitePool) {
         let store = Store::from_pool(pool);
         store
-            .append_events(&[rec(1, 1, "agent_state_changed", Some("1001"), json!({}))])
+            .append_events(&mut [rec(
+                0,
+                1,
+                "call_arrived",
+                None,
+                json!({ "queue": "reception" }),
+            )])
             .await
             .unwrap();
-        // seq 1 again: the whole batch is refused, the new row included.
+        // The same call arriving twice: the whole batch is refused, the
+        // event before it included, and the chain goes on from seq 1.
         let err = store
-            .append_events(&[
-                rec(2, 2, "agent_state_changed", Some("1001"), json!({})),
-                rec(1, 3, "x", None, json!({})),
+            .append_events(&mut [
+                rec(0, 2, "agent_state_changed", Some("1001"), json!({})),
+                rec(0, 3, "call_arrived", None, json!({ "queue": "reception" })),
             ])
             .await;
         assert!(err.is_err());
         assert_eq!(store.last_event_seq().await.unwrap(), 1);
+        let mut next = [rec(0, 4, "agent_state_changed", Some("1001"), json!({}))];
+        store.append_events(&mut next).await.unwrap();
+        assert_eq!(next[0].seq, 2);
+        let chain = store.verify_chain().await.unwrap();
+        assert_eq!((chain.verified, chain.broken), (2, None));
     }
 }

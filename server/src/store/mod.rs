@@ -1,8 +1,11 @@
 //! The database: sqlx over SQLite (embedded default), with the portable
 //! migrations of `migrations/` run at start-up. One module per table group.
 
+pub mod audit;
 pub mod events;
+pub mod patients;
 pub mod registrations;
+pub mod sessions;
 pub mod users;
 
 use std::str::FromStr;

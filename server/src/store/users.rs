@@ -200,6 +200,20 @@ impl NewUser {
     }
 }
 
+/// An argon2id hash of a random password nobody knows: checked against
+/// logins for unknown extensions, so they cost what a wrong password does.
+pub fn dummy_password_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let secret: [u8; 32] = rand::random();
+        Argon2::default()
+            .hash_password(&secret, &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
 /// Whether `password` matches an argon2 PHC hash.
 pub fn verify_password(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash)

@@ -1,0 +1,227 @@
+//! The patient directory: idempotent upserts keyed by the clinic's id, all
+//! or nothing per batch, and lookups by id or by a caller's E.164 number.
+
+use sqlx::Row;
+
+use super::{Store, StoreError};
+use crate::patients::{Patient, PatientInput};
+
+/// A stored patient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPatient {
+    /// The clinic's id.
+    pub mis_id: String,
+    /// The card.
+    pub input: PatientInput,
+    /// E.164 numbers, in the order given.
+    pub phones_e164: Vec<String>,
+    /// Last change, epoch ms.
+    pub updated_at: i64,
+}
+
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpsertCounts {
+    /// New patients.
+    pub created: usize,
+    /// Existing patients whose card changed.
+    pub updated: usize,
+    /// Existing patients sent again unchanged.
+    pub unchanged: usize,
+}
+
+impl Store {
+    /// Creates or replaces these patients (and their phones) in one
+    /// transaction. Sending the same card again changes nothing.
+    pub async fn upsert_patients(&self, patients: &[Patient]) -> Result<UpsertCounts, StoreError> {
+        let now = super::now_ms();
+        let mut counts = UpsertCounts {
+            created: 0,
+            updated: 0,
+            unchanged: 0,
+        };
+        let mut tx = self.pool().begin().await?;
+        for p in patients {
+            let data = serde_json::to_string(&p.input)
+                .map_err(|e| StoreError::Db(sqlx::Error::Encode(Box::new(e))))?;
+            let old = sqlx::query("SELECT data FROM patients WHERE id = ?")
+                .bind(&p.mis_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let old_phones: Vec<String> = sqlx::query(
+                "SELECT e164 FROM patient_phones WHERE patient_id = ? ORDER BY position",
+            )
+            .bind(&p.mis_id)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+            match old {
+                Some(row) if row.get::<String, _>(0) == data && old_phones == p.phones_e164 => {
+                    counts.unchanged += 1;
+                    continue;
+                }
+                Some(_) => counts.updated += 1,
+                None => counts.created += 1,
+            }
+            sqlx::query(
+                "INSERT INTO patients (id, full_name, data, updated_at) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (id) DO UPDATE SET full_name = excluded.full_name, \
+                 data = excluded.data, updated_at = excluded.updated_at",
+            )
+            .bind(&p.mis_id)
+            .bind(&p.input.full_name)
+            .bind(&data)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM patient_phones WHERE patient_id = ?")
+                .bind(&p.mis_id)
+                .execute(&mut *tx)
+                .await?;
+            for (i, phone) in p.phones_e164.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO patient_phones (e164, patient_id, position) VALUES (?, ?, ?)",
+                )
+                .bind(phone)
+                .bind(&p.mis_id)
+                .bind(i as i64)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    /// One patient by the clinic's id.
+    pub async fn patient(&self, mis_id: &str) -> Result<Option<StoredPatient>, StoreError> {
+        let row = sqlx::query("SELECT id, data, updated_at FROM patients WHERE id = ?")
+            .bind(mis_id)
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let phones =
+            sqlx::query("SELECT e164 FROM patient_phones WHERE patient_id = ? ORDER BY position")
+                .bind(mis_id)
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+        let input = serde_json::from_str(&row.get::<String, _>(1))
+            .map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))?;
+        Ok(Some(StoredPatient {
+            mis_id: row.get(0),
+            input,
+            phones_e164: phones,
+            updated_at: row.get(2),
+        }))
+    }
+
+    /// Every patient with this E.164 number (a family may share one).
+    pub async fn patients_by_phone(&self, e164: &str) -> Result<Vec<StoredPatient>, StoreError> {
+        let ids: Vec<String> =
+            sqlx::query("SELECT patient_id FROM patient_phones WHERE e164 = ? ORDER BY patient_id")
+                .bind(e164)
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(p) = self.patient(&id).await? {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::patients::{PhoneNormalizer, ServiceNotes, parse_date};
+
+    fn patient(id: &str, name: &str, phones: &[&str]) -> Patient {
+        PatientInput {
+            full_name: name.into(),
+            birth_date: Some("1980-05-17".into()),
+            address_as: None,
+            phones: phones.iter().map(|p| p.to_string()).collect(),
+            notes: ServiceNotes {
+                reminders: "bring the referral".into(),
+                ..Default::default()
+            },
+            pathway: None,
+            consent: true,
+            marketing: false,
+        }
+        .validate(
+            id,
+            &PhoneNormalizer::new("RU").unwrap(),
+            parse_date("2026-11-24").unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn upsert_is_idempotent_and_phones_find_the_card(pool: sqlx::SqlitePool) {
+        let store = Store::from_pool(pool);
+        let ivanov = patient(
+            "mis-1",
+            "Ivan Ivanov",
+            &["8 921 123 45 67", "+7 812 450-12-34"],
+        );
+        let counts = store.upsert_patients(&[ivanov.clone()]).await.unwrap();
+        assert_eq!(
+            (counts.created, counts.updated, counts.unchanged),
+            (1, 0, 0)
+        );
+        let again = store.upsert_patients(&[ivanov.clone()]).await.unwrap();
+        assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 1));
+
+        for written in ["+79211234567", "+78124501234"] {
+            let found = store.patients_by_phone(written).await.unwrap();
+            assert_eq!(found.len(), 1, "{written}");
+            assert_eq!(found[0].input, ivanov.input);
+        }
+
+        // A changed card replaces the old one, phones included.
+        let moved = patient("mis-1", "Ivan Ivanov", &["+7 921 000-00-01"]);
+        let counts = store.upsert_patients(&[moved]).await.unwrap();
+        assert_eq!(counts.updated, 1);
+        assert!(
+            store
+                .patients_by_phone("+79211234567")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let p = store.patient("mis-1").await.unwrap().unwrap();
+        assert_eq!(p.phones_e164, ["+79210000001"]);
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn a_shared_family_number_finds_every_card(pool: sqlx::SqlitePool) {
+        let store = Store::from_pool(pool);
+        store
+            .upsert_patients(&[
+                patient("mis-2", "Olga Sidorova", &["+7 921 765-43-21"]),
+                patient("mis-3", "Masha Sidorova", &["8 921 765 43 21"]),
+            ])
+            .await
+            .unwrap();
+        let names: Vec<String> = store
+            .patients_by_phone("+79217654321")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.input.full_name)
+            .collect();
+        assert_eq!(names, ["Olga Sidorova", "Masha Sidorova"]);
+        assert_eq!(store.patient("nobody").await.unwrap(), None);
+    }
+}

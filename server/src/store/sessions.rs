@@ -1,0 +1,137 @@
+//! API sessions: bearer tokens (kept only as SHA-256) tied to a user.
+
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use super::users::Role;
+use super::{Store, StoreError};
+
+/// Who a valid token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Their extension (their login).
+    pub extension: String,
+    /// Their name.
+    pub name: String,
+    /// Their role.
+    pub role: Role,
+    /// When the token stops working (epoch ms).
+    pub expires_at: i64,
+}
+
+/// A login's stored secrets.
+#[derive(Debug, Clone)]
+pub struct LoginRecord {
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Disabled users cannot log in.
+    pub disabled: bool,
+}
+
+/// The stored form of a token.
+pub fn token_digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl Store {
+    /// What a login needs to check a password.
+    pub async fn login_record(&self, extension: &str) -> Result<Option<LoginRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT name, role, password_hash, disabled FROM users WHERE extension = ?",
+        )
+        .bind(extension)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.and_then(|r| {
+            Some(LoginRecord {
+                name: r.get(0),
+                role: r.get::<String, _>(1).parse().ok()?,
+                password_hash: r.get(2),
+                disabled: r.get::<i64, _>(3) != 0,
+            })
+        }))
+    }
+
+    /// Stores a new session for `token` (expired ones are swept on the way).
+    pub async fn create_session(
+        &self,
+        token: &str,
+        extension: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sessions (token_sha256, extension, created_at, expires_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(token_digest(token))
+        .bind(extension)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The session a token opens at `now`, if it is live and its user enabled.
+    pub async fn session(&self, token: &str, now: i64) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query(
+            "SELECT u.extension, u.name, u.role, s.expires_at FROM sessions s \
+             JOIN users u ON u.extension = s.extension \
+             WHERE s.token_sha256 = ? AND s.expires_at > ? AND u.disabled = 0",
+        )
+        .bind(token_digest(token))
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.and_then(|r| {
+            Some(Session {
+                extension: r.get(0),
+                name: r.get(1),
+                role: r.get::<String, _>(2).parse().ok()?,
+                expires_at: r.get(3),
+            })
+        }))
+    }
+
+    /// Ends a session.
+    pub async fn delete_session(&self, token: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE token_sha256 = ?")
+            .bind(token_digest(token))
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Whether `extension` was offered or took the call `call_id`.
+    pub async fn took_part_in(&self, extension: &str, call_id: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM events WHERE agent = ? AND call_id = ? LIMIT 1")
+            .bind(extension)
+            .bind(call_id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// The callers' numbers (as received) of every call `extension` was
+    /// offered or took.
+    pub async fn callers_of(&self, extension: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT c.caller FROM calls c \
+             WHERE c.id IN (SELECT call_id FROM events WHERE agent = ? AND call_id IS NOT NULL)",
+        )
+        .bind(extension)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+}
