@@ -167,8 +167,21 @@ pub async fn seed_demo(config: &Config, store: &Store) -> anyhow::Result<()> {
         .collect();
     let prepared = prepare_all(users, &config.sip.domain, 0)?;
     store.insert_users(&prepared).await?;
+    let phones = crate::patients::PhoneNormalizer::new(&config.patients.default_region)
+        .map_err(|e| anyhow::anyhow!("patients.default_region: {e}"))?;
+    let today = crate::store::now_ms().div_euclid(86_400_000);
+    let patients = crate::patients::read_patients_csv(DEMO_PATIENTS.as_bytes(), &phones, today)
+        .map_err(|e| anyhow::anyhow!("demo patients: {e:?}"))?;
+    store.upsert_patients(&patients).await?;
     Ok(())
 }
+
+/// The demo's patients (fictional), so a call from these numbers pops a card.
+pub const DEMO_PATIENTS: &str = "\
+mis_id,full_name,birth_date,address_as,phones,consent,pregnancy_lmp,preferences,reminders,difficulties
+demo-001,Maria Smirnova,1992-03-14,Maria Ivanovna,+7 921 000-00-01,yes,2026-06-01,mornings only,bring the 20-week scan,
+demo-002,Pierre Durand,1951-07-02,Monsieur Durand,+33 6 12 34 56 78,yes,,speaks French,fasting before the blood test,hard of hearing: speak slowly
+";
 
 /// What the demo prints once it listens.
 pub fn demo_banner(config: &Config, sip: &[String], http: &str) -> String {
@@ -217,5 +230,23 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("seniors (2001)"), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod demo_tests {
+    use super::*;
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn demo_data_has_staff_and_patients_whose_calls_pop_a_card(pool: sqlx::SqlitePool) {
+        let store = Store::from_pool(pool);
+        let config = Config::parse("").unwrap();
+        seed_demo(&config, &store).await.unwrap();
+        assert_eq!(store.list_users().await.unwrap().len(), DEMO_USERS.len());
+        let maria = store.patients_by_phone("+79210000001").await.unwrap();
+        assert_eq!(maria.len(), 1);
+        assert_eq!(maria[0].input.full_name, "Maria Smirnova");
+        let pierre = store.patient("demo-002").await.unwrap().unwrap();
+        assert_eq!(pierre.phones_e164, ["+33612345678"]);
     }
 }
