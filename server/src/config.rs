@@ -170,6 +170,29 @@ impl QueueConfig {
 pub struct DatabaseConfig {
     /// sqlx URL; `sqlite://careline.db` (created when missing) by default.
     pub url: String,
+    /// `full` (default): a commit is on disk before it counts; `normal`:
+    /// a power cut may lose the last commits.
+    pub durability: Durability,
+}
+
+/// `[database] durability`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Synced on every commit (group commit makes that one sync per batch).
+    #[default]
+    Full,
+    /// Synced at checkpoints.
+    Normal,
+}
+
+impl From<Durability> for crate::store::Durability {
+    fn from(d: Durability) -> Self {
+        match d {
+            Durability::Full => crate::store::Durability::Full,
+            Durability::Normal => crate::store::Durability::Normal,
+        }
+    }
 }
 
 /// `[sip]`
@@ -246,6 +269,7 @@ impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
             url: "sqlite://careline.db".into(),
+            durability: Durability::Full,
         }
     }
 }

@@ -178,7 +178,7 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        let store = Store::open(&config.database.url)
+        let store = Store::open_with(&config.database.url, config.database.durability.into())
             .await
             .with_context(|| format!("opening the database {}", config.database.url))?;
         match cli.command {

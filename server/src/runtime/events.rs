@@ -14,12 +14,12 @@ use crate::store::events::EventRecord;
 const MAX_BATCH: usize = 2_000;
 
 /// A fact to write: everything but its `seq`.
-pub(crate) type Pending = EventRecord;
+pub type Pending = EventRecord;
 
 /// Starts the writer (the store gives each fact its `seq` and its link in
 /// the audit chain). It ends once every sender is dropped and what was
 /// queued is written.
-pub(crate) fn spawn(
+pub fn spawn(
     store: Store,
 ) -> (
     mpsc::UnboundedSender<Pending>,

@@ -5,6 +5,7 @@
 
 mod core_task;
 mod events;
+pub use events::spawn as spawn_event_writer;
 mod persist;
 mod tcp;
 mod udp;

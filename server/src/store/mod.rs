@@ -28,6 +28,19 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// When a commit counts as done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// On disk (the write-ahead log synced) before the commit returns: a
+    /// fact acknowledged survives a power cut. Group commit keeps this to
+    /// one sync per batch.
+    #[default]
+    Full,
+    /// In the log, synced at checkpoints: a power cut may lose the last
+    /// commits (not a crash of the process).
+    Normal,
+}
+
 /// A handle on the database (cheap to clone).
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -35,13 +48,22 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating when missing) and migrates the database at `url`.
+    /// Opens (creating when missing) and migrates the database at `url`,
+    /// with every commit on disk before it returns.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Store::open_with(url, Durability::Full).await
+    }
+
+    /// [`open`](Self::open) with a chosen durability.
+    pub async fn open_with(url: &str, durability: Durability) -> Result<Store, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Url(e.to_string()))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(match durability {
+                Durability::Full => SqliteSynchronous::Full,
+                Durability::Normal => SqliteSynchronous::Normal,
+            })
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
