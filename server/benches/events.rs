@@ -117,7 +117,8 @@ fn main() {
         // The server's writer: the core task's side of the channel, timed
         // until the broadcast of the last event (sent after its commit).
         let store = open(dir.path(), "grouped.db", &sync).await;
-        let (tx, live, task) = careline_server::runtime::spawn_event_writer(store.clone());
+        let (tx, live, task) =
+            careline_server::runtime::spawn_event_writer(store.clone(), Default::default());
         let mut rx = live.subscribe();
         let batch = events(n);
         let t0 = Instant::now();

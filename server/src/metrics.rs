@@ -28,6 +28,18 @@ pub struct Metrics {
     pub overloaded: AtomicU64,
     /// New calls turned away with 503 while overloaded.
     pub calls_shed: AtomicU64,
+    /// Calls that arrived in a queue.
+    pub calls_arrived: AtomicU64,
+    /// Calls answered by an agent or senior.
+    pub calls_answered: AtomicU64,
+    /// Answered within the answer deadline (three rings).
+    pub calls_answered_in_deadline: AtomicU64,
+    /// Callers who hung up before an answer.
+    pub calls_abandoned: AtomicU64,
+    /// Sum of waits from arrival to answer, milliseconds.
+    pub queue_wait_ms_sum: AtomicU64,
+    /// Events committed to the audit trail by the event writer.
+    pub events_written: AtomicU64,
 }
 
 impl Metrics {
@@ -94,6 +106,42 @@ impl Metrics {
             "Live SIP transactions.",
             "gauge",
             get(&self.transactions_active),
+        );
+        counter(
+            "careline_calls_arrived_total",
+            "Calls that arrived in a queue.",
+            "counter",
+            get(&self.calls_arrived),
+        );
+        counter(
+            "careline_calls_answered_total",
+            "Calls answered by an agent or a senior.",
+            "counter",
+            get(&self.calls_answered),
+        );
+        counter(
+            "careline_calls_answered_within_deadline_total",
+            "Calls answered within the answer deadline (three rings).",
+            "counter",
+            get(&self.calls_answered_in_deadline),
+        );
+        counter(
+            "careline_calls_abandoned_total",
+            "Callers who hung up before an answer.",
+            "counter",
+            get(&self.calls_abandoned),
+        );
+        counter(
+            "careline_queue_wait_milliseconds_total",
+            "Sum of answered calls' waits from arrival to answer, ms (divided by careline_calls_answered_total: ASA).",
+            "counter",
+            get(&self.queue_wait_ms_sum),
+        );
+        counter(
+            "careline_events_written_total",
+            "Events committed to the audit trail.",
+            "counter",
+            get(&self.events_written),
         );
         counter(
             "careline_overloaded",

@@ -187,6 +187,20 @@ fn a_patients_call_reaches_a_baresip_agent_with_ringback_and_two_way_audio() {
         whole["caller_out"].as_u64().unwrap() > ringing["caller_out"].as_u64().unwrap() + 10,
         "the agent's audio did not reach the caller: {whole}"
     );
+    // The call counts in /metrics, and its events were committed.
+    let (_, metrics) = support::server::http_get(server.http, "/metrics").unwrap();
+    for line in [
+        "careline_calls_arrived_total 1\n",
+        "careline_calls_answered_total 1\n",
+        "careline_calls_answered_within_deadline_total 1\n",
+        "careline_calls_abandoned_total 0\n",
+    ] {
+        assert!(metrics.contains(line), "{line:?} missing from\n{metrics}");
+    }
+    assert!(
+        !metrics.contains("careline_events_written_total 0\n"),
+        "no events counted as written:\n{metrics}"
+    );
 }
 
 #[test]

@@ -92,6 +92,14 @@ pub(crate) async fn principal(
     headers: &HeaderMap,
 ) -> Result<Principal, ApiError> {
     let token = bearer(headers).ok_or(ApiError::Unauthorized)?;
+    principal_from_token(state, token).await
+}
+
+/// Who holds `token`: 401 when nobody does.
+pub(crate) async fn principal_from_token(
+    state: &AppState,
+    token: &str,
+) -> Result<Principal, ApiError> {
     if let Some(op) = state.api_token.as_deref()
         && constant_time_eq(token.as_bytes(), op.as_bytes())
     {

@@ -7,6 +7,7 @@ mod auth;
 mod error;
 mod operator;
 mod patients;
+mod ws;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -50,6 +51,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/login", axum::routing::post(auth::login))
         .route("/api/logout", axum::routing::post(auth::logout))
+        .route("/api/ws", get(ws::upgrade))
         .route("/api/agents", get(operator::list_agents))
         .route(
             "/api/agents/{ext}/state",

@@ -186,7 +186,7 @@ async fn record_views(
 
 /// The card as the API shows it: what was stored, plus age and pathway
 /// dates worked out for today.
-fn card(p: &StoredPatient) -> Value {
+pub(super) fn card(p: &StoredPatient) -> Value {
     let mut v = serde_json::to_value(&p.input).unwrap_or(Value::Null);
     v["mis_id"] = p.mis_id.clone().into();
     v["phones_e164"] = p.phones_e164.clone().into();

@@ -308,6 +308,28 @@ impl CoreTask {
     /// A call fact: logged by kind and ids only (its data may hold the
     /// caller's number), then queued for the event log.
     fn call_event(&mut self, e: CallEvent) {
+        let m = &self.metrics;
+        match &e {
+            CallEvent::CallArrived { .. } => {
+                m.calls_arrived.fetch_add(1, Ordering::Relaxed);
+            }
+            CallEvent::Answered {
+                wait,
+                within_deadline,
+                ..
+            } => {
+                m.calls_answered.fetch_add(1, Ordering::Relaxed);
+                if *within_deadline {
+                    m.calls_answered_in_deadline.fetch_add(1, Ordering::Relaxed);
+                }
+                m.queue_wait_ms_sum
+                    .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+            }
+            CallEvent::Abandoned { .. } => {
+                m.calls_abandoned.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
         let call = e.call().map(B2bua::call_ref);
         tracing::info!(
             kind = e.kind(),

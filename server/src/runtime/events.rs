@@ -21,6 +21,7 @@ pub type Pending = EventRecord;
 /// queued is written.
 pub fn spawn(
     store: Store,
+    metrics: Arc<crate::metrics::Metrics>,
 ) -> (
     mpsc::UnboundedSender<Pending>,
     broadcast::Sender<Arc<EventRecord>>,
@@ -47,6 +48,9 @@ pub fn spawn(
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(std::time::Duration::from_secs(5));
             }
+            metrics
+                .events_written
+                .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
             for e in batch.drain(..) {
                 let _ = out.send(Arc::new(e));
             }

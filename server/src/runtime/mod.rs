@@ -205,7 +205,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
 
     let credentials = load_credentials(&store, &config.sip.domain).await?;
     let (persist_tx, persist_task) = persist::spawn(store.clone());
-    let (events_tx, live_events, events_task) = events::spawn(store.clone());
+    let (events_tx, live_events, events_task) = events::spawn(store.clone(), metrics.clone());
     let restored = persist::restore(&store).await?;
 
     let mut tasks = tokio::task::JoinSet::new();

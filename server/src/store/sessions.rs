@@ -122,6 +122,25 @@ impl Store {
         Ok(row.is_some())
     }
 
+    /// Calls `extension` took part in that are still going on, or that have
+    /// events after `seq`: what a reconnecting agent must keep seeing.
+    pub async fn live_calls_of(
+        &self,
+        extension: &str,
+        seq: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT e.call_id FROM events e WHERE e.agent = ? AND e.call_id IS NOT NULL \
+             AND (e.call_id IN (SELECT id FROM calls WHERE ended_at IS NULL) \
+                  OR e.call_id IN (SELECT call_id FROM events WHERE seq > ? AND call_id IS NOT NULL))",
+        )
+        .bind(extension)
+        .bind(seq)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     /// The callers' numbers (as received) of every call `extension` was
     /// offered or took.
     pub async fn callers_of(&self, extension: &str) -> Result<Vec<String>, StoreError> {

@@ -1,0 +1,620 @@
+//! The live WebSocket, `GET /api/ws?token=…[&after=SEQ]`.
+//!
+//! After the login token is checked, the server sends `hello`, then every
+//! committed event the caller may see, in `seq` order, as `event` messages:
+//! staff see the events about themselves and about the calls they were
+//! offered; supervisors, admins and the operator token see them all. When
+//! an agent's phone starts ringing (their `agent_offered` event) they also
+//! get `call_offered` with the caller's number and card(s), or
+//! `"unknown_caller": true`; each card shown is an audit event.
+//!
+//! Reconnecting with `after=` the last `seq` received replays what was
+//! missed from the store before going live, so nothing is lost; a client
+//! that falls too far behind the live feed is caught up the same way.
+//!
+//! Clients send `{"type":"state","state":"available"}` (also `with_patient`,
+//! `paused`), `{"type":"note","call_id":…,"text":…}` and
+//! `{"type":"disposition","call_id":…,"reason":…,"note":…}`; notes and
+//! dispositions are recorded in the audit trail. Every client message gets
+//! `ok` or `error` back with its `type`.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::AppState;
+use super::auth::{Principal, principal_from_token, record_fact};
+use super::error::ApiError;
+use crate::calls::agents::AgentState;
+use crate::store::events::EventRecord;
+use crate::store::users::Role;
+
+/// Events replayed per store query while catching up.
+const REPLAY_PAGE: i64 = 1_000;
+
+#[derive(Deserialize)]
+pub(crate) struct WsQuery {
+    token: Option<String>,
+    after: Option<i64>,
+}
+
+/// `GET /api/ws`: the token from `?token=` (browsers cannot set headers on
+/// a WebSocket) or `Authorization: Bearer`.
+pub(crate) async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<WsQuery>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let token = q
+        .token
+        .or_else(|| {
+            headers
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::to_string)
+        })
+        .ok_or(ApiError::Unauthorized)?;
+    let who = principal_from_token(&state, &token).await?;
+    let after = match q.after {
+        Some(a) if a < 0 => {
+            return Err(ApiError::BadRequest {
+                message: "after must be a seq (0 or more)".into(),
+                field: Some("after"),
+            });
+        }
+        Some(a) => a,
+        None => state.store.last_event_seq().await?,
+    };
+    // Calls this agent was offered before connecting still concern them.
+    let calls = match &who {
+        Principal::User { extension, .. } => state
+            .store
+            .live_calls_of(extension, after)
+            .await?
+            .into_iter()
+            .collect(),
+        Principal::Operator => HashSet::new(),
+    };
+    Ok(ws
+        .on_upgrade(move |socket| async move {
+            let session = Session {
+                state,
+                who,
+                calls,
+                sent: after,
+            };
+            if let Err(e) = session.run(socket).await {
+                tracing::debug!(error = %e, "websocket closed");
+            }
+        })
+        .into_response())
+}
+
+struct Session {
+    state: AppState,
+    who: Principal,
+    /// Calls this agent was offered (their events are theirs to see).
+    calls: HashSet<String>,
+    /// The last `seq` handled (sent or skipped).
+    sent: i64,
+}
+
+type WsResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+impl Session {
+    async fn run(mut self, mut socket: WebSocket) -> WsResult {
+        // Subscribe before replaying, so nothing falls between the two.
+        let mut live = self.state.live_events.subscribe();
+        let (extension, role) = match &self.who {
+            Principal::User { extension, role } => (Some(extension.clone()), role.as_str()),
+            Principal::Operator => (None, "operator"),
+        };
+        let hello = json!({
+            "type": "hello",
+            "extension": extension,
+            "role": role,
+            "after": self.sent,
+        });
+        send(&mut socket, &hello).await?;
+        self.catch_up(&mut socket).await?;
+        loop {
+            tokio::select! {
+                msg = socket.recv() => match msg {
+                    Some(Ok(Message::Text(text))) => {
+                        let reply = self.client_message(text.as_str()).await;
+                        send(&mut socket, &reply).await?;
+                    }
+                    Some(Ok(Message::Close(_))) | None => return Ok(()),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e.into()),
+                },
+                ev = live.recv() => match ev {
+                    Ok(e) if e.seq <= self.sent => {}
+                    Ok(e) if e.seq == self.sent + 1 => self.deliver(&mut socket, &e).await?,
+                    // A gap (events committed while this client was being
+                    // served from the store) or lag: fill it from the store.
+                    Ok(_) | Err(RecvError::Lagged(_)) => self.catch_up(&mut socket).await?,
+                    Err(RecvError::Closed) => return Ok(()),
+                },
+            }
+        }
+    }
+
+    /// Sends what the store holds after `sent`.
+    async fn catch_up(&mut self, socket: &mut WebSocket) -> WsResult {
+        loop {
+            let page = self
+                .state
+                .store
+                .events_after(self.sent, REPLAY_PAGE)
+                .await?;
+            let Some(last) = page.last().map(|e| e.seq) else {
+                return Ok(());
+            };
+            for e in page {
+                self.deliver(socket, &Arc::new(e)).await?;
+            }
+            debug_assert_eq!(last, self.sent);
+        }
+    }
+
+    /// One committed event: forwarded if this client may see it, with a
+    /// `call_offered` pop when it rings this agent's phone.
+    async fn deliver(&mut self, socket: &mut WebSocket, e: &Arc<EventRecord>) -> WsResult {
+        self.sent = e.seq;
+        let mine = match &self.who {
+            Principal::User { extension, .. } => e.agent.as_deref() == Some(extension.as_str()),
+            Principal::Operator => false,
+        };
+        if mine
+            && e.kind == "agent_offered"
+            && let Some(call) = &e.call_id
+        {
+            self.calls.insert(call.clone());
+            let pop = self.call_offered(call, e.seq).await?;
+            send(socket, &pop).await?;
+        }
+        let visible = self.who.sees_everything()
+            || mine
+            || e.call_id.as_ref().is_some_and(|c| self.calls.contains(c));
+        if visible {
+            send(socket, &event_json(e)).await?;
+        }
+        if e.kind == "ended"
+            && let Some(call) = &e.call_id
+        {
+            self.calls.remove(call);
+        }
+        Ok(())
+    }
+
+    /// The screen pop: the caller's number and every card it finds.
+    async fn call_offered(&self, call: &str, seq: i64) -> Result<Value, ApiError> {
+        let caller = self
+            .state
+            .store
+            .call(call)
+            .await?
+            .map(|c| c.caller)
+            .unwrap_or_default();
+        let number = self.state.phones.caller(&caller);
+        let patients = match &number {
+            Some(n) => self.state.store.patients_by_phone(n).await?,
+            None => Vec::new(),
+        };
+        for p in &patients {
+            record_fact(
+                &self.state,
+                "card_viewed",
+                match &self.who {
+                    Principal::User { extension, .. } => Some(extension.clone()),
+                    Principal::Operator => None,
+                },
+                json!({ "patient": p.mis_id, "by": self.who.audit_name(), "lookup": "screen_pop", "call": call }),
+            )
+            .await?;
+        }
+        Ok(json!({
+            "type": "call_offered",
+            "seq": seq,
+            "call_id": call,
+            "caller": number.clone().unwrap_or(caller),
+            "unknown_caller": patients.is_empty(),
+            "patients": patients.iter().map(super::patients::card).collect::<Vec<_>>(),
+        }))
+    }
+
+    async fn client_message(&mut self, text: &str) -> Value {
+        let msg: ClientMessage = match serde_json::from_str(text) {
+            Ok(m) => m,
+            Err(e) => {
+                return json!({
+                    "type": "error",
+                    "error": format!("not a message this server understands: {e}"),
+                });
+            }
+        };
+        let kind = msg.kind();
+        match self.handle(msg).await {
+            Ok(()) => json!({ "type": "ok", "for": kind }),
+            Err(e) => json!({ "type": "error", "for": kind, "error": e.to_string() }),
+        }
+    }
+
+    async fn handle(&mut self, msg: ClientMessage) -> Result<(), ApiError> {
+        let Principal::User { extension, role } = &self.who else {
+            return Err(ApiError::Forbidden(
+                "the operator token only listens on the WebSocket".into(),
+            ));
+        };
+        match msg {
+            ClientMessage::State { state } => {
+                let wanted = AgentState::from_name(&state)
+                    .filter(|s| {
+                        matches!(
+                            s,
+                            AgentState::Available | AgentState::WithPatient | AgentState::Paused
+                        )
+                    })
+                    .ok_or_else(|| ApiError::BadRequest {
+                        message: format!(
+                            "unknown state `{state}` (available, with_patient or paused)"
+                        ),
+                        field: Some("state"),
+                    })?;
+                self.state
+                    .core
+                    .set_agent_state(extension.clone(), wanted)
+                    .await?
+                    .map_err(|e| ApiError::Conflict(e.to_string()))
+            }
+            ClientMessage::Note { call_id, text } => {
+                self.own_call(extension, *role, &call_id).await?;
+                record_fact(
+                    &self.state,
+                    "call_note",
+                    Some(extension.clone()),
+                    json!({ "call": call_id, "text": text }),
+                )
+                .await
+            }
+            ClientMessage::Disposition {
+                call_id,
+                reason,
+                note,
+                appointment,
+            } => {
+                self.own_call(extension, *role, &call_id).await?;
+                record_fact(
+                    &self.state,
+                    "call_disposition",
+                    Some(extension.clone()),
+                    json!({ "call": call_id, "reason": reason, "note": note, "appointment": appointment }),
+                )
+                .await
+            }
+        }
+    }
+
+    async fn own_call(&self, extension: &str, _role: Role, call: &str) -> Result<(), ApiError> {
+        if self.calls.contains(call) || self.state.store.took_part_in(extension, call).await? {
+            Ok(())
+        } else {
+            Err(ApiError::NotFound(format!("no call {call} of yours")))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum ClientMessage {
+    State {
+        state: String,
+    },
+    Note {
+        call_id: String,
+        text: String,
+    },
+    Disposition {
+        call_id: String,
+        reason: String,
+        #[serde(default)]
+        note: String,
+        /// The agreed appointment: date, time, service.
+        #[serde(default)]
+        appointment: Option<Value>,
+    },
+}
+
+impl ClientMessage {
+    fn kind(&self) -> &'static str {
+        match self {
+            ClientMessage::State { .. } => "state",
+            ClientMessage::Note { .. } => "note",
+            ClientMessage::Disposition { .. } => "disposition",
+        }
+    }
+}
+
+fn event_json(e: &EventRecord) -> Value {
+    json!({
+        "type": "event",
+        "seq": e.seq,
+        "at": e.at,
+        "kind": e.kind,
+        "call_id": e.call_id,
+        "agent": e.agent,
+        "data": e.data,
+    })
+}
+
+async fn send(socket: &mut WebSocket, v: &Value) -> WsResult {
+    socket.send(Message::Text(v.to_string().into())).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::net::TcpListener;
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+    use super::super::tests::state;
+    use super::*;
+    use crate::store::users::NewUser;
+
+    type Client = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
+
+    struct Clinic {
+        state: AppState,
+        addr: std::net::SocketAddr,
+        writer: tokio::sync::mpsc::UnboundedSender<EventRecord>,
+    }
+
+    /// The API on a real socket, its live feed coming from the real event
+    /// writer; staff 1001, 1002 (agents) and 9001 (supervisor); patient
+    /// mis-42 with +79211234567.
+    async fn clinic(pool: sqlx::SqlitePool) -> Clinic {
+        let mut s = state(pool);
+        let (writer, live, _task) =
+            crate::runtime::spawn_event_writer(s.store.clone(), s.metrics.clone());
+        s.live_events = live;
+        let staff: Vec<_> = [
+            ("1001", Role::Agent),
+            ("1002", Role::Agent),
+            ("9001", Role::Supervisor),
+        ]
+        .into_iter()
+        .map(|(ext, role)| {
+            NewUser {
+                extension: ext.into(),
+                name: format!("user {ext}"),
+                role,
+                password: format!("password-{ext}"),
+            }
+            .prepare("127.0.0.1", 8)
+            .unwrap()
+        })
+        .collect();
+        s.store.insert_users(&staff).await.unwrap();
+        let anna = crate::patients::PatientInput {
+            full_name: "Anna Petrova".into(),
+            birth_date: None,
+            address_as: Some("Anna Sergeevna".into()),
+            phones: vec!["+7 921 123-45-67".into()],
+            notes: Default::default(),
+            pathway: None,
+            consent: true,
+            marketing: false,
+        }
+        .validate("mis-42", &s.phones, 20_000)
+        .unwrap();
+        s.store.upsert_patients(&[anna]).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = super::super::app(s.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Clinic {
+            state: s,
+            addr,
+            writer,
+        }
+    }
+
+    impl Clinic {
+        async fn token(&self, ext: &str) -> String {
+            let t = format!("token-of-{ext}-{:016x}", rand::random::<u64>());
+            self.state
+                .store
+                .create_session(&t, ext, 0, i64::MAX)
+                .await
+                .unwrap();
+            t
+        }
+
+        async fn connect(&self, ext: &str, after: Option<i64>) -> Client {
+            let token = self.token(ext).await;
+            let after = after.map(|a| format!("&after={a}")).unwrap_or_default();
+            let url = format!("ws://{}/api/ws?token={token}{after}", self.addr);
+            let (client, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+            client
+        }
+
+        fn fact(&self, kind: &str, agent: Option<&str>, data: Value) {
+            self.writer
+                .send(EventRecord {
+                    seq: 0,
+                    at: 1_000,
+                    kind: kind.into(),
+                    call_id: Some("call-00000001".into()),
+                    agent: agent.map(Into::into),
+                    data,
+                    hash: None,
+                })
+                .unwrap();
+        }
+    }
+
+    /// The next message, as JSON; fails the test after 10 s of silence.
+    async fn next(c: &mut Client) -> Value {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(10), c.next())
+                .await
+                .expect("a message within 10 s")
+                .expect("the socket is open")
+                .unwrap();
+            if let WsMessage::Text(t) = msg {
+                return serde_json::from_str(t.as_str()).unwrap();
+            }
+        }
+    }
+
+    async fn say(c: &mut Client, v: Value) -> Value {
+        c.send(WsMessage::Text(v.to_string().into())).await.unwrap();
+        next(c).await
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn ringing_agent_gets_the_card_others_get_nothing_and_resume_loses_nothing(
+        pool: sqlx::SqlitePool,
+    ) {
+        let clinic = clinic(pool).await;
+        let mut anna_agent = clinic.connect("1001", None).await;
+        let mut other = clinic.connect("1002", None).await;
+        let mut supervisor = clinic.connect("9001", None).await;
+        for c in [&mut anna_agent, &mut other, &mut supervisor] {
+            assert_eq!(next(c).await["type"], "hello");
+        }
+
+        // The patient calls from the number in another format; 1001's phone rings.
+        clinic.fact(
+            "call_arrived",
+            None,
+            json!({ "queue": "reception", "caller": "89211234567" }),
+        );
+        clinic.fact("agent_offered", Some("1001"), json!({ "tier": "agent" }));
+
+        let pop = next(&mut anna_agent).await;
+        assert_eq!(pop["type"], "call_offered", "{pop}");
+        assert_eq!(pop["call_id"], "call-00000001");
+        assert_eq!(pop["caller"], "+79211234567");
+        assert_eq!(pop["unknown_caller"], false);
+        assert_eq!(pop["patients"][0]["mis_id"], "mis-42");
+        assert_eq!(pop["patients"][0]["address_as"], "Anna Sergeevna");
+        let offered = next(&mut anna_agent).await;
+        assert_eq!(
+            (offered["type"].as_str(), offered["kind"].as_str()),
+            (Some("event"), Some("agent_offered"))
+        );
+        let offered_seq = offered["seq"].as_i64().unwrap();
+
+        // The supervisor sees every fact, the arrival included.
+        let kinds = [next(&mut supervisor).await, next(&mut supervisor).await];
+        assert_eq!(
+            kinds.map(|k| k["kind"].clone()),
+            [json!("call_arrived"), json!("agent_offered")]
+        );
+
+        // 1002 was sent nothing: the next thing it hears is the answer to its own message.
+        let reply = say(
+            &mut other,
+            json!({ "type": "note", "call_id": "call-00000001", "text": "?" }),
+        )
+        .await;
+        assert_eq!(reply["type"], "error", "{reply}");
+        assert!(reply["error"].as_str().unwrap().contains("no call"));
+
+        // 1001 writes a disposition for the call; malformed messages get an error, not a hang-up.
+        let ok = say(
+            &mut anna_agent,
+            json!({ "type": "disposition", "call_id": "call-00000001", "reason": "booked",
+                    "appointment": { "date": "2026-12-01", "time": "09:30", "service": "ultrasound" } }),
+        )
+        .await;
+        assert_eq!(
+            (ok["type"].as_str(), ok["for"].as_str()),
+            (Some("ok"), Some("disposition"))
+        );
+        let bad = say(&mut anna_agent, json!({ "type": "dance" })).await;
+        assert_eq!(bad["type"], "error");
+
+        // 1001 drops off; the call goes on; reconnecting after the last seq it saw
+        // replays what it missed, once.
+        drop(anna_agent);
+        clinic.fact("answered", Some("1001"), json!({ "within_deadline": true }));
+        clinic.fact("ended", None, json!({ "reason": "completed" }));
+        // Wait until the supervisor has seen both (so they are committed).
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            let m = next(&mut supervisor).await;
+            if m["kind"] == "answered" || m["kind"] == "ended" {
+                seen.push(m["kind"].clone());
+            }
+        }
+        let mut back = clinic.connect("1001", Some(offered_seq)).await;
+        assert_eq!(next(&mut back).await["type"], "hello");
+        let mut kinds = Vec::new();
+        while kinds.len() < 2 {
+            let m = next(&mut back).await;
+            if m["type"] == "event" && m["call_id"] == "call-00000001" {
+                kinds.push(m["kind"].as_str().unwrap().to_string());
+            }
+        }
+        assert_eq!(kinds, ["answered", "ended"]);
+        let reply = say(
+            &mut back,
+            json!({ "type": "note", "call_id": "call-00000001", "text": "called back" }),
+        )
+        .await;
+        assert_eq!(reply["type"], "ok", "{reply}");
+
+        // The pop and the disposition are in the audit trail.
+        let all = clinic.state.store.events_after(0, 100).await.unwrap();
+        assert!(all.iter().any(|e| e.kind == "card_viewed"
+            && e.agent.as_deref() == Some("1001")
+            && e.data["lookup"] == "screen_pop"));
+        assert!(
+            all.iter()
+                .any(|e| e.kind == "call_disposition" && e.data["reason"] == "booked")
+        );
+        assert_eq!(
+            clinic.state.store.verify_chain().await.unwrap().broken,
+            None
+        );
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn unknown_callers_pop_as_unknown_and_bad_tokens_are_refused(pool: sqlx::SqlitePool) {
+        let clinic = clinic(pool).await;
+        let mut agent = clinic.connect("1001", None).await;
+        assert_eq!(next(&mut agent).await["type"], "hello");
+        clinic.fact(
+            "call_arrived",
+            None,
+            json!({ "queue": "reception", "caller": "+33612345678" }),
+        );
+        clinic.fact("agent_offered", Some("1001"), json!({ "tier": "agent" }));
+        let pop = next(&mut agent).await;
+        assert_eq!(pop["type"], "call_offered");
+        assert_eq!(pop["unknown_caller"], true);
+        assert_eq!(pop["caller"], "+33612345678");
+        assert_eq!(pop["patients"], json!([]));
+
+        let url = format!("ws://{}/api/ws?token=nope", clinic.addr);
+        let refused = tokio_tungstenite::connect_async(url).await;
+        assert!(refused.is_err(), "a bad token gets no socket");
+    }
+}
