@@ -5,6 +5,7 @@
 
 mod auth;
 mod error;
+mod openapi;
 mod operator;
 mod patients;
 mod ws;
@@ -49,6 +50,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(openapi::serve))
         .route("/api/login", axum::routing::post(auth::login))
         .route("/api/logout", axum::routing::post(auth::logout))
         .route("/api/ws", get(ws::upgrade))

@@ -1,0 +1,279 @@
+//! `GET /api/openapi.json`: the API described in OpenAPI 3.1, written by
+//! hand beside the routes. The tests check that every route of the router
+//! is described here and every path described here is routed.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// Every route of [`super::app`], as (method, path).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/health"),
+    ("get", "/metrics"),
+    ("get", "/api/openapi.json"),
+    ("post", "/api/login"),
+    ("post", "/api/logout"),
+    ("get", "/api/ws"),
+    ("get", "/api/agents"),
+    ("put", "/api/agents/{ext}/state"),
+    ("get", "/api/calls/{id}"),
+    ("get", "/api/patients"),
+    ("get", "/api/patients/{mis_id}"),
+    ("put", "/api/patients/{mis_id}"),
+];
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
+    })
+}
+
+fn path_param(name: &str, description: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "description": description, "schema": { "type": "string" } })
+}
+
+/// The document.
+pub fn document() -> Value {
+    let auth = json!([{ "bearer": [] }]);
+    let unauthorized = error_response("No valid bearer token.");
+    let forbidden = error_response("The caller's role may not do this.");
+    let bad = error_response("Malformed request; `field` names the culprit when there is one.");
+    let not_found = error_response("Not found (or not the caller's to see).");
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Careline API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Call-centre API of the Careline call server. Log in with POST /api/login and send the token as `Authorization: Bearer …`. Roles: agent, senior, doctor (their own calls and the cards of callers on them), supervisor (everything, read-only), admin (configuration, users, patient records). A machine client may use the configured operator token."
+        },
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": { "type": "string", "description": "What is wrong, for a person to read." },
+                        "field": { "type": ["string", "null"], "description": "The field at fault." }
+                    }
+                },
+                "Patient": {
+                    "type": "object",
+                    "required": ["full_name", "phones"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "full_name": { "type": "string" },
+                        "birth_date": { "type": ["string", "null"], "format": "date" },
+                        "address_as": { "type": ["string", "null"], "description": "Preferred form of address." },
+                        "phones": { "type": "array", "items": { "type": "string" }, "description": "Any format; stored as E.164." },
+                        "notes": {
+                            "type": "object",
+                            "additionalProperties": false,
+                            "properties": {
+                                "preferences": { "type": "string" },
+                                "reminders": { "type": "string" },
+                                "lateness": { "type": "string" },
+                                "difficulties": { "type": "string" },
+                                "negative": { "type": "string" }
+                            }
+                        },
+                        "pathway": {
+                            "type": ["object", "null"],
+                            "required": ["kind", "lmp"],
+                            "properties": {
+                                "kind": { "const": "pregnancy" },
+                                "lmp": { "type": "string", "format": "date", "description": "Last menstrual period." }
+                            }
+                        },
+                        "consent": { "type": "boolean" },
+                        "marketing": { "type": "boolean" }
+                    }
+                },
+                "Card": {
+                    "allOf": [{ "$ref": "#/components/schemas/Patient" }],
+                    "properties": {
+                        "mis_id": { "type": "string" },
+                        "phones_e164": { "type": "array", "items": { "type": "string" } },
+                        "updated_at": { "type": "integer", "description": "Epoch ms." },
+                        "today": {
+                            "type": "object",
+                            "properties": {
+                                "age": { "type": ["integer", "null"] },
+                                "edd": { "type": ["string", "null"], "description": "Estimated due date (LMP + 280 days)." },
+                                "pregnancy_week": { "type": ["integer", "null"] },
+                                "pregnancy_day": { "type": ["integer", "null"] }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+        "paths": {
+            "/health": { "get": {
+                "summary": "Liveness and database status.",
+                "responses": { "200": { "description": "Up." }, "503": { "description": "The database is not answering." } }
+            }},
+            "/metrics": { "get": {
+                "summary": "Prometheus metrics: calls, queue waits, registrations, events written, SIP traffic.",
+                "responses": { "200": { "description": "Prometheus text format 0.0.4.", "content": { "text/plain": {} } } }
+            }},
+            "/api/openapi.json": { "get": {
+                "summary": "This document.",
+                "responses": { "200": { "description": "OpenAPI 3.1." } }
+            }},
+            "/api/login": { "post": {
+                "summary": "Log in with extension and password; returns a bearer token (12 h). Recorded in the audit trail.",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["extension", "password"], "additionalProperties": false,
+                    "properties": { "extension": { "type": "string" }, "password": { "type": "string" } }
+                }}}},
+                "responses": {
+                    "200": { "description": "Logged in: token, extension, name, role, expires_at (epoch ms)." },
+                    "400": bad,
+                    "401": error_response("Wrong extension or password (the same answer for both).")
+                }
+            }},
+            "/api/logout": { "post": {
+                "summary": "End this token's session.",
+                "security": auth,
+                "responses": { "204": { "description": "Logged out." }, "401": unauthorized }
+            }},
+            "/api/ws": { "get": {
+                "summary": "Live WebSocket: hello, events by role, call_offered screen pops; client messages state, note, disposition. `after` resumes from a seq.",
+                "parameters": [
+                    { "name": "token", "in": "query", "required": false, "schema": { "type": "string" }, "description": "The bearer token (browsers cannot set headers on a WebSocket)." },
+                    { "name": "after", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0 }, "description": "Replay events after this seq first." }
+                ],
+                "responses": { "101": { "description": "Switching to the WebSocket." }, "400": bad, "401": unauthorized }
+            }},
+            "/api/agents": { "get": {
+                "summary": "The agent board: every agent and their state (supervisor, admin).",
+                "security": auth,
+                "responses": { "200": { "description": "[{extension, state}]" }, "401": unauthorized, "403": forbidden, "503": error_response("The call core is not running.") }
+            }},
+            "/api/agents/{ext}/state": { "put": {
+                "summary": "Set an agent's state: available, with_patient, paused or offline (one's own; supervisors and admins anyone's).",
+                "security": auth,
+                "parameters": [path_param("ext", "The agent's extension.")],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["state"], "additionalProperties": false,
+                    "properties": { "state": { "enum": ["available", "with_patient", "paused", "offline"] } }
+                }}}},
+                "responses": { "204": { "description": "Set (or applied after the current call)." }, "400": bad, "401": unauthorized, "403": forbidden, "404": not_found }
+            }},
+            "/api/calls/{id}": { "get": {
+                "summary": "A call's record and its events in order (one's own calls; supervisors and admins any).",
+                "security": auth,
+                "parameters": [path_param("id", "call-xxxxxxxx")],
+                "responses": { "200": { "description": "The call." }, "401": unauthorized, "404": not_found }
+            }},
+            "/api/patients": { "get": {
+                "summary": "Cards with this phone number, written any way. Each card shown is an audit event.",
+                "security": auth,
+                "parameters": [{ "name": "phone", "in": "query", "required": true, "schema": { "type": "string" } }],
+                "responses": {
+                    "200": { "description": "{phone (E.164), patients: [Card]} — only the cards the caller may see." },
+                    "400": bad, "401": unauthorized
+                }
+            }},
+            "/api/patients/{mis_id}": {
+                "get": {
+                    "summary": "One card by the clinic's id. An audit event.",
+                    "security": auth,
+                    "parameters": [path_param("mis_id", "The clinic's own id.")],
+                    "responses": { "200": { "description": "The card.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Card" } } } }, "401": unauthorized, "404": not_found }
+                },
+                "put": {
+                    "summary": "Create or replace a patient (admin, operator token). Idempotent.",
+                    "security": auth,
+                    "parameters": [path_param("mis_id", "The clinic's own id: 1–64 letters, digits, '-', '_' or '.'.")],
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Patient" } } } },
+                    "responses": {
+                        "200": { "description": "Updated, or unchanged (`changed`: false)." },
+                        "201": { "description": "Created." },
+                        "400": bad, "401": unauthorized, "403": forbidden
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// `GET /api/openapi.json`
+pub(crate) async fn serve() -> Response {
+    Json(document()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use super::super::tests::state;
+    use super::*;
+
+    #[test]
+    fn every_route_is_described_and_nothing_else() {
+        let doc = document();
+        let mut described: Vec<(String, String)> = Vec::new();
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for method in ops.as_object().unwrap().keys() {
+                described.push((method.clone(), path.clone()));
+            }
+        }
+        described.sort();
+        let mut routes: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        routes.sort();
+        assert_eq!(described, routes);
+    }
+
+    /// Each listed route is really routed: the router's fallback (404
+    /// "no such route") and 405 never answer it.
+    #[sqlx::test(migrations = "../migrations")]
+    async fn every_listed_route_exists_in_the_router(pool: sqlx::SqlitePool) {
+        let s = state(pool);
+        for (method, path) in ROUTES {
+            let uri = path
+                .replace("{ext}", "1001")
+                .replace("{id}", "call-1")
+                .replace("{mis_id}", "mis-1");
+            let req = Request::builder()
+                .method(method.to_uppercase().as_str())
+                .uri(&uri)
+                .header("content-type", "application/json")
+                .body(Body::from("{}"))
+                .unwrap();
+            let resp = super::super::app(s.clone()).oneshot(req).await.unwrap();
+            let status = resp.status();
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            let text = String::from_utf8_lossy(&body);
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+            assert!(!text.contains("no such route"), "{method} {uri}: {text}");
+        }
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn the_document_is_served(pool: sqlx::SqlitePool) {
+        let resp = super::super::app(state(pool))
+            .oneshot(
+                Request::get("/api/openapi.json")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let doc: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+    }
+}
