@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::baresip::{Account, Baresip};
-use support::server::{Options, Server, http_get_auth};
+use support::server::{Options, Server, http_get_auth, http_json};
 use support::sipp::Sipp;
 
 const PASSWORD: &str = "correct-horse";
@@ -201,6 +201,89 @@ fn a_patients_call_reaches_a_baresip_agent_with_ringback_and_two_way_audio() {
         !metrics.contains("careline_events_written_total 0\n"),
         "no events counted as written:\n{metrics}"
     );
+}
+
+/// The next JSON text message on a WebSocket whose socket has a read timeout.
+fn ws_next(ws: &mut tokio_tungstenite::tungstenite::WebSocket<std::net::TcpStream>) -> Value {
+    loop {
+        match ws.read().expect("a WebSocket message within the timeout") {
+            tokio_tungstenite::tungstenite::Message::Text(t) => {
+                return serde_json::from_str(t.as_str()).unwrap();
+            }
+            _ => continue,
+        }
+    }
+}
+
+#[test]
+fn the_ringing_agent_gets_the_callers_card_on_the_websocket() {
+    let server = start(&["1001"], "5s");
+    // The clinic's system filed the caller under another way of writing her number.
+    let (status, body) = http_json(
+        server.http,
+        "PUT",
+        "/api/patients/mis-77",
+        Some(TOKEN),
+        r#"{"full_name": "Olga Smirnova", "address_as": "Olga Petrovna", "phones": ["8 921 000-00-00"],
+            "notes": {"reminders": "bring the referral"}}"#,
+    )
+    .unwrap();
+    assert_eq!(status, 201, "{body}");
+
+    // The agent logs in and opens the live socket, as the desktop agent does.
+    let login = format!(r#"{{"extension": "1001", "password": "{PASSWORD}"}}"#);
+    let (status, body) = http_json(server.http, "POST", "/api/login", None, &login).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let token = serde_json::from_str::<Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stream = std::net::TcpStream::connect(server.http).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let url = format!("ws://{}/api/ws?token={token}", server.http);
+    let (mut ws, _) = tokio_tungstenite::tungstenite::client(url, stream).unwrap();
+    assert_eq!(ws_next(&mut ws)["type"], "hello");
+
+    let mut phone = agent(&server, "1001", true);
+    let run = std::thread::spawn({
+        let sipp = caller(&server, 500);
+        move || sipp.run()
+    });
+    phone
+        .wait_event(Duration::from_secs(10), |e| e["type"] == "CALL_INCOMING")
+        .unwrap_or_else(|e| panic!("the agent's phone never rang: {e:#}\n{}", server.tail(40)));
+    // While the phone rings (nobody has answered), the card is on screen.
+    let pop = loop {
+        let m = ws_next(&mut ws);
+        if m["type"] == "call_offered" {
+            break m;
+        }
+    };
+    assert_eq!(pop["call_id"], "call-00000001", "{pop}");
+    assert_eq!(pop["caller"], "+79210000000");
+    assert_eq!(pop["unknown_caller"], false);
+    assert_eq!(pop["patients"][0]["mis_id"], "mis-77");
+    assert_eq!(pop["patients"][0]["address_as"], "Olga Petrovna");
+    assert_eq!(
+        pop["patients"][0]["notes"]["reminders"],
+        "bring the referral"
+    );
+
+    phone.command("accept", None).unwrap();
+    let run = run.join().unwrap().unwrap();
+    assert!(run.passed(), "the caller's call failed\n{}", run.describe());
+    let call = finished_call(&server, "call-00000001");
+    assert_eq!(call["answered_by"], "1001");
+    // The pop was audited; the patient's name and number never reached the log.
+    let log = server.log();
+    for secret in ["Olga Smirnova", "Olga Petrovna", "79210000000", "921 000"] {
+        assert!(
+            !log.contains(secret),
+            "{secret:?} appears in the server's log"
+        );
+    }
 }
 
 #[test]

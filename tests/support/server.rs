@@ -278,12 +278,41 @@ pub fn http_get_auth(addr: SocketAddr, path: &str, token: &str) -> Result<(u16, 
 }
 
 fn http_get_with(addr: SocketAddr, path: &str, extra_headers: &str) -> Result<(u16, String)> {
+    http_request(addr, "GET", path, extra_headers, "")
+}
+
+/// A request with a JSON body (POST, PUT …) and, when given, a bearer token.
+#[allow(dead_code)]
+pub fn http_json(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> Result<(u16, String)> {
+    let mut headers = format!(
+        "Content-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(t) = token {
+        headers.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    http_request(addr, method, path, &headers, body)
+}
+
+fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    extra_headers: &str,
+    body: &str,
+) -> Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: */*\r\n{extra_headers}\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: */*\r\n{extra_headers}\r\n{body}"
     )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
