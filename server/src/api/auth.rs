@@ -191,7 +191,7 @@ pub(crate) async fn record_fact(
     agent: Option<String>,
     data: serde_json::Value,
 ) -> Result<(), ApiError> {
-    let mut fact = [EventRecord {
+    let fact = EventRecord {
         seq: 0,
         at: crate::store::now_ms(),
         kind: kind.into(),
@@ -199,8 +199,12 @@ pub(crate) async fn record_fact(
         agent,
         data,
         hash: None,
-    }];
-    state.store.append_events(&mut fact).await?;
+    };
+    state
+        .events
+        .commit(fact)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok(())
 }
 

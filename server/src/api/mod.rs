@@ -39,6 +39,8 @@ pub struct AppState {
     pub core: crate::runtime::CoreHandle,
     /// Committed events, as they are written.
     pub live_events: tokio::sync::broadcast::Sender<Arc<crate::store::events::EventRecord>>,
+    /// Where the API's own facts (logins, card views, notes) are written.
+    pub events: crate::runtime::EventSink,
     /// The operator token (`[http] api_token`).
     pub api_token: Option<String>,
     /// Reads patients' phone numbers (`[patients] default_region`).
@@ -114,14 +116,20 @@ mod tests {
 
     use super::*;
 
+    /// State over `pool` with a running event writer (inside a runtime).
     pub(crate) fn state(pool: sqlx::SqlitePool) -> AppState {
+        let store = Store::from_pool(pool);
+        let metrics = Arc::new(Metrics::default());
+        let (events, live_events, _) =
+            crate::runtime::spawn_event_writer(store.clone(), metrics.clone());
         AppState {
-            store: Store::from_pool(pool),
-            metrics: Arc::new(Metrics::default()),
+            store,
+            metrics,
+            events,
             sip_listen: Arc::new(vec!["udp://127.0.0.1:5060".into()]),
             started: Instant::now(),
             core: crate::runtime::CoreHandle::detached(),
-            live_events: tokio::sync::broadcast::channel(1).0,
+            live_events,
             api_token: Some("test-token-0123456789".into()),
             phones: crate::patients::PhoneNormalizer::new("RU").unwrap(),
         }

@@ -211,17 +211,26 @@ impl Session {
             Some(n) => self.state.store.patients_by_phone(n).await?,
             None => Vec::new(),
         };
+        // The views are queued to the event writer ahead of the pop, so
+        // they are committed with its next batch (within milliseconds);
+        // waiting for that commit would hold every pop back by one more.
         for p in &patients {
-            record_fact(
-                &self.state,
-                "card_viewed",
-                match &self.who {
+            let view = EventRecord {
+                seq: 0,
+                at: crate::store::now_ms(),
+                kind: "card_viewed".into(),
+                call_id: Some(call.to_string()),
+                agent: match &self.who {
                     Principal::User { extension, .. } => Some(extension.clone()),
                     Principal::Operator => None,
                 },
-                json!({ "patient": p.mis_id, "by": self.who.audit_name(), "lookup": "screen_pop", "call": call }),
-            )
-            .await?;
+                data: json!({ "patient": p.mis_id, "by": self.who.audit_name(), "lookup": "screen_pop" }),
+                hash: None,
+            };
+            self.state
+                .events
+                .send(view)
+                .map_err(|e| ApiError::Unavailable(e.to_string()))?;
         }
         Ok(json!({
             "type": "call_offered",
@@ -381,17 +390,15 @@ mod tests {
     struct Clinic {
         state: AppState,
         addr: std::net::SocketAddr,
-        writer: tokio::sync::mpsc::UnboundedSender<EventRecord>,
+        writer: crate::runtime::EventSink,
     }
 
     /// The API on a real socket, its live feed coming from the real event
     /// writer; staff 1001, 1002 (agents) and 9001 (supervisor); patient
     /// mis-42 with +79211234567.
     async fn clinic(pool: sqlx::SqlitePool) -> Clinic {
-        let mut s = state(pool);
-        let (writer, live, _task) =
-            crate::runtime::spawn_event_writer(s.store.clone(), s.metrics.clone());
-        s.live_events = live;
+        let s = state(pool);
+        let writer = s.events.clone();
         let staff: Vec<_> = [
             ("1001", Role::Agent),
             ("1002", Role::Agent),
@@ -482,9 +489,17 @@ mod tests {
         }
     }
 
+    /// Sends a client message; returns the reply to it (events the client
+    /// is sent meanwhile, such as its own audit facts, are passed over).
     async fn say(c: &mut Client, v: Value) -> Value {
         c.send(WsMessage::Text(v.to_string().into())).await.unwrap();
-        next(c).await
+        loop {
+            let m = next(c).await;
+            if m["type"] == "ok" || m["type"] == "error" {
+                return m;
+            }
+            assert_eq!(m["type"], "event", "{m}");
+        }
     }
 
     #[sqlx::test(migrations = "../migrations")]
@@ -529,11 +544,15 @@ mod tests {
         );
 
         // 1002 was sent nothing: the next thing it hears is the answer to its own message.
-        let reply = say(
-            &mut other,
-            json!({ "type": "note", "call_id": "call-00000001", "text": "?" }),
-        )
-        .await;
+        other
+            .send(WsMessage::Text(
+                json!({ "type": "note", "call_id": "call-00000001", "text": "?" })
+                    .to_string()
+                    .into(),
+            ))
+            .await
+            .unwrap();
+        let reply = next(&mut other).await;
         assert_eq!(reply["type"], "error", "{reply}");
         assert!(reply["error"].as_str().unwrap().contains("no call"));
 

@@ -36,7 +36,7 @@ pub(crate) struct CoreTask {
     udp: Vec<Arc<UdpSocket>>,
     tcp: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
     persist: mpsc::UnboundedSender<BindingChange>,
-    events: mpsc::UnboundedSender<EventRecord>,
+    events: super::events::EventSink,
     metrics: Arc<Metrics>,
     /// The same moment on both clocks, to turn deadlines into stored epoch times.
     epoch: (Instant, i64),
@@ -56,7 +56,7 @@ impl CoreTask {
         media: Option<Box<dyn crate::calls::media::MediaControl>>,
         udp: Vec<Arc<UdpSocket>>,
         persist: mpsc::UnboundedSender<BindingChange>,
-        events: mpsc::UnboundedSender<EventRecord>,
+        events: super::events::EventSink,
         metrics: Arc<Metrics>,
     ) -> CoreTask {
         let key: [u8; 32] = rand::random();

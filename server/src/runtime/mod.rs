@@ -5,7 +5,7 @@
 
 mod core_task;
 mod events;
-pub use events::spawn as spawn_event_writer;
+pub use events::{EventSink, WriterGone, spawn as spawn_event_writer};
 mod persist;
 mod tcp;
 mod udp;
@@ -275,7 +275,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
         Some(media),
         udp_sockets,
         persist_tx,
-        events_tx,
+        events_tx.clone(),
         metrics.clone(),
     );
     // Call ids continue after those already stored: a reused id would make
@@ -291,6 +291,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
         started: Instant::now(),
         core: CoreHandle(input_tx.clone()),
         live_events,
+        events: events_tx,
         api_token: config.http.api_token.clone(),
         phones: crate::patients::PhoneNormalizer::new(&config.patients.default_region)
             .map_err(|e| anyhow::anyhow!("patients.default_region: {e}"))?,
