@@ -34,6 +34,8 @@ pub struct Config {
     pub media: MediaSection,
     /// `[patients]`
     pub patients: PatientsConfig,
+    /// `[calls]`
+    pub calls: CallsConfig,
     /// `[[queues]]`: where patients' calls land and who answers them.
     pub queues: Vec<QueueConfig>,
 }
@@ -313,6 +315,24 @@ impl Default for RegistrarConfig {
     }
 }
 
+/// `[calls]`: how calls in progress are looked after.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallsConfig {
+    /// A caller on hold this long gets the agent a reminder, and again
+    /// every as long after: the clinics' rule is to return to them every
+    /// 30–40 s, so this must lie in that range.
+    pub hold_reminder: Dur,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        CallsConfig {
+            hold_reminder: Dur(Duration::from_secs(30)),
+        }
+    }
+}
+
 /// `[patients]`: the patient directory.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -424,6 +444,16 @@ impl Config {
             line: line_of(text, key),
             reason,
         };
+        let reminder = self.calls.hold_reminder.0;
+        if reminder < Duration::from_secs(30) || reminder > Duration::from_secs(40) {
+            return Err(invalid(
+                "calls.hold_reminder",
+                format!(
+                    "{} is outside 30s–40s (return to a caller on hold every 30–40 s)",
+                    self.calls.hold_reminder
+                ),
+            ));
+        }
         if let Err(reason) = crate::patients::PhoneNormalizer::new(&self.patients.default_region) {
             return Err(invalid("patients.default_region", reason));
         }

@@ -44,6 +44,9 @@ pub struct B2buaSettings {
     pub domain: String,
     /// The Server/User-Agent header.
     pub server_name: String,
+    /// A caller on hold this long gets a reminder to the agent, and again
+    /// every as long after (the clinics' rule: 30–40 s).
+    pub hold_reminder: std::time::Duration,
 }
 
 /// How to reach one leg's peer.
@@ -98,6 +101,15 @@ struct Call {
     sdp_for_caller: Bytes,
     /// The caller's offer and our media session, when anchored.
     media: Option<(Sdp, Anchor)>,
+    /// Since when the agent has had the caller on hold, and the reminders so far.
+    hold: Option<(Instant, u32)>,
+}
+
+/// The call core's own timers (the queue's are the ACD's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum CallTimer {
+    /// Remind the agent of the caller on hold.
+    HoldReminder(u64),
 }
 
 /// The B2BUA.
@@ -113,6 +125,7 @@ pub struct B2bua {
     dialogs: HashMap<String, Vec<DialogOwner>>,
     /// Calls by their caller's INVITE server transaction (for CANCEL).
     by_invite: HashMap<Key, u64>,
+    timers: super::timers::Timers<CallTimer>,
     next_call: u64,
     tags: u64,
     events: VecDeque<Event>,
@@ -153,6 +166,7 @@ impl B2bua {
             legs: HashMap::new(),
             dialogs: HashMap::new(),
             by_invite: HashMap::new(),
+            timers: Default::default(),
             next_call: 1,
             tags: seed | 1,
             events: VecDeque::new(),
@@ -211,7 +225,10 @@ impl B2bua {
 
     /// The next deadline.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.acd.poll_timeout()
+        [self.acd.poll_timeout(), self.timers.next()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The public id of a call, as stored and sent in [`CALL_HEADER`].
@@ -255,6 +272,11 @@ impl B2bua {
         registrar: &Registrar,
     ) {
         self.acd.handle_timeout(now);
+        while let Some((at, timer)) = self.timers.pop_due(now) {
+            match timer {
+                CallTimer::HoldReminder(call) => self.hold_reminder(at, call),
+            }
+        }
         self.run_commands(now, layer, registrar);
     }
 
@@ -339,6 +361,7 @@ impl B2bua {
                 sdp_for_agent,
                 sdp_for_caller: early.unwrap_or_default(),
                 media,
+                hold: None,
             },
         );
         let caller = msg
@@ -443,10 +466,24 @@ impl B2bua {
             match method {
                 Method::Bye => {
                     self.respond(now, layer, key, msg, &tag, StatusCode::OK, |_| {});
-                    if let Some(leg) = connected {
-                        self.bye_agent(now, layer, leg);
+                    let dropped = connected.and(hold::abnormal_reason(msg));
+                    if let Some(cause) = &dropped {
+                        self.events.push_back(Event::LineDropped {
+                            call,
+                            side: "caller",
+                            cause: cause.clone(),
+                            at: now,
+                        });
                     }
-                    let _ = self.acd.handle_caller_hangup(now, call);
+                    if let Some(leg) = connected {
+                        let reason = dropped.as_ref().map(|_| hold::DROPPED_REASON);
+                        self.bye_agent_because(now, layer, leg, reason);
+                    }
+                    if dropped.is_some() {
+                        let _ = self.acd.handle_call_ended(now, call, EndReason::Dropped);
+                    } else {
+                        let _ = self.acd.handle_caller_hangup(now, call);
+                    }
                     self.drop_call(now, call);
                     self.run_commands(now, layer, registrar);
                 }
@@ -485,19 +522,42 @@ impl B2bua {
             Method::Bye => {
                 self.respond(now, layer, key, msg, &tag, StatusCode::OK, |_| {});
                 self.remove_leg(leg_key);
-                if let Some(c) = self.drop_call(now, call) {
-                    self.bye_caller(now, layer, &c);
+                let dropped = hold::abnormal_reason(msg);
+                if let Some(cause) = &dropped {
+                    self.events.push_back(Event::LineDropped {
+                        call,
+                        side: "agent",
+                        cause: cause.clone(),
+                        at: now,
+                    });
                 }
-                let _ = self.acd.handle_call_ended(now, call, EndReason::Completed);
+                if let Some(c) = self.drop_call(now, call) {
+                    let reason = dropped.as_ref().map(|_| hold::DROPPED_REASON);
+                    self.bye_caller_because(now, layer, &c, reason);
+                }
+                let reason = if dropped.is_some() {
+                    EndReason::Dropped
+                } else {
+                    EndReason::Completed
+                };
+                let _ = self.acd.handle_call_ended(now, call, reason);
                 self.run_commands(now, layer, registrar);
             }
             Method::Invite | Method::Update => {
-                let sdp = self
+                let connected = self
                     .calls
                     .get(&call)
-                    .map(|c| c.sdp_for_agent.clone())
-                    .unwrap_or_default();
+                    .is_some_and(|c| c.connected == Some(leg_key));
+                let sdp = if connected {
+                    self.agent_reoffer(now, call, &msg.body)
+                } else {
+                    self.calls
+                        .get(&call)
+                        .map(|c| c.sdp_for_agent.clone())
+                        .unwrap_or_default()
+                };
                 self.respond_sdp(now, layer, key, msg, &tag, &sdp);
+                self.run_commands(now, layer, registrar);
             }
             _ => self.respond(now, layer, key, msg, &tag, StatusCode::OK, |_| {}),
         }
@@ -763,6 +823,8 @@ impl B2bua {
 
 #[path = "b2bua_media.rs"]
 mod anchoring;
+#[path = "b2bua_hold.rs"]
+mod hold;
 #[path = "b2bua_outgoing.rs"]
 mod outgoing;
 

@@ -109,6 +109,17 @@ impl B2bua {
     }
 
     pub(super) fn bye_agent(&mut self, now: Instant, layer: &mut TransactionLayer, key: Key) {
+        self.bye_agent_because(now, layer, key, None);
+    }
+
+    /// A BYE to the agent, with a Reason header (RFC 3326) when given.
+    pub(super) fn bye_agent_because(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        key: Key,
+        reason: Option<&str>,
+    ) {
         let Some(mut leg) = self.remove_leg(key) else {
             return;
         };
@@ -118,17 +129,30 @@ impl B2bua {
         let branch = layer.new_branch();
         let via = self.via(leg.flow.transport, &branch);
         let contact = self.contact(leg.flow.transport);
-        let bytes = dialog.request(&Method::Bye, &via, &contact).finish();
-        self.send_in_dialog(now, layer, leg.flow, bytes);
+        let mut bye = dialog.request(&Method::Bye, &via, &contact);
+        if let Some(reason) = reason {
+            bye.header(&HeaderName::Reason, reason);
+        }
+        self.send_in_dialog(now, layer, leg.flow, bye.finish());
     }
 
-    pub(super) fn bye_caller(&mut self, now: Instant, layer: &mut TransactionLayer, c: &Call) {
+    /// A BYE to the caller, with a Reason header (RFC 3326) when given.
+    pub(super) fn bye_caller_because(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        c: &Call,
+        reason: Option<&str>,
+    ) {
         let mut dialog = c.caller.dialog.clone();
         let branch = layer.new_branch();
         let via = self.via(c.caller.flow.transport, &branch);
         let contact = self.contact(c.caller.flow.transport);
-        let bytes = dialog.request(&Method::Bye, &via, &contact).finish();
-        self.send_in_dialog(now, layer, c.caller.flow, bytes);
+        let mut bye = dialog.request(&Method::Bye, &via, &contact);
+        if let Some(reason) = reason {
+            bye.header(&HeaderName::Reason, reason);
+        }
+        self.send_in_dialog(now, layer, c.caller.flow, bye.finish());
     }
 
     pub(super) fn send_in_dialog(

@@ -135,6 +135,51 @@ pub enum Event {
         /// When.
         at: Instant,
     },
+    /// The agent put the caller on hold (the caller hears music).
+    HoldStarted {
+        /// The call.
+        call: u64,
+        /// The agent.
+        agent: String,
+        /// When.
+        at: Instant,
+    },
+    /// The caller has been on hold for the reminder time (again): time to
+    /// go back to them (the clinics' rule: every 30–40 s).
+    HoldReminder {
+        /// The call.
+        call: u64,
+        /// The agent.
+        agent: String,
+        /// 1 for the first reminder of this hold, then 2, 3 …
+        reminder: u32,
+        /// On hold so far.
+        held_for: Duration,
+        /// When.
+        at: Instant,
+    },
+    /// The agent took the caller off hold.
+    HoldEnded {
+        /// The call.
+        call: u64,
+        /// The agent.
+        agent: String,
+        /// How long the caller was on hold.
+        held_for: Duration,
+        /// When.
+        at: Instant,
+    },
+    /// A connected call broke off: which side, and what showed it.
+    LineDropped {
+        /// The call.
+        call: u64,
+        /// `caller` or `agent`.
+        side: &'static str,
+        /// `rtp_timeout`, or the BYE's Reason (`Q.850 cause 41` …).
+        cause: String,
+        /// When.
+        at: Instant,
+    },
     /// An agent's state changed.
     AgentStateChanged {
         /// The agent.
@@ -182,6 +227,10 @@ impl Event {
             | Event::Answered { call, .. }
             | Event::Abandoned { call, .. }
             | Event::Ended { call, .. }
+            | Event::HoldStarted { call, .. }
+            | Event::HoldReminder { call, .. }
+            | Event::HoldEnded { call, .. }
+            | Event::LineDropped { call, .. }
             | Event::MediaStats { call, .. } => Some(*call),
             Event::AgentStateChanged { .. } => None,
         }
@@ -193,6 +242,9 @@ impl Event {
             Event::AgentOffered { agent, .. }
             | Event::AgentRingNoAnswer { agent, .. }
             | Event::Answered { agent, .. }
+            | Event::HoldStarted { agent, .. }
+            | Event::HoldReminder { agent, .. }
+            | Event::HoldEnded { agent, .. }
             | Event::AgentStateChanged { agent, .. } => Some(agent),
             _ => None,
         }
@@ -210,6 +262,10 @@ impl Event {
             | Event::Abandoned { at, .. }
             | Event::Ended { at, .. }
             | Event::MediaStats { at, .. }
+            | Event::HoldStarted { at, .. }
+            | Event::HoldReminder { at, .. }
+            | Event::HoldEnded { at, .. }
+            | Event::LineDropped { at, .. }
             | Event::AgentStateChanged { at, .. } => *at,
         }
     }
@@ -258,6 +314,12 @@ impl Event {
             Event::AgentStateChanged { from, to, .. } => {
                 json!({ "from": from.as_str(), "to": to.as_str() })
             }
+            Event::HoldStarted { .. } => json!({}),
+            Event::HoldReminder {
+                reminder, held_for, ..
+            } => json!({ "reminder": reminder, "held_ms": dur(held_for) }),
+            Event::HoldEnded { held_for, .. } => json!({ "held_ms": dur(held_for) }),
+            Event::LineDropped { side, cause, .. } => json!({ "side": side, "cause": cause }),
         }
     }
 
@@ -274,6 +336,10 @@ impl Event {
             Event::Ended { .. } => "ended",
             Event::MediaStats { .. } => "media_stats",
             Event::AgentStateChanged { .. } => "agent_state_changed",
+            Event::HoldStarted { .. } => "hold_started",
+            Event::HoldReminder { .. } => "hold_reminder",
+            Event::HoldEnded { .. } => "hold_ended",
+            Event::LineDropped { .. } => "line_dropped",
         }
     }
 }

@@ -34,6 +34,11 @@ use crate::store::Store;
 
 /// What socket tasks hand the core task.
 pub(crate) enum Input {
+    /// A media session's leg went silent (from the media threads).
+    MediaSilence {
+        session: crate::media::SessionId,
+        leg: crate::media::Leg,
+    },
     /// A UDP datagram.
     Datagram { flow: Flow, data: Bytes },
     /// A message framed off a stream (already parsed).
@@ -138,6 +143,7 @@ fn endpoint_settings(
         queues: config.queues.iter().map(|q| q.settings()).collect(),
         udp,
         tcp,
+        hold_reminder: config.calls.hold_reminder.0,
     }
 }
 
@@ -230,10 +236,12 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
         input_tx.clone(),
         shutdown_rx.clone(),
     ));
-    let engine = crate::media::MediaEngine::start(config.media.engine_config(), |event| {
-        // Call-side handling of silence and DTMF arrives with the drop and
-        // call-back work; for now the facts are logged — without the digits,
-        // which may be a patient's date of birth or card number.
+    let media_input = input_tx.clone();
+    let engine = crate::media::MediaEngine::start(config.media.engine_config(), move |event| {
+        // Runs on a media thread: hand silence to the call core without
+        // waiting (the core decides whether the line dropped). DTMF is only
+        // logged for now — without the digits, which may be a patient's date
+        // of birth or card number.
         match event {
             crate::media::MediaEvent::Inactive {
                 id,
@@ -246,6 +254,15 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
                     silent_ms = silent_for.as_millis() as u64,
                     "media silent"
                 );
+                if media_input
+                    .try_send(Input::MediaSilence { session: id, leg })
+                    .is_err()
+                {
+                    tracing::warn!(
+                        session = id.0,
+                        "call core busy; media silence not delivered"
+                    );
+                }
             }
             crate::media::MediaEvent::Dtmf { id, leg, .. } => {
                 tracing::debug!(session = id.0, ?leg, "dtmf key pressed");

@@ -52,6 +52,8 @@ pub struct EndpointSettings {
     pub udp: Option<SocketAddr>,
     /// Our TCP socket.
     pub tcp: Option<SocketAddr>,
+    /// Reminder time for callers on hold (`[calls] hold_reminder`).
+    pub hold_reminder: Duration,
 }
 
 /// A transport flow: how a message came in, and so how to answer it.
@@ -151,6 +153,7 @@ impl SipCore {
                 tcp: settings.tcp,
                 domain: settings.domain.clone(),
                 server_name: settings.server_name.clone(),
+                hold_reminder: settings.hold_reminder,
             },
             Acd::new(settings.queues.clone(), now),
             (seed >> 32) as u64,
@@ -190,6 +193,18 @@ impl SipCore {
     /// Whether new calls are being turned away.
     pub fn overloaded(&self) -> bool {
         self.overloaded
+    }
+
+    /// The media engine found a leg silent past the RTP timeout.
+    pub fn handle_media_silence(
+        &mut self,
+        now: Instant,
+        session: crate::media::SessionId,
+        leg: crate::media::Leg,
+    ) {
+        self.b2bua
+            .handle_media_silence(now, &mut self.layer, &self.registrar, session, leg);
+        self.drain_layer(now, Transport::Udp);
     }
 
     /// Live transactions.
