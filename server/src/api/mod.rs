@@ -5,6 +5,7 @@
 
 mod auth;
 mod error;
+pub mod live;
 mod openapi;
 mod operator;
 mod patients;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub live_events: tokio::sync::broadcast::Sender<Arc<crate::store::events::EventRecord>>,
     /// Where the API's own facts (logins, card views, notes) are written.
     pub events: crate::runtime::EventSink,
+    /// Routes committed events to the WebSocket sessions they concern.
+    pub hub: live::Hub,
     /// The operator token (`[http] api_token`).
     pub api_token: Option<String>,
     /// Reads patients' phone numbers (`[patients] default_region`).
@@ -122,10 +125,12 @@ mod tests {
         let metrics = Arc::new(Metrics::default());
         let (events, live_events, _) =
             crate::runtime::spawn_event_writer(store.clone(), metrics.clone());
+        let hub = live::Hub::spawn(&live_events);
         AppState {
             store,
             metrics,
             events,
+            hub,
             sip_listen: Arc::new(vec!["udp://127.0.0.1:5060".into()]),
             started: Instant::now(),
             core: crate::runtime::CoreHandle::detached(),

@@ -27,11 +27,11 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
 use super::auth::{Principal, principal_from_token, record_fact};
 use super::error::ApiError;
+use super::live::Interest;
 use crate::calls::agents::AgentState;
 use crate::store::events::EventRecord;
 use crate::store::users::Role;
@@ -112,8 +112,6 @@ type WsResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 impl Session {
     async fn run(mut self, mut socket: WebSocket) -> WsResult {
-        // Subscribe before replaying, so nothing falls between the two.
-        let mut live = self.state.live_events.subscribe();
         let (extension, role) = match &self.who {
             Principal::User { extension, role } => (Some(extension.clone()), role.as_str()),
             Principal::Operator => (None, "operator"),
@@ -125,26 +123,37 @@ impl Session {
             "after": self.sent,
         });
         send(&mut socket, &hello).await?;
-        self.catch_up(&mut socket).await?;
+        let interest = match (&self.who, self.who.sees_everything()) {
+            (Principal::User { extension, .. }, false) => Interest::Agent(extension.clone()),
+            _ => Interest::Everything,
+        };
         loop {
-            tokio::select! {
-                msg = socket.recv() => match msg {
-                    Some(Ok(Message::Text(text))) => {
-                        let reply = self.client_message(text.as_str()).await;
-                        send(&mut socket, &reply).await?;
-                    }
-                    Some(Ok(Message::Close(_))) | None => return Ok(()),
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Err(e.into()),
-                },
-                ev = live.recv() => match ev {
-                    Ok(e) if e.seq <= self.sent => {}
-                    Ok(e) if e.seq == self.sent + 1 => self.deliver(&mut socket, &e).await?,
-                    // A gap (events committed while this client was being
-                    // served from the store) or lag: fill it from the store.
-                    Ok(_) | Err(RecvError::Lagged(_)) => self.catch_up(&mut socket).await?,
-                    Err(RecvError::Closed) => return Ok(()),
-                },
+            // Join first, then fill in from the store: an event committed in
+            // between arrives both ways and is passed over the second time.
+            let mut member = self
+                .state
+                .hub
+                .join(interest.clone(), self.calls.iter().cloned().collect());
+            self.catch_up(&mut socket).await?;
+            loop {
+                tokio::select! {
+                    msg = socket.recv() => match msg {
+                        Some(Ok(Message::Text(text))) => {
+                            let reply = self.client_message(text.as_str()).await;
+                            send(&mut socket, &reply).await?;
+                        }
+                        Some(Ok(Message::Close(_))) | None => return Ok(()),
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => return Err(e.into()),
+                    },
+                    ev = member.rx.recv() => match ev {
+                        Some(e) if e.seq <= self.sent => {}
+                        Some(e) => self.deliver(&mut socket, &e).await?,
+                        // Let go by the switchboard (this client fell
+                        // behind): catch up from the store and join again.
+                        None => break,
+                    },
+                }
             }
         }
     }

@@ -307,6 +307,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
         sip_listen: Arc::new(bound.clone()),
         started: Instant::now(),
         core: CoreHandle(input_tx.clone()),
+        hub: crate::api::live::Hub::spawn(&live_events),
         live_events,
         events: events_tx,
         api_token: config.http.api_token.clone(),
