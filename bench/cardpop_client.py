@@ -1,10 +1,11 @@
 """The agents' screens for bench/cardpop.
 
 Logs every agent in (POST /api/login), opens one /api/ws per agent and
-records when each `call_offered` arrived (epoch ms) and how many cards it
-carried. It stops after --seconds, or once --calls pops have arrived, and
-writes one line per call: call_id, popped_at, cards. (The arrival times
-come from the server's own event log afterwards.)
+records when each `call_offered` arrived (epoch ms), how many cards it
+carried and when the server says it sent it. It stops after --seconds, or
+once --calls pops have arrived, and writes one line per call: call_id,
+popped_at, cards, sent_at. (The arrival times come from the server's own
+event log afterwards.)
 
     python3 cardpop_client.py --http 127.0.0.1:8080 --agents 2000-3999 \
         --password-prefix pw --seconds 60 --calls 20000 --out pops.txt \
@@ -85,7 +86,9 @@ async def main():
 
     def on_agent(msg, now):
         if msg.get("type") == "call_offered":
-            popped.setdefault(msg["call_id"], (now, len(msg.get("patients", []))))
+            popped.setdefault(
+                msg["call_id"], (now, len(msg.get("patients", [])), msg.get("sent_at", 0))
+            )
             if len(popped) >= a.calls:
                 stop.set()
 
@@ -100,8 +103,8 @@ async def main():
     await asyncio.gather(*tasks, return_exceptions=True)
 
     with open(a.out, "w") as f:
-        for call, (at, cards) in sorted(popped.items()):
-            f.write(f"{call} {at:.1f} {cards}\n")
+        for call, (at, cards, sent) in sorted(popped.items()):
+            f.write(f"{call} {at:.1f} {cards} {sent}\n")
     print(f"pops {len(popped)}", file=sys.stderr)
 
 

@@ -189,7 +189,8 @@ impl Session {
             && let Some(call) = &e.call_id
         {
             self.calls.insert(call.clone());
-            let pop = self.call_offered(call, e.seq).await?;
+            let caller = e.data["caller"].as_str().map(str::to_string);
+            let pop = self.call_offered(call, caller, e.seq).await?;
             send(socket, &pop).await?;
         }
         let visible = self.who.sees_everything()
@@ -207,14 +208,24 @@ impl Session {
     }
 
     /// The screen pop: the caller's number and every card it finds.
-    async fn call_offered(&self, call: &str, seq: i64) -> Result<Value, ApiError> {
-        let caller = self
-            .state
-            .store
-            .call(call)
-            .await?
-            .map(|c| c.caller)
-            .unwrap_or_default();
+    async fn call_offered(
+        &self,
+        call: &str,
+        caller: Option<String>,
+        seq: i64,
+    ) -> Result<Value, ApiError> {
+        // The offer names the caller; older events do not, and then the
+        // call's row does.
+        let caller = match caller {
+            Some(c) => c,
+            None => self
+                .state
+                .store
+                .call(call)
+                .await?
+                .map(|c| c.caller)
+                .unwrap_or_default(),
+        };
         let number = self.state.phones.caller(&caller);
         let patients = match &number {
             Some(n) => self.state.store.patients_by_phone(n).await?,
@@ -248,6 +259,9 @@ impl Session {
             "caller": number.clone().unwrap_or(caller),
             "unknown_caller": patients.is_empty(),
             "patients": patients.iter().map(super::patients::card).collect::<Vec<_>>(),
+            // When the server sent it (epoch ms): with the receipt time it
+            // splits a pop's latency into the server's part and the network's.
+            "sent_at": crate::store::now_ms(),
         }))
     }
 

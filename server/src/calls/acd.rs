@@ -120,6 +120,8 @@ enum Timer {
 #[derive(Debug)]
 struct Call {
     queue: usize,
+    /// The caller's number, as received.
+    caller: String,
     arrived: Instant,
     /// Agents ringing now, with their tier.
     ringing: Vec<(usize, Tier)>,
@@ -284,6 +286,7 @@ impl Acd {
             call,
             Call {
                 queue,
+                caller: caller.to_string(),
                 arrived: now,
                 ringing: Vec::new(),
                 tried: HashSet::new(),
@@ -670,10 +673,12 @@ impl Acd {
         self.timers
             .set(Timer::RingNoAnswer(call, agent), now + ring_time);
         let ext = self.agents[agent].ext.clone();
+        let caller = self.calls[&call].caller.clone();
         self.events.push_back(Event::AgentOffered {
             call,
             agent: ext.clone(),
             tier,
+            caller,
             at: now,
         });
         self.commands.push_back(Command::Ring {

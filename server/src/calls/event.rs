@@ -51,6 +51,8 @@ pub enum Event {
         agent: String,
         /// Agent or senior tier.
         tier: Tier,
+        /// The caller's number as received (for the agent's screen pop).
+        caller: String,
         /// When.
         at: Instant,
     },
@@ -277,7 +279,9 @@ impl Event {
         let dur = |d: &Duration| d.as_millis() as u64;
         match self {
             Event::CallArrived { queue, caller, .. } => json!({ "queue": queue, "caller": caller }),
-            Event::AgentOffered { tier, .. } => json!({ "tier": tier.as_str() }),
+            Event::AgentOffered { tier, caller, .. } => {
+                json!({ "tier": tier.as_str(), "caller": caller })
+            }
             Event::AgentRingNoAnswer { misses, .. } => json!({ "misses": misses }),
             Event::AnswerDeadlinePassed { .. } => json!({}),
             Event::Escalated { seniors, .. } => json!({ "seniors": seniors }),

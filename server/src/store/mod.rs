@@ -66,7 +66,7 @@ impl Store {
             })
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(8)
             .connect_with(options)
             .await?;
         sqlx::migrate!("../migrations").run(&pool).await?;

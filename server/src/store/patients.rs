@@ -120,23 +120,36 @@ impl Store {
         }))
     }
 
-    /// Every patient with this E.164 number (a family may share one).
+    /// Every patient with this E.164 number (a family may share one), in
+    /// one query: this is on the path of every screen pop.
     pub async fn patients_by_phone(&self, e164: &str) -> Result<Vec<StoredPatient>, StoreError> {
-        let ids: Vec<String> =
-            sqlx::query("SELECT patient_id FROM patient_phones WHERE e164 = ? ORDER BY patient_id")
-                .bind(e164)
-                .fetch_all(self.pool())
-                .await?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(p) = self.patient(&id).await? {
-                out.push(p);
-            }
-        }
-        Ok(out)
+        let rows = sqlx::query(
+            "SELECT p.id, p.data, p.updated_at, \
+                    (SELECT group_concat(x.e164, ' ' ORDER BY x.position) \
+                       FROM patient_phones x WHERE x.patient_id = p.id) \
+             FROM patient_phones pp JOIN patients p ON p.id = pp.patient_id \
+             WHERE pp.e164 = ? ORDER BY p.id",
+        )
+        .bind(e164)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let input = serde_json::from_str(&row.get::<String, _>(1))
+                    .map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))?;
+                let phones: Option<String> = row.get(3);
+                Ok(StoredPatient {
+                    mis_id: row.get(0),
+                    input,
+                    phones_e164: phones
+                        .unwrap_or_default()
+                        .split_whitespace()
+                        .map(str::to_string)
+                        .collect(),
+                    updated_at: row.get(2),
+                })
+            })
+            .collect()
     }
 }
 
@@ -187,6 +200,7 @@ mod tests {
             let found = store.patients_by_phone(written).await.unwrap();
             assert_eq!(found.len(), 1, "{written}");
             assert_eq!(found[0].input, ivanov.input);
+            assert_eq!(found[0].phones_e164, ["+79211234567", "+78124501234"]);
         }
 
         // A changed card replaces the old one, phones included.
