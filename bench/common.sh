@@ -231,6 +231,7 @@ write_careline_config() {
   cat >"$1" <<TOML
 [database]
 url = "sqlite://$2"
+durability = "${BENCH_DURABILITY:-full}"
 
 [sip]
 listen = ["udp://127.0.0.1:$3"]

@@ -43,9 +43,14 @@ async fn login(http: &str, ext: u32, password: &str) -> String {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let [http, first, last, prefix, seconds, calls, out, ready] = &args[..] else {
-        eprintln!("usage: cardpop_client HTTP FIRST LAST PASSWORD_PREFIX SECONDS CALLS OUT READY_FILE");
+        eprintln!(
+            "usage: cardpop_client HTTP FIRST LAST PASSWORD_PREFIX SECONDS CALLS OUT READY_FILE"
+        );
         std::process::exit(2);
     };
     let (first, last): (u32, u32) = (first.parse().unwrap(), last.parse().unwrap());
@@ -72,9 +77,14 @@ async fn main() {
     let mut opened = Vec::new();
     for (_, token) in tokens {
         let url = format!("ws://{http}/api/ws?token={token}");
-        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket");
+        let (mut ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket");
         let hello = ws.next().await.expect("hello").expect("hello");
-        assert!(hello.to_text().unwrap_or("").contains("\"hello\""), "{hello:?}");
+        assert!(
+            hello.to_text().unwrap_or("").contains("\"hello\""),
+            "{hello:?}"
+        );
         let (pops, done) = (pops.clone(), done.clone());
         opened.push(tokio::spawn(async move {
             while let Some(Ok(msg)) = ws.next().await {
