@@ -38,6 +38,10 @@ pub struct Config {
     pub calls: CallsConfig,
     /// `[[queues]]`: where patients' calls land and who answers them.
     pub queues: Vec<QueueConfig>,
+    /// SHA-256 (hex) of the configuration text as read (before environment
+    /// overrides): a change between runs is recorded in the audit trail.
+    #[serde(skip)]
+    pub fingerprint: String,
 }
 
 /// `[media]`: the RTP ports calls are anchored on.
@@ -417,6 +421,10 @@ impl Config {
         let mut config: Config = toml::from_str(text)
             .map_err(|e| ConfigError::Syntax(e.to_string().trim_end().to_string()))?;
         config.check(text)?;
+        config.fingerprint = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(text.as_bytes()))
+        };
         if let Ok(url) = std::env::var("CARELINE_DATABASE_URL") {
             config.database.url = url;
         }

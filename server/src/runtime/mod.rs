@@ -211,6 +211,12 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
 
     let credentials = load_credentials(&store, &config.sip.domain).await?;
     let (persist_tx, persist_task) = persist::spawn(store.clone());
+    if store
+        .record_config(&config.fingerprint, crate::store::now_ms())
+        .await?
+    {
+        tracing::info!(sha256 = %config.fingerprint, "configuration changed since the last start; recorded in the audit trail");
+    }
     let (events_tx, live_events, events_task) = events::spawn(store.clone(), metrics.clone());
     let restored = persist::restore(&store).await?;
 

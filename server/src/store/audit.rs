@@ -60,6 +60,9 @@ pub struct ChainBreak {
     pub reason: String,
 }
 
+/// The meta key holding the fingerprint of the configuration last run with.
+const CONFIG_KEY: &str = "config_sha256";
+
 /// Rows read per query while walking.
 const PAGE: i64 = 5_000;
 
@@ -322,5 +325,68 @@ mod tests {
             rows.iter()
                 .all(|r| r.hash.as_ref().is_some_and(|h| h.len() == 64))
         );
+    }
+}
+
+impl Store {
+    /// Records a configuration change: when `fingerprint` differs from the
+    /// one the server last ran with, appends a `config_changed` event (new
+    /// and previous SHA-256; the text itself may hold secrets) and keeps the
+    /// new one. Returns whether it changed.
+    pub async fn record_config(&self, fingerprint: &str, at: i64) -> Result<bool, StoreError> {
+        let previous: Option<String> = sqlx::query("SELECT value FROM meta WHERE key = ?")
+            .bind(CONFIG_KEY)
+            .fetch_optional(self.pool())
+            .await?
+            .map(|r| r.get(0));
+        if previous.as_deref() == Some(fingerprint) {
+            return Ok(false);
+        }
+        let mut fact = [EventRecord {
+            seq: 0,
+            at,
+            kind: "config_changed".into(),
+            call_id: None,
+            agent: None,
+            data: serde_json::json!({ "sha256": fingerprint, "previous": previous }),
+            hash: None,
+        }];
+        self.append_events(&mut fact).await?;
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES (?, ?) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(CONFIG_KEY)
+        .bind(fingerprint)
+        .execute(self.pool())
+        .await?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::*;
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn a_changed_configuration_is_recorded_once(pool: sqlx::SqlitePool) {
+        let store = Store::from_pool(pool);
+        let a = crate::config::Config::parse("[log]\nlevel = \"info\"\n").unwrap();
+        let b = crate::config::Config::parse("[log]\nlevel = \"debug\"\n").unwrap();
+        assert_eq!(a.fingerprint.len(), 64);
+        assert_ne!(a.fingerprint, b.fingerprint);
+        assert!(store.record_config(&a.fingerprint, 1).await.unwrap());
+        assert!(
+            !store.record_config(&a.fingerprint, 2).await.unwrap(),
+            "same file, nothing to record"
+        );
+        assert!(store.record_config(&b.fingerprint, 3).await.unwrap());
+        let facts = store.events_after(0, 10).await.unwrap();
+        let kinds: Vec<&str> = facts.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["config_changed", "config_changed"]);
+        assert_eq!(facts[0].data["previous"], serde_json::Value::Null);
+        assert_eq!(facts[1].data["previous"], a.fingerprint.as_str());
+        assert_eq!(facts[1].data["sha256"], b.fingerprint.as_str());
+        assert_eq!(store.verify_chain().await.unwrap().broken, None);
     }
 }
