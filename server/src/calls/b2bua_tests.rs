@@ -893,3 +893,38 @@ fn reasons_that_are_normal_clearing_and_those_that_are_not() {
         "unreadable: not taken as a drop"
     );
 }
+
+#[test]
+fn an_agent_whose_phone_loses_its_registration_mid_call_drops_the_line() {
+    let t0 = virtual_epoch();
+    let (mut core, _, _, _) = connected_call(t0);
+    // The agent's binding (restored at t0 for an hour) runs out mid-call.
+    let expiry = t0 + 3600 * S;
+    core.handle_timeout(expiry);
+    let out = sent(&mut core);
+    let bye = only(&out, CALLER, |m| m.method() == Some(&Method::Bye));
+    assert!(bye.headers.get(&HeaderName::Reason).is_some());
+    let ev = events(&mut core);
+    assert!(
+        ev.contains(&Event::LineDropped {
+            call: 1,
+            side: "agent",
+            cause: "registration_lost".into(),
+            at: expiry
+        }),
+        "{ev:?}"
+    );
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::Ended {
+            reason: EndReason::Dropped,
+            ..
+        }
+    )));
+    assert_eq!(core.calls().active_calls(), 0);
+    assert_eq!(
+        core.calls().acd().agent_state("1001"),
+        Some(crate::calls::agents::AgentState::WrapUp),
+        "wrap-up first; offline once it is over (no phone)"
+    );
+}

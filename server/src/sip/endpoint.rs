@@ -222,7 +222,7 @@ impl SipCore {
     ) {
         self.registrar.restore(extension.clone(), binding);
         self.b2bua
-            .handle_registration(now, &extension, &self.registrar);
+            .handle_registration(now, &mut self.layer, &extension, &self.registrar);
     }
 
     /// Numbers new calls after the highest one stored before a restart.
@@ -305,7 +305,7 @@ impl SipCore {
             | RegistrarEvent::Unbound { extension, .. } = &e
             {
                 self.b2bua
-                    .handle_registration(now, extension, &self.registrar);
+                    .handle_registration(now, &mut self.layer, extension, &self.registrar);
             }
             self.events.push_back(EndpointEvent::Registrar(e));
         }
