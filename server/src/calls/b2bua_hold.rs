@@ -200,6 +200,39 @@ impl B2bua {
         self.line_dropped(now, layer, registrar, call, side, "rtp_timeout".into());
     }
 
+    /// A TCP connection closed: a connected call with a leg over it has
+    /// lost that leg.
+    pub fn handle_flow_closed(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        registrar: &Registrar,
+        remote: std::net::SocketAddr,
+    ) {
+        let over = |flow: &super::Flow| {
+            flow.transport == crate::config::Transport::Tcp && flow.remote == remote
+        };
+        let mut lost = Vec::new();
+        for (&call, c) in &self.calls {
+            let Some(key) = c.connected else { continue };
+            if over(&c.caller.flow) {
+                lost.push((call, "caller"));
+            } else if self.legs.get(&key).is_some_and(|l| over(&l.flow)) {
+                lost.push((call, "agent"));
+            }
+        }
+        for (call, side) in lost {
+            self.line_dropped(
+                now,
+                layer,
+                registrar,
+                call,
+                side,
+                "connection_closed".into(),
+            );
+        }
+    }
+
     /// Ends a connected call as dropped: both legs get a BYE with a Reason.
     pub(super) fn line_dropped(
         &mut self,

@@ -928,3 +928,53 @@ fn an_agent_whose_phone_loses_its_registration_mid_call_drops_the_line() {
         "wrap-up first; offline once it is over (no phone)"
     );
 }
+
+#[test]
+fn a_caller_whose_tcp_connection_closes_mid_call_drops_the_line() {
+    let t0 = virtual_epoch();
+    let mut core = core(t0);
+    let tcp = Flow {
+        transport: crate::config::Transport::Tcp,
+        remote: CALLER.parse().unwrap(),
+        local: None,
+    };
+    let invite = String::from_utf8(caller_invite().to_vec())
+        .unwrap()
+        .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    core.handle_message(t0, tcp, parse_datagram(Bytes::from(invite)).unwrap());
+    let out = sent(&mut core);
+    let agent_invite = only(&out, AGENT, is_invite).clone();
+    feed(
+        &mut core,
+        t0 + 2 * S,
+        AGENT,
+        agent_reply(&agent_invite, StatusCode::OK, "ag", AGENT),
+    );
+    sent(&mut core);
+    events(&mut core);
+
+    // Another connection closing changes nothing.
+    core.handle_flow_closed(t0 + 20 * S, "127.0.0.1:6999".parse().unwrap());
+    assert!(sent(&mut core).is_empty());
+    assert_eq!(core.calls().active_calls(), 1);
+
+    core.handle_flow_closed(t0 + 30 * S, CALLER.parse().unwrap());
+    let out = sent(&mut core);
+    let bye = only(&out, AGENT, |m| m.method() == Some(&Method::Bye));
+    assert!(bye.headers.get(&HeaderName::Reason).is_some());
+    let ev = events(&mut core);
+    assert!(ev.contains(&Event::LineDropped {
+        call: 1,
+        side: "caller",
+        cause: "connection_closed".into(),
+        at: t0 + 30 * S
+    }));
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::Ended {
+            reason: EndReason::Dropped,
+            ..
+        }
+    )));
+    assert_eq!(core.calls().active_calls(), 0);
+}

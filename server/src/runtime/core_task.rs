@@ -212,6 +212,7 @@ impl CoreTask {
             }
             Input::Closed { remote } => {
                 self.tcp.remove(&remote);
+                self.core.handle_flow_closed(t, remote);
             }
             Input::SetAgentState {
                 extension,

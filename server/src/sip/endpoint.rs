@@ -207,6 +207,13 @@ impl SipCore {
         self.drain_layer(now, Transport::Udp);
     }
 
+    /// A TCP connection closed.
+    pub fn handle_flow_closed(&mut self, now: Instant, remote: SocketAddr) {
+        self.b2bua
+            .handle_flow_closed(now, &mut self.layer, &self.registrar, remote);
+        self.drain_layer(now, Transport::Udp);
+    }
+
     /// Live transactions.
     pub fn transactions(&self) -> usize {
         self.layer.len()
