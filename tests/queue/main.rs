@@ -459,3 +459,37 @@ fn wrap_up_holds_the_agent_back_before_the_next_call() {
     );
     assert_eq!(two["answered_by"], "1001");
 }
+
+#[test]
+fn a_state_an_agent_chose_survives_a_restart_of_the_server() {
+    let mut server = start(&["1001", "1002"], "5s");
+    let (status, body) = http_json(
+        server.http,
+        "PUT",
+        "/api/agents/1001/state",
+        Some(TOKEN),
+        r#"{"state": "paused"}"#,
+    )
+    .unwrap();
+    assert_eq!(status, 204, "{body}");
+    server
+        .restart()
+        .unwrap_or_else(|e| panic!("the server did not come back: {e:#}"));
+    let (status, body) = http_get_auth(server.http, "/api/agents", TOKEN).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let agents: Value = serde_json::from_str(&body).unwrap();
+    let state = |ext: &str| {
+        agents
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["extension"] == ext)
+            .map(|a| a["state"].clone())
+    };
+    assert_eq!(state("1001"), Some("paused".into()), "{agents}");
+    assert_eq!(
+        state("1002"),
+        Some("offline".into()),
+        "no phone, no choice made"
+    );
+}

@@ -139,6 +139,35 @@ impl Server {
         Ok(server)
     }
 
+    /// Stops the server with SIGTERM (it writes what it holds on the way
+    /// out), waits for it to exit, and starts it again on the same
+    /// configuration and database.
+    #[allow(dead_code)]
+    pub fn restart(&mut self) -> Result<()> {
+        let pid = self.process.pid().to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()?;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.process.exited().is_none() {
+            if Instant::now() > deadline {
+                bail!("careline-server did not exit within 15 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut cmd = Command::new(SERVER_BIN);
+        cmd.arg("--config").arg(&self.config).arg("serve");
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "debug");
+        }
+        self.process = Spawned::start(
+            "careline-server",
+            &mut cmd,
+            &self.dir.path().join("server-restarted.log"),
+        )?;
+        self.wait_healthy(Duration::from_secs(30))
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.process.pid()

@@ -93,6 +93,27 @@ impl CoreTask {
         self.core.resume_calls_after(last);
     }
 
+    /// Puts back the states agents chose before a restart (paused, with a
+    /// patient); the states of calls in progress died with the old process.
+    pub(crate) fn restore_agent_states(&mut self, states: Vec<(String, String)>) {
+        use crate::calls::agents::AgentState;
+        let t = now();
+        let mut restored = 0;
+        for (ext, state) in states {
+            let Some(state) = AgentState::from_name(&state)
+                .filter(|s| matches!(s, AgentState::Paused | AgentState::WithPatient))
+            else {
+                continue;
+            };
+            if self.core.set_agent_state(t, &ext, state).is_ok() {
+                restored += 1;
+            }
+        }
+        if restored > 0 {
+            tracing::info!(agents = restored, "agent states restored");
+        }
+    }
+
     fn to_binding(&self, b: StoredBinding) -> Option<(String, Binding)> {
         let left = Duration::from_millis(u64::try_from(b.expires_at - self.epoch.1).ok()?);
         Some((
@@ -129,6 +150,8 @@ impl CoreTask {
         let main_udp = self.udp.first().cloned();
         let local = main_udp.as_ref().and_then(|s| s.local_addr().ok());
         let mut buf = vec![0u8; super::udp::MAX_DATAGRAM];
+        // What start-up produced (restored states) goes out first.
+        self.flush().await;
         loop {
             let deadline = self.core.poll_timeout().map(tokio::time::Instant::from_std);
             tokio::select! {

@@ -305,6 +305,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
     // every later event batch fail its insert.
     let mut core = core;
     core.resume_calls_after(store.last_call_number().await?);
+    core.restore_agent_states(store.agent_states().await?);
     let core = tokio::spawn(core.run(input_rx, shutdown_rx.clone()));
 
     let state = AppState {

@@ -102,7 +102,15 @@ impl Store {
         let mut arrived = Vec::new();
         let mut answered = Vec::new();
         let mut ended = Vec::new();
+        // Each agent's last state in the batch (later ones replace earlier).
+        let mut states: std::collections::BTreeMap<&str, (&str, i64)> = Default::default();
         for r in records {
+            if r.kind == "agent_state_changed"
+                && let (Some(agent), Some(to)) =
+                    (&r.agent, r.data.get("to").and_then(Value::as_str))
+            {
+                states.insert(agent, (to, r.at));
+            }
             let Some(call) = &r.call_id else { continue };
             match r.kind.as_str() {
                 "call_arrived" => arrived.push((call, r)),
@@ -179,8 +187,30 @@ impl Store {
             q.push(") AS v WHERE calls.id = v.column1");
             q.build().execute(&mut *tx).await?;
         }
+        let states: Vec<_> = states.into_iter().collect();
+        for chunk in states.chunks(ROWS) {
+            QueryBuilder::<Sqlite>::new("INSERT INTO agent_states (extension, state, since) ")
+                .push_values(chunk, |mut row, (agent, (state, at))| {
+                    row.push_bind(*agent).push_bind(*state).push_bind(*at);
+                })
+                .push(
+                    " ON CONFLICT (extension) DO UPDATE SET state = excluded.state, \
+                     since = excluded.since",
+                )
+                .build()
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Every agent's last recorded state: (extension, state).
+    pub async fn agent_states(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT extension, state FROM agent_states ORDER BY extension")
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     /// A call's events in order.
@@ -382,6 +412,40 @@ mod tests {
                 assert!(row.answered_at.unwrap() < row.ended_at.unwrap());
             }
         }
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn each_agents_last_state_is_kept(pool: sqlx::SqlitePool) {
+        let store = Store::from_pool(pool);
+        let change = |agent: &str, at: i64, from: &str, to: &str| EventRecord {
+            call_id: None,
+            ..rec(
+                0,
+                at,
+                "agent_state_changed",
+                Some(agent),
+                json!({ "from": from, "to": to }),
+            )
+        };
+        store
+            .append_events(&mut [
+                change("1001", 1, "offline", "available"),
+                change("1002", 2, "offline", "available"),
+                change("1001", 3, "available", "paused"),
+            ])
+            .await
+            .unwrap();
+        store
+            .append_events(&mut [change("1002", 4, "available", "with_patient")])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.agent_states().await.unwrap(),
+            [
+                ("1001".to_string(), "paused".to_string()),
+                ("1002".to_string(), "with_patient".to_string())
+            ]
+        );
     }
 
     #[sqlx::test(migrations = "../migrations")]
