@@ -270,7 +270,7 @@ mod tests {
         s.store.insert_users(&staff).await.unwrap();
         let fact = |kind: &str, agent: Option<&str>| EventRecord {
             seq: 0,
-            at: 1_000,
+            at: crate::store::now_ms(),
             kind: kind.into(),
             call_id: Some("call-00000001".into()),
             agent: agent.map(Into::into),

@@ -5,7 +5,7 @@
 //!
 //! Who sees a card: supervisors and the operator token, every card; agents,
 //! seniors and doctors, the cards of callers on calls they were offered or
-//! took (others are simply not found); admins, none — they run the system,
+//! took in the last day (others are simply not found); admins, none — they run the system,
 //! not the patients' care. Every card shown is recorded in the audit trail.
 
 use axum::Json;
@@ -122,6 +122,10 @@ pub(crate) async fn find_patients(
     .into_response())
 }
 
+/// Staff open the cards of callers on their calls of the last day (after-
+/// call work included), not of everyone they ever spoke to.
+const CARD_WINDOW_MS: i64 = 24 * 3600 * 1000;
+
 /// Which cards a caller of the API may open.
 enum Visibility {
     All,
@@ -144,7 +148,7 @@ impl Visibility {
             Principal::User { extension, .. } => Visibility::Callers(
                 state
                     .store
-                    .callers_of(extension)
+                    .callers_of(extension, crate::store::now_ms() - CARD_WINDOW_MS)
                     .await?
                     .iter()
                     .filter_map(|c| state.phones.caller(c))

@@ -141,16 +141,81 @@ impl Store {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    /// The callers' numbers (as received) of every call `extension` was
-    /// offered or took.
-    pub async fn callers_of(&self, extension: &str) -> Result<Vec<String>, StoreError> {
+    /// The callers' numbers (as received) of the calls `extension` was
+    /// offered or took that arrived at or after `since` (epoch ms).
+    pub async fn callers_of(&self, extension: &str, since: i64) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(
             "SELECT DISTINCT c.caller FROM calls c \
-             WHERE c.id IN (SELECT call_id FROM events WHERE agent = ? AND call_id IS NOT NULL)",
+             WHERE c.arrived_at >= ? \
+             AND c.id IN (SELECT call_id FROM events WHERE agent = ? AND call_id IS NOT NULL)",
         )
+        .bind(since)
         .bind(extension)
         .fetch_all(self.pool())
         .await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::events::EventRecord;
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn an_agents_callers_are_those_of_their_recent_calls(pool: sqlx::SqlitePool) {
+        let store = Store::from_pool(pool);
+        let fact =
+            |call: &str, at: i64, kind: &str, agent: Option<&str>, caller: &str| EventRecord {
+                seq: 0,
+                at,
+                kind: kind.into(),
+                call_id: Some(call.into()),
+                agent: agent.map(Into::into),
+                data: json!({ "queue": "reception", "caller": caller }),
+                hash: None,
+            };
+        store
+            .append_events(&mut [
+                fact("call-1", 1_000, "call_arrived", None, "+79210000001"),
+                fact(
+                    "call-1",
+                    1_000,
+                    "agent_offered",
+                    Some("1001"),
+                    "+79210000001",
+                ),
+                fact("call-2", 90_000, "call_arrived", None, "+79210000002"),
+                fact(
+                    "call-2",
+                    90_000,
+                    "agent_offered",
+                    Some("1001"),
+                    "+79210000002",
+                ),
+                fact("call-3", 90_000, "call_arrived", None, "+79210000003"),
+                fact(
+                    "call-3",
+                    90_000,
+                    "agent_offered",
+                    Some("1002"),
+                    "+79210000003",
+                ),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(store.callers_of("1001", 0).await.unwrap().len(), 2);
+        assert_eq!(
+            store.callers_of("1001", 50_000).await.unwrap(),
+            ["+79210000002"]
+        );
+        assert_eq!(
+            store.callers_of("1003", 0).await.unwrap(),
+            Vec::<String>::new()
+        );
+        assert!(store.took_part_in("1002", "call-3").await.unwrap());
+        assert!(!store.took_part_in("1002", "call-2").await.unwrap());
     }
 }
