@@ -47,24 +47,30 @@ pub async fn users_import(
     path: &std::path::Path,
 ) -> anyhow::Result<()> {
     let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let users = match read_users_csv(&data) {
-        Ok(u) => u,
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("{}:{}: {}", path.display(), e.line, e.reason);
-            }
-            bail!(
-                "{} bad row(s) in {}; nothing was imported",
-                errors.len(),
-                path.display()
-            );
-        }
-    };
+    let users = all_rows(path, read_users_csv(&data))?;
     let count = users.len();
     let prepared = prepare_all(users, &config.sip.domain, config.users.min_password_length)?;
     store.insert_users(&prepared).await?;
     println!("imported {count} users");
     Ok(())
+}
+
+/// The rows of an import, or every bad row printed (`FILE:LINE: reason`)
+/// and an error: nothing is imported unless all are good.
+fn all_rows<T>(
+    path: &std::path::Path,
+    rows: Result<Vec<T>, Vec<crate::store::users::RowError>>,
+) -> anyhow::Result<Vec<T>> {
+    rows.or_else(|errors| {
+        for e in &errors {
+            eprintln!("{}:{}: {}", path.display(), e.line, e.reason);
+        }
+        bail!(
+            "{} bad row(s) in {}; nothing was imported",
+            errors.len(),
+            path.display()
+        )
+    })
 }
 
 /// `patients import FILE.csv`: every row valid, or nothing written; a
@@ -79,19 +85,10 @@ pub async fn patients_import(
     let phones = crate::patients::PhoneNormalizer::new(&config.patients.default_region)
         .map_err(|e| anyhow::anyhow!("patients.default_region: {e}"))?;
     let today = crate::store::now_ms().div_euclid(86_400_000);
-    let patients = match crate::patients::read_patients_csv(&data, &phones, today) {
-        Ok(p) => p,
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("{}:{}: {}", path.display(), e.line, e.reason);
-            }
-            bail!(
-                "{} bad row(s) in {}; nothing was imported",
-                errors.len(),
-                path.display()
-            );
-        }
-    };
+    let patients = all_rows(
+        path,
+        crate::patients::read_patients_csv(&data, &phones, today),
+    )?;
     let counts = store.upsert_patients(&patients).await?;
     println!(
         "patients: {} created, {} updated, {} unchanged",

@@ -213,20 +213,10 @@ mod tests {
     use axum::body::Body;
     use axum::http::Request;
     use serde_json::Value;
-    use tower::ServiceExt;
 
-    use super::super::tests::state;
+    use super::super::tests::{call, state};
     use super::*;
     use crate::store::users::NewUser;
-
-    async fn call(state: &AppState, req: Request<Body>) -> (StatusCode, Value) {
-        let resp = super::super::app(state.clone()).oneshot(req).await.unwrap();
-        let status = resp.status();
-        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
-    }
 
     fn json_req(method: &str, path: &str, token: Option<&str>, body: Value) -> Request<Body> {
         let mut r = Request::builder()

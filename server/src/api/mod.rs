@@ -140,6 +140,23 @@ mod tests {
         }
     }
 
+    /// Sends a request through the router; the status and the JSON body
+    /// (`null` when the body is not JSON).
+    pub(crate) async fn call(
+        state: &AppState,
+        req: Request<Body>,
+    ) -> (StatusCode, serde_json::Value) {
+        let resp = app(state.clone()).oneshot(req).await.unwrap();
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
     async fn get(app: Router, path: &str) -> (StatusCode, String) {
         let resp = app
             .oneshot(Request::get(path).body(Body::empty()).unwrap())

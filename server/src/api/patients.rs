@@ -203,22 +203,12 @@ pub(super) fn card(p: &StoredPatient) -> Value {
 mod tests {
     use axum::body::Body;
     use axum::http::Request;
-    use tower::ServiceExt;
 
-    use super::super::tests::state;
+    use super::super::tests::{call, state};
     use super::*;
     use crate::store::events::EventRecord;
 
     const TOKEN: &str = "Bearer test-token-0123456789";
-
-    async fn call(state: &AppState, req: Request<Body>) -> (StatusCode, Value) {
-        let resp = super::super::app(state.clone()).oneshot(req).await.unwrap();
-        let status = resp.status();
-        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
-    }
 
     fn put(id: &str, body: Value) -> Request<Body> {
         Request::put(format!("/api/patients/{id}"))
