@@ -6,6 +6,7 @@
 //! - [`runtime`]: the tokio drivers that feed sockets and timers to the cores;
 //! - [`api`]: axum: `/health`, `/metrics`, and (later issues) the REST API;
 //! - [`commands`]: the command-line operations (`user add`, `users import`, `demo`);
+//! - [`indicators`]: response-time indicators folded from the events (DESIGN §2.6);
 //! - [`audit`]: `audit verify` and `audit export` over the hash-chained event log.
 
 pub mod api;
@@ -13,6 +14,7 @@ pub mod audit;
 pub mod calls;
 pub mod commands;
 pub mod config;
+pub mod indicators;
 pub mod media;
 pub mod metrics;
 pub mod patients;

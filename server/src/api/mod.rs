@@ -5,6 +5,7 @@
 
 mod auth;
 mod error;
+mod indicators;
 pub mod live;
 mod openapi;
 mod operator;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub api_token: Option<String>,
     /// Reads patients' phone numbers (`[patients] default_region`).
     pub phones: crate::patients::PhoneNormalizer,
+    /// The supervisors' live figures.
+    pub dashboard: crate::indicators::live::Dashboard,
 }
 
 /// The router.
@@ -65,6 +68,9 @@ pub fn app(state: AppState) -> Router {
             axum::routing::put(operator::set_agent_state),
         )
         .route("/api/calls/{id}", get(operator::get_call))
+        .route("/api/indicators", get(indicators::history))
+        .route("/api/indicators/live", get(indicators::live))
+        .route("/api/audit/status", get(indicators::audit_status))
         .route("/api/patients", get(patients::find_patients))
         .route(
             "/api/patients/{mis_id}",
@@ -126,7 +132,14 @@ mod tests {
         let (events, live_events, _) =
             crate::runtime::spawn_event_writer(store.clone(), metrics.clone());
         let hub = live::Hub::spawn(&live_events);
+        let dashboard = crate::indicators::live::Dashboard::spawn(
+            store.clone(),
+            &live_events,
+            &crate::config::DashboardConfig::default(),
+            vec!["reception".into()],
+        );
         AppState {
+            dashboard,
             store,
             metrics,
             events,
@@ -138,6 +151,35 @@ mod tests {
             api_token: Some("test-token-0123456789".into()),
             phones: crate::patients::PhoneNormalizer::new("RU").unwrap(),
         }
+    }
+
+    /// Adds staff (`user EXT`, password `password-EXT`) and gives each a
+    /// session: their tokens, in order.
+    pub(crate) async fn staff(
+        s: &AppState,
+        staff: &[(&str, crate::store::users::Role)],
+    ) -> Vec<String> {
+        let users: Vec<_> = staff
+            .iter()
+            .map(|&(ext, role)| {
+                crate::store::users::NewUser {
+                    extension: ext.into(),
+                    name: format!("user {ext}"),
+                    role,
+                    password: format!("password-{ext}"),
+                }
+                .prepare("127.0.0.1", 8)
+                .unwrap()
+            })
+            .collect();
+        s.store.insert_users(&users).await.unwrap();
+        let mut tokens = Vec::new();
+        for &(ext, _) in staff {
+            let t = format!("token-of-{ext}-0123456789");
+            s.store.create_session(&t, ext, 0, i64::MAX).await.unwrap();
+            tokens.push(t);
+        }
+        tokens
     }
 
     /// Sends a request through the router; the status and the JSON body

@@ -22,6 +22,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/patients"),
     ("get", "/api/patients/{mis_id}"),
     ("put", "/api/patients/{mis_id}"),
+    ("get", "/api/indicators"),
+    ("get", "/api/indicators/live"),
+    ("get", "/api/audit/status"),
 ];
 
 fn error_response(description: &str) -> Value {
@@ -178,6 +181,29 @@ pub fn document() -> Value {
                     "200": { "description": "{phone (E.164), patients: [Card]} — only the cards the caller may see." },
                     "400": bad, "401": unauthorized
                 }
+            }},
+            "/api/indicators/live": { "get": {
+                "summary": "The supervisors' dashboard now: calls waiting and the longest wait; today's and the last hour's service level (answered within three rings), ASA, abandonment, dropped calls, AHT; per-queue tiles; the agent board; tile thresholds (supervisor). Also pushed on /api/ws as `indicators` messages.",
+                "security": auth,
+                "responses": { "200": { "description": "The latest snapshot (`seq`: the last event folded in)." }, "401": unauthorized, "403": forbidden }
+            }},
+            "/api/indicators": { "get": {
+                "summary": "Indicators per interval over a range, computed from the stored events (calls count in the interval they arrived in), with totals and per-agent figures (supervisor). CSV exports are recorded in the audit trail.",
+                "security": auth,
+                "parameters": [
+                    { "name": "from", "in": "query", "required": false, "schema": { "type": "string" }, "description": "Epoch ms, YYYY-MM-DD (the clinic's midnight) or YYYY-MM-DDTHH:MM:SSZ; default today's start." },
+                    { "name": "to", "in": "query", "required": false, "schema": { "type": "string" }, "description": "Exclusive end, same forms; default now." },
+                    { "name": "step", "in": "query", "required": false, "schema": { "enum": ["15m", "1h", "1d"] }, "description": "Interval length (default 1h); at most 3000 intervals." },
+                    { "name": "queue", "in": "query", "required": false, "schema": { "type": "string" } },
+                    { "name": "agent", "in": "query", "required": false, "schema": { "type": "string" }, "description": "An extension: that agent's rings and answers." },
+                    { "name": "format", "in": "query", "required": false, "schema": { "enum": ["json", "csv"] } }
+                ],
+                "responses": { "200": { "description": "{from, to, step, intervals: [{start, end, offered, answered, service_level, asa_ms, abandonment_rate, aht_ms …}], total, agents}", "content": { "application/json": {}, "text/csv": {} } }, "400": bad, "401": unauthorized, "403": forbidden }
+            }},
+            "/api/audit/status": { "get": {
+                "summary": "Walks the audit chain: intact or not, verified up to which event, the first broken row (supervisor, admin).",
+                "security": auth,
+                "responses": { "200": { "description": "{intact, verified, verified_up_to, unchained, broken_at, reason}" }, "401": unauthorized, "403": forbidden }
             }},
             "/api/patients/{mis_id}": {
                 "get": {

@@ -17,6 +17,9 @@
 //! `{"type":"disposition","call_id":…,"reason":…,"note":…}`; notes and
 //! dispositions are recorded in the audit trail. Every client message gets
 //! `ok` or `error` back with its `type`.
+//!
+//! Supervisors (and the operator token) also get `indicators` messages: the
+//! dashboard's snapshot on connecting and again whenever it changes.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -27,6 +30,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 use super::AppState;
 use super::auth::{Principal, principal_from_token, record_fact};
@@ -123,6 +127,19 @@ impl Session {
             "after": self.sent,
         });
         send(&mut socket, &hello).await?;
+        // Supervisors get the dashboard's figures as they change.
+        let mut indicators = match &self.who {
+            Principal::Operator
+            | Principal::User {
+                role: Role::Supervisor,
+                ..
+            } => Some(self.state.dashboard.subscribe()),
+            Principal::User { .. } => None,
+        };
+        if let Some(rx) = &mut indicators {
+            let first = rx.borrow_and_update().clone();
+            send(&mut socket, &first).await?;
+        }
         let interest = match (&self.who, self.who.sees_everything()) {
             (Principal::User { extension, .. }, false) => Interest::Agent(extension.clone()),
             _ => Interest::Everything,
@@ -146,6 +163,7 @@ impl Session {
                         Some(Ok(_)) => {}
                         Some(Err(e)) => return Err(e.into()),
                     },
+                    snap = next_snapshot(&mut indicators) => send(&mut socket, &snap).await?,
                     ev = member.rx.recv() => match ev {
                         Some(e) if e.seq <= self.sent => {}
                         Some(e) => self.deliver(&mut socket, &e).await?,
@@ -377,6 +395,18 @@ impl ClientMessage {
     }
 }
 
+/// The dashboard's next snapshot; never, for sessions that do not follow it.
+async fn next_snapshot(rx: &mut Option<watch::Receiver<Arc<Value>>>) -> Arc<Value> {
+    if let Some(r) = rx {
+        if r.changed().await.is_ok() {
+            return r.borrow_and_update().clone();
+        }
+        // The dashboard stopped (the server is shutting down).
+        *rx = None;
+    }
+    std::future::pending().await
+}
+
 fn event_json(e: &EventRecord) -> Value {
     json!({
         "type": "event",
@@ -498,8 +528,19 @@ mod tests {
         }
     }
 
-    /// The next message, as JSON; fails the test after 10 s of silence.
+    /// The next message other than the dashboard's `indicators` (tested on
+    /// their own), as JSON.
     async fn next(c: &mut Client) -> Value {
+        loop {
+            let m = next_any(c).await;
+            if m["type"] != "indicators" {
+                return m;
+            }
+        }
+    }
+
+    /// The next message, as JSON; fails the test after 10 s of silence.
+    async fn next_any(c: &mut Client) -> Value {
         loop {
             let msg = tokio::time::timeout(Duration::from_secs(10), c.next())
                 .await
@@ -646,6 +687,65 @@ mod tests {
             clinic.state.store.verify_chain().await.unwrap().broken,
             None
         );
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn supervisors_follow_the_indicators_live_and_agents_do_not(pool: sqlx::SqlitePool) {
+        let clinic = clinic(pool).await;
+        let mut sup = clinic.connect("9001", None).await;
+        let mut agent = clinic.connect("1001", None).await;
+        assert_eq!(next_any(&mut sup).await["type"], "hello");
+        let first = next_any(&mut sup).await;
+        assert_eq!(first["type"], "indicators", "{first}");
+        assert_eq!(first["waiting"], 0);
+        assert_eq!(next_any(&mut agent).await["type"], "hello");
+
+        let now = crate::store::now_ms();
+        clinic
+            .writer
+            .send(EventRecord {
+                seq: 0,
+                at: now,
+                kind: "call_arrived".into(),
+                call_id: Some("call-00000007".into()),
+                agent: None,
+                data: json!({ "queue": "reception", "caller": "+79211234567" }),
+                hash: None,
+            })
+            .unwrap();
+        // Snapshots follow until one shows the call waiting.
+        let snap = loop {
+            let m = next_any(&mut sup).await;
+            if m["type"] == "indicators" && m["waiting"] == 1 {
+                break m;
+            }
+        };
+        assert_eq!(snap["today"]["offered"], 1);
+        assert_eq!(snap["last_hour"]["offered"], 1);
+        assert_eq!(snap["queues"][0]["name"], "reception");
+        assert_eq!(snap["queues"][0]["waiting"], 1);
+        assert!(snap["longest_wait_ms"].as_i64().unwrap() >= 0);
+        // The board lists the staff who take calls, the supervisor not.
+        let board: Vec<&str> = snap["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["extension"].as_str().unwrap())
+            .collect();
+        assert_eq!(board, ["1001", "1002"]);
+        assert_eq!(snap["agents"][0]["name"], "user 1001");
+        assert_eq!(snap["agents"][0]["state"], "offline");
+
+        // An agent's socket carries no indicators: up to the reply to its
+        // own message it has heard only the events of its own calls (none).
+        agent
+            .send(WsMessage::Text(
+                json!({ "type": "dance" }).to_string().into(),
+            ))
+            .await
+            .unwrap();
+        let reply = next_any(&mut agent).await;
+        assert_eq!(reply["type"], "error", "{reply}");
     }
 
     #[sqlx::test(migrations = "../migrations")]

@@ -315,6 +315,12 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
         started: Instant::now(),
         core: CoreHandle(input_tx.clone()),
         hub: crate::api::live::Hub::spawn(&live_events),
+        dashboard: crate::indicators::live::Dashboard::spawn(
+            store.clone(),
+            &live_events,
+            &config.dashboard,
+            config.queues.iter().map(|q| q.name.clone()).collect(),
+        ),
         live_events,
         events: events_tx,
         api_token: config.http.api_token.clone(),

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod events;
+pub mod indicators;
 pub mod patients;
 pub mod registrations;
 pub mod sessions;

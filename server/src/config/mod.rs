@@ -14,6 +14,9 @@ use std::time::Duration;
 use careline_shared::sip::DigestAlgorithm;
 use serde::{Deserialize, Deserializer};
 
+mod dashboard;
+pub use dashboard::DashboardConfig;
+
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -36,6 +39,8 @@ pub struct Config {
     pub patients: PatientsConfig,
     /// `[calls]`
     pub calls: CallsConfig,
+    /// `[dashboard]`
+    pub dashboard: DashboardConfig,
     /// `[[queues]]`: where patients' calls land and who answers them.
     pub queues: Vec<QueueConfig>,
     /// SHA-256 (hex) of the configuration text as read (before environment
@@ -462,6 +467,9 @@ impl Config {
                 ),
             ));
         }
+        self.dashboard
+            .check()
+            .map_err(|(key, reason)| invalid(key, reason))?;
         if let Err(reason) = crate::patients::PhoneNormalizer::new(&self.patients.default_region) {
             return Err(invalid("patients.default_region", reason));
         }
