@@ -25,13 +25,29 @@ pub struct Spawned {
 impl Spawned {
     /// Starts `cmd` with stdin closed and both output streams captured.
     pub fn start(name: &str, cmd: &mut Command, log: &Path) -> Result<Self> {
+        cmd.stdin(Stdio::null());
+        Self::spawn(name, cmd, log)
+    }
+
+    /// The same with a pipe to the child's stdin, to talk to it.
+    pub fn start_with_input(
+        name: &str,
+        cmd: &mut Command,
+        log: &Path,
+    ) -> Result<(Self, std::process::ChildStdin)> {
+        cmd.stdin(Stdio::piped());
+        let mut spawned = Self::spawn(name, cmd, log)?;
+        let input = spawned.child.stdin.take().expect("stdin is piped");
+        Ok((spawned, input))
+    }
+
+    fn spawn(name: &str, cmd: &mut Command, log: &Path) -> Result<Self> {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .with_context(|| format!("cannot create {}", log.display()))?;
         let mut child = cmd
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -87,6 +87,16 @@ impl Options {
         self
     }
 
+    /// Adds a member of staff with another role (`supervisor`, `senior` …).
+    pub fn staff(mut self, ext: &str, password: &str, role: &str) -> Self {
+        self.users.push(User {
+            role: role.to_owned(),
+            name: format!("{role} {ext}"),
+            ..User::agent(ext, password)
+        });
+        self
+    }
+
     /// Sets the digest algorithms, in challenge order.
     pub fn algorithms(mut self, algorithms: &[&str]) -> Self {
         self.algorithms = algorithms.iter().map(|a| (*a).to_owned()).collect();

@@ -1,7 +1,7 @@
-//! The HTTP side (axum): `/health`, `/metrics`, and the operator routes
-//! under `/api` (agents' states, a call's record). Staff logins, the
-//! WebSocket and the web pages arrive with later issues. `app(state)` builds
-//! the router so tests can drive it with `oneshot`.
+//! The HTTP side (axum): the web pages (`web/`), `/health`, `/metrics`, and
+//! the API under `/api`: logins, agents' states, calls, patients, the live
+//! WebSocket, the supervisors' indicators. `app(state)` builds the router so
+//! tests can drive it with `oneshot`.
 
 mod auth;
 mod error;
@@ -10,6 +10,7 @@ pub mod live;
 mod openapi;
 mod operator;
 mod patients;
+mod web;
 mod ws;
 
 use std::sync::Arc;
@@ -56,6 +57,11 @@ pub struct AppState {
 /// The router.
 pub fn app(state: AppState) -> Router {
     Router::new()
+        .route("/", get(web::index))
+        .route("/dashboard", get(web::dashboard))
+        .route("/history", get(web::history))
+        .route("/agent", get(web::agent))
+        .route("/static/{*path}", get(web::file))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi::serve))

@@ -1,0 +1,98 @@
+// The session and the calls to the server: the bearer token from the login
+// lives in sessionStorage (gone when the tab closes); a 401 sends the user
+// back to the login page.
+
+const KEY = "careline.session";
+
+export function session() {
+  try {
+    return JSON.parse(sessionStorage.getItem(KEY));
+  } catch {
+    return null;
+  }
+}
+
+export function requireSession(roles) {
+  const s = session();
+  if (!s || (roles && !roles.includes(s.role))) {
+    location.replace("/");
+    throw new Error("not logged in");
+  }
+  return s;
+}
+
+export async function login(extension, password) {
+  const r = await fetch("/api/login", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ extension, password }),
+  });
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(body.error || `HTTP ${r.status}`);
+  sessionStorage.setItem(KEY, JSON.stringify(body));
+  return body;
+}
+
+export async function logout() {
+  const s = session();
+  sessionStorage.removeItem(KEY);
+  if (s) {
+    await fetch("/api/logout", {
+      method: "POST",
+      headers: { authorization: `Bearer ${s.token}` },
+    }).catch(() => {});
+  }
+  location.replace("/");
+}
+
+/** GET a JSON (or, with `raw`, the Response) from the API. */
+export async function get(path, { raw = false } = {}) {
+  const s = session();
+  const r = await fetch(path, { headers: { authorization: `Bearer ${s?.token}` } });
+  if (r.status === 401) {
+    sessionStorage.removeItem(KEY);
+    location.replace("/");
+    throw new Error("session expired");
+  }
+  if (raw) {
+    if (!r.ok) throw new Error((await r.json().catch(() => ({}))).error || `HTTP ${r.status}`);
+    return r;
+  }
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(body.error || `HTTP ${r.status}`);
+  return body;
+}
+
+/**
+ * The live WebSocket, reconnecting with `after=` the last event seen so
+ * nothing is missed. `onMessage(msg)` gets every message; `onStatus(up)`
+ * says whether the socket is open.
+ */
+export function live(onMessage, onStatus) {
+  let after = null;
+  let delay = 500;
+  const open = () => {
+    const s = session();
+    if (!s) return;
+    const proto = location.protocol === "https:" ? "wss" : "ws";
+    const q = new URLSearchParams({ token: s.token });
+    if (after !== null) q.set("after", after);
+    const ws = new WebSocket(`${proto}://${location.host}/api/ws?${q}`);
+    ws.onopen = () => {
+      delay = 500;
+      onStatus(true);
+    };
+    ws.onmessage = (ev) => {
+      const msg = JSON.parse(ev.data);
+      if (msg.type === "hello" && after === null) after = msg.after;
+      if (msg.type === "event") after = msg.seq;
+      onMessage(msg, ws);
+    };
+    ws.onclose = () => {
+      onStatus(false);
+      setTimeout(open, delay);
+      delay = Math.min(delay * 2, 10_000);
+    };
+  };
+  open();
+}
