@@ -7,10 +7,12 @@
 //! - [`api`]: axum: `/health`, `/metrics`, and (later issues) the REST API;
 //! - [`commands`]: the command-line operations (`user add`, `users import`, `demo`);
 //! - [`indicators`]: response-time indicators folded from the events (DESIGN §2.6);
+//! - [`callbacks`]: call-back tasks for dropped and abandoned calls (sans-IO scheduler + its task);
 //! - [`audit`]: `audit verify` and `audit export` over the hash-chained event log.
 
 pub mod api;
 pub mod audit;
+pub mod callbacks;
 pub mod calls;
 pub mod commands;
 pub mod config;

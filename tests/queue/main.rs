@@ -34,6 +34,18 @@ fn start_with(
     wrap_up: &str,
     more: &str,
 ) -> Server {
+    start_configured(agents, seniors, ring_cycle, wrap_up, "", more)
+}
+
+/// The same with more `[media]` keys too.
+fn start_configured(
+    agents: &[&str],
+    seniors: &[&str],
+    ring_cycle: &str,
+    wrap_up: &str,
+    media: &str,
+    more: &str,
+) -> Server {
     support::require_private_netns();
     // An even media port range of its own, so suites running side by side
     // do not reach for the same ports.
@@ -48,7 +60,7 @@ fn start_with(
     let mut options = Options {
         api_token: Some(TOKEN.into()),
         extra: format!(
-            "\n[media]\nbind_ip = \"127.0.0.1\"\nport_min = {base}\nport_max = {}\n\n[[queues]]\nname = \"reception\"\nnumber = \"100\"\nagents = [{list}]\nseniors = [{seniors_list}]\nring_cycle = \"{ring_cycle}\"\nwrap_up = \"{wrap_up}\"\n{more}",
+            "\n[media]\nbind_ip = \"127.0.0.1\"\nport_min = {base}\nport_max = {}\n{media}\n[[queues]]\nname = \"reception\"\nnumber = \"100\"\nagents = [{list}]\nseniors = [{seniors_list}]\nring_cycle = \"{ring_cycle}\"\nwrap_up = \"{wrap_up}\"\n{more}",
             base + 39
         ),
         ..Options::default()
@@ -491,5 +503,68 @@ fn a_state_an_agent_chose_survives_a_restart_of_the_server() {
         state("1002"),
         Some("offline".into()),
         "no phone, no choice made"
+    );
+}
+
+#[test]
+fn a_caller_whose_line_goes_silent_is_dropped_and_the_agent_gets_a_call_back_task() {
+    // RTP stops after the recording (7 s) and no BYE comes: after 2 s of
+    // silence from the caller, the server ends the call as dropped, hangs
+    // up both legs, and opens a call-back task for the agent who had it.
+    let server = start_configured(&["1001"], &[], "5s", "0s", "rtp_timeout = \"2s\"\n", "");
+    let _phone = agent(&server, "1001", false);
+    let media_port = support::free_udp_port(Ipv4Addr::LOCALHOST) & !1;
+    let run = Sipp::new(server.dir(), "queue_caller_goes_silent.xml", server.sip)
+        .var("number", "100")
+        .var("caller", "+79210000000")
+        .var("bye_within_ms", "30000")
+        .arg("-mi")
+        .arg("127.0.0.1")
+        .arg("-mp")
+        .arg(&media_port.to_string())
+        .run()
+        .unwrap();
+    assert!(
+        run.passed(),
+        "the silent caller was not hung up on\n{}\n{}",
+        run.describe(),
+        server.tail(40)
+    );
+    let call = finished_call(&server, "call-00000001");
+    assert_eq!(call["end_reason"], "dropped", "{call:#}");
+    assert_eq!(call["answered_by"], "1001");
+    let dropped = call["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "line_dropped")
+        .unwrap_or_else(|| panic!("no line_dropped: {call:#}"));
+    assert_eq!(dropped["data"]["side"], "caller");
+    assert_eq!(dropped["data"]["cause"], "rtp_timeout");
+
+    // The task is written by the scheduler just after the call's end.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let task = loop {
+        let (status, body) = http_get_auth(server.http, "/api/callbacks", TOKEN).unwrap();
+        assert_eq!(status, 200, "{body}");
+        let list: Value = serde_json::from_str(&body).unwrap();
+        if let Some(t) = list["tasks"].as_array().and_then(|t| t.first()) {
+            break t.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no call-back task\n{}",
+            server.tail(40)
+        );
+        let _ = http_get_auth(server.http, "/health", TOKEN);
+    };
+    assert_eq!(task["id"], "cb-call-00000001");
+    assert_eq!(task["reason"], "dropped");
+    assert_eq!(task["owner"]["name"], "1001");
+    assert_eq!(task["number"], "+79210000000");
+    assert_eq!(task["status"], "open");
+    assert!(
+        !server.log().contains("79210000000"),
+        "the patient's number reached the log"
     );
 }

@@ -54,6 +54,9 @@ function renderTiles() {
   tile(figure("aht"), duration(today.aht_ms), `${t("last_hour")}: ${duration(hour.aht_ms)}`, "none", today.aht_ms);
   tile(figure("offered"), String(today.offered), `${t("last_hour")}: ${hour.offered}`, "none", today.offered);
   tile(figure("answered"), String(today.answered), `${t("last_hour")}: ${hour.answered}`, "none", today.answered);
+  const cb = snap.callbacks;
+  tile(figure("callbacks"), String(cb.open), `${t("overdue")}: ${cb.overdue} · ${t("done_today")}: ${cb.done_today}`,
+    cb.overdue > 0 ? "red" : cb.open > 0 ? "amber" : "ok", cb.open);
 }
 
 function renderQueues() {

@@ -4,6 +4,7 @@
 //! tests can drive it with `oneshot`.
 
 mod auth;
+mod callbacks;
 mod error;
 mod indicators;
 pub mod live;
@@ -52,6 +53,10 @@ pub struct AppState {
     pub phones: crate::patients::PhoneNormalizer,
     /// The supervisors' live figures.
     pub dashboard: crate::indicators::live::Dashboard,
+    /// The call-back scheduler.
+    pub callbacks: crate::callbacks::runner::Callbacks,
+    /// Each queue's agents and seniors, by queue name.
+    pub queue_members: Arc<std::collections::HashMap<String, Vec<String>>>,
 }
 
 /// The router.
@@ -74,6 +79,11 @@ pub fn app(state: AppState) -> Router {
             axum::routing::put(operator::set_agent_state),
         )
         .route("/api/calls/{id}", get(operator::get_call))
+        .route("/api/callbacks", get(callbacks::list))
+        .route(
+            "/api/callbacks/{id}/attempts",
+            axum::routing::post(callbacks::attempt),
+        )
         .route("/api/indicators", get(indicators::history))
         .route("/api/indicators/live", get(indicators::live))
         .route("/api/audit/status", get(indicators::audit_status))
@@ -144,8 +154,23 @@ mod tests {
             &crate::config::DashboardConfig::default(),
             vec!["reception".into()],
         );
+        let callbacks = crate::callbacks::runner::Callbacks::spawn(
+            store.clone(),
+            &live_events,
+            events.clone(),
+            crate::callbacks::Policy::default(),
+        );
         AppState {
             dashboard,
+            callbacks,
+            queue_members: Arc::new(
+                [(
+                    "reception".to_string(),
+                    vec!["1001".to_string(), "1002".to_string()],
+                )]
+                .into_iter()
+                .collect(),
+            ),
             store,
             metrics,
             events,

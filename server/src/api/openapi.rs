@@ -22,6 +22,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/patients"),
     ("get", "/api/patients/{mis_id}"),
     ("put", "/api/patients/{mis_id}"),
+    ("get", "/api/callbacks"),
+    ("post", "/api/callbacks/{id}/attempts"),
     ("get", "/api/indicators"),
     ("get", "/api/indicators/live"),
     ("get", "/api/audit/status"),
@@ -181,6 +183,22 @@ pub fn document() -> Value {
                     "200": { "description": "{phone (E.164), patients: [Card]} — only the cards the caller may see." },
                     "400": bad, "401": unauthorized
                 }
+            }},
+            "/api/callbacks": { "get": {
+                "summary": "Call-back tasks (dropped calls: first the agent who had the call, the queue after the grace time; abandoned calls: the queue). Agents see the tasks they may work, supervisors and admins all.",
+                "security": auth,
+                "parameters": [{ "name": "status", "in": "query", "required": false, "schema": { "enum": ["open", "done", "failed", "all"] }, "description": "Default open." }],
+                "responses": { "200": { "description": "{tasks: [{id, call_id, queue, number, reason, agent, owner, created_at, due_at, sla_at, attempts, status, overdue, closed_at}], my_queues}" }, "400": bad, "401": unauthorized }
+            }},
+            "/api/callbacks/{id}/attempts": { "post": {
+                "summary": "Record a call-back attempt's outcome (the task's owner, or an agent of its queue). Unanswered attempts are retried after the spacing up to the maximum; reached closes the task as done, wrong_number as failed.",
+                "security": auth,
+                "parameters": [path_param("id", "cb-call-xxxxxxxx")],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["outcome"], "additionalProperties": false,
+                    "properties": { "outcome": { "enum": ["reached", "no_answer", "busy", "wrong_number"] } }
+                }}}},
+                "responses": { "201": { "description": "The task after the attempt." }, "400": bad, "401": unauthorized, "403": forbidden, "404": not_found, "409": error_response("The task is closed.") }
             }},
             "/api/indicators/live": { "get": {
                 "summary": "The supervisors' dashboard now: calls waiting and the longest wait; today's and the last hour's service level (answered within three rings), ASA, abandonment, dropped calls, AHT; per-queue tiles; the agent board; tile thresholds (supervisor). Also pushed on /api/ws as `indicators` messages.",

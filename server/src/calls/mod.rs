@@ -8,4 +8,4 @@ pub mod agents;
 pub mod b2bua;
 pub mod event;
 pub mod media;
-mod timers;
+pub(crate) mod timers;

@@ -14,7 +14,9 @@ use std::time::Duration;
 use careline_shared::sip::DigestAlgorithm;
 use serde::{Deserialize, Deserializer};
 
+mod callbacks;
 mod dashboard;
+pub use callbacks::CallbacksConfig;
 pub use dashboard::DashboardConfig;
 
 /// The whole configuration.
@@ -41,6 +43,8 @@ pub struct Config {
     pub calls: CallsConfig,
     /// `[dashboard]`
     pub dashboard: DashboardConfig,
+    /// `[callbacks]`
+    pub callbacks: CallbacksConfig,
     /// `[[queues]]`: where patients' calls land and who answers them.
     pub queues: Vec<QueueConfig>,
     /// SHA-256 (hex) of the configuration text as read (before environment
@@ -468,6 +472,9 @@ impl Config {
             ));
         }
         self.dashboard
+            .check()
+            .map_err(|(key, reason)| invalid(key, reason))?;
+        self.callbacks
             .check()
             .map_err(|(key, reason)| invalid(key, reason))?;
         if let Err(reason) = crate::patients::PhoneNormalizer::new(&self.patients.default_region) {

@@ -42,6 +42,8 @@ pub struct Board {
     pub staff: BTreeMap<String, (String, String)>,
     /// Tile colours (`[dashboard]`), passed to the page as they are.
     pub thresholds: Value,
+    /// Call-back tasks: open and overdue now, closed today.
+    pub callbacks: crate::store::callbacks::CallbackCounts,
 }
 
 /// The latest snapshot (cheap to clone).
@@ -64,6 +66,7 @@ impl Dashboard {
             queues,
             staff: BTreeMap::new(),
             thresholds: config.thresholds_json(),
+            callbacks: Default::default(),
         };
         let first = snapshot(&Ledger::new(), &board, now_ms(), 0);
         let (tx, rx) = watch::channel(Arc::new(first));
@@ -178,6 +181,10 @@ async fn run(
                             board.staff = staff;
                         }
                     }
+                    match store.callback_counts(today).await {
+                        Ok(c) => board.callbacks = c,
+                        Err(e) => tracing::debug!(error = %e, "dashboard: call-back counts"),
+                    }
                     let snap = snapshot(&ledger, &board, now, upto);
                     if tx.send(Arc::new(snap)).is_err() {
                         return;
@@ -270,6 +277,12 @@ pub fn snapshot(ledger: &Ledger, board: &Board, now: i64, seq: i64) -> Value {
         "last_hour": ledger.tally(hour, end, &Filter::default()).to_json(),
         "queues": queues,
         "agents": agents,
+        "callbacks": {
+            "open": board.callbacks.open,
+            "overdue": board.callbacks.overdue,
+            "done_today": board.callbacks.done,
+            "failed_today": board.callbacks.failed,
+        },
         "thresholds": board.thresholds,
     })
 }

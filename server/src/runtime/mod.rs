@@ -315,6 +315,22 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
         started: Instant::now(),
         core: CoreHandle(input_tx.clone()),
         hub: crate::api::live::Hub::spawn(&live_events),
+        callbacks: crate::callbacks::runner::Callbacks::spawn(
+            store.clone(),
+            &live_events,
+            events_tx.clone(),
+            config.callbacks.policy(),
+        ),
+        queue_members: Arc::new(
+            config
+                .queues
+                .iter()
+                .map(|q| {
+                    let members = q.agents.iter().chain(&q.seniors).cloned().collect();
+                    (q.name.clone(), members)
+                })
+                .collect(),
+        ),
         dashboard: crate::indicators::live::Dashboard::spawn(
             store.clone(),
             &live_events,

@@ -187,6 +187,7 @@ impl Store {
             q.push(") AS v WHERE calls.id = v.column1");
             q.build().execute(&mut *tx).await?;
         }
+        super::callbacks::fold(&mut tx, records).await?;
         let states: Vec<_> = states.into_iter().collect();
         for chunk in states.chunks(ROWS) {
             QueryBuilder::<Sqlite>::new("INSERT INTO agent_states (extension, state, since) ")

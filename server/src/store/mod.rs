@@ -2,6 +2,7 @@
 //! migrations of `migrations/` run at start-up. One module per table group.
 
 pub mod audit;
+pub mod callbacks;
 pub mod events;
 pub mod indicators;
 pub mod patients;
