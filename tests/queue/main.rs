@@ -507,11 +507,15 @@ fn a_state_an_agent_chose_survives_a_restart_of_the_server() {
 }
 
 #[test]
-fn a_caller_whose_line_goes_silent_is_dropped_and_the_agent_gets_a_call_back_task() {
+fn a_caller_whose_line_goes_silent_is_called_back_by_the_same_agent() {
     // RTP stops after the recording (7 s) and no BYE comes: after 2 s of
     // silence from the caller, the server ends the call as dropped, hangs
     // up both legs, and opens a call-back task for the agent who had it.
-    let server = start_configured(&["1001"], &[], "5s", "0s", "rtp_timeout = \"2s\"\n", "");
+    // The agent then calls back: their phone rings first, then the
+    // patient's, behind the trunk (a SIPp phone that echoes what it hears).
+    let trunk_port = support::free_udp_port(Ipv4Addr::LOCALHOST);
+    let trunk = format!("\n[[trunks]]\nname = \"pstn\"\naddress = \"127.0.0.1:{trunk_port}\"\n");
+    let server = start_configured(&["1001"], &[], "5s", "0s", "rtp_timeout = \"2s\"\n", &trunk);
     let _phone = agent(&server, "1001", false);
     let media_port = support::free_udp_port(Ipv4Addr::LOCALHOST) & !1;
     let run = Sipp::new(server.dir(), "queue_caller_goes_silent.xml", server.sip)
@@ -563,6 +567,99 @@ fn a_caller_whose_line_goes_silent_is_dropped_and_the_agent_gets_a_call_back_tas
     assert_eq!(task["owner"]["name"], "1001");
     assert_eq!(task["number"], "+79210000000");
     assert_eq!(task["status"], "open");
+
+    // Call back now, as the agent.
+    let patient_media = support::free_udp_port(Ipv4Addr::LOCALHOST) & !1;
+    let patient = std::thread::spawn({
+        let uas = Sipp::new(server.dir(), "patient_answers.xml", server.sip)
+            .port(trunk_port)
+            .var("talk_ms", "3000")
+            .arg("-mi")
+            .arg("127.0.0.1")
+            .arg("-mp")
+            .arg(&patient_media.to_string())
+            .arg("-rtp_echo");
+        move || uas.run()
+    });
+    let login = format!(r#"{{"extension": "1001", "password": "{PASSWORD}"}}"#);
+    let (status, body) = http_json(server.http, "POST", "/api/login", None, &login).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let token = serde_json::from_str::<Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = http_json(
+        server.http,
+        "POST",
+        "/api/callbacks/cb-call-00000001/call",
+        Some(&token),
+        "{}",
+    )
+    .unwrap();
+    assert_eq!(status, 202, "{body}");
+    let placed = serde_json::from_str::<Value>(&body).unwrap()["call_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let patient = patient.join().unwrap().unwrap();
+    assert!(
+        patient.passed(),
+        "the patient's phone\n{}\n{}",
+        patient.describe(),
+        server.tail(40)
+    );
+
+    // The call recorded its own attempt: reached, so the task is done.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let done = loop {
+        let (_, body) = http_get_auth(server.http, "/api/callbacks?status=done", TOKEN).unwrap();
+        let list: Value = serde_json::from_str(&body).unwrap();
+        if let Some(t) = list["tasks"].as_array().and_then(|t| t.first()) {
+            break t.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the call-back was not recorded\n{}",
+            server.tail(40)
+        );
+        let _ = http_get_auth(server.http, "/health", TOKEN);
+    };
+    assert_eq!(done["id"], "cb-call-00000001");
+    assert_eq!(done["attempts"][0]["outcome"], "reached");
+    assert_eq!(done["attempts"][0]["agent"], "1001");
+    assert_eq!(done["attempts"][0]["call"], placed.as_str());
+    // Voice went both ways through the server: the agent's to the patient
+    // (and, echoed, back).
+    let (status, body) =
+        http_get_auth(server.http, &format!("/api/calls/{placed}"), TOKEN).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let call: Value = serde_json::from_str(&body).unwrap();
+    let kinds: Vec<&str> = call["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "dialout_started",
+            "dialout_answered",
+            "dialout_answered",
+            "media_stats",
+            "dialout_ended"
+        ],
+        "{call:#}"
+    );
+    let stats = media_stats(&call, false);
+    for (field, what) in [
+        ("caller_in", "from the agent"),
+        ("agent_out", "to the patient"),
+        ("agent_in", "from the patient"),
+        ("caller_out", "to the agent"),
+    ] {
+        assert!(stats[field].as_u64().unwrap() > 0, "no RTP {what}: {stats}");
+    }
     assert!(
         !server.log().contains("79210000000"),
         "the patient's number reached the log"

@@ -145,6 +145,58 @@ pub(crate) async fn attempt(
     }
 }
 
+/// `POST /api/callbacks/{id}/call`: "call back now". Rings the caller's
+/// own phone; when they answer, the server dials the patient (a phone
+/// registered under the number, or the trunk) and joins them. The attempt
+/// and its outcome are recorded by the call itself.
+pub(crate) async fn call_now(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let who = principal(&state, &headers).await?;
+    let Principal::User { extension, .. } = &who else {
+        return Err(ApiError::Forbidden(
+            "call back now rings a staff member's phone: log in as one".into(),
+        ));
+    };
+    who.require(
+        &[Role::Agent, Role::Senior, Role::Doctor],
+        "calling a patient back",
+    )?;
+    let task = match state.store.callback(&id).await? {
+        None => return Err(ApiError::NotFound(format!("no call-back task {id}"))),
+        Some(t) if !workable(&state, &who, &t) => {
+            return Err(ApiError::Forbidden(format!(
+                "call-back task {id} belongs to someone else"
+            )));
+        }
+        Some(t) if t.status != Status::Open => {
+            return Err(ApiError::Conflict(format!(
+                "call-back task {id} is already closed"
+            )));
+        }
+        Some(t) => t,
+    };
+    let request = crate::calls::b2bua::DialOutRequest {
+        staff: extension.clone(),
+        number: task.number.clone(),
+        purpose: "callback",
+        link: Some(task.id.clone()),
+    };
+    match state.core.dial_out(request).await? {
+        Ok(call_id) => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({ "call_id": call_id, "task": task.id })),
+        )
+            .into_response()),
+        Err(e @ crate::calls::b2bua::DialOutError::NoMedia) => {
+            Err(ApiError::Unavailable(e.to_string()))
+        }
+        Err(e) => Err(ApiError::Conflict(e.to_string())),
+    }
+}
+
 #[cfg(test)]
 #[path = "callbacks_tests.rs"]
 mod tests;

@@ -84,6 +84,10 @@ pub fn app(state: AppState) -> Router {
             "/api/callbacks/{id}/attempts",
             axum::routing::post(callbacks::attempt),
         )
+        .route(
+            "/api/callbacks/{id}/call",
+            axum::routing::post(callbacks::call_now),
+        )
         .route("/api/indicators", get(indicators::history))
         .route("/api/indicators/live", get(indicators::live))
         .route("/api/audit/status", get(indicators::audit_status))

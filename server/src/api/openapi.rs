@@ -24,6 +24,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/patients/{mis_id}"),
     ("get", "/api/callbacks"),
     ("post", "/api/callbacks/{id}/attempts"),
+    ("post", "/api/callbacks/{id}/call"),
     ("get", "/api/indicators"),
     ("get", "/api/indicators/live"),
     ("get", "/api/audit/status"),
@@ -199,6 +200,12 @@ pub fn document() -> Value {
                     "properties": { "outcome": { "enum": ["reached", "no_answer", "busy", "wrong_number"] } }
                 }}}},
                 "responses": { "201": { "description": "The task after the attempt." }, "400": bad, "401": unauthorized, "403": forbidden, "404": not_found, "409": error_response("The task is closed.") }
+            }},
+            "/api/callbacks/{id}/call": { "post": {
+                "summary": "Call back now: rings the logged-in staff member's phone, then dials the patient (a phone registered under the number, or the trunk) and joins them. The call records its own attempt: reached, no_answer, busy or wrong_number.",
+                "security": auth,
+                "parameters": [path_param("id", "cb-call-xxxxxxxx")],
+                "responses": { "202": { "description": "{call_id, task}: the staff member's phone is ringing." }, "401": unauthorized, "403": forbidden, "404": not_found, "409": error_response("The task is closed, or the phone is not registered or busy, or there is no route to the number."), "503": error_response("No media ports are free.") }
             }},
             "/api/indicators/live": { "get": {
                 "summary": "The supervisors' dashboard now: calls waiting and the longest wait; today's and the last hour's service level (answered within three rings), ASA, abandonment, dropped calls, AHT; per-queue tiles; the agent board; tile thresholds (supervisor). Also pushed on /api/ws as `indicators` messages.",

@@ -93,11 +93,6 @@ pub(crate) async fn get_call(
         // nothing about calls that were not theirs.
         return Err(ApiError::NotFound(format!("no call {id}")));
     }
-    let call = state
-        .store
-        .call(&id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no call {id}")))?;
     let events: Vec<_> = state
         .store
         .call_events(&id)
@@ -105,6 +100,14 @@ pub(crate) async fn get_call(
         .into_iter()
         .map(|e| json!({ "seq": e.seq, "at": e.at, "kind": e.kind, "agent": e.agent, "data": e.data }))
         .collect();
+    let Some(call) = state.store.call(&id).await? else {
+        // A call the server placed (a call-back, a teleconsult) has no
+        // queue record: its events tell its story.
+        if events.is_empty() {
+            return Err(ApiError::NotFound(format!("no call {id}")));
+        }
+        return Ok(Json(json!({ "id": id, "placed": true, "events": events })).into_response());
+    };
     Ok(Json(json!({
         "id": call.id,
         "queue": call.queue,

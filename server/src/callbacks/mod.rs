@@ -89,6 +89,9 @@ pub struct Attempt {
     pub agent: String,
     /// How it went.
     pub outcome: Outcome,
+    /// The call the server placed for it ("call back now"), if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
 }
 
 /// A call-back task.
@@ -318,6 +321,17 @@ impl Scheduler {
                     self.open(e.at, call, queue, number, Reason::Abandoned, None);
                 }
             }
+            // A call placed for a task ("call back now") records its own
+            // attempt; one that never reached the patient's phone does not.
+            "dialout_ended" => {
+                let outcome = e.data["outcome"].as_str().and_then(Outcome::from_name);
+                if let (Some(outcome), Some(task), Some(agent)) =
+                    (outcome, e.data["link"].as_str(), &e.agent)
+                    && task.starts_with("cb-")
+                {
+                    let _ = self.record(e.at, task, agent, outcome, Some(call));
+                }
+            }
             "ended" => {
                 let Some((queue, number, agent)) = self.calls.remove(call) else {
                     return;
@@ -396,6 +410,19 @@ impl Scheduler {
         agent: &str,
         outcome: Outcome,
     ) -> Result<Task, AttemptError> {
+        self.record(now, id, agent, outcome, None)
+    }
+
+    /// An attempt, made through `call` when the server placed it: read
+    /// twice (a replay after a restart), it counts once.
+    fn record(
+        &mut self,
+        now: i64,
+        id: &str,
+        agent: &str,
+        outcome: Outcome,
+        call: Option<&str>,
+    ) -> Result<Task, AttemptError> {
         let n = *self
             .by_id
             .get(id)
@@ -403,10 +430,16 @@ impl Scheduler {
         let Some(task) = self.tasks.get_mut(&n) else {
             return Err(AttemptError::Closed(id.to_string()));
         };
+        if let Some(c) = call
+            && task.attempts.iter().any(|a| a.call.as_deref() == Some(c))
+        {
+            return Ok(task.clone());
+        }
         task.attempts.push(Attempt {
             at: now,
             agent: agent.to_string(),
             outcome,
+            call: call.map(str::to_string),
         });
         let tries = task.attempts.len() as u32;
         let close = match outcome {

@@ -101,6 +101,13 @@ async fn rebuild(
     for e in store.indicator_events(now - REPLAY, i64::MAX, upto).await? {
         s.handle_fact(&e);
     }
+    // Attempts made by calls the server placed ("call back now").
+    for e in store
+        .events_of_kind_since("dialout_ended", now - REPLAY, upto)
+        .await?
+    {
+        s.handle_fact(&e);
+    }
     Ok((s, upto))
 }
 

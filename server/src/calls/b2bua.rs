@@ -17,8 +17,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use careline_shared::sip::transaction::{Key, TransactionLayer};
 use careline_shared::sip::{
-    Dialog, HeaderName, Host, Message, MessageWriter, Method, NameAddr, SipUri, StatusCode, Tag,
-    Uri, parse_datagram,
+    Dialog, HeaderName, Host, Message, Method, NameAddr, SipUri, StatusCode, Tag, Uri,
 };
 
 use careline_shared::sdp::Sdp;
@@ -47,6 +46,8 @@ pub struct B2buaSettings {
     /// A caller on hold this long gets a reminder to the agent, and again
     /// every as long after (the clinics' rule: 30–40 s).
     pub hold_reminder: std::time::Duration,
+    /// Where calls to numbers that are not our extensions go.
+    pub trunk: Option<OutboundRoute>,
 }
 
 /// How to reach one leg's peer.
@@ -78,6 +79,8 @@ struct AgentLeg {
     flow: Flow,
     state: AgentLegState,
     dialog: Option<Dialog>,
+    /// A leg of a call the server placed (not a queue call's agent leg).
+    dialout: bool,
 }
 
 #[derive(Debug)]
@@ -110,6 +113,8 @@ struct Call {
 enum CallTimer {
     /// Remind the agent of the caller on hold.
     HoldReminder(u64),
+    /// A placed call's current leg has rung long enough.
+    DialOutRing(u64),
 }
 
 /// The B2BUA.
@@ -130,6 +135,8 @@ pub struct B2bua {
     tags: u64,
     events: VecDeque<Event>,
     media: Option<Box<dyn MediaControl>>,
+    /// Calls the server placed (call-backs, teleconsults), by call number.
+    dialouts: HashMap<u64, dialout::DialOut>,
 }
 
 /// Whose dialog a Call-ID leads to.
@@ -171,6 +178,7 @@ impl B2bua {
             tags: seed | 1,
             events: VecDeque::new(),
             media,
+            dialouts: HashMap::new(),
         }
     }
 
@@ -306,6 +314,7 @@ impl B2bua {
         while let Some((at, timer)) = self.timers.pop_due(now) {
             match timer {
                 CallTimer::HoldReminder(call) => self.hold_reminder(at, call),
+                CallTimer::DialOutRing(id) => self.dialout_ring_timeout(at, layer, registrar, id),
             }
         }
         self.run_commands(now, layer, registrar);
@@ -549,6 +558,10 @@ impl B2bua {
             return Handled::Yes;
         }
         let call = leg.call;
+        if self.dialouts.contains_key(&call) {
+            self.dialout_in_dialog(now, layer, registrar, key, msg, leg_key, &tag);
+            return Handled::Yes;
+        }
         match method {
             Method::Bye => {
                 self.respond(now, layer, key, msg, &tag, StatusCode::OK, |_| {});
@@ -619,6 +632,10 @@ impl B2bua {
             }
             return;
         }
+        if self.is_dialout_leg(key) {
+            self.dialout_final(now, layer, registrar, key, msg, status);
+            return;
+        }
         if status.is_success() {
             self.agent_answered(now, layer, registrar, key, msg);
             return;
@@ -644,6 +661,10 @@ impl B2bua {
         registrar: &Registrar,
         key: Key,
     ) {
+        if self.is_dialout_leg(key) {
+            self.dialout_leg_lost(now, layer, registrar, key);
+            return;
+        }
         if let Some(leg) = self.remove_leg(key)
             && !matches!(
                 leg.state,
@@ -775,83 +796,59 @@ impl B2bua {
         if !self.calls.contains_key(&call) {
             return;
         }
-        let transport = if binding.transport == "tcp" {
-            Transport::Tcp
-        } else {
-            Transport::Udp
-        };
-        let flow = Flow {
-            transport,
-            remote: binding.source,
-        };
-        let branch = layer.new_branch();
-        let tag = self.next_tag();
+        let flow = flow_of(binding);
+        let transport = flow.transport;
         let c = &self.calls[&call];
         let caller = &c.caller.invite;
-        let mut from = caller
+        let from = caller
             .headers
             .from
             .clone()
             .unwrap_or_else(|| NameAddr::new(self.contact(transport)));
-        from.params = careline_shared::sip::Params::new();
-        from.params.set("tag", Some(tag.as_str().into()));
         let to_uri = Uri::Sip(SipUri::new(
             Some(agent),
             Host::Domain(self.settings.domain.as_str().into()),
             None,
         ));
-        let mut w = MessageWriter::request(&Method::Invite, &binding.contact.uri);
-        w.header(&HeaderName::Via, self.via(transport, &branch))
-            .header(&HeaderName::MaxForwards, 70)
-            .header(&HeaderName::From, &from)
-            .header(&HeaderName::To, NameAddr::new(to_uri))
-            .header(
-                &HeaderName::CallId,
-                format_args!("{}-{}@careline", Self::call_ref(call), branch.as_str()),
-            )
-            .header(&HeaderName::CSeq, "1 INVITE")
-            .header(
-                &HeaderName::Contact,
-                format_args!("<{}>", self.contact(transport)),
-            )
-            .header(&HeaderName::Allow, crate::sip::endpoint::ALLOW)
-            .header(&HeaderName::UserAgent, &self.settings.server_name)
-            .header_named(CALL_HEADER, Self::call_ref(call));
         let content_type = caller.headers.content_type.as_ref().map(|c| c.to_string());
-        let bytes = w.finish_with_body(content_type.as_deref(), &c.sdp_for_agent);
-        let Ok(invite) = parse_datagram(bytes.clone()) else {
-            // We wrote it; failing to read it back would be our bug.
-            tracing::error!(agent, "could not read back our own INVITE");
-            return;
-        };
-        match layer.send_request(
+        let body = c.sdp_for_agent.clone();
+        let sent = self.send_invite(
             now,
-            &invite,
-            bytes,
-            flow.remote,
-            transport == Transport::Tcp,
-        ) {
-            Ok(key) => {
-                self.legs.insert(
-                    key,
-                    AgentLeg {
-                        call,
-                        agent: agent.to_string(),
-                        invite,
-                        flow,
-                        state: AgentLegState::Calling,
-                        dialog: None,
-                    },
-                );
-            }
-            Err(e) => {
-                tracing::error!(agent, error = %e, "could not send INVITE");
-                self.acd.handle_agent_rejected(now, call, agent);
-            }
+            layer,
+            outgoing::OutgoingInvite {
+                call,
+                who: agent,
+                request_uri: &binding.contact.uri,
+                to: NameAddr::new(to_uri),
+                from,
+                flow,
+                content_type: content_type.as_deref(),
+                body: &body,
+                dialout: false,
+            },
+        );
+        if sent.is_none() {
+            self.acd.handle_agent_rejected(now, call, agent);
         }
     }
 }
 
+/// How to reach a registered phone: over the flow its REGISTER came on.
+fn flow_of(binding: &crate::sip::registrar::Binding) -> Flow {
+    let transport = if binding.transport == "tcp" {
+        Transport::Tcp
+    } else {
+        Transport::Udp
+    };
+    Flow {
+        transport,
+        remote: binding.source,
+    }
+}
+
+#[path = "b2bua_dialout.rs"]
+mod dialout;
+pub use dialout::{DialOutError, DialOutRequest, OutboundRoute};
 #[path = "b2bua_media.rs"]
 mod anchoring;
 #[path = "b2bua_hold.rs"]

@@ -186,6 +186,9 @@ impl B2bua {
         session: SessionId,
         leg: Leg,
     ) {
+        if self.dialout_silence(now, layer, registrar, session, leg) {
+            return;
+        }
         let Some((&call, c)) = self
             .calls
             .iter()

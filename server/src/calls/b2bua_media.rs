@@ -11,9 +11,9 @@ use crate::calls::media::Anchor;
 use crate::media::{Leg, Mode};
 
 /// The codecs we answer callers with and play ringback in.
-const OUR_CODECS: [Codec; 3] = [Codec::PCMU, Codec::PCMA, Codec::TELEPHONE_EVENT];
+pub(super) const OUR_CODECS: [Codec; 3] = [Codec::PCMU, Codec::PCMA, Codec::TELEPHONE_EVENT];
 
-fn is_g711(c: &Codec) -> bool {
+pub(super) fn is_g711(c: &Codec) -> bool {
     matches!(c.kind(), CodecKind::Pcmu | CodecKind::Pcma)
 }
 
@@ -154,7 +154,13 @@ impl B2bua {
         Some(c)
     }
 
-    fn media_stats(&mut self, now: std::time::Instant, call: u64, anchor: Anchor, ringing: bool) {
+    pub(super) fn media_stats(
+        &mut self,
+        now: std::time::Instant,
+        call: u64,
+        anchor: Anchor,
+        ringing: bool,
+    ) {
         let Some(stats) = self.media.as_ref().and_then(|m| m.stats(anchor.id)) else {
             return;
         };

@@ -7,14 +7,102 @@ use std::time::Instant;
 use bytes::Bytes;
 use careline_shared::sip::transaction::{Key, TransactionLayer};
 use careline_shared::sip::{
-    Branch, HeaderName, Host, Message, MessageWriter, Method, SipUri, StatusCode, Tag, Uri, Via,
-    parse_datagram, response_to,
+    Branch, HeaderName, Host, Message, MessageWriter, Method, NameAddr, SipUri, StatusCode, Tag,
+    Uri, Via, parse_datagram, response_to,
 };
 
-use super::{AgentLegState, B2bua, Call, Flow};
+use super::{AgentLeg, AgentLegState, B2bua, CALL_HEADER, Call, Flow};
 use crate::config::Transport;
 
+/// An INVITE starting a leg we place (to an agent, a staff member, a patient).
+pub(super) struct OutgoingInvite<'a> {
+    /// The call it belongs to.
+    pub call: u64,
+    /// Whom it rings (an extension, or the patient's number).
+    pub who: &'a str,
+    /// Where it goes.
+    pub request_uri: &'a Uri,
+    /// Its To.
+    pub to: NameAddr,
+    /// Its From (our tag is put on it).
+    pub from: NameAddr,
+    /// How to reach the peer.
+    pub flow: Flow,
+    /// The body's type, if it has one.
+    pub content_type: Option<&'a str>,
+    /// The offer.
+    pub body: &'a Bytes,
+    /// A leg of a call the server placed.
+    pub dialout: bool,
+}
+
 impl B2bua {
+    /// Sends an INVITE and tracks its leg (state `Calling`); `None` when
+    /// it could not be sent.
+    pub(super) fn send_invite(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        inv: OutgoingInvite<'_>,
+    ) -> Option<Key> {
+        let transport = inv.flow.transport;
+        let branch = layer.new_branch();
+        let tag = self.next_tag();
+        let mut from = inv.from;
+        from.params = careline_shared::sip::Params::new();
+        from.params.set("tag", Some(tag.as_str().into()));
+        let mut w = MessageWriter::request(&Method::Invite, inv.request_uri);
+        w.header(&HeaderName::Via, self.via(transport, &branch))
+            .header(&HeaderName::MaxForwards, 70)
+            .header(&HeaderName::From, &from)
+            .header(&HeaderName::To, &inv.to)
+            .header(
+                &HeaderName::CallId,
+                format_args!("{}-{}@careline", Self::call_ref(inv.call), branch.as_str()),
+            )
+            .header(&HeaderName::CSeq, "1 INVITE")
+            .header(
+                &HeaderName::Contact,
+                format_args!("<{}>", self.contact(transport)),
+            )
+            .header(&HeaderName::Allow, crate::sip::endpoint::ALLOW)
+            .header(&HeaderName::UserAgent, &self.settings.server_name)
+            .header_named(CALL_HEADER, Self::call_ref(inv.call));
+        let bytes = w.finish_with_body(inv.content_type, inv.body);
+        let Ok(invite) = parse_datagram(bytes.clone()) else {
+            // We wrote it; failing to read it back would be our bug.
+            tracing::error!(call = inv.call, "could not read back our own INVITE");
+            return None;
+        };
+        match layer.send_request(
+            now,
+            &invite,
+            bytes,
+            inv.flow.remote,
+            transport == Transport::Tcp,
+        ) {
+            Ok(key) => {
+                self.legs.insert(
+                    key,
+                    AgentLeg {
+                        call: inv.call,
+                        agent: inv.who.to_string(),
+                        invite,
+                        flow: inv.flow,
+                        state: AgentLegState::Calling,
+                        dialog: None,
+                        dialout: inv.dialout,
+                    },
+                );
+                Some(key)
+            }
+            Err(e) => {
+                tracing::error!(call = inv.call, error = %e, "could not send INVITE");
+                None
+            }
+        }
+    }
+
     pub(super) fn local(&self, transport: Transport) -> SocketAddr {
         let (first, second) = match transport {
             Transport::Udp => (self.settings.udp, self.settings.tcp),

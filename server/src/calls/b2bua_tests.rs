@@ -63,6 +63,10 @@ fn core_with(t0: Instant, media: Option<Box<dyn MediaControl>>) -> SipCore {
         udp: Some("127.0.0.1:5060".parse().unwrap()),
         tcp: None,
         hold_reminder: 30 * S,
+        trunk: Some(crate::calls::b2bua::OutboundRoute {
+            remote: "127.0.0.1:5070".parse().unwrap(),
+            transport: crate::config::Transport::Udp,
+        }),
     };
     let mut core = SipCore::new(settings, [9; 32], t0, media);
     for (ext, addr) in [("1001", AGENT), ("2001", SENIOR)] {
@@ -595,3 +599,6 @@ fn abandoned_call_frees_its_media() {
 
 #[path = "b2bua_hold_tests.rs"]
 mod hold;
+
+#[path = "b2bua_dialout_tests.rs"]
+mod dialout_tests;

@@ -182,6 +182,51 @@ pub enum Event {
         /// When.
         at: Instant,
     },
+    /// The server placed a call (a call-back, a teleconsult): the staff
+    /// member's phone rings first, the patient is dialled once they answer.
+    DialOutStarted {
+        /// The call.
+        call: u64,
+        /// The staff member's extension.
+        staff: String,
+        /// The number to reach (patient data: stored, never logged).
+        number: String,
+        /// `callback` or `teleconsult`.
+        purpose: &'static str,
+        /// The call-back task or appointment it serves.
+        link: Option<String>,
+        /// When.
+        at: Instant,
+    },
+    /// One side of a placed call answered: `staff`, then `patient`.
+    DialOutAnswered {
+        /// The call.
+        call: u64,
+        /// The staff member.
+        staff: String,
+        /// `staff` or `patient`.
+        side: &'static str,
+        /// When.
+        at: Instant,
+    },
+    /// A placed call is over, and how far it got: `reached` (the patient
+    /// answered), `no_answer`, `busy`, `wrong_number`, `staff_unavailable`
+    /// (the staff member's phone did not take it), `cancelled` (they hung
+    /// up before the patient answered), `failed` (no route, no media).
+    DialOutEnded {
+        /// The call.
+        call: u64,
+        /// The staff member.
+        staff: String,
+        /// How far it got.
+        outcome: &'static str,
+        /// `completed`, or `dropped` when a connected call broke off.
+        reason: EndReason,
+        /// The call-back task or appointment it served.
+        link: Option<String>,
+        /// When.
+        at: Instant,
+    },
     /// An agent's state changed.
     AgentStateChanged {
         /// The agent.
@@ -233,7 +278,10 @@ impl Event {
             | Event::HoldReminder { call, .. }
             | Event::HoldEnded { call, .. }
             | Event::LineDropped { call, .. }
-            | Event::MediaStats { call, .. } => Some(*call),
+            | Event::MediaStats { call, .. }
+            | Event::DialOutStarted { call, .. }
+            | Event::DialOutAnswered { call, .. }
+            | Event::DialOutEnded { call, .. } => Some(*call),
             Event::AgentStateChanged { .. } => None,
         }
     }
@@ -248,6 +296,9 @@ impl Event {
             | Event::HoldReminder { agent, .. }
             | Event::HoldEnded { agent, .. }
             | Event::AgentStateChanged { agent, .. } => Some(agent),
+            Event::DialOutStarted { staff, .. }
+            | Event::DialOutAnswered { staff, .. }
+            | Event::DialOutEnded { staff, .. } => Some(staff),
             _ => None,
         }
     }
@@ -268,6 +319,9 @@ impl Event {
             | Event::HoldReminder { at, .. }
             | Event::HoldEnded { at, .. }
             | Event::LineDropped { at, .. }
+            | Event::DialOutStarted { at, .. }
+            | Event::DialOutAnswered { at, .. }
+            | Event::DialOutEnded { at, .. }
             | Event::AgentStateChanged { at, .. } => *at,
         }
     }
@@ -324,6 +378,19 @@ impl Event {
             } => json!({ "reminder": reminder, "held_ms": dur(held_for) }),
             Event::HoldEnded { held_for, .. } => json!({ "held_ms": dur(held_for) }),
             Event::LineDropped { side, cause, .. } => json!({ "side": side, "cause": cause }),
+            Event::DialOutStarted {
+                number,
+                purpose,
+                link,
+                ..
+            } => json!({ "number": number, "purpose": purpose, "link": link }),
+            Event::DialOutAnswered { side, .. } => json!({ "side": side }),
+            Event::DialOutEnded {
+                outcome,
+                reason,
+                link,
+                ..
+            } => json!({ "outcome": outcome, "reason": reason.as_str(), "link": link }),
         }
     }
 
@@ -344,6 +411,9 @@ impl Event {
             Event::HoldReminder { .. } => "hold_reminder",
             Event::HoldEnded { .. } => "hold_ended",
             Event::LineDropped { .. } => "line_dropped",
+            Event::DialOutStarted { .. } => "dialout_started",
+            Event::DialOutAnswered { .. } => "dialout_answered",
+            Event::DialOutEnded { .. } => "dialout_ended",
         }
     }
 }

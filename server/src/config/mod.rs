@@ -16,8 +16,10 @@ use serde::{Deserialize, Deserializer};
 
 mod callbacks;
 mod dashboard;
+mod trunks;
 pub use callbacks::CallbacksConfig;
 pub use dashboard::DashboardConfig;
+pub use trunks::TrunkConfig;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -47,6 +49,8 @@ pub struct Config {
     pub callbacks: CallbacksConfig,
     /// `[[queues]]`: where patients' calls land and who answers them.
     pub queues: Vec<QueueConfig>,
+    /// `[[trunks]]`: how patients' numbers are reached.
+    pub trunks: Vec<TrunkConfig>,
     /// SHA-256 (hex) of the configuration text as read (before environment
     /// overrides): a change between runs is recorded in the audit trail.
     #[serde(skip)]
@@ -477,6 +481,7 @@ impl Config {
         self.callbacks
             .check()
             .map_err(|(key, reason)| invalid(key, reason))?;
+        trunks::check(&self.trunks).map_err(|(key, reason)| invalid(key, reason))?;
         if let Err(reason) = crate::patients::PhoneNormalizer::new(&self.patients.default_region) {
             return Err(invalid("patients.default_region", reason));
         }

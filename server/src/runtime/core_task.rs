@@ -244,6 +244,9 @@ impl CoreTask {
             } => {
                 let _ = reply.send(self.core.set_agent_state(t, &extension, state));
             }
+            Input::DialOut { request, reply } => {
+                let _ = reply.send(self.core.dial_out(t, request));
+            }
             Input::AgentStates { reply } => {
                 let states = self
                     .core

@@ -68,6 +68,11 @@ pub(crate) enum Input {
     AgentStates {
         reply: oneshot::Sender<Vec<(String, AgentState)>>,
     },
+    /// A call to place (call back now, a teleconsult).
+    DialOut {
+        request: crate::calls::b2bua::DialOutRequest,
+        reply: oneshot::Sender<Result<String, crate::calls::b2bua::DialOutError>>,
+    },
 }
 
 /// The API's way into the core task.
@@ -98,6 +103,20 @@ impl CoreHandle {
                 state,
                 reply,
             })
+            .await
+            .map_err(|_| CoreGone)?;
+        rx.await.map_err(|_| CoreGone)
+    }
+
+    /// Places a call: the staff member's phone first, then the patient.
+    /// The call's id once the staff member's phone is being rung.
+    pub async fn dial_out(
+        &self,
+        request: crate::calls::b2bua::DialOutRequest,
+    ) -> Result<Result<String, crate::calls::b2bua::DialOutError>, CoreGone> {
+        let (reply, rx) = oneshot::channel();
+        self.0
+            .send(Input::DialOut { request, reply })
             .await
             .map_err(|_| CoreGone)?;
         rx.await.map_err(|_| CoreGone)
@@ -144,6 +163,7 @@ fn endpoint_settings(
         udp,
         tcp,
         hold_reminder: config.calls.hold_reminder.0,
+        trunk: config.trunks.first().map(|t| t.route()),
     }
 }
 

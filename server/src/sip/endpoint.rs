@@ -54,6 +54,8 @@ pub struct EndpointSettings {
     pub tcp: Option<SocketAddr>,
     /// Reminder time for callers on hold (`[calls] hold_reminder`).
     pub hold_reminder: Duration,
+    /// Where calls to numbers that are not our extensions go (`[[trunks]]`).
+    pub trunk: Option<crate::calls::b2bua::OutboundRoute>,
 }
 
 /// A transport flow: how a message came in, and so how to answer it.
@@ -154,6 +156,7 @@ impl SipCore {
                 domain: settings.domain.clone(),
                 server_name: settings.server_name.clone(),
                 hold_reminder: settings.hold_reminder,
+                trunk: settings.trunk,
             },
             Acd::new(settings.queues.clone(), now),
             (seed >> 32) as u64,
@@ -252,6 +255,19 @@ impl SipCore {
         let r = self
             .b2bua
             .set_agent_state(now, &mut self.layer, &self.registrar, extension, state);
+        self.drain_layer(now, Transport::Udp);
+        r
+    }
+
+    /// Places a call: the staff member's phone first, then the patient.
+    pub fn dial_out(
+        &mut self,
+        now: Instant,
+        req: crate::calls::b2bua::DialOutRequest,
+    ) -> Result<String, crate::calls::b2bua::DialOutError> {
+        let r = self
+            .b2bua
+            .dial_out(now, &mut self.layer, &self.registrar, req);
         self.drain_layer(now, Transport::Udp);
         r
     }

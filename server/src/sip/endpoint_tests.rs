@@ -32,6 +32,7 @@ fn settings() -> EndpointSettings {
         udp: Some("127.0.0.1:5060".parse().unwrap()),
         tcp: None,
         hold_reminder: Duration::from_secs(30),
+        trunk: None,
     }
 }
 

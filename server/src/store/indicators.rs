@@ -38,6 +38,25 @@ impl Store {
         Ok(rows.into_iter().map(record).collect())
     }
 
+    /// Events of one kind from `since`, up to `upto`, in `seq` order.
+    pub async fn events_of_kind_since(
+        &self,
+        kind: &str,
+        since: i64,
+        upto: i64,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, kind, call_id, agent, data, hash FROM events
+             WHERE at >= ? AND seq <= ? AND kind = ? ORDER BY seq",
+        )
+        .bind(since)
+        .bind(upto)
+        .bind(kind)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(record).collect())
+    }
+
     /// Every agent's last recorded state: (extension, state, since).
     pub async fn agent_states_since(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
         let rows =
