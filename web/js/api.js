@@ -68,7 +68,7 @@ export async function get(path, { raw = false } = {}) {
  * nothing is missed. `onMessage(msg)` gets every message; `onStatus(up)`
  * says whether the socket is open.
  */
-export function live(onMessage, onStatus) {
+export function live(onMessage, onStatus, { feed } = {}) {
   let after = null;
   let delay = 500;
   const open = () => {
@@ -77,6 +77,7 @@ export function live(onMessage, onStatus) {
     const proto = location.protocol === "https:" ? "wss" : "ws";
     const q = new URLSearchParams({ token: s.token });
     if (after !== null) q.set("after", after);
+    if (feed) q.set("feed", feed);
     const ws = new WebSocket(`${proto}://${location.host}/api/ws?${q}`);
     ws.onopen = () => {
       delay = 500;
@@ -90,6 +91,9 @@ export function live(onMessage, onStatus) {
     };
     ws.onclose = () => {
       onStatus(false);
+      // A session that has ended (expired, or logged out elsewhere) goes
+      // back to the login page instead of retrying for ever.
+      get("/api/session").catch(() => {});
       setTimeout(open, delay);
       delay = Math.min(delay * 2, 10_000);
     };

@@ -44,7 +44,7 @@ function renderTiles() {
   const wait = snap.longest_wait_ms === null ? null : snap.longest_wait_ms + since();
   tile(figure("waiting"), String(snap.waiting), "", snap.waiting > 0 ? "amber" : "ok", snap.waiting);
   tile(figure("longest_wait"), duration(wait), "", level(wait, th.longest_wait_ms, false), snap.longest_wait_ms);
-  const slSub = (x) => `${x.answered_within} / ${x.answered + x.abandoned_after_deadline + x.timed_out}`;
+  const slSub = (x) => `${x.answered_within} / ${x.answered + x.abandoned_after_deadline}`;
   tile(figure("sl_today"), percent(today.service_level), slSub(today), level(today.service_level, th.service_level, true), today.service_level);
   tile(figure("sl_hour"), percent(hour.service_level), slSub(hour), level(hour.service_level, th.service_level, true), hour.service_level);
   tile(figure("asa"), duration(today.asa_ms), `${t("last_hour")}: ${duration(hour.asa_ms)}`, "none", today.asa_ms);
@@ -125,6 +125,7 @@ live(
     link.dataset.i18n = up ? "connected" : "disconnected";
     link.textContent = t(link.dataset.i18n);
   },
+  { feed: "indicators" },
 );
 setInterval(render, 1000);
 window.addEventListener("careline:lang", render);

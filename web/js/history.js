@@ -40,6 +40,7 @@ const COLUMNS = [
   ["sl_today", (r) => percent(r.service_level), "within"],
   ["asa", (r) => duration(r.asa_ms)],
   ["abandoned", (r) => `${r.abandoned} (${percent(r.abandonment_rate)})`],
+  ["timed_out", (r) => r.timed_out],
   ["dropped", (r) => r.dropped],
   ["aht", (r) => duration(r.aht_ms)],
   ["missed", (r) => r.missed_rings],

@@ -171,6 +171,19 @@ pub(crate) async fn login(
     .into_response())
 }
 
+/// `GET /api/session`: who the token belongs to (401 once it has ended).
+pub(crate) async fn session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let who = principal(&state, &headers).await?;
+    let extension = match &who {
+        Principal::User { extension, .. } => Some(extension.clone()),
+        Principal::Operator => None,
+    };
+    Ok(Json(json!({ "extension": extension, "role": who.role_name() })).into_response())
+}
+
 /// `POST /api/logout`: the token stops working.
 pub(crate) async fn logout(
     State(state): State<AppState>,

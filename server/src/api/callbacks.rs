@@ -16,6 +16,7 @@ use super::auth::{Principal, principal};
 use super::error::ApiError;
 use crate::callbacks::runner::CallbackError;
 use crate::callbacks::{AttemptError, Outcome, Status, Task};
+use crate::store::callbacks::Scope;
 use crate::store::users::Role;
 
 /// Tasks one listing returns at most.
@@ -73,20 +74,19 @@ pub(crate) async fn list(
             });
         }
     };
-    let tasks = state.store.callbacks(status, LIMIT).await?;
-    let visible: Vec<_> = if who.sees_everything() {
-        tasks.iter().map(Task::to_json).collect()
-    } else {
-        tasks
-            .iter()
-            .filter(|t| workable(&state, &who, t))
-            .map(Task::to_json)
-            .collect()
-    };
     let queues = match &who {
         Principal::User { extension, .. } => queues_of(&state, extension),
         Principal::Operator => Vec::new(),
     };
+    let scope = match &who {
+        Principal::User { extension, .. } if !who.sees_everything() => Scope::Agent {
+            extension,
+            queues: &queues,
+        },
+        _ => Scope::All,
+    };
+    let tasks = state.store.callbacks(status, scope, LIMIT).await?;
+    let visible: Vec<_> = tasks.iter().map(Task::to_json).collect();
     Ok(Json(json!({ "tasks": visible, "my_queues": queues })).into_response())
 }
 

@@ -189,12 +189,14 @@ async fn tasks_survive_a_restart_of_the_scheduler(pool: sqlx::SqlitePool) {
     task_written(&s, "cb-call-00000002").await;
     // A new scheduler, as after a restart: rebuilt from the store, it
     // neither opens the task again nor forgets it.
+    s.callbacks.stop().await;
     let restarted = AppState {
         callbacks: crate::callbacks::runner::Callbacks::spawn(
             s.store.clone(),
             &s.live_events,
             s.events.clone(),
             crate::callbacks::Policy::default(),
+            s.phones,
         ),
         ..s.clone()
     };

@@ -22,6 +22,10 @@ use crate::timefmt;
 
 /// Intervals one history request may ask for.
 const MAX_INTERVALS: i64 = 3_000;
+/// The earliest time a history may start: 2000-01-01 (no call is older).
+const EARLIEST: i64 = 946_684_800_000;
+/// How far past now a history may end.
+const AHEAD: i64 = 2 * 86_400_000;
 
 /// `GET /api/indicators/live`
 pub(crate) async fn live(
@@ -83,6 +87,14 @@ pub(crate) async fn history(
         Some(f) => parse_time(f, offset, "from")?,
         None => Step::Day.floor(now, offset),
     };
+    for (t, field) in [(from, "from"), (to, "to")] {
+        if !(EARLIEST..=now + AHEAD).contains(&t) {
+            return Err(ApiError::BadRequest {
+                message: format!("{field}: must lie between 2000-01-01 and tomorrow"),
+                field: Some(field),
+            });
+        }
+    }
     if from >= to {
         return Err(ApiError::BadRequest {
             message: "from must be before to".into(),

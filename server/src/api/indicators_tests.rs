@@ -166,6 +166,10 @@ async fn bad_queries_get_a_400_naming_the_field(pool: sqlx::SqlitePool) {
         ("from=yesterday", "from"),
         ("to=2026-13-01", "to"),
         ("from=2026-01-01&to=2026-11-01&step=15m", "step"),
+        // Far outside any call's time (and past i64 arithmetic).
+        ("from=0&to=9223372036854775807", "from"),
+        ("from=1795514400000&to=9223372036854775807", "to"),
+        ("from=1000-01-01", "from"),
     ] {
         let (status, body) = call(&s, get(&format!("/api/indicators?{query}"), &tokens[0])).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");

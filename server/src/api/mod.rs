@@ -72,6 +72,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/openapi.json", get(openapi::serve))
         .route("/api/login", axum::routing::post(auth::login))
         .route("/api/logout", axum::routing::post(auth::logout))
+        .route("/api/session", get(auth::session))
         .route("/api/ws", get(ws::upgrade))
         .route("/api/agents", get(operator::list_agents))
         .route(
@@ -163,6 +164,7 @@ mod tests {
             &live_events,
             events.clone(),
             crate::callbacks::Policy::default(),
+            crate::patients::PhoneNormalizer::new("RU").unwrap(),
         );
         AppState {
             dashboard,

@@ -15,6 +15,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/openapi.json"),
     ("post", "/api/login"),
     ("post", "/api/logout"),
+    ("get", "/api/session"),
     ("get", "/api/ws"),
     ("get", "/api/agents"),
     ("put", "/api/agents/{ext}/state"),
@@ -147,11 +148,17 @@ pub fn document() -> Value {
                 "security": auth,
                 "responses": { "204": { "description": "Logged out." }, "401": unauthorized }
             }},
+            "/api/session": { "get": {
+                "summary": "Who this token belongs to: {extension, role}; 401 once the session has ended.",
+                "security": auth,
+                "responses": { "200": { "description": "{extension, role}" }, "401": unauthorized }
+            }},
             "/api/ws": { "get": {
                 "summary": "Live WebSocket: hello, events by role, call_offered screen pops; client messages state, note, disposition. `after` resumes from a seq.",
                 "parameters": [
                     { "name": "token", "in": "query", "required": false, "schema": { "type": "string" }, "description": "The bearer token (browsers cannot set headers on a WebSocket)." },
-                    { "name": "after", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0 }, "description": "Replay events after this seq first." }
+                    { "name": "after", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0 }, "description": "Replay events after this seq first." },
+                    { "name": "feed", "in": "query", "required": false, "schema": { "enum": ["events", "indicators"] }, "description": "indicators: the dashboard's snapshots only (supervisors)." }
                 ],
                 "responses": { "101": { "description": "Switching to the WebSocket." }, "400": bad, "401": unauthorized }
             }},

@@ -93,6 +93,9 @@ pub(crate) async fn get_call(
         // nothing about calls that were not theirs.
         return Err(ApiError::NotFound(format!("no call {id}")));
     }
+    // The row first, then the events: an event committed in between shows
+    // in the list, never the other way round.
+    let row = state.store.call(&id).await?;
     let events: Vec<_> = state
         .store
         .call_events(&id)
@@ -100,7 +103,7 @@ pub(crate) async fn get_call(
         .into_iter()
         .map(|e| json!({ "seq": e.seq, "at": e.at, "kind": e.kind, "agent": e.agent, "data": e.data }))
         .collect();
-    let Some(call) = state.store.call(&id).await? else {
+    let Some(call) = row else {
         // A call the server placed (a call-back, a teleconsult) has no
         // queue record: its events tell its story.
         if events.is_empty() {

@@ -47,6 +47,8 @@ const REPLAY_PAGE: i64 = 1_000;
 pub(crate) struct WsQuery {
     token: Option<String>,
     after: Option<i64>,
+    /// `indicators`: the dashboard's figures only, no events.
+    feed: Option<String>,
 }
 
 /// `GET /api/ws`: the token from `?token=` (browsers cannot set headers on
@@ -68,6 +70,29 @@ pub(crate) async fn upgrade(
         })
         .ok_or(ApiError::Unauthorized)?;
     let who = principal_from_token(&state, &token).await?;
+    let indicators_only = match q.feed.as_deref() {
+        None | Some("events") => false,
+        Some("indicators") => {
+            who.require(&[Role::Supervisor], "the indicators")?;
+            true
+        }
+        Some(other) => {
+            return Err(ApiError::BadRequest {
+                message: format!("feed: `{other}` is not events or indicators"),
+                field: Some("feed"),
+            });
+        }
+    };
+    if indicators_only {
+        let dashboard = state.dashboard.subscribe();
+        return Ok(ws
+            .on_upgrade(move |socket| async move {
+                if let Err(e) = indicators_feed(socket, dashboard).await {
+                    tracing::debug!(error = %e, "websocket closed");
+                }
+            })
+            .into_response());
+    }
     let after = match q.after {
         Some(a) if a < 0 => {
             return Err(ApiError::BadRequest {
@@ -211,9 +236,11 @@ impl Session {
             let pop = self.call_offered(call, caller, e.seq).await?;
             send(socket, &pop).await?;
         }
-        let visible = self.who.sees_everything()
-            || mine
-            || e.call_id.as_ref().is_some_and(|c| self.calls.contains(c));
+        // A call-back task is its owner's business, not that of everyone
+        // who was once offered the call it came from.
+        let by_call = !e.kind.starts_with("callback_")
+            && e.call_id.as_ref().is_some_and(|c| self.calls.contains(c));
+        let visible = self.who.sees_everything() || mine || by_call;
         if visible {
             send(socket, &event_json(e)).await?;
         }
@@ -391,6 +418,31 @@ impl ClientMessage {
             ClientMessage::State { .. } => "state",
             ClientMessage::Note { .. } => "note",
             ClientMessage::Disposition { .. } => "disposition",
+        }
+    }
+}
+
+/// `feed=indicators`: the snapshot now and each one after, nothing else
+/// (a wall display has no use for the events, nor for replaying them).
+async fn indicators_feed(mut socket: WebSocket, rx: watch::Receiver<Arc<Value>>) -> WsResult {
+    send(
+        &mut socket,
+        &json!({ "type": "hello", "feed": "indicators" }),
+    )
+    .await?;
+    let mut rx = Some(rx);
+    if let Some(r) = &mut rx {
+        let first = r.borrow_and_update().clone();
+        send(&mut socket, &first).await?;
+    }
+    loop {
+        tokio::select! {
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Close(_))) | None => return Ok(()),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+            },
+            snap = next_snapshot(&mut rx) => send(&mut socket, &snap).await?,
         }
     }
 }
@@ -746,6 +798,139 @@ mod tests {
             .unwrap();
         let reply = next_any(&mut agent).await;
         assert_eq!(reply["type"], "error", "{reply}");
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn call_back_tasks_reach_their_owner_and_not_others_who_were_rung(
+        pool: sqlx::SqlitePool,
+    ) {
+        let clinic = clinic(pool).await;
+        let now = crate::store::now_ms();
+        let fact = |at: i64, kind: &str, agent: Option<&str>, data: Value| EventRecord {
+            seq: 0,
+            at,
+            kind: kind.into(),
+            call_id: Some("call-00000003".into()),
+            agent: agent.map(Into::into),
+            data,
+            hash: None,
+        };
+        // 1002 let it ring; 1001 answered; the line dropped.
+        for f in [
+            fact(
+                now - 60_000,
+                "call_arrived",
+                None,
+                json!({ "queue": "reception", "caller": "+79211234567" }),
+            ),
+            fact(
+                now - 59_000,
+                "agent_offered",
+                Some("1002"),
+                json!({ "tier": "agent" }),
+            ),
+            fact(
+                now - 49_000,
+                "agent_ring_no_answer",
+                Some("1002"),
+                json!({ "misses": 1 }),
+            ),
+            fact(
+                now - 49_000,
+                "agent_offered",
+                Some("1001"),
+                json!({ "tier": "agent" }),
+            ),
+            fact(
+                now - 47_000,
+                "answered",
+                Some("1001"),
+                json!({ "within_deadline": true }),
+            ),
+            fact(now, "ended", None, json!({ "reason": "dropped" })),
+        ] {
+            clinic.state.events.commit(f).await.unwrap();
+        }
+        // The scheduler opens the task (and finds it due) for 1001.
+        let mut written = 0;
+        for _ in 0..200 {
+            written = clinic
+                .state
+                .store
+                .call_events("call-00000003")
+                .await
+                .unwrap()
+                .iter()
+                .filter(|e| e.kind.starts_with("callback_"))
+                .count();
+            if written >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(written, 2, "callback_created and callback_due");
+
+        // Both agents catch up from the start of the log.
+        let mut heard = Vec::new();
+        for ext in ["1001", "1002"] {
+            let mut c = clinic.connect(ext, Some(0)).await;
+            assert_eq!(next(&mut c).await["type"], "hello");
+            c.send(WsMessage::Text(
+                json!({ "type": "dance" }).to_string().into(),
+            ))
+            .await
+            .unwrap();
+            let mut kinds = Vec::new();
+            loop {
+                let m = next(&mut c).await;
+                if m["type"] == "error" {
+                    break;
+                }
+                if m["type"] == "event" {
+                    kinds.push(m["kind"].as_str().unwrap().to_string());
+                }
+            }
+            heard.push(kinds);
+        }
+        assert!(
+            heard[0].contains(&"callback_created".to_string()),
+            "{:?}",
+            heard[0]
+        );
+        assert!(heard[1].contains(&"ended".to_string()), "{:?}", heard[1]);
+        assert!(
+            !heard[1].iter().any(|k| k.starts_with("callback_")),
+            "1002 was only rung: {:?}",
+            heard[1]
+        );
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn the_indicators_feed_is_for_supervisors_and_carries_nothing_else(
+        pool: sqlx::SqlitePool,
+    ) {
+        let clinic = clinic(pool).await;
+        let token = clinic.token("9001").await;
+        let url = format!("ws://{}/api/ws?token={token}&feed=indicators", clinic.addr);
+        let (mut c, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        assert_eq!(next_any(&mut c).await["feed"], "indicators");
+        assert_eq!(next_any(&mut c).await["type"], "indicators");
+        clinic.fact(
+            "call_arrived",
+            None,
+            json!({ "queue": "reception", "caller": "+79211234567" }),
+        );
+        // The fact changes the figures; the socket carries the new snapshot,
+        // never the event itself.
+        let m = next_any(&mut c).await;
+        assert_eq!(m["type"], "indicators", "{m}");
+
+        let agent = clinic.token("1001").await;
+        let url = format!("ws://{}/api/ws?token={agent}&feed=indicators", clinic.addr);
+        assert!(
+            tokio_tungstenite::connect_async(url).await.is_err(),
+            "agents get a 403"
+        );
     }
 
     #[sqlx::test(migrations = "../migrations")]

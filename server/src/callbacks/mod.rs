@@ -233,10 +233,14 @@ enum Timer {
     Overdue(u64),
 }
 
+/// Reads a caller's number as received into one to dial (E.164), or
+/// `None` when there is nothing to call (withheld, anonymous).
+pub type Dialable = Box<dyn Fn(&str) -> Option<String> + Send>;
+
 /// The open tasks and their deadlines.
-#[derive(Debug)]
 pub struct Scheduler {
     policy: Policy,
+    dialable: Dialable,
     tasks: HashMap<u64, Task>,
     by_id: HashMap<String, u64>,
     timers: Timers<Timer, i64>,
@@ -251,6 +255,7 @@ impl Scheduler {
     pub fn new(policy: Policy) -> Scheduler {
         Scheduler {
             policy,
+            dialable: Box::new(|n: &str| (!n.trim().is_empty()).then(|| n.trim().to_string())),
             tasks: HashMap::new(),
             by_id: HashMap::new(),
             timers: Timers::default(),
@@ -258,6 +263,13 @@ impl Scheduler {
             calls: HashMap::new(),
             events: VecDeque::new(),
         }
+    }
+
+    /// Reads callers' numbers with `f` (the clinic's region): a task gets
+    /// the number to dial, and a call without one (withheld) gets none.
+    pub fn with_numbers(mut self, f: Dialable) -> Scheduler {
+        self.dialable = f;
+        self
     }
 
     /// Takes back a stored task at start (`now`): an open one with its
@@ -359,6 +371,10 @@ impl Scheduler {
         if self.by_id.contains_key(&id) {
             return;
         }
+        let Some(number) = (self.dialable)(&number) else {
+            // Nobody to call back (the number was withheld).
+            return;
+        };
         let p = &self.policy;
         let (due, sla) = match reason {
             Reason::Dropped => (p.dropped_due, p.sla_dropped),

@@ -26,6 +26,9 @@ enum Command {
         outcome: Outcome,
         reply: oneshot::Sender<Result<Task, CallbackError>>,
     },
+    Stop {
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// Why the API's request could not be done.
@@ -52,10 +55,19 @@ impl Callbacks {
         live: &broadcast::Sender<Arc<EventRecord>>,
         sink: EventSink,
         policy: Policy,
+        phones: crate::patients::PhoneNormalizer,
     ) -> Callbacks {
         let (tx, rx) = mpsc::channel(256);
-        tokio::spawn(run(store, live.subscribe(), sink, policy, rx));
+        tokio::spawn(run(store, live.subscribe(), sink, policy, phones, rx));
         Callbacks { tx }
+    }
+
+    /// Stops the scheduler (its tasks stay stored).
+    pub async fn stop(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.tx.send(Command::Stop { reply }).await.is_ok() {
+            let _ = done.await;
+        }
     }
 
     /// A handle whose scheduler is not running (tests of other parts).
@@ -91,9 +103,12 @@ impl Callbacks {
 async fn rebuild(
     store: &Store,
     policy: &Policy,
+    phones: &crate::patients::PhoneNormalizer,
 ) -> Result<(Scheduler, i64), crate::store::StoreError> {
     let now = now_ms();
-    let mut s = Scheduler::new(policy.clone());
+    let phones = phones.clone();
+    let mut s =
+        Scheduler::new(policy.clone()).with_numbers(Box::new(move |n: &str| phones.caller(n)));
     for task in store.callbacks_for_restore(now - 2 * REPLAY).await? {
         s.restore(now, task);
     }
@@ -130,10 +145,11 @@ async fn run(
     mut feed: broadcast::Receiver<Arc<EventRecord>>,
     sink: EventSink,
     policy: Policy,
+    phones: crate::patients::PhoneNormalizer,
     mut commands: mpsc::Receiver<Command>,
 ) {
     'rebuild: loop {
-        let (mut s, mut upto) = match rebuild(&store, &policy).await {
+        let (mut s, mut upto) = match rebuild(&store, &policy, &phones).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "call-backs: reading the store failed; retrying");
@@ -156,7 +172,12 @@ async fn run(
                         upto = e.seq;
                         s.handle_fact(&e);
                     }
-                    Err(RecvError::Lagged(_)) => continue 'rebuild,
+                    Err(RecvError::Lagged(_)) => {
+                        match crate::indicators::live::catch_up(&store, upto, |e| s.handle_fact(e)).await {
+                            Ok(seq) => upto = seq,
+                            Err(_) => continue 'rebuild,
+                        }
+                    }
                     Err(RecvError::Closed) => return,
                 },
                 cmd = commands.recv() => match cmd {
@@ -171,6 +192,10 @@ async fn run(
                             (Ok(_), Err(e)) => Err(CallbackError::Unavailable(e.to_string())),
                         };
                         let _ = reply.send(answer);
+                    }
+                    Some(Command::Stop { reply }) => {
+                        let _ = reply.send(());
+                        return;
                     }
                     None => return,
                 },

@@ -261,3 +261,45 @@ fn facts_read_twice_open_one_task_and_restored_tasks_keep_their_deadlines() {
         Err(AttemptError::Closed(_))
     ));
 }
+
+#[test]
+fn numbers_are_read_for_dialling_and_a_withheld_one_gets_no_task() {
+    let phones = crate::patients::PhoneNormalizer::new("RU").unwrap();
+    let mut s =
+        Scheduler::new(Policy::default()).with_numbers(Box::new(move |n: &str| phones.caller(n)));
+    // The trunk sent the national form.
+    s.handle_fact(&fact(
+        T0,
+        "call_arrived",
+        "call-1",
+        None,
+        json!({ "queue": "reception", "caller": "89210000000" }),
+    ));
+    s.handle_fact(&fact(T0 + S, "answered", "call-1", Some("1001"), json!({})));
+    s.handle_fact(&fact(
+        T0 + MIN,
+        "ended",
+        "call-1",
+        None,
+        json!({ "reason": "dropped" }),
+    ));
+    let ev = drain(&mut s);
+    assert_eq!(ev[0].2.number, "+79210000000");
+
+    s.handle_fact(&fact(
+        T0,
+        "call_arrived",
+        "call-2",
+        None,
+        json!({ "queue": "reception", "caller": "anonymous" }),
+    ));
+    s.handle_fact(&fact(T0 + S, "answered", "call-2", Some("1001"), json!({})));
+    s.handle_fact(&fact(
+        T0 + MIN,
+        "ended",
+        "call-2",
+        None,
+        json!({ "reason": "dropped" }),
+    ));
+    assert!(drain(&mut s).is_empty(), "nobody to call back");
+}

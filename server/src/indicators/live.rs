@@ -127,6 +127,25 @@ async fn rebuild(
     Ok((ledger, upto))
 }
 
+/// Reads the store's events after `upto` in pages, handing each to `f`;
+/// the `seq` it got to.
+pub(crate) async fn catch_up(
+    store: &Store,
+    mut upto: i64,
+    mut f: impl FnMut(&EventRecord),
+) -> Result<i64, crate::store::StoreError> {
+    loop {
+        let page = store.events_after(upto, 1_000).await?;
+        let Some(last) = page.last().map(|e| e.seq) else {
+            return Ok(upto);
+        };
+        for e in &page {
+            f(e);
+        }
+        upto = last;
+    }
+}
+
 async fn run(
     store: Store,
     mut feed: broadcast::Receiver<Arc<EventRecord>>,
@@ -158,8 +177,16 @@ async fn run(
                         dirty = true;
                     }
                     Err(RecvError::Lagged(_)) => {
-                        tracing::debug!("dashboard fell behind the event feed; rebuilding");
-                        continue 'rebuild;
+                        // Read what was missed from the store, from where
+                        // the ledger is; the feed's copies are passed over.
+                        tracing::debug!("dashboard fell behind the event feed; catching up");
+                        match catch_up(&store, upto, |e| ledger.apply(e)).await {
+                            Ok(seq) => {
+                                upto = seq;
+                                dirty = true;
+                            }
+                            Err(_) => continue 'rebuild,
+                        }
                     }
                     Err(RecvError::Closed) => return,
                 },

@@ -12,8 +12,9 @@
 //! interval"), and every measure is taken from that arrival:
 //!
 //! - **service level** (answered within three rings) = answered within the
-//!   answer deadline ÷ (answered + abandoned after the deadline + ended
-//!   unanswered by the queue's maximum wait);
+//!   answer deadline ÷ (answered + abandoned after the deadline); calls the
+//!   queue ended unanswered at its maximum wait are counted apart
+//!   (`timed_out`), as are unanswered calls whose line failed;
 //! - **ASA** = mean wait from arrival to answer, over answered calls;
 //! - **abandonment rate** = hung up by the caller before answer ÷ offered
 //!   (every call that arrived);
@@ -143,9 +144,9 @@ pub struct Tally {
 
 impl Tally {
     /// Answered within three rings ÷ (answered + abandoned after the
-    /// deadline + timed out); `None` with nothing to count.
+    /// deadline), as DESIGN §2.6 defines it; `None` with nothing to count.
     pub fn service_level(&self) -> Option<f64> {
-        let base = self.answered + self.abandoned_after_deadline + self.timed_out;
+        let base = self.answered + self.abandoned_after_deadline;
         (base > 0).then(|| self.answered_within as f64 / base as f64)
     }
 

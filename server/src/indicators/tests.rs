@@ -181,8 +181,9 @@ fn each_definition_from_one_hour_of_calls() {
     assert_eq!(t.waiting, 1);
     assert_eq!(t.dropped, 1);
     assert_eq!(t.missed_rings, 1);
-    // 1 within ÷ (2 answered + 1 abandoned late + 1 timed out).
-    assert_eq!(t.service_level(), Some(0.25));
+    // 1 within ÷ (2 answered + 1 abandoned late); the timed-out call is
+    // counted apart.
+    assert_eq!(t.service_level(), Some(1.0 / 3.0));
     // (4 + 20) / 2 s.
     assert_eq!(t.asa_ms(), Some(12 * S));
     // 2 abandoned of 6 offered.

@@ -167,6 +167,56 @@ fn endpoint_settings(
     }
 }
 
+/// Calls the last run left going (it was killed, or the machine failed)
+/// ended with it: their lines were cut. They are ended now as dropped, so
+/// the dashboard stops counting them as waiting or talking and their
+/// patients get call-back tasks.
+async fn close_unfinished_calls(store: &Store, events: &EventSink) -> anyhow::Result<()> {
+    let unfinished = store.unfinished_calls().await?;
+    if unfinished.is_empty() {
+        return Ok(());
+    }
+    tracing::warn!(
+        calls = unfinished.len(),
+        "calls left unfinished by the last run: ending them as dropped"
+    );
+    let now = crate::store::now_ms();
+    let fact =
+        |call: &str, kind: &str, data: serde_json::Value| crate::store::events::EventRecord {
+            seq: 0,
+            at: now,
+            kind: kind.into(),
+            call_id: Some(call.to_string()),
+            agent: None,
+            data,
+            hash: None,
+        };
+    let mut facts: Vec<_> = unfinished
+        .iter()
+        .flat_map(|call| {
+            [
+                fact(
+                    call,
+                    "line_dropped",
+                    serde_json::json!({ "side": "server", "cause": "server_restart" }),
+                ),
+                fact(
+                    call,
+                    "ended",
+                    serde_json::json!({ "reason": "dropped", "at": now }),
+                ),
+            ]
+        })
+        .collect();
+    // Committed before the core starts numbering new calls.
+    let last = facts.pop().expect("two facts per call");
+    for f in facts {
+        events.send(f)?;
+    }
+    events.commit(last).await?;
+    Ok(())
+}
+
 /// Loads the credential table for the configured realm, warning about users
 /// whose HA1 was made for another realm (their passwords must be set again).
 pub(crate) async fn load_credentials(
@@ -324,6 +374,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
     // Call ids continue after those already stored: a reused id would make
     // every later event batch fail its insert.
     let mut core = core;
+    close_unfinished_calls(&store, &events_tx).await?;
     core.resume_calls_after(store.last_call_number().await?);
     core.restore_agent_states(store.agent_states().await?);
     let core = tokio::spawn(core.run(input_rx, shutdown_rx.clone()));
@@ -340,6 +391,8 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
             &live_events,
             events_tx.clone(),
             config.callbacks.policy(),
+            crate::patients::PhoneNormalizer::new(&config.patients.default_region)
+                .map_err(|e| anyhow::anyhow!("patients.default_region: {e}"))?,
         ),
         queue_members: Arc::new(
             config
@@ -417,5 +470,54 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::events::EventRecord;
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn calls_a_stopped_run_left_going_are_ended_as_dropped_at_start(pool: sqlx::SqlitePool) {
+        let store = Store::from_pool(pool);
+        let (events, _, _) = spawn_event_writer(store.clone(), Arc::new(Metrics::default()));
+        let fact = |call: &str, kind: &str, data: serde_json::Value| EventRecord {
+            seq: 0,
+            at: 1_000,
+            kind: kind.into(),
+            call_id: Some(call.into()),
+            agent: None,
+            data,
+            hash: None,
+        };
+        let arrived = json!({ "queue": "reception", "caller": "+79210000000" });
+        for f in [
+            fact("call-00000001", "call_arrived", arrived.clone()),
+            fact("call-00000002", "call_arrived", arrived),
+            fact("call-00000002", "ended", json!({ "reason": "completed" })),
+        ] {
+            events.commit(f).await.unwrap();
+        }
+        close_unfinished_calls(&store, &events).await.unwrap();
+        let cut = store.call("call-00000001").await.unwrap().unwrap();
+        assert_eq!(cut.end_reason.as_deref(), Some("dropped"));
+        let done = store.call("call-00000002").await.unwrap().unwrap();
+        assert_eq!(done.end_reason.as_deref(), Some("completed"));
+        let kinds: Vec<String> = store
+            .call_events("call-00000001")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| format!("{} {}", e.kind, e.data["cause"].as_str().unwrap_or("")))
+            .collect();
+        assert_eq!(
+            kinds,
+            ["call_arrived ", "line_dropped server_restart", "ended "]
+        );
+        // Nothing left to close the next time.
+        assert!(store.unfinished_calls().await.unwrap().is_empty());
     }
 }

@@ -3,7 +3,7 @@
 //! the API.
 
 use serde_json::Value;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use super::events::EventRecord;
 use super::{Store, StoreError};
@@ -34,7 +34,8 @@ pub(super) async fn fold(
              ON CONFLICT (id) DO UPDATE SET owner_kind = excluded.owner_kind,
                  owner = excluded.owner, status = excluded.status, overdue = excluded.overdue,
                  due_at = excluded.due_at, closed_at = excluded.closed_at,
-                 attempts = excluded.attempts, task = excluded.task",
+                 attempts = excluded.attempts, task = excluded.task
+             WHERE callbacks.status = 'open'",
         )
         .bind(&task.id)
         .bind(&task.call_id)
@@ -79,6 +80,20 @@ fn text(v: &impl serde::Serialize) -> String {
     }
 }
 
+/// Whose tasks a listing holds.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// Everyone's.
+    All,
+    /// Those an agent may work: their own, and their queues'.
+    Agent {
+        /// The agent.
+        extension: &'a str,
+        /// The queues they answer for.
+        queues: &'a [&'a str],
+    },
+}
+
 /// Call-back counts for the dashboard.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CallbackCounts {
@@ -113,29 +128,39 @@ impl Store {
         Ok(parse(rows).pop())
     }
 
-    /// Tasks by status (`None`: every one), by due time, at most `limit`.
+    /// Tasks by status (`None`: every one) that `scope` may see: open ones
+    /// by due time, closed ones newest first; at most `limit`.
     pub async fn callbacks(
         &self,
         status: Option<Status>,
+        scope: Scope<'_>,
         limit: i64,
     ) -> Result<Vec<Task>, StoreError> {
-        let rows = match status {
-            Some(s) => {
-                sqlx::query(
-                    "SELECT task FROM callbacks WHERE status = ? ORDER BY due_at, id LIMIT ?",
-                )
-                .bind(text(&s))
-                .bind(limit)
-                .fetch_all(self.pool())
-                .await?
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT task FROM callbacks WHERE 1 = 1");
+        if let Some(s) = status {
+            q.push(" AND status = ").push_bind(text(&s));
+        }
+        if let Scope::Agent { extension, queues } = scope {
+            q.push(" AND ((owner_kind = 'agent' AND owner = ")
+                .push_bind(extension.to_string())
+                .push(")");
+            if !queues.is_empty() {
+                q.push(" OR (owner_kind = 'queue' AND owner IN (");
+                let mut list = q.separated(", ");
+                for name in queues {
+                    list.push_bind(name.to_string());
+                }
+                q.push("))");
             }
-            None => {
-                sqlx::query("SELECT task FROM callbacks ORDER BY due_at, id LIMIT ?")
-                    .bind(limit)
-                    .fetch_all(self.pool())
-                    .await?
-            }
-        };
+            q.push(")");
+        }
+        q.push(if status == Some(Status::Open) {
+            " ORDER BY due_at, id"
+        } else {
+            " ORDER BY COALESCE(closed_at, due_at) DESC, id"
+        });
+        q.push(" LIMIT ").push_bind(limit);
+        let rows = q.build().fetch_all(self.pool()).await?;
         Ok(parse(rows))
     }
 

@@ -206,6 +206,15 @@ impl Store {
         Ok(())
     }
 
+    /// Calls with no end: left going by a run that stopped without
+    /// ending them.
+    pub async fn unfinished_calls(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT id FROM calls WHERE ended_at IS NULL ORDER BY id")
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     /// Every agent's last recorded state: (extension, state).
     pub async fn agent_states(&self) -> Result<Vec<(String, String)>, StoreError> {
         let rows = sqlx::query("SELECT extension, state FROM agent_states ORDER BY extension")

@@ -132,7 +132,8 @@ impl Store {
         let rows = sqlx::query(
             "SELECT DISTINCT e.call_id FROM events e WHERE e.agent = ? AND e.call_id IS NOT NULL \
              AND (e.call_id IN (SELECT id FROM calls WHERE ended_at IS NULL) \
-                  OR e.call_id IN (SELECT call_id FROM events WHERE seq > ? AND call_id IS NOT NULL))",
+                  OR e.call_id IN (SELECT call_id FROM events WHERE seq > ? AND call_id IS NOT NULL \
+                                   AND kind NOT LIKE 'callback_%'))",
         )
         .bind(extension)
         .bind(seq)
