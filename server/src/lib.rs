@@ -10,6 +10,9 @@
 //! - [`callbacks`]: call-back tasks for dropped and abandoned calls (sans-IO scheduler + its task);
 //! - [`audit`]: `audit verify` and `audit export` over the hash-chained event log.
 
+// The hand-written OpenAPI document is one large `json!` literal.
+#![recursion_limit = "512"]
+
 pub mod api;
 pub mod audit;
 pub mod callbacks;

@@ -82,6 +82,16 @@ impl PhoneNormalizer {
     }
 }
 
+/// An id the clinic's information system gives (a patient's, an
+/// appointment's): 1–64 letters, digits, `-`, `_` or `.`.
+pub fn valid_clinic_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
 /// A patient as the clinic's information system sends it (CSV row or
 /// `PUT /api/patients/{mis_id}` body). Keyed by the clinic's own id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,12 +325,7 @@ impl PatientInput {
         today: i64,
     ) -> Result<Patient, FieldError> {
         let err = |field, reason: String| Err(FieldError { field, reason });
-        let id_ok = !mis_id.is_empty()
-            && mis_id.len() <= 64
-            && mis_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-        if !id_ok {
+        if !valid_clinic_id(mis_id) {
             return err(
                 "mis_id",
                 format!("`{mis_id}`: use 1–64 letters, digits, '-', '_' or '.'"),

@@ -131,6 +131,14 @@ try {
   const audit = await page.locator("#audit").textContent();
   if (!/verified up to event \d+/.test(audit)) fail(`audit status: ${audit}`);
 
+  // The teleconsult log (no doctor called today in this test): it loads,
+  // lists what the API lists, and shows the audit chain's status.
+  await page.click('a[href="/teleconsults"]');
+  await page.waitForFunction(() => document.body.dataset.loaded !== undefined, null, { timeout: WAIT });
+  const tc = await api("/api/teleconsults");
+  same("teleconsult rows", await page.locator("#calls tbody tr").count(), tc.calls.length);
+  if (!/verified up to event \d+/.test(await page.locator("#audit").textContent())) fail("teleconsult page: no audit status");
+
   if (problems.length) fail(problems.join("; "));
   console.log("DONE");
 } finally {

@@ -18,6 +18,8 @@ use support::baresip::{Account, Baresip};
 use support::server::{Options, Server, http_get_auth, http_json};
 use support::sipp::Sipp;
 
+mod teleconsult;
+
 const PASSWORD: &str = "correct-horse";
 const TOKEN: &str = "queue-suite-token-0123";
 
@@ -46,6 +48,19 @@ fn start_configured(
     media: &str,
     more: &str,
 ) -> Server {
+    let options = configured(agents, seniors, ring_cycle, wrap_up, media, more);
+    Server::start(options).unwrap_or_else(|e| panic!("careline-server does not start: {e:#}"))
+}
+
+/// The options behind [`start_configured`], for a test to add to.
+fn configured(
+    agents: &[&str],
+    seniors: &[&str],
+    ring_cycle: &str,
+    wrap_up: &str,
+    media: &str,
+    more: &str,
+) -> Options {
     support::require_private_netns();
     // An even media port range of its own, so suites running side by side
     // do not reach for the same ports.
@@ -70,7 +85,7 @@ fn start_configured(
     for a in agents.iter().chain(seniors) {
         options = options.user(a, PASSWORD);
     }
-    Server::start(options).unwrap_or_else(|e| panic!("careline-server does not start: {e:#}"))
+    options
 }
 
 /// baresip as agent `ext`, registered; `manual` lets it ring until told to answer.

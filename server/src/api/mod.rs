@@ -11,6 +11,7 @@ pub mod live;
 mod openapi;
 mod operator;
 mod patients;
+mod teleconsults;
 mod web;
 mod ws;
 
@@ -57,6 +58,9 @@ pub struct AppState {
     pub callbacks: crate::callbacks::runner::Callbacks,
     /// Each queue's agents and seniors, by queue name.
     pub queue_members: Arc<std::collections::HashMap<String, Vec<String>>>,
+    /// Whether a teleconsult lacking consent or payment is refused (or
+    /// only warned about).
+    pub teleconsult_refuse_missing: bool,
 }
 
 /// The router.
@@ -66,6 +70,7 @@ pub fn app(state: AppState) -> Router {
         .route("/dashboard", get(web::dashboard))
         .route("/history", get(web::history))
         .route("/agent", get(web::agent))
+        .route("/teleconsults", get(web::teleconsults))
         .route("/static/{*path}", get(web::file))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -88,6 +93,16 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/api/callbacks/{id}/call",
             axum::routing::post(callbacks::call_now),
+        )
+        .route("/api/appointments", get(teleconsults::list_appointments))
+        .route(
+            "/api/appointments/{id}",
+            axum::routing::put(teleconsults::put_appointment),
+        )
+        .route("/api/teleconsults", get(teleconsults::log))
+        .route(
+            "/api/teleconsults/{id}/call",
+            axum::routing::post(teleconsults::call),
         )
         .route("/api/indicators", get(indicators::history))
         .route("/api/indicators/live", get(indicators::live))
@@ -169,6 +184,7 @@ mod tests {
         AppState {
             dashboard,
             callbacks,
+            teleconsult_refuse_missing: true,
             queue_members: Arc::new(
                 [(
                     "reception".to_string(),

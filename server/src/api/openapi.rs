@@ -26,6 +26,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/callbacks"),
     ("post", "/api/callbacks/{id}/attempts"),
     ("post", "/api/callbacks/{id}/call"),
+    ("get", "/api/appointments"),
+    ("put", "/api/appointments/{id}"),
+    ("get", "/api/teleconsults"),
+    ("post", "/api/teleconsults/{id}/call"),
     ("get", "/api/indicators"),
     ("get", "/api/indicators/live"),
     ("get", "/api/audit/status"),
@@ -213,6 +217,52 @@ pub fn document() -> Value {
                 "security": auth,
                 "parameters": [path_param("id", "cb-call-xxxxxxxx")],
                 "responses": { "202": { "description": "{call_id, task}: the staff member's phone is ringing." }, "401": unauthorized, "403": forbidden, "404": not_found, "409": error_response("The task is closed, or the phone is not registered or busy, or there is no route to the number."), "503": error_response("No media ports are free.") }
+            }},
+            "/api/appointments": { "get": {
+                "summary": "Appointments in a range (default: from 12 h ago to a week ahead): a doctor their own, supervisors and admins everyone's (optionally ?doctor=).",
+                "security": auth,
+                "parameters": [
+                    { "name": "from", "in": "query", "required": false, "schema": { "type": "string" }, "description": "Epoch ms or YYYY-MM-DDTHH:MM:SSZ." },
+                    { "name": "to", "in": "query", "required": false, "schema": { "type": "string" } },
+                    { "name": "doctor", "in": "query", "required": false, "schema": { "type": "string" } }
+                ],
+                "responses": { "200": { "description": "{appointments: [{id, patient_id, doctor, starts_at, service, teleconsult, consent, paid, phone}]}" }, "400": bad, "401": unauthorized, "403": forbidden }
+            }},
+            "/api/appointments/{id}": { "put": {
+                "summary": "Create or replace an appointment by the clinic's id (admin, operator token).",
+                "security": auth,
+                "parameters": [path_param("id", "The clinic's own id: 1–64 letters, digits, '-', '_' or '.'.")],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["patient", "doctor", "starts_at", "service"], "additionalProperties": false,
+                    "properties": {
+                        "patient": { "type": "string", "description": "The patient's id (mis_id)." },
+                        "doctor": { "type": "string", "description": "A doctor's extension." },
+                        "starts_at": { "description": "Epoch ms or YYYY-MM-DDTHH:MM:SSZ." },
+                        "service": { "type": "string" },
+                        "teleconsult": { "type": "boolean" },
+                        "consent": { "type": "boolean", "description": "Informed consent to a remote consultation." },
+                        "paid": { "type": "boolean" },
+                        "phone": { "type": "string", "description": "The number to call, when not the patient's first." }
+                    }
+                }}}},
+                "responses": { "200": { "description": "Updated." }, "201": { "description": "Created." }, "400": bad, "401": unauthorized, "403": forbidden }
+            }},
+            "/api/teleconsults": { "get": {
+                "summary": "The teleconsult record: doctor, extension, number, patient, appointment, INVITE/answer/end times, duration, outcome, and the line for the medical record (a doctor their own; supervisors and admins all). CSV exports are audited.",
+                "security": auth,
+                "parameters": [
+                    { "name": "from", "in": "query", "required": false, "schema": { "type": "string" }, "description": "Default a week ago." },
+                    { "name": "to", "in": "query", "required": false, "schema": { "type": "string" } },
+                    { "name": "doctor", "in": "query", "required": false, "schema": { "type": "string" } },
+                    { "name": "format", "in": "query", "required": false, "schema": { "enum": ["json", "csv"] } }
+                ],
+                "responses": { "200": { "description": "{calls: [...]}", "content": { "application/json": {}, "text/csv": {} } }, "400": bad, "401": unauthorized, "403": forbidden }
+            }},
+            "/api/teleconsults/{id}/call": { "post": {
+                "summary": "Start a teleconsult from an appointment (its doctor): rings the doctor's phone, then the patient. Refused without consent or payment unless [teleconsult] missing_flags = \"warn\".",
+                "security": auth,
+                "parameters": [path_param("id", "The appointment's id.")],
+                "responses": { "202": { "description": "{call_id, appointment, warnings}" }, "401": unauthorized, "403": forbidden, "404": not_found, "409": error_response("Not a teleconsult slot, flags missing, no number, or the doctor's phone is not registered or busy."), "503": error_response("No media ports, or the call core is not running.") }
             }},
             "/api/indicators/live": { "get": {
                 "summary": "The supervisors' dashboard now: calls waiting and the longest wait; today's and the last hour's service level (answered within three rings), ASA, abandonment, dropped calls, AHT; per-queue tiles; the agent board; tile thresholds (supervisor). Also pushed on /api/ws as `indicators` messages.",

@@ -36,6 +36,7 @@ static ASSETS: &[Asset] = &[
     asset!("dashboard.html", HTML),
     asset!("history.html", HTML),
     asset!("agent.html", HTML),
+    asset!("teleconsults.html", HTML),
     asset!("css/app.css", CSS),
     asset!("js/api.js", JS),
     asset!("js/format.js", JS),
@@ -44,6 +45,7 @@ static ASSETS: &[Asset] = &[
     asset!("js/dashboard.js", JS),
     asset!("js/history.js", JS),
     asset!("js/agent.js", JS),
+    asset!("js/teleconsults.js", JS),
     asset!("vendor/uplot/uPlot.esm.js", JS),
     asset!("vendor/uplot/uPlot.min.css", CSS),
     asset!("vendor/uplot/LICENSE", "text/plain; charset=utf-8"),
@@ -90,6 +92,11 @@ pub(crate) async fn dashboard() -> Response {
 /// `GET /history`
 pub(crate) async fn history() -> Response {
     serve("history.html")
+}
+
+/// `GET /teleconsults`
+pub(crate) async fn teleconsults() -> Response {
+    serve("teleconsults.html")
 }
 
 /// `GET /agent`

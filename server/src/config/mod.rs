@@ -47,6 +47,8 @@ pub struct Config {
     pub dashboard: DashboardConfig,
     /// `[callbacks]`
     pub callbacks: CallbacksConfig,
+    /// `[teleconsult]`
+    pub teleconsult: TeleconsultConfig,
     /// `[[queues]]`: where patients' calls land and who answers them.
     pub queues: Vec<QueueConfig>,
     /// `[[trunks]]`: how patients' numbers are reached.
@@ -350,6 +352,23 @@ impl Default for CallsConfig {
     }
 }
 
+/// `[teleconsult]`: doctors' calls to patients.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TeleconsultConfig {
+    /// A teleconsult whose appointment lacks the patient's informed consent
+    /// or payment is `refuse`d (default) or goes ahead with a `warn`ing.
+    pub missing_flags: String,
+}
+
+impl Default for TeleconsultConfig {
+    fn default() -> Self {
+        TeleconsultConfig {
+            missing_flags: "refuse".into(),
+        }
+    }
+}
+
 /// `[patients]`: the patient directory.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -482,6 +501,12 @@ impl Config {
             .check()
             .map_err(|(key, reason)| invalid(key, reason))?;
         trunks::check(&self.trunks).map_err(|(key, reason)| invalid(key, reason))?;
+        if !matches!(self.teleconsult.missing_flags.as_str(), "refuse" | "warn") {
+            return Err(invalid(
+                "teleconsult.missing_flags",
+                format!("`{}` is not refuse or warn", self.teleconsult.missing_flags),
+            ));
+        }
         if let Err(reason) = crate::patients::PhoneNormalizer::new(&self.patients.default_region) {
             return Err(invalid("patients.default_region", reason));
         }

@@ -26,8 +26,6 @@ use crate::store::{Store, now_ms};
 const TICK: Duration = Duration::from_secs(1);
 /// Ticks between snapshots when nothing was written.
 const IDLE_TICKS: u32 = 5;
-/// How often the list of staff is read again (ms).
-const STAFF_EVERY: i64 = 60_000;
 /// The last-hour window.
 const HOUR: i64 = 3_600_000;
 
@@ -166,7 +164,6 @@ async fn run(
         let mut dirty = true;
         let mut idle = 0;
         let mut day = Step::Day.floor(now_ms(), board.utc_offset_ms);
-        let mut staff_read = now_ms();
         loop {
             tokio::select! {
                 ev = feed.recv() => match ev {
@@ -201,12 +198,10 @@ async fn run(
                         day = today;
                         ledger.forget_before(load_from(now, board.utc_offset_ms));
                     }
-                    // Staff added since show on the board within a minute.
-                    if now - staff_read >= STAFF_EVERY {
-                        staff_read = now;
-                        if let Ok(staff) = store.call_takers().await {
-                            board.staff = staff;
-                        }
+                    // Staff added since (by the API or the command line)
+                    // show on the board with the next snapshot.
+                    if let Ok(staff) = store.call_takers().await {
+                        board.staff = staff;
                     }
                     match store.callback_counts(today).await {
                         Ok(c) => board.callbacks = c,

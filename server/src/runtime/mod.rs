@@ -394,6 +394,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
             crate::patients::PhoneNormalizer::new(&config.patients.default_region)
                 .map_err(|e| anyhow::anyhow!("patients.default_region: {e}"))?,
         ),
+        teleconsult_refuse_missing: config.teleconsult.missing_flags == "refuse",
         queue_members: Arc::new(
             config
                 .queues

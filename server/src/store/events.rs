@@ -188,6 +188,7 @@ impl Store {
             q.build().execute(&mut *tx).await?;
         }
         super::callbacks::fold(&mut tx, records).await?;
+        super::appointments::fold(&mut tx, records).await?;
         let states: Vec<_> = states.into_iter().collect();
         for chunk in states.chunks(ROWS) {
             QueryBuilder::<Sqlite>::new("INSERT INTO agent_states (extension, state, since) ")

@@ -1,6 +1,7 @@
 //! The database: sqlx over SQLite (embedded default), with the portable
 //! migrations of `migrations/` run at start-up. One module per table group.
 
+pub mod appointments;
 pub mod audit;
 pub mod callbacks;
 pub mod events;
