@@ -85,6 +85,7 @@ pub fn app(state: AppState) -> Router {
             axum::routing::put(operator::set_agent_state),
         )
         .route("/api/calls/{id}", get(operator::get_call))
+        .route("/api/calls/{id}/hold", axum::routing::put(operator::hold))
         .route("/api/callbacks", get(callbacks::list))
         .route(
             "/api/callbacks/{id}/attempts",

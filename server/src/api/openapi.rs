@@ -20,6 +20,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/agents"),
     ("put", "/api/agents/{ext}/state"),
     ("get", "/api/calls/{id}"),
+    ("put", "/api/calls/{id}/hold"),
     ("get", "/api/patients"),
     ("get", "/api/patients/{mis_id}"),
     ("put", "/api/patients/{mis_id}"),
@@ -186,6 +187,16 @@ pub fn document() -> Value {
                 "security": auth,
                 "parameters": [path_param("id", "call-xxxxxxxx")],
                 "responses": { "200": { "description": "The call." }, "401": unauthorized, "404": not_found }
+            }},
+            "/api/calls/{id}/hold": { "put": {
+                "summary": "Hold ({\"hold\": true}) or resume ({\"hold\": false}) the caller, by the agent on the call: music for the caller, hold reminders every hold_reminder.",
+                "security": auth,
+                "parameters": [path_param("id", "call-xxxxxxxx")],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["hold"], "additionalProperties": false,
+                    "properties": { "hold": { "type": "boolean" } }
+                }}}},
+                "responses": { "204": { "description": "Done (or already so)." }, "400": bad, "401": unauthorized, "403": forbidden, "404": not_found, "503": error_response("The call core is not running.") }
             }},
             "/api/patients": { "get": {
                 "summary": "Cards with this phone number, written any way. Each card shown is an audit event.",

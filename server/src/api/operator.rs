@@ -125,3 +125,43 @@ pub(crate) async fn get_call(
     }))
     .into_response())
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HoldBody {
+    hold: bool,
+}
+
+/// `PUT /api/calls/{id}/hold` with `{"hold": true}` (or `false` to resume):
+/// the agent on the call puts the caller on hold from their screen; the
+/// server plays the music and reminds them every `hold_reminder`.
+pub(crate) async fn hold(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<HoldBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let who = principal(&state, &headers).await?;
+    let Principal::User { extension, .. } = &who else {
+        return Err(ApiError::Forbidden(
+            "hold is for the agent on the call: log in as them".into(),
+        ));
+    };
+    let Json(body) = body.map_err(|e| ApiError::BadRequest {
+        message: format!("expected {{\"hold\": true}}: {}", e.body_text()),
+        field: Some("hold"),
+    })?;
+    match state
+        .core
+        .hold(id.clone(), extension.clone(), body.hold)
+        .await?
+    {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(crate::calls::b2bua::HoldError::NoSuchCall) => {
+            Err(ApiError::NotFound(format!("no call {id} in progress")))
+        }
+        Err(e @ crate::calls::b2bua::HoldError::NotYours) => {
+            Err(ApiError::Forbidden(e.to_string()))
+        }
+    }
+}

@@ -849,6 +849,7 @@ fn flow_of(binding: &crate::sip::registrar::Binding) -> Flow {
 #[path = "b2bua_dialout.rs"]
 mod dialout;
 pub use dialout::{DialOutError, DialOutRequest, OutboundRoute};
+pub use hold::HoldError;
 #[path = "b2bua_media.rs"]
 mod anchoring;
 #[path = "b2bua_hold.rs"]

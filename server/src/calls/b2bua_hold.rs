@@ -57,6 +57,17 @@ pub(super) fn abnormal_reason(msg: &Message) -> Option<String> {
         })
 }
 
+/// Why a hold asked for through the API was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HoldError {
+    /// No call in progress with that id.
+    #[error("no call in progress with that id")]
+    NoSuchCall,
+    /// The call is not connected to this agent.
+    #[error("the call is not connected to you")]
+    NotYours,
+}
+
 impl B2bua {
     /// The agent re-offered media on a connected call: hold, resume, or a
     /// new address. Returns our answer for the agent.
@@ -80,12 +91,6 @@ impl B2bua {
             .and_then(Sdp::audio)
             .map(|m| m.codecs())
             .unwrap_or_default();
-        let caller_codec = Sdp::parse(&c.sdp_for_caller)
-            .ok()
-            .and_then(|s| s.audio().map(|m| m.codecs()))
-            .unwrap_or_default()
-            .into_iter()
-            .find(|c| matches!(c.kind(), CodecKind::Pcmu | CodecKind::Pcma));
         let Some(media) = self.media.as_mut() else {
             return current;
         };
@@ -114,12 +119,31 @@ impl B2bua {
             return answer;
         };
         c.sdp_for_agent = answer.clone();
+        self.set_hold(now, call, &agent, holding);
+        answer
+    }
+
+    /// Puts the caller on hold (music, reminders to the agent) or takes
+    /// them off it; nothing when already so.
+    fn set_hold(&mut self, now: Instant, call: u64, agent: &str, holding: bool) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let anchor = c.media.as_ref().map(|(_, a)| *a);
+        let caller_codec = Sdp::parse(&c.sdp_for_caller)
+            .ok()
+            .and_then(|s| s.audio().map(|m| m.codecs()))
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| matches!(c.kind(), CodecKind::Pcmu | CodecKind::Pcma));
         match (holding, c.hold) {
             (true, None) => {
                 c.hold = Some((now, 0));
-                if let Some(codec) = caller_codec {
+                if let (Some(a), Some(codec), Some(media)) =
+                    (anchor, caller_codec, self.media.as_mut())
+                {
                     media.set_mode(
-                        anchor.id,
+                        a.id,
                         Mode::Hold {
                             held: Leg::A,
                             codec,
@@ -132,24 +156,47 @@ impl B2bua {
                 );
                 self.events.push_back(Event::HoldStarted {
                     call,
-                    agent,
+                    agent: agent.to_string(),
                     at: now,
                 });
             }
             (false, Some((since, _))) => {
                 c.hold = None;
-                media.set_mode(anchor.id, Mode::Relay);
+                if let (Some(a), Some(media)) = (anchor, self.media.as_mut()) {
+                    media.set_mode(a.id, Mode::Relay);
+                }
                 self.timers.stop(CallTimer::HoldReminder(call));
                 self.events.push_back(Event::HoldEnded {
                     call,
-                    agent,
+                    agent: agent.to_string(),
                     held_for: now - since,
                     at: now,
                 });
             }
             _ => {}
         }
-        answer
+    }
+
+    /// Hold or resume asked for through the API by `agent`, who must have
+    /// the call: the server plays the caller music itself (no re-INVITE to
+    /// either phone), with the same reminders as a hold from the phone.
+    pub fn hold_by_request(
+        &mut self,
+        now: Instant,
+        call: &str,
+        agent: &str,
+        holding: bool,
+    ) -> Result<(), HoldError> {
+        let id = call
+            .strip_prefix("call-")
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+            .filter(|id| self.calls.contains_key(id))
+            .ok_or(HoldError::NoSuchCall)?;
+        if self.agent_of(id).as_deref() != Some(agent) {
+            return Err(HoldError::NotYours);
+        }
+        self.set_hold(now, id, agent, holding);
+        Ok(())
     }
 
     /// The reminder timer fired at `at`: tell the agent, and set the next.

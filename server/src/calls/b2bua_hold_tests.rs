@@ -388,3 +388,52 @@ fn a_caller_whose_tcp_connection_closes_mid_call_drops_the_line() {
     )));
     assert_eq!(core.calls().active_calls(), 0);
 }
+
+#[test]
+fn hold_from_the_agents_screen_plays_music_and_reminds_like_a_hold_from_the_phone() {
+    let t0 = virtual_epoch();
+    let (mut core, media, _, _) = connected_call(t0);
+    events(&mut core);
+    assert_eq!(
+        core.hold_by_request(t0 + 5 * S, "call-00000001", "1002", true),
+        Err(HoldError::NotYours)
+    );
+    assert_eq!(
+        core.hold_by_request(t0 + 5 * S, "call-00000009", "1001", true),
+        Err(HoldError::NoSuchCall)
+    );
+    assert_eq!(
+        core.hold_by_request(t0 + 5 * S, "nonsense", "1001", true),
+        Err(HoldError::NoSuchCall)
+    );
+    let hold_at = t0 + 10 * S;
+    core.hold_by_request(hold_at, "call-00000001", "1001", true)
+        .unwrap();
+    // No SIP to either phone: the server holds the caller itself.
+    assert!(sent(&mut core).is_empty());
+    assert_eq!(media.log().last().map(String::as_str), Some("mode hold"));
+    assert!(events(&mut core).contains(&Event::HoldStarted {
+        call: 1,
+        agent: "1001".into(),
+        at: hold_at
+    }));
+    core.handle_timeout(hold_at + 30 * S - Duration::from_millis(1));
+    assert!(reminders(&events(&mut core)).is_empty());
+    core.handle_timeout(hold_at + 30 * S);
+    assert_eq!(reminders(&events(&mut core)), [(1, 30 * S)]);
+    // Asking twice changes nothing; resuming stops the reminders.
+    core.hold_by_request(hold_at + 31 * S, "call-00000001", "1001", true)
+        .unwrap();
+    assert!(events(&mut core).is_empty());
+    core.hold_by_request(hold_at + 45 * S, "call-00000001", "1001", false)
+        .unwrap();
+    assert_eq!(media.log().last().map(String::as_str), Some("mode relay"));
+    assert!(events(&mut core).contains(&Event::HoldEnded {
+        call: 1,
+        agent: "1001".into(),
+        held_for: 45 * S,
+        at: hold_at + 45 * S
+    }));
+    core.handle_timeout(hold_at + 300 * S);
+    assert!(reminders(&events(&mut core)).is_empty());
+}

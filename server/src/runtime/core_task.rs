@@ -244,6 +244,14 @@ impl CoreTask {
             } => {
                 let _ = reply.send(self.core.set_agent_state(t, &extension, state));
             }
+            Input::Hold {
+                call,
+                agent,
+                holding,
+                reply,
+            } => {
+                let _ = reply.send(self.core.hold_by_request(t, &call, &agent, holding));
+            }
             Input::DialOut { request, reply } => {
                 let _ = reply.send(self.core.dial_out(t, request));
             }

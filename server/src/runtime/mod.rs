@@ -68,6 +68,13 @@ pub(crate) enum Input {
     AgentStates {
         reply: oneshot::Sender<Vec<(String, AgentState)>>,
     },
+    /// Hold or resume through the API.
+    Hold {
+        call: String,
+        agent: String,
+        holding: bool,
+        reply: oneshot::Sender<Result<(), crate::calls::b2bua::HoldError>>,
+    },
     /// A call to place (call back now, a teleconsult).
     DialOut {
         request: crate::calls::b2bua::DialOutRequest,
@@ -117,6 +124,26 @@ impl CoreHandle {
         let (reply, rx) = oneshot::channel();
         self.0
             .send(Input::DialOut { request, reply })
+            .await
+            .map_err(|_| CoreGone)?;
+        rx.await.map_err(|_| CoreGone)
+    }
+
+    /// Puts `agent`'s caller on hold (music, reminders) or takes them off.
+    pub async fn hold(
+        &self,
+        call: String,
+        agent: String,
+        holding: bool,
+    ) -> Result<Result<(), crate::calls::b2bua::HoldError>, CoreGone> {
+        let (reply, rx) = oneshot::channel();
+        self.0
+            .send(Input::Hold {
+                call,
+                agent,
+                holding,
+                reply,
+            })
             .await
             .map_err(|_| CoreGone)?;
         rx.await.map_err(|_| CoreGone)

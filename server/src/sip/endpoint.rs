@@ -259,6 +259,19 @@ impl SipCore {
         r
     }
 
+    /// Hold or resume asked for through the API by the agent on the call.
+    pub fn hold_by_request(
+        &mut self,
+        now: Instant,
+        call: &str,
+        agent: &str,
+        holding: bool,
+    ) -> Result<(), crate::calls::b2bua::HoldError> {
+        let r = self.b2bua.hold_by_request(now, call, agent, holding);
+        self.drain_layer(now, Transport::Udp);
+        r
+    }
+
     /// Places a call: the staff member's phone first, then the patient.
     pub fn dial_out(
         &mut self,
