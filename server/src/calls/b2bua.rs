@@ -48,6 +48,8 @@ pub struct B2buaSettings {
     pub hold_reminder: std::time::Duration,
     /// Where calls to numbers that are not our extensions go.
     pub trunk: Option<OutboundRoute>,
+    /// An OPTIONS in each connected leg's dialog this often (`None`: never).
+    pub keepalive: Option<std::time::Duration>,
 }
 
 /// How to reach one leg's peer.
@@ -106,6 +108,8 @@ struct Call {
     media: Option<(Sdp, Anchor)>,
     /// Since when the agent has had the caller on hold, and the reminders so far.
     hold: Option<(Instant, u32)>,
+    /// The session interval (s) the caller refreshes, when timed (RFC 4028).
+    session: Option<u32>,
 }
 
 /// The call core's own timers (the queue's are the ACD's).
@@ -115,6 +119,10 @@ enum CallTimer {
     HoldReminder(u64),
     /// A placed call's current leg has rung long enough.
     DialOutRing(u64),
+    /// The caller's session refresh is overdue.
+    SessionExpiry(u64),
+    /// Time to check the legs are still there.
+    KeepAlive(u64),
 }
 
 /// The B2BUA.
@@ -137,6 +145,8 @@ pub struct B2bua {
     media: Option<Box<dyn MediaControl>>,
     /// Calls the server placed (call-backs, teleconsults), by call number.
     dialouts: HashMap<u64, dialout::DialOut>,
+    /// Keep-alive OPTIONS awaiting an answer: their call and leg.
+    keepalives: HashMap<Key, (u64, keepalive::Side)>,
 }
 
 /// Whose dialog a Call-ID leads to.
@@ -179,6 +189,7 @@ impl B2bua {
             events: VecDeque::new(),
             media,
             dialouts: HashMap::new(),
+            keepalives: HashMap::new(),
         }
     }
 
@@ -315,6 +326,8 @@ impl B2bua {
             match timer {
                 CallTimer::HoldReminder(call) => self.hold_reminder(at, call),
                 CallTimer::DialOutRing(id) => self.dialout_ring_timeout(at, layer, registrar, id),
+                CallTimer::SessionExpiry(call) => self.session_expired(at, layer, registrar, call),
+                CallTimer::KeepAlive(call) => self.send_keepalives(at, layer, call),
             }
         }
         self.run_commands(now, layer, registrar);
@@ -354,6 +367,19 @@ impl B2bua {
                 );
             });
             return Handled::Yes;
+        };
+        // Session timers: too short an interval is refused (RFC 4028 §7.4);
+        // we time the session when the caller refreshes it.
+        let session = match keepalive::requested_session(msg) {
+            Some((secs, _)) if secs < keepalive::MIN_SE => {
+                let status = StatusCode::new(422).expect("422 is a status code");
+                self.respond(now, layer, key, msg, &tag, status, |w| {
+                    w.header(&HeaderName::MinSe, keepalive::MIN_SE);
+                });
+                return Handled::Yes;
+            }
+            Some((secs, false)) if keepalive::supports_timer(msg) => Some(secs),
+            _ => None,
         };
         let call = self.next_call;
         self.next_call += 1;
@@ -402,6 +428,7 @@ impl B2bua {
                 sdp_for_caller: early.unwrap_or_default(),
                 media,
                 hold: None,
+                session,
             },
         );
         let caller = msg
@@ -528,7 +555,8 @@ impl B2bua {
                     self.run_commands(now, layer, registrar);
                 }
                 Method::Invite | Method::Update => {
-                    self.respond_sdp(now, layer, key, msg, &tag, &sdp)
+                    let session = self.session_refreshed(now, call, msg);
+                    self.respond_sdp_timed(now, layer, key, msg, &tag, &sdp, session);
                 }
                 _ => self.respond(now, layer, key, msg, &tag, StatusCode::OK, |_| {}),
             }
@@ -618,6 +646,9 @@ impl B2bua {
         msg: &Message,
     ) {
         let Some(status) = msg.status() else { return };
+        if self.keepalive_answered(now, layer, registrar, key, Some(status)) {
+            return;
+        }
         if msg.cseq().is_some_and(|c| c.method != Method::Invite) {
             return; // answers to our CANCELs and BYEs need nothing more
         }
@@ -661,6 +692,9 @@ impl B2bua {
         registrar: &Registrar,
         key: Key,
     ) {
+        if self.keepalive_answered(now, layer, registrar, key, None) {
+            return;
+        }
         if self.is_dialout_leg(key) {
             self.dialout_leg_lost(now, layer, registrar, key);
             return;
@@ -725,7 +759,9 @@ impl B2bua {
                     c.caller.invite.clone(),
                     c.caller.dialog.local_tag.clone(),
                 );
-                self.respond_sdp(now, layer, caller_key, &invite, &tag, &sdp);
+                let session = self.session_refreshed(now, call, &invite);
+                self.respond_sdp_timed(now, layer, caller_key, &invite, &tag, &sdp, session);
+                self.arm_keepalive(now, call);
             }
             AnswerOutcome::NotWanted => self.bye_agent(now, layer, key),
         }
@@ -854,6 +890,8 @@ pub use hold::HoldError;
 mod anchoring;
 #[path = "b2bua_hold.rs"]
 mod hold;
+#[path = "b2bua_keepalive.rs"]
+mod keepalive;
 #[path = "b2bua_outgoing.rs"]
 mod outgoing;
 

@@ -143,6 +143,8 @@ impl B2bua {
     pub(super) fn drop_call(&mut self, now: std::time::Instant, call: u64) -> Option<Call> {
         let c = self.calls.remove(&call)?;
         self.timers.stop(super::CallTimer::HoldReminder(call));
+        self.timers.stop(super::CallTimer::SessionExpiry(call));
+        self.timers.stop(super::CallTimer::KeepAlive(call));
         self.unindex_dialog(c.caller.dialog.call_id.as_str(), DialogOwner::Caller(call));
         self.by_invite.remove(&c.caller.key);
         if let Some((_, anchor)) = &c.media {

@@ -347,6 +347,28 @@ impl B2bua {
         });
     }
 
+    /// The 200 OK to a caller's INVITE, re-INVITE or UPDATE, with the
+    /// session interval when the session is timed (RFC 4028).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn respond_sdp_timed(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        key: Key,
+        req: &Message,
+        tag: &Tag,
+        sdp: &Bytes,
+        session: Option<String>,
+    ) {
+        self.reply(now, layer, key, req, tag, StatusCode::OK, sdp, |w| {
+            w.header(&HeaderName::Allow, crate::sip::endpoint::ALLOW);
+            if let Some(value) = session {
+                w.header(&HeaderName::SessionExpires, value);
+                w.header(&HeaderName::Require, "timer");
+            }
+        });
+    }
+
     pub(super) fn transport_of(&self, req: &Message) -> Transport {
         match req.top_via().map(|v| v.transport.to_ascii_uppercase()) {
             Some(t) if t == "TCP" => Transport::Tcp,

@@ -31,6 +31,15 @@ fn core(t0: Instant) -> SipCore {
 }
 
 fn core_with(t0: Instant, media: Option<Box<dyn MediaControl>>) -> SipCore {
+    core_configured(t0, media, None)
+}
+
+/// The same, sending keep-alive OPTIONS to connected legs `keepalive` apart.
+fn core_configured(
+    t0: Instant,
+    media: Option<Box<dyn MediaControl>>,
+    keepalive: Option<Duration>,
+) -> SipCore {
     let settings = EndpointSettings {
         domain: "127.0.0.1".into(),
         server_name: "Careline-test".into(),
@@ -63,6 +72,7 @@ fn core_with(t0: Instant, media: Option<Box<dyn MediaControl>>) -> SipCore {
         udp: Some("127.0.0.1:5060".parse().unwrap()),
         tcp: None,
         hold_reminder: 30 * S,
+        keepalive,
         trunk: Some(crate::calls::b2bua::OutboundRoute {
             remote: "127.0.0.1:5070".parse().unwrap(),
             transport: crate::config::Transport::Udp,
@@ -602,3 +612,6 @@ mod hold;
 
 #[path = "b2bua_dialout_tests.rs"]
 mod dialout_tests;
+
+#[path = "b2bua_keepalive_tests.rs"]
+mod keepalive_tests;

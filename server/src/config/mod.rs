@@ -342,12 +342,17 @@ pub struct CallsConfig {
     /// every as long after: the clinics' rule is to return to them every
     /// 30–40 s, so this must lie in that range.
     pub hold_reminder: Dur,
+    /// An OPTIONS goes in each connected leg's dialog this often; a leg
+    /// that answers 481 or 408, or not at all, has dropped (default 60 s;
+    /// `0s` turns it off).
+    pub keepalive: Dur,
 }
 
 impl Default for CallsConfig {
     fn default() -> Self {
         CallsConfig {
             hold_reminder: Dur(Duration::from_secs(30)),
+            keepalive: Dur(Duration::from_secs(60)),
         }
     }
 }
@@ -484,6 +489,16 @@ impl Config {
             line: line_of(text, key),
             reason,
         };
+        let keepalive = self.calls.keepalive.0;
+        if !keepalive.is_zero() && keepalive < Duration::from_secs(10) {
+            return Err(invalid(
+                "calls.keepalive",
+                format!(
+                    "{} is too often (10s or more, or 0s for none)",
+                    self.calls.keepalive
+                ),
+            ));
+        }
         let reminder = self.calls.hold_reminder.0;
         if reminder < Duration::from_secs(30) || reminder > Duration::from_secs(40) {
             return Err(invalid(

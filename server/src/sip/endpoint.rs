@@ -29,7 +29,7 @@ use crate::config::Transport;
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER";
 
 /// Option tags this endpoint supports (anything else in Require gets 420).
-pub const SUPPORTED: &[&str] = &[];
+pub const SUPPORTED: &[&str] = &["timer"];
 
 /// Endpoint settings (from `[sip]` and `[registrar]`).
 #[derive(Debug, Clone)]
@@ -56,6 +56,8 @@ pub struct EndpointSettings {
     pub hold_reminder: Duration,
     /// Where calls to numbers that are not our extensions go (`[[trunks]]`).
     pub trunk: Option<crate::calls::b2bua::OutboundRoute>,
+    /// In-dialog OPTIONS to connected legs this often (`[calls] keepalive`).
+    pub keepalive: Option<Duration>,
 }
 
 /// A transport flow: how a message came in, and so how to answer it.
@@ -157,6 +159,7 @@ impl SipCore {
                 server_name: settings.server_name.clone(),
                 hold_reminder: settings.hold_reminder,
                 trunk: settings.trunk,
+                keepalive: settings.keepalive,
             },
             Acd::new(settings.queues.clone(), now),
             (seed >> 32) as u64,

@@ -33,6 +33,7 @@ fn settings() -> EndpointSettings {
         tcp: None,
         hold_reminder: Duration::from_secs(30),
         trunk: None,
+        keepalive: None,
     }
 }
 

@@ -1,0 +1,207 @@
+//! Is the other end still there? Two checks on connected calls, besides
+//! the media's silence:
+//!
+//! - **Session timers** (RFC 4028) on the caller's leg: a caller that asks
+//!   for them (`Session-Expires`, with `Supported: timer`) refreshes the
+//!   session with re-INVITE or UPDATE; we answer `refresher=uac`. A refresh
+//!   that does not come by the interval's end less a third (at most 32 s,
+//!   §10) means the caller is gone: the call ends as dropped. Intervals
+//!   under 90 s get `422` with `Min-SE: 90`.
+//! - **OPTIONS keep-alive** in each leg's dialog every `keepalive`: an
+//!   answer of any kind but 481 (the dialog is gone) or 408 means the peer
+//!   is there; 481, 408 or no answer at all ends the call as dropped.
+
+use std::time::{Duration, Instant};
+
+use careline_shared::sip::transaction::{Key, TransactionLayer};
+use careline_shared::sip::{HeaderName, Message, Method, StatusCode};
+
+use super::{B2bua, CallTimer, Flow};
+use crate::sip::registrar::Registrar;
+
+/// The shortest session interval we accept (RFC 4028 §4: 90 s).
+pub const MIN_SE: u32 = 90;
+
+/// Which leg a keep-alive went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Side {
+    Caller,
+    Agent,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Side::Caller => "caller",
+            Side::Agent => "agent",
+        }
+    }
+}
+
+/// What a request asks of session timers: its interval, and whether it
+/// wants us (the UAS) to refresh.
+pub(super) fn requested_session(msg: &Message) -> Option<(u32, bool)> {
+    let value = msg.headers.get(&HeaderName::SessionExpires)?.value_str();
+    let mut parts = value.split(';');
+    let secs = parts.next()?.trim().parse::<u32>().ok()?;
+    let uas = parts.any(|p| {
+        p.trim()
+            .strip_prefix("refresher=")
+            .is_some_and(|r| r.trim().eq_ignore_ascii_case("uas"))
+    });
+    Some((secs, uas))
+}
+
+/// Whether the caller can refresh (it says it supports timers).
+pub(super) fn supports_timer(msg: &Message) -> bool {
+    msg.headers
+        .tokens(&HeaderName::Supported)
+        .iter()
+        .chain(msg.headers.tokens(&HeaderName::Require).iter())
+        .any(|t| t.eq_ignore_ascii_case("timer"))
+}
+
+/// When the non-refreshing side gives up: the interval less a third, at
+/// most 32 s (RFC 4028 §10).
+fn expiry(secs: u32) -> Duration {
+    let s = Duration::from_secs(u64::from(secs));
+    s - (s / 3).min(Duration::from_secs(32))
+}
+
+impl B2bua {
+    /// A caller's request (INVITE, re-INVITE, UPDATE) answered 2xx: the
+    /// session timer runs again from now. Returns the `Session-Expires`
+    /// value to put in the answer, when the session is timed.
+    pub(super) fn session_refreshed(
+        &mut self,
+        now: Instant,
+        call: u64,
+        req: &Message,
+    ) -> Option<String> {
+        let c = self.calls.get_mut(&call)?;
+        // A refresh may change the interval, never below the minimum.
+        if let Some((secs, _)) = requested_session(req).filter(|(s, _)| *s >= MIN_SE) {
+            c.session = Some(secs);
+        }
+        let secs = c.session?;
+        self.timers
+            .set(CallTimer::SessionExpiry(call), now + expiry(secs));
+        Some(format!("{secs};refresher=uac"))
+    }
+
+    /// No refresh came: the caller is gone.
+    pub(super) fn session_expired(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        registrar: &Registrar,
+        call: u64,
+    ) {
+        if self.calls.get(&call).is_some_and(|c| c.connected.is_some()) {
+            self.line_dropped(
+                now,
+                layer,
+                registrar,
+                call,
+                "caller",
+                "session_refresh_failed".into(),
+            );
+        }
+    }
+
+    /// Starts the keep-alives of a call just connected.
+    pub(super) fn arm_keepalive(&mut self, now: Instant, call: u64) {
+        if let Some(every) = self.settings.keepalive {
+            self.timers.set(CallTimer::KeepAlive(call), now + every);
+        }
+    }
+
+    /// Time for a keep-alive: an OPTIONS in each leg's dialog.
+    pub(super) fn send_keepalives(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        call: u64,
+    ) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(agent_key) = c.connected else {
+            return;
+        };
+        let mut out: Vec<(Side, Flow, bytes::Bytes)> = Vec::new();
+        let caller_flow = c.caller.flow;
+        let branch = layer.new_branch();
+        let via = self.via(caller_flow.transport, &branch);
+        let contact = self.contact(caller_flow.transport);
+        if let Some(c) = self.calls.get_mut(&call) {
+            let req = c.caller.dialog.request(&Method::Options, &via, &contact);
+            out.push((Side::Caller, caller_flow, req.finish()));
+        }
+        if let Some(leg) = self.legs.get(&agent_key) {
+            let flow = leg.flow;
+            let branch = layer.new_branch();
+            let via = self.via(flow.transport, &branch);
+            let contact = self.contact(flow.transport);
+            if let Some(d) = self
+                .legs
+                .get_mut(&agent_key)
+                .and_then(|l| l.dialog.as_mut())
+            {
+                let req = d.request(&Method::Options, &via, &contact);
+                out.push((Side::Agent, flow, req.finish()));
+            }
+        }
+        for (side, flow, bytes) in out {
+            let Ok(req) = careline_shared::sip::parse_datagram(bytes.clone()) else {
+                continue;
+            };
+            match layer.send_request(
+                now,
+                &req,
+                bytes,
+                flow.remote,
+                flow.transport == crate::config::Transport::Tcp,
+            ) {
+                Ok(key) => {
+                    self.keepalives.insert(key, (call, side));
+                }
+                Err(e) => tracing::warn!(error = %e, "could not send a keep-alive"),
+            }
+        }
+        if let Some(every) = self.settings.keepalive {
+            self.timers.set(CallTimer::KeepAlive(call), now + every);
+        }
+    }
+
+    /// A final answer to a keep-alive (`None`: no answer at all).
+    /// `false` when the transaction was no keep-alive of ours.
+    pub(super) fn keepalive_answered(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        registrar: &Registrar,
+        key: Key,
+        status: Option<StatusCode>,
+    ) -> bool {
+        let Some(&(call, side)) = self.keepalives.get(&key) else {
+            return false;
+        };
+        if status.is_some_and(|s| s.is_provisional()) {
+            return true;
+        }
+        self.keepalives.remove(&key);
+        let gone = match status.map(|s| s.as_u16()) {
+            None => Some("keepalive_unanswered"),
+            Some(481) => Some("keepalive_481"),
+            Some(408) => Some("keepalive_408"),
+            Some(_) => None,
+        };
+        if let Some(cause) = gone
+            && self.calls.get(&call).is_some_and(|c| c.connected.is_some())
+        {
+            self.line_dropped(now, layer, registrar, call, side.name(), cause.into());
+        }
+        true
+    }
+}
