@@ -258,3 +258,40 @@ async fn the_audit_status_says_how_far_the_chain_verifies(pool: sqlx::SqlitePool
     );
     assert_eq!(body["broken_at"], Value::Null);
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_figures_survive_a_restart(pool: sqlx::SqlitePool) {
+    let s = state(pool);
+    let tokens = staff(&s, &[("9001", Role::Supervisor), ("1001", Role::Agent)]).await;
+    let now = crate::store::now_ms();
+    two_calls(
+        &s,
+        (now - 25 * MIN).max(crate::indicators::Step::Day.floor(now, 0)),
+    )
+    .await;
+    let last = s.store.last_event_seq().await.unwrap();
+    let wait_for = |d: crate::indicators::live::Dashboard| async move {
+        for _ in 0..400 {
+            let snap = d.current();
+            if snap["seq"].as_i64().unwrap_or(0) >= last {
+                return snap;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("the dashboard never caught up");
+    };
+    let before = wait_for(s.dashboard.clone()).await;
+    // A new dashboard on the same database, as after a restart: it reads
+    // the stored events and comes to the same figures.
+    let after = wait_for(crate::indicators::live::Dashboard::spawn(
+        s.store.clone(),
+        &s.live_events,
+        &crate::config::DashboardConfig::default(),
+        vec!["reception".into()],
+    ))
+    .await;
+    assert_eq!(after["today"], before["today"]);
+    assert_eq!(after["agents"], before["agents"]);
+    assert!(after["today"]["offered"].as_u64().unwrap() >= 1);
+    let _ = tokens;
+}
