@@ -262,7 +262,7 @@ async fn the_audit_status_says_how_far_the_chain_verifies(pool: sqlx::SqlitePool
 #[sqlx::test(migrations = "../migrations")]
 async fn the_figures_survive_a_restart(pool: sqlx::SqlitePool) {
     let s = state(pool);
-    let tokens = staff(&s, &[("9001", Role::Supervisor), ("1001", Role::Agent)]).await;
+    staff(&s, &[("9001", Role::Supervisor), ("1001", Role::Agent)]).await;
     let now = crate::store::now_ms();
     two_calls(
         &s,
@@ -293,5 +293,4 @@ async fn the_figures_survive_a_restart(pool: sqlx::SqlitePool) {
     assert_eq!(after["today"], before["today"]);
     assert_eq!(after["agents"], before["agents"]);
     assert!(after["today"]["offered"].as_u64().unwrap() >= 1);
-    let _ = tokens;
 }
