@@ -680,3 +680,62 @@ fn a_caller_whose_line_goes_silent_is_called_back_by_the_same_agent() {
         "the patient's number reached the log"
     );
 }
+
+#[test]
+fn a_baresip_agent_transfers_the_caller_to_a_senior_with_refer() {
+    // The agent answers, then their phone's transfer key sends a REFER to
+    // 2001: the senior's desk phone (SIPp) rings and takes the caller, who
+    // later hangs up on the senior.
+    let server = start_with(&["1001"], &["2001"], "5s", "0s", "");
+    let mut phone = agent(&server, "1001", true);
+    let senior_port = support::free_udp_port(Ipv4Addr::LOCALHOST);
+    sipp_phone(&server, "2001", senior_port);
+    let senior = std::thread::spawn({
+        let uas = Sipp::new(server.dir(), "agent_uas.xml", server.sip).port(senior_port);
+        move || uas.run()
+    });
+    let run = std::thread::spawn({
+        let sipp = caller(&server, 8000);
+        move || sipp.run()
+    });
+    phone
+        .wait_event(Duration::from_secs(10), |e| e["type"] == "CALL_INCOMING")
+        .unwrap_or_else(|e| panic!("the agent's phone never rang: {e:#}\n{}", server.tail(40)));
+    phone.command("accept", None).unwrap();
+    phone
+        .wait_event(Duration::from_secs(5), |e| e["type"] == "CALL_ESTABLISHED")
+        .unwrap_or_else(|e| panic!("not established: {e:#}\n{}", phone.tail(30)));
+    phone.command("transfer", Some("2001")).unwrap();
+    let run = run.join().unwrap().unwrap();
+    assert!(
+        run.passed(),
+        "the caller's call failed\n{}\n{}",
+        run.describe(),
+        server.tail(40)
+    );
+    let senior = senior.join().unwrap().unwrap();
+    assert!(
+        senior.passed(),
+        "the senior's phone\n{}\n{}",
+        senior.describe(),
+        phone.tail(40)
+    );
+    let call = finished_call(&server, "call-00000001");
+    assert_eq!(call["end_reason"], "completed", "{call:#}");
+    assert_eq!(call["answered_by"], "1001");
+    let events = call["events"].as_array().unwrap();
+    let started = events
+        .iter()
+        .find(|e| e["kind"] == "transfer_started")
+        .unwrap_or_else(|| panic!("no transfer: {call:#}"));
+    assert_eq!(started["agent"], "1001");
+    assert_eq!(started["data"]["to"], "2001");
+    let done = events
+        .iter()
+        .find(|e| e["kind"] == "transferred")
+        .unwrap_or_else(|| panic!("not transferred: {call:#}"));
+    assert_eq!(done["agent"], "2001");
+    // The senior's leg carried the caller's voice.
+    let whole = media_stats(&call, false);
+    assert!(whole["agent_out"].as_u64().unwrap() > 10, "{whole}");
+}

@@ -86,6 +86,10 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/calls/{id}", get(operator::get_call))
         .route("/api/calls/{id}/hold", axum::routing::put(operator::hold))
+        .route(
+            "/api/calls/{id}/transfer",
+            axum::routing::post(operator::transfer),
+        )
         .route("/api/callbacks", get(callbacks::list))
         .route(
             "/api/callbacks/{id}/attempts",

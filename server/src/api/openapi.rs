@@ -21,6 +21,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/agents/{ext}/state"),
     ("get", "/api/calls/{id}"),
     ("put", "/api/calls/{id}/hold"),
+    ("post", "/api/calls/{id}/transfer"),
     ("get", "/api/patients"),
     ("get", "/api/patients/{mis_id}"),
     ("put", "/api/patients/{mis_id}"),
@@ -197,6 +198,16 @@ pub fn document() -> Value {
                     "properties": { "hold": { "type": "boolean" } }
                 }}}},
                 "responses": { "204": { "description": "Done (or already so)." }, "400": bad, "401": unauthorized, "403": forbidden, "404": not_found, "503": error_response("The call core is not running.") }
+            }},
+            "/api/calls/{id}/transfer": { "post": {
+                "summary": "Blind transfer by the agent on the call: to a colleague (extension), \"senior\" (the senior tier of the call's queue) or \"queue:NUMBER\". The caller hears music meanwhile; the target's screen gets the card and the note; a colleague who does not answer sends the call back to the queue.",
+                "security": auth,
+                "parameters": [path_param("id", "call-xxxxxxxx")],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["to"], "additionalProperties": false,
+                    "properties": { "to": { "type": "string" }, "note": { "type": "string", "maxLength": 1000 } }
+                }}}},
+                "responses": { "202": { "description": "Handed on; the agent's phone is hung up." }, "400": bad, "401": unauthorized, "403": forbidden, "404": not_found, "409": error_response("The colleague cannot take a call now."), "503": error_response("The call core is not running.") }
             }},
             "/api/patients": { "get": {
                 "summary": "Cards with this phone number, written any way. Each card shown is an audit event.",

@@ -165,3 +165,62 @@ pub(crate) async fn hold(
         }
     }
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TransferBody {
+    to: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// `POST /api/calls/{id}/transfer` with `{"to": "2001" | "senior" |
+/// "queue:100", "note": "…"}`: the agent on the call hands it on (blind);
+/// the target's screen gets the caller's card and the note.
+pub(crate) async fn transfer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<TransferBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let who = principal(&state, &headers).await?;
+    let Principal::User { extension, .. } = &who else {
+        return Err(ApiError::Forbidden(
+            "a transfer is made by the agent on the call: log in as them".into(),
+        ));
+    };
+    let Json(body) = body.map_err(|e| ApiError::BadRequest {
+        message: format!("expected {{\"to\": \"2001\"}}: {}", e.body_text()),
+        field: Some("to"),
+    })?;
+    if body.to.trim().is_empty() {
+        return Err(ApiError::BadRequest {
+            message: "to: an extension, \"senior\" or \"queue:NUMBER\"".into(),
+            field: Some("to"),
+        });
+    }
+    if body.note.as_ref().is_some_and(|n| n.len() > 1_000) {
+        return Err(ApiError::BadRequest {
+            message: "note: at most 1000 characters".into(),
+            field: Some("note"),
+        });
+    }
+    let to = body.to.trim().to_string();
+    match state
+        .core
+        .transfer(id.clone(), extension.clone(), to, body.note)
+        .await?
+    {
+        Ok(()) => Ok(StatusCode::ACCEPTED.into_response()),
+        Err(e @ crate::calls::b2bua::TransferError::NotYours) => {
+            Err(ApiError::NotFound(e.to_string()))
+        }
+        Err(e @ crate::calls::b2bua::TransferError::NoTarget(_)) => Err(ApiError::BadRequest {
+            message: e.to_string(),
+            field: Some("to"),
+        }),
+        Err(e @ crate::calls::b2bua::TransferError::Busy(_)) => {
+            Err(ApiError::Conflict(e.to_string()))
+        }
+    }
+}

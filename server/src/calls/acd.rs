@@ -132,6 +132,8 @@ struct Call {
     tried: HashSet<usize>,
     deadline_passed: bool,
     answered: Option<usize>,
+    /// Being handed on by the agent who had it (a blind transfer).
+    transfer: Option<transfer::Transfer>,
 }
 
 /// Who in one tier of one queue is free now, longest idle first.
@@ -295,6 +297,7 @@ impl Acd {
                 tried: HashSet::new(),
                 deadline_passed: false,
                 answered: None,
+                transfer: None,
             },
         );
         self.waiting.push_back(call);
@@ -308,6 +311,13 @@ impl Acd {
         let c = self.calls.get(&call).ok_or(AcdError::NoSuchCall)?;
         if c.answered.is_some() {
             return self.handle_call_ended(now, call, EndReason::Completed);
+        }
+        if c.transfer.is_some() {
+            // Answered before, hung up while being transferred: not an
+            // abandoned call.
+            self.finish_unanswered(now, call, EndReason::Completed);
+            self.dispatch(now);
+            return Ok(());
         }
         let after_deadline = c.deadline_passed;
         let wait = now - c.arrived;
@@ -345,17 +355,22 @@ impl Acd {
             at: now,
         });
         if let Some(agent) = c.answered {
-            let wrap = self.queues[c.queue].wrap_up;
-            self.agents[agent].call = None;
-            if wrap.is_zero() {
-                self.after_busy(now, agent);
-            } else {
-                self.set_state(now, agent, AgentState::WrapUp);
-                self.timers.set(Timer::WrapUp(agent), now + wrap);
-            }
+            self.release_after_call(now, agent, c.queue);
         }
         self.dispatch(now);
         Ok(())
+    }
+
+    /// The agent's call is over for them: wrap-up, or free at once.
+    fn release_after_call(&mut self, now: Instant, agent: usize, queue: usize) {
+        let wrap = self.queues[queue].wrap_up;
+        self.agents[agent].call = None;
+        if wrap.is_zero() {
+            self.after_busy(now, agent);
+        } else {
+            self.set_state(now, agent, AgentState::WrapUp);
+            self.timers.set(Timer::WrapUp(agent), now + wrap);
+        }
     }
 
     /// An agent's phone answered. The first answer wins.
@@ -375,6 +390,7 @@ impl Acd {
         }
         let (_, tier) = c.ringing.remove(pos);
         c.answered = Some(agent);
+        let transfer = c.transfer.take();
         let others = std::mem::take(&mut c.ringing);
         let wait = now - c.arrived;
         let within_deadline = !c.deadline_passed;
@@ -393,14 +409,22 @@ impl Acd {
             call,
             agent: ext.to_string(),
         });
-        self.events.push_back(Event::Answered {
-            call,
-            agent: ext.to_string(),
-            tier,
-            wait,
-            within_deadline,
-            at: now,
-        });
+        match transfer {
+            Some(t) => self.events.push_back(Event::Transferred {
+                call,
+                from: t.from,
+                to: ext.to_string(),
+                at: now,
+            }),
+            None => self.events.push_back(Event::Answered {
+                call,
+                agent: ext.to_string(),
+                tier,
+                wait,
+                within_deadline,
+                at: now,
+            }),
+        }
         self.dispatch(now);
         AnswerOutcome::Connected
     }
@@ -595,6 +619,7 @@ impl Acd {
             misses,
             at: now,
         });
+        self.direct_transfer_failed(now, call, agent);
         self.release_ringer(now, agent);
         if misses >= self.queues[queue].auto_pause_after
             && self.agents[agent].state != AgentState::Offline
@@ -712,11 +737,16 @@ impl Acd {
             .set(Timer::RingNoAnswer(call, agent), now + ring_time);
         let ext = self.agents[agent].ext.clone();
         let caller = self.calls[&call].caller.clone();
+        let transfer = self.calls[&call]
+            .transfer
+            .as_ref()
+            .map(|t| (t.from.clone(), t.note.clone()));
         self.events.push_back(Event::AgentOffered {
             call,
             agent: ext.clone(),
             tier,
             caller,
+            transfer,
             at: now,
         });
         self.commands.push_back(Command::Ring {
@@ -751,9 +781,14 @@ impl Acd {
                 continue;
             };
             let queue = c.queue;
+            // A transfer to one person waits for them alone.
+            if c.transfer.as_ref().is_some_and(|t| t.direct.is_some()) {
+                continue;
+            }
+            let seniors_only = c.transfer.as_ref().is_some_and(|t| t.seniors_only);
             // One agent-tier phone rings at a time; the next is tried when it stops.
             let agent_ringing = c.ringing.iter().any(|&(_, t)| t == Tier::Agent);
-            if !agent_ringing {
+            if !agent_ringing && !seniors_only {
                 let tried = &self.calls[&call].tried;
                 let next = self
                     .candidates(queue, Tier::Agent)
@@ -775,7 +810,7 @@ impl Acd {
                 }
             }
             // Past the deadline, every free senior rings too.
-            if self.calls.get(&call).is_some_and(|c| c.deadline_passed) {
+            if self.calls.get(&call).is_some_and(|c| c.deadline_passed) || seniors_only {
                 let seniors: Vec<usize> = self.candidates(queue, Tier::Senior).collect();
                 for s in seniors {
                     self.ring(now, call, s, Tier::Senior);
@@ -784,6 +819,10 @@ impl Acd {
         }
     }
 }
+
+#[path = "acd_transfer.rs"]
+mod transfer;
+pub use transfer::TransferTarget;
 
 #[cfg(test)]
 #[path = "acd_tests.rs"]

@@ -543,3 +543,6 @@ proptest::proptest! {
         }
     }
 }
+
+#[path = "acd_transfer_tests.rs"]
+mod transfer_tests;

@@ -110,6 +110,9 @@ struct Call {
     hold: Option<(Instant, u32)>,
     /// The session interval (s) the caller refreshes, when timed (RFC 4028).
     session: Option<u32>,
+    /// During a blind transfer: the transferring agent's leg, awaiting the
+    /// outcome (final NOTIFY), unless they hung up already.
+    transferor: Option<Key>,
 }
 
 /// The call core's own timers (the queue's are the ACD's).
@@ -429,6 +432,7 @@ impl B2bua {
                 media,
                 hold: None,
                 session,
+                transferor: None,
             },
         );
         let caller = msg
@@ -551,6 +555,7 @@ impl B2bua {
                     } else {
                         let _ = self.acd.handle_caller_hangup(now, call);
                     }
+                    self.release_transferor(now, layer, call, "SIP/2.0 487 Request Terminated");
                     self.drop_call(now, call);
                     self.run_commands(now, layer, registrar);
                 }
@@ -588,6 +593,34 @@ impl B2bua {
         let call = leg.call;
         if self.dialouts.contains_key(&call) {
             self.dialout_in_dialog(now, layer, registrar, key, msg, leg_key, &tag);
+            return Handled::Yes;
+        }
+        let transferor = self
+            .calls
+            .get(&call)
+            .is_some_and(|c| c.transferor == Some(leg_key));
+        if transferor {
+            // The agent who handed the call on: their leg no longer carries it.
+            self.respond(now, layer, key, msg, &tag, StatusCode::OK, |_| {});
+            if method == Method::Bye {
+                self.remove_leg(leg_key);
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.transferor = None;
+                }
+            }
+            return Handled::Yes;
+        }
+        let connected = self
+            .calls
+            .get(&call)
+            .is_some_and(|c| c.connected == Some(leg_key));
+        if method == Method::Refer {
+            if connected {
+                self.handle_refer(now, layer, registrar, key, msg, leg_key, &tag);
+            } else {
+                let status = StatusCode::new(481).expect("481 is a status code");
+                self.respond(now, layer, key, msg, &tag, status, |_| {});
+            }
             return Handled::Yes;
         }
         match method {
@@ -752,6 +785,13 @@ impl B2bua {
                 let sdp = self.join_media(now, call, &msg.body);
                 let c = self.calls.get_mut(&call).expect("checked above");
                 c.connected = Some(key);
+                if c.caller.answered {
+                    // A transfer's target: the caller was answered long ago.
+                    self.release_transferor(now, layer, call, "SIP/2.0 200 OK");
+                    self.arm_keepalive(now, call);
+                    self.run_commands(now, layer, registrar);
+                    return;
+                }
                 c.caller.answered = true;
                 c.sdp_for_caller = sdp.clone();
                 let (caller_key, invite, tag) = (
@@ -789,7 +829,19 @@ impl B2bua {
                 // The joining itself happened when the 200 OK arrived.
                 Command::Connect { .. } => {}
                 Command::EndCall { call, .. } => {
-                    if let Some(c) = self.drop_call(now, call) {
+                    self.release_transferor(
+                        now,
+                        layer,
+                        call,
+                        "SIP/2.0 480 Temporarily Unavailable",
+                    );
+                    if self.calls.get(&call).is_some_and(|c| c.caller.answered) {
+                        // Handed on and never taken: the caller has waited
+                        // the queue's maximum; hang up.
+                        if let Some(c) = self.drop_call(now, call) {
+                            self.bye_caller_because(now, layer, &c, None);
+                        }
+                    } else if let Some(c) = self.drop_call(now, call) {
                         let (key, invite, tag) =
                             (c.caller.key, c.caller.invite, c.caller.dialog.local_tag);
                         self.respond(
@@ -890,6 +942,9 @@ pub use hold::HoldError;
 mod anchoring;
 #[path = "b2bua_hold.rs"]
 mod hold;
+#[path = "b2bua_transfer.rs"]
+mod transfer;
+pub use transfer::TransferError;
 #[path = "b2bua_keepalive.rs"]
 mod keepalive;
 #[path = "b2bua_outgoing.rs"]

@@ -615,3 +615,6 @@ mod dialout_tests;
 
 #[path = "b2bua_keepalive_tests.rs"]
 mod keepalive_tests;
+
+#[path = "b2bua_transfer_tests.rs"]
+mod transfer_tests;

@@ -53,6 +53,8 @@ pub enum Event {
         tier: Tier,
         /// The caller's number as received (for the agent's screen pop).
         caller: String,
+        /// When a colleague handed the call on: who, and their note.
+        transfer: Option<(String, Option<String>)>,
         /// When.
         at: Instant,
     },
@@ -227,6 +229,43 @@ pub enum Event {
         /// When.
         at: Instant,
     },
+    /// The agent on a call handed it on (blind transfer): the caller waits,
+    /// first in line, for the target.
+    TransferStarted {
+        /// The call.
+        call: u64,
+        /// Who handed it on.
+        from: String,
+        /// To whom: an extension, `queue NAME` or `senior`.
+        to: String,
+        /// Their note for whoever takes it (shown on the target's screen).
+        note: Option<String>,
+        /// When.
+        at: Instant,
+    },
+    /// The transfer's target answered.
+    Transferred {
+        /// The call.
+        call: u64,
+        /// Who handed it on.
+        from: String,
+        /// Who took it.
+        to: String,
+        /// When.
+        at: Instant,
+    },
+    /// The colleague a call was handed to did not take it: it waits in the
+    /// queue.
+    TransferFailed {
+        /// The call.
+        call: u64,
+        /// Who handed it on.
+        from: String,
+        /// The target.
+        to: String,
+        /// When.
+        at: Instant,
+    },
     /// An agent's state changed.
     AgentStateChanged {
         /// The agent.
@@ -281,7 +320,10 @@ impl Event {
             | Event::MediaStats { call, .. }
             | Event::DialOutStarted { call, .. }
             | Event::DialOutAnswered { call, .. }
-            | Event::DialOutEnded { call, .. } => Some(*call),
+            | Event::DialOutEnded { call, .. }
+            | Event::TransferStarted { call, .. }
+            | Event::Transferred { call, .. }
+            | Event::TransferFailed { call, .. } => Some(*call),
             Event::AgentStateChanged { .. } => None,
         }
     }
@@ -299,6 +341,9 @@ impl Event {
             Event::DialOutStarted { staff, .. }
             | Event::DialOutAnswered { staff, .. }
             | Event::DialOutEnded { staff, .. } => Some(staff),
+            // The transfer's facts name the agent they concern now.
+            Event::TransferStarted { from, .. } | Event::TransferFailed { from, .. } => Some(from),
+            Event::Transferred { to, .. } => Some(to),
             _ => None,
         }
     }
@@ -322,6 +367,9 @@ impl Event {
             | Event::DialOutStarted { at, .. }
             | Event::DialOutAnswered { at, .. }
             | Event::DialOutEnded { at, .. }
+            | Event::TransferStarted { at, .. }
+            | Event::Transferred { at, .. }
+            | Event::TransferFailed { at, .. }
             | Event::AgentStateChanged { at, .. } => *at,
         }
     }
@@ -333,9 +381,19 @@ impl Event {
         let dur = |d: &Duration| d.as_millis() as u64;
         match self {
             Event::CallArrived { queue, caller, .. } => json!({ "queue": queue, "caller": caller }),
-            Event::AgentOffered { tier, caller, .. } => {
-                json!({ "tier": tier.as_str(), "caller": caller })
-            }
+            Event::AgentOffered {
+                tier,
+                caller,
+                transfer,
+                ..
+            } => match transfer {
+                None => json!({ "tier": tier.as_str(), "caller": caller }),
+                Some((from, note)) => json!({
+                    "tier": tier.as_str(),
+                    "caller": caller,
+                    "transfer": { "from": from, "note": note },
+                }),
+            },
             Event::AgentRingNoAnswer { misses, .. } => json!({ "misses": misses }),
             Event::AnswerDeadlinePassed { .. } => json!({}),
             Event::Escalated { seniors, .. } => json!({ "seniors": seniors }),
@@ -385,6 +443,9 @@ impl Event {
                 ..
             } => json!({ "number": number, "purpose": purpose, "link": link }),
             Event::DialOutAnswered { side, .. } => json!({ "side": side }),
+            Event::TransferStarted { to, note, .. } => json!({ "to": to, "note": note }),
+            Event::Transferred { from, .. } => json!({ "from": from }),
+            Event::TransferFailed { to, .. } => json!({ "to": to }),
             Event::DialOutEnded {
                 outcome,
                 reason,
@@ -414,6 +475,9 @@ impl Event {
             Event::DialOutStarted { .. } => "dialout_started",
             Event::DialOutAnswered { .. } => "dialout_answered",
             Event::DialOutEnded { .. } => "dialout_ended",
+            Event::TransferStarted { .. } => "transfer_started",
+            Event::Transferred { .. } => "transferred",
+            Event::TransferFailed { .. } => "transfer_failed",
         }
     }
 }

@@ -252,6 +252,15 @@ impl CoreTask {
             } => {
                 let _ = reply.send(self.core.hold_by_request(t, &call, &agent, holding));
             }
+            Input::Transfer {
+                call,
+                agent,
+                to,
+                note,
+                reply,
+            } => {
+                let _ = reply.send(self.core.transfer_by_request(t, &call, &agent, &to, note));
+            }
             Input::DialOut { request, reply } => {
                 let _ = reply.send(self.core.dial_out(t, request));
             }

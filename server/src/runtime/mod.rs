@@ -75,6 +75,14 @@ pub(crate) enum Input {
         holding: bool,
         reply: oneshot::Sender<Result<(), crate::calls::b2bua::HoldError>>,
     },
+    /// A blind transfer through the API.
+    Transfer {
+        call: String,
+        agent: String,
+        to: String,
+        note: Option<String>,
+        reply: oneshot::Sender<Result<(), crate::calls::b2bua::TransferError>>,
+    },
     /// A call to place (call back now, a teleconsult).
     DialOut {
         request: crate::calls::b2bua::DialOutRequest,
@@ -142,6 +150,28 @@ impl CoreHandle {
                 call,
                 agent,
                 holding,
+                reply,
+            })
+            .await
+            .map_err(|_| CoreGone)?;
+        rx.await.map_err(|_| CoreGone)
+    }
+
+    /// Hands `agent`'s call to `to` (an extension, `senior`, `queue:NUMBER`).
+    pub async fn transfer(
+        &self,
+        call: String,
+        agent: String,
+        to: String,
+        note: Option<String>,
+    ) -> Result<Result<(), crate::calls::b2bua::TransferError>, CoreGone> {
+        let (reply, rx) = oneshot::channel();
+        self.0
+            .send(Input::Transfer {
+                call,
+                agent,
+                to,
+                note,
                 reply,
             })
             .await

@@ -26,7 +26,7 @@ use crate::calls::event::Event as CallEvent;
 use crate::config::Transport;
 
 /// Methods this endpoint implements (the Allow header).
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, REFER, NOTIFY, REGISTER";
 
 /// Option tags this endpoint supports (anything else in Require gets 420).
 pub const SUPPORTED: &[&str] = &["timer"];
@@ -271,6 +271,28 @@ impl SipCore {
         holding: bool,
     ) -> Result<(), crate::calls::b2bua::HoldError> {
         let r = self.b2bua.hold_by_request(now, call, agent, holding);
+        self.drain_layer(now, Transport::Udp);
+        r
+    }
+
+    /// A blind transfer asked for through the API by the agent on the call.
+    pub fn transfer_by_request(
+        &mut self,
+        now: Instant,
+        call: &str,
+        agent: &str,
+        to: &str,
+        note: Option<String>,
+    ) -> Result<(), crate::calls::b2bua::TransferError> {
+        let r = self.b2bua.transfer_by_request(
+            now,
+            &mut self.layer,
+            &self.registrar,
+            call,
+            agent,
+            to,
+            note,
+        );
         self.drain_layer(now, Transport::Udp);
         r
     }
