@@ -233,7 +233,11 @@ impl Session {
         {
             self.calls.insert(call.clone());
             let caller = e.data["caller"].as_str().map(str::to_string);
-            let pop = self.call_offered(call, caller, e.seq).await?;
+            let mut pop = self.call_offered(call, caller, e.seq).await?;
+            // Handed on by a colleague: who, and their note.
+            if let Some(t) = e.data.get("transfer") {
+                pop["transfer"] = t.clone();
+            }
             send(socket, &pop).await?;
         }
         // A call-back task is its owner's business, not that of everyone
