@@ -739,3 +739,40 @@ fn a_baresip_agent_transfers_the_caller_to_a_senior_with_refer() {
     let whole = media_stats(&call, false);
     assert!(whole["agent_out"].as_u64().unwrap() > 10, "{whole}");
 }
+
+#[test]
+fn a_waiting_caller_who_presses_one_gets_a_call_back_task_instead() {
+    // Nobody is logged in to answer; the patient presses 1 on the keypad.
+    let server = start(&["1001"], "5s");
+    let media_port = support::free_udp_port(Ipv4Addr::LOCALHOST) & !1;
+    let run = Sipp::new(server.dir(), "queue_caller_presses_1.xml", server.sip)
+        .var("number", "100")
+        .var("caller", "+79210000003")
+        .arg("-mi")
+        .arg("127.0.0.1")
+        .arg("-mp")
+        .arg(&media_port.to_string())
+        .run()
+        .unwrap();
+    assert!(
+        run.passed(),
+        "the key press did not end the wait\n{}\n{}",
+        run.describe(),
+        server.tail(40)
+    );
+    let call = finished_call(&server, "call-00000001");
+    assert_eq!(call["end_reason"], "callback_requested", "{call:#}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let task = loop {
+        let (_, body) = http_get_auth(server.http, "/api/callbacks", TOKEN).unwrap();
+        let list: Value = serde_json::from_str(&body).unwrap();
+        if let Some(t) = list["tasks"].as_array().and_then(|t| t.first()) {
+            break t.clone();
+        }
+        assert!(Instant::now() < deadline, "no task\n{}", server.tail(40));
+        let _ = http_get_auth(server.http, "/health", TOKEN);
+    };
+    assert_eq!(task["reason"], "requested");
+    assert_eq!(task["owner"]["kind"], "queue");
+    assert_eq!(task["number"], "+79210000003");
+}

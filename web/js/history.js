@@ -41,6 +41,7 @@ const COLUMNS = [
   ["asa", (r) => duration(r.asa_ms)],
   ["abandoned", (r) => `${r.abandoned} (${percent(r.abandonment_rate)})`],
   ["timed_out", (r) => r.timed_out],
+  ["callbacks_chosen", (r) => r.callbacks_chosen],
   ["dropped", (r) => r.dropped],
   ["aht", (r) => duration(r.aht_ms)],
   ["missed", (r) => r.missed_rings],

@@ -35,6 +35,8 @@ pub enum Reason {
     Dropped,
     /// The patient hung up while waiting.
     Abandoned,
+    /// The patient pressed 1 while waiting, to be called back.
+    Requested,
 }
 
 /// What an attempt to call back came to.
@@ -163,6 +165,8 @@ pub struct Policy {
     pub sla_dropped: i64,
     /// Service-level deadline after the abandon.
     pub sla_abandoned: i64,
+    /// Service-level deadline after a patient asked to be called back.
+    pub sla_requested: i64,
 }
 
 impl Default for Policy {
@@ -177,6 +181,7 @@ impl Default for Policy {
             max_attempts: 3,
             sla_dropped: 15 * MIN,
             sla_abandoned: 2 * 60 * MIN,
+            sla_requested: 60 * MIN,
         }
     }
 }
@@ -352,6 +357,10 @@ impl Scheduler {
                 // while waiting): the queue calls back.
                 if e.data["reason"] == "dropped" {
                     self.open(e.at, call, queue, number, Reason::Dropped, agent);
+                } else if e.data["reason"] == "callback_requested" {
+                    // Due at once: tasks are worked by due time, so the
+                    // patient keeps their turn.
+                    self.open(e.at, call, queue, number, Reason::Requested, None);
                 }
             }
             _ => {}
@@ -379,6 +388,7 @@ impl Scheduler {
         let (due, sla) = match reason {
             Reason::Dropped => (p.dropped_due, p.sla_dropped),
             Reason::Abandoned => (p.abandoned_due, p.sla_abandoned),
+            Reason::Requested => (0, p.sla_requested),
         };
         let owner = match &agent {
             Some(a) => Owner::Agent(a.clone()),

@@ -303,3 +303,25 @@ fn numbers_are_read_for_dialling_and_a_withheld_one_gets_no_task() {
     ));
     assert!(drain(&mut s).is_empty(), "nobody to call back");
 }
+
+#[test]
+fn a_caller_who_pressed_one_is_the_queues_due_at_once_in_turn() {
+    let mut s = Scheduler::new(Policy::default());
+    arrive(&mut s, T0, "call-1");
+    s.handle_fact(&fact(
+        T0 + 40 * S,
+        "ended",
+        "call-1",
+        None,
+        json!({ "reason": "callback_requested" }),
+    ));
+    let ev = drain(&mut s);
+    assert_eq!(kinds(&ev), [("callback_created", T0 + 40 * S)]);
+    let task = &ev[0].2;
+    assert_eq!(task.reason, Reason::Requested);
+    assert_eq!(task.owner, Owner::Queue("reception".into()));
+    assert_eq!(
+        (task.due_at, task.sla_at),
+        (T0 + 40 * S, T0 + 40 * S + 60 * MIN)
+    );
+}

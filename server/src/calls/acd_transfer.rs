@@ -2,7 +2,9 @@
 //! to a colleague (by extension), to a queue, or to the senior tier of the
 //! call's queue. The transferor is free (after wrap-up) at once; the call
 //! waits, first in line, in its new queue. A colleague who does not answer
-//! sends it back to the queue rather than to silence.
+//! sends it back to the queue rather than to silence. (And a waiting
+//! caller's wish to be called back instead, which also takes a call out of
+//! the queue other than by an answer.)
 
 use std::time::Instant;
 
@@ -109,6 +111,19 @@ impl Acd {
                 .map_or(Tier::Agent, |&(_, t)| t);
             self.ring(now, call, to, tier);
         }
+        self.dispatch(now);
+        Ok(())
+    }
+
+    /// The caller pressed 1 while waiting: they leave the queue, to be
+    /// called back in their turn.
+    pub fn handle_callback_requested(&mut self, now: Instant, call: u64) -> Result<(), AcdError> {
+        self.handle_timeout(now);
+        let c = self.calls.get(&call).ok_or(AcdError::NoSuchCall)?;
+        if c.answered.is_some() || c.transfer.is_some() {
+            return Err(AcdError::NoSuchCall);
+        }
+        self.finish_unanswered(now, call, super::EndReason::CallbackRequested);
         self.dispatch(now);
         Ok(())
     }

@@ -16,7 +16,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use careline_shared::sdp::{self, Codec, CodecKind, Direction, Sdp};
 use careline_shared::sip::transaction::TransactionLayer;
-use careline_shared::sip::{HeaderName, Message};
+use careline_shared::sip::{HeaderName, Message, StatusCode};
 
 use super::{B2bua, CallTimer};
 use crate::calls::event::{EndReason, Event};
@@ -248,6 +248,55 @@ impl B2bua {
         }
         let side = if leg == Leg::A { "caller" } else { "agent" };
         self.line_dropped(now, layer, registrar, call, side, "rtp_timeout".into());
+    }
+
+    /// A key pressed on a phone (RFC 4733). A caller waiting in the queue
+    /// who presses 1 asks to be called back: they leave the queue (the call
+    /// ends with 480 and the reason) and a call-back task is opened for
+    /// them in their turn.
+    pub fn handle_media_dtmf(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        registrar: &Registrar,
+        session: SessionId,
+        leg: Leg,
+        digit: char,
+    ) {
+        if leg != Leg::A || digit != '1' {
+            return;
+        }
+        let Some((&call, c)) = self
+            .calls
+            .iter()
+            .find(|(_, c)| c.media.as_ref().is_some_and(|(_, a)| a.id == session))
+        else {
+            return;
+        };
+        if c.caller.answered || c.connected.is_some() {
+            return;
+        }
+        if self.acd.handle_callback_requested(now, call).is_err() {
+            return;
+        }
+        if let Some(c) = self.drop_call(now, call) {
+            let (key, invite, tag) = (c.caller.key, c.caller.invite, c.caller.dialog.local_tag);
+            self.respond(
+                now,
+                layer,
+                key,
+                &invite,
+                &tag,
+                StatusCode::TEMPORARILY_UNAVAILABLE,
+                |w| {
+                    w.header(
+                        &HeaderName::Warning,
+                        "399 careline \"call-back requested: we will call you back\"",
+                    );
+                },
+            );
+        }
+        self.run_commands(now, layer, registrar);
     }
 
     /// A TCP connection closed: a connected call with a leg over it has

@@ -182,3 +182,38 @@ fn attended_transfers_and_unknown_targets_are_refused_and_the_call_goes_on() {
     assert_ne!(media.log().last().map(String::as_str), Some("mode hold"));
     assert_eq!(core.calls().calls[&1].connected.is_some(), true);
 }
+
+#[test]
+fn a_waiting_caller_who_presses_one_leaves_the_queue_to_be_called_back() {
+    let t0 = virtual_epoch();
+    let media = FakeMedia::default();
+    let mut core = core_with(t0, Some(Box::new(media.clone())));
+    ringing(&mut core, t0);
+    events(&mut core);
+    // Other keys, or the agent's side, do nothing.
+    core.handle_media_dtmf(t0 + 5 * S, SessionId(7), Leg::A, '2');
+    core.handle_media_dtmf(t0 + 5 * S, SessionId(7), Leg::B, '1');
+    assert!(sent(&mut core).is_empty());
+    core.handle_media_dtmf(t0 + 6 * S, SessionId(7), Leg::A, '1');
+    let out = sent(&mut core);
+    let refused = only(&out, CALLER, |m| status(m) == Some(480));
+    assert!(
+        refused
+            .headers
+            .get(&HeaderName::Warning)
+            .unwrap()
+            .value_str()
+            .contains("call-back requested")
+    );
+    only(&out, AGENT, |m| m.method() == Some(&Method::Cancel));
+    let ev = events(&mut core);
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::Ended {
+            reason: EndReason::CallbackRequested,
+            ..
+        }
+    )));
+    assert!(!ev.iter().any(|e| matches!(e, Event::Abandoned { .. })));
+    assert!(media.log().contains(&"destroy 7".to_string()));
+}

@@ -26,6 +26,8 @@ pub enum EndReason {
     MaxWait,
     /// A leg failed mid-call (media silence, lost connection …).
     Dropped,
+    /// The caller pressed 1 while waiting, to be called back instead.
+    CallbackRequested,
 }
 
 /// A call-core fact.
@@ -287,6 +289,7 @@ impl EndReason {
             EndReason::Abandoned => "abandoned",
             EndReason::MaxWait => "max_wait",
             EndReason::Dropped => "dropped",
+            EndReason::CallbackRequested => "callback_requested",
         }
     }
 }

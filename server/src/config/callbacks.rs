@@ -29,8 +29,10 @@ pub struct CallbacksConfig {
     /// Service level: a dropped call's patient is called back within this
     /// (default 15 min) …
     pub sla_dropped: Dur,
-    /// … an abandoned call's within this (default 2 h).
+    /// … an abandoned call's within this (default 2 h) …
     pub sla_abandoned: Dur,
+    /// … a patient who pressed 1 while waiting within this (default 1 h).
+    pub sla_requested: Dur,
 }
 
 impl Default for CallbacksConfig {
@@ -46,6 +48,7 @@ impl Default for CallbacksConfig {
             max_attempts: p.max_attempts,
             sla_dropped: d(p.sla_dropped),
             sla_abandoned: d(p.sla_abandoned),
+            sla_requested: d(p.sla_requested),
         }
     }
 }
@@ -63,6 +66,7 @@ impl CallbacksConfig {
             max_attempts: self.max_attempts,
             sla_dropped: ms(&self.sla_dropped),
             sla_abandoned: ms(&self.sla_abandoned),
+            sla_requested: ms(&self.sla_requested),
         }
     }
 

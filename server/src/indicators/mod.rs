@@ -124,6 +124,9 @@ pub struct Tally {
     pub abandoned_after_deadline: u64,
     /// Ended unanswered by the queue's maximum wait.
     pub timed_out: u64,
+    /// Left the queue asking to be called back (pressed 1): counted apart
+    /// from the abandoned.
+    pub callbacks_chosen: u64,
     /// Still waiting (arrived, neither answered nor ended).
     pub waiting: u64,
     /// Answered calls that ended as dropped.
@@ -172,6 +175,7 @@ impl Tally {
         self.abandoned += o.abandoned;
         self.abandoned_after_deadline += o.abandoned_after_deadline;
         self.timed_out += o.timed_out;
+        self.callbacks_chosen += o.callbacks_chosen;
         self.waiting += o.waiting;
         self.dropped += o.dropped;
         self.missed_rings += o.missed_rings;
@@ -191,6 +195,7 @@ impl Tally {
             "abandoned": self.abandoned,
             "abandoned_after_deadline": self.abandoned_after_deadline,
             "timed_out": self.timed_out,
+            "callbacks_chosen": self.callbacks_chosen,
             "waiting": self.waiting,
             "dropped": self.dropped,
             "missed_rings": self.missed_rings,
@@ -214,6 +219,7 @@ impl Tally {
             self.abandoned.to_string(),
             self.abandoned_after_deadline.to_string(),
             self.timed_out.to_string(),
+            self.callbacks_chosen.to_string(),
             self.dropped.to_string(),
             self.missed_rings.to_string(),
             self.holds.to_string(),
@@ -226,13 +232,14 @@ impl Tally {
     }
 
     /// The names of [`Tally::csv_fields`].
-    pub const CSV_HEADER: [&'static str; 14] = [
+    pub const CSV_HEADER: [&'static str; 15] = [
         "offered",
         "answered",
         "answered_within",
         "abandoned",
         "abandoned_after_deadline",
         "timed_out",
+        "callbacks_chosen",
         "dropped",
         "missed_rings",
         "holds",
@@ -471,6 +478,9 @@ impl Ledger {
                         t.abandoned_after_deadline = u64::from(*after);
                     }
                     (None, Some("max_wait")) if c.answered.is_none() => t.timed_out = 1,
+                    (None, Some("callback_requested")) if c.answered.is_none() => {
+                        t.callbacks_chosen = 1;
+                    }
                     _ => {}
                 }
                 c.answered.is_some()

@@ -410,6 +410,25 @@ fn csv_fields_match_the_header() {
     let f = t.csv_fields();
     assert_eq!(f.len(), Tally::CSV_HEADER.len());
     assert_eq!(f[1], "1");
-    assert_eq!(f[10], "1.0000");
-    assert_eq!(f[13], "", "no AHT before the call is over");
+    let at = |name: &str| Tally::CSV_HEADER.iter().position(|h| *h == name).unwrap();
+    assert_eq!(f[at("service_level")], "1.0000");
+    assert_eq!(f[at("aht_ms")], "", "no AHT before the call is over");
+}
+
+#[test]
+fn a_caller_who_chose_a_call_back_is_counted_apart_not_as_abandoned() {
+    let mut log = Log::default();
+    log.arrive(T0, "a", "q");
+    log.end(T0 + 40 * S, "a", "callback_requested");
+    log.arrive(T0, "b", "q");
+    log.answer(T0, 3 * S, "b", "1001");
+    let t = log.ledger().tally(T0, T0 + MIN, &all());
+    assert_eq!((t.offered, t.callbacks_chosen, t.abandoned), (2, 1, 0));
+    assert_eq!(t.abandonment_rate(), Some(0.0));
+    assert_eq!(
+        t.service_level(),
+        Some(1.0),
+        "not against the service level either"
+    );
+    assert_eq!(t.waiting, 0);
 }

@@ -228,6 +228,11 @@ impl CoreTask {
         match input {
             Input::Datagram { flow, data } => self.core.handle_datagram(t, flow, data),
             Input::MediaSilence { session, leg } => self.core.handle_media_silence(t, session, leg),
+            Input::MediaDtmf {
+                session,
+                leg,
+                digit,
+            } => self.core.handle_media_dtmf(t, session, leg, digit),
             Input::Stream { flow, msg } => self.core.handle_message(t, flow, msg),
             Input::Invalid { flow, data, error } => self.core.handle_invalid(flow, &data, error),
             Input::Connected { remote, writer } => {

@@ -39,6 +39,12 @@ pub(crate) enum Input {
         session: crate::media::SessionId,
         leg: crate::media::Leg,
     },
+    /// A key pressed on a media session's leg (RFC 4733).
+    MediaDtmf {
+        session: crate::media::SessionId,
+        leg: crate::media::Leg,
+        digit: char,
+    },
     /// A UDP datagram.
     Datagram { flow: Flow, data: Bytes },
     /// A message framed off a stream (already parsed).
@@ -398,8 +404,20 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
                     );
                 }
             }
-            crate::media::MediaEvent::Dtmf { id, leg, .. } => {
+            crate::media::MediaEvent::Dtmf { id, leg, digit } => {
+                // Logged without the digit: it may be part of a patient's
+                // date of birth or card number.
                 tracing::debug!(session = id.0, ?leg, "dtmf key pressed");
+                if media_input
+                    .try_send(Input::MediaDtmf {
+                        session: id,
+                        leg,
+                        digit,
+                    })
+                    .is_err()
+                {
+                    tracing::warn!(session = id.0, "call core busy; key press not delivered");
+                }
             }
         }
     })

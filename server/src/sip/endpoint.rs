@@ -201,6 +201,19 @@ impl SipCore {
         self.overloaded
     }
 
+    /// A key pressed on a call's media (RFC 4733).
+    pub fn handle_media_dtmf(
+        &mut self,
+        now: Instant,
+        session: crate::media::SessionId,
+        leg: crate::media::Leg,
+        digit: char,
+    ) {
+        self.b2bua
+            .handle_media_dtmf(now, &mut self.layer, &self.registrar, session, leg, digit);
+        self.drain_layer(now, Transport::Udp);
+    }
+
     /// The media engine found a leg silent past the RTP timeout.
     pub fn handle_media_silence(
         &mut self,
