@@ -776,3 +776,69 @@ fn a_waiting_caller_who_presses_one_gets_a_call_back_task_instead() {
     assert_eq!(task["owner"]["kind"], "queue");
     assert_eq!(task["number"], "+79210000003");
 }
+
+/// The call's events so far, through the operator API (any state).
+fn call_events(server: &Server, id: &str) -> Vec<String> {
+    let (status, body) = http_get_auth(server.http, &format!("/api/calls/{id}"), TOKEN).unwrap();
+    if status != 200 {
+        return Vec::new();
+    }
+    let call: Value = serde_json::from_str(&body).unwrap();
+    call["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Waits (bounded) until the call has an event of `kind`.
+fn wait_for_event(server: &Server, id: &str, kind: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !call_events(server, id).iter().any(|k| k == kind) {
+        assert!(
+            Instant::now() < deadline,
+            "no {kind} on {id}\n{}",
+            server.tail(40)
+        );
+    }
+}
+
+#[test]
+fn a_baresip_agent_puts_the_caller_on_hold_and_back() {
+    let server = start(&["1001"], "5s");
+    let mut phone = agent(&server, "1001", true);
+    let run = std::thread::spawn({
+        let sipp = caller(&server, 8000);
+        move || sipp.run()
+    });
+    phone
+        .wait_event(Duration::from_secs(10), |e| e["type"] == "CALL_INCOMING")
+        .unwrap_or_else(|e| panic!("the agent's phone never rang: {e:#}\n{}", server.tail(40)));
+    phone.command("accept", None).unwrap();
+    phone
+        .wait_event(Duration::from_secs(5), |e| e["type"] == "CALL_ESTABLISHED")
+        .unwrap_or_else(|e| panic!("not established: {e:#}\n{}", phone.tail(30)));
+    // The hold key sends a re-INVITE (sendonly): the caller hears music.
+    phone.command("hold", None).unwrap();
+    wait_for_event(&server, "call-00000001", "hold_started");
+    phone.command("resume", None).unwrap();
+    wait_for_event(&server, "call-00000001", "hold_ended");
+    let run = run.join().unwrap().unwrap();
+    assert!(
+        run.passed(),
+        "the caller's call failed\n{}\n{}",
+        run.describe(),
+        server.tail(40)
+    );
+    let call = finished_call(&server, "call-00000001");
+    assert_eq!(call["end_reason"], "completed", "{call:#}");
+    let ended = call["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "hold_ended")
+        .unwrap()
+        .clone();
+    assert!(ended["data"]["held_ms"].as_u64().is_some(), "{ended}");
+}
