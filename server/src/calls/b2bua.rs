@@ -48,6 +48,9 @@ pub struct B2buaSettings {
     pub hold_reminder: std::time::Duration,
     /// Where calls to numbers that are not our extensions go.
     pub trunk: Option<OutboundRoute>,
+    /// How long a caller whose agent's line broke off hears the
+    /// dropped-line message before we hang up (zero: at once).
+    pub dropped_announcement: std::time::Duration,
     /// An OPTIONS in each connected leg's dialog this often (`None`: never).
     pub keepalive: Option<std::time::Duration>,
 }
@@ -126,6 +129,8 @@ enum CallTimer {
     SessionExpiry(u64),
     /// Time to check the legs are still there.
     KeepAlive(u64),
+    /// The dropped-line message has played: hang up on the caller.
+    Farewell(u64),
 }
 
 /// The B2BUA.
@@ -150,6 +155,8 @@ pub struct B2bua {
     dialouts: HashMap<u64, dialout::DialOut>,
     /// Keep-alive OPTIONS awaiting an answer: their call and leg.
     keepalives: HashMap<Key, (u64, keepalive::Side)>,
+    /// Callers hearing the dropped-line message, by call.
+    farewells: HashMap<u64, farewell::Farewell>,
 }
 
 /// Whose dialog a Call-ID leads to.
@@ -159,6 +166,8 @@ enum DialogOwner {
     Caller(u64),
     /// An agent leg, by its INVITE client transaction.
     Agent(Key),
+    /// A dropped call's caller, hearing why.
+    Farewell(u64),
 }
 
 /// What the B2BUA did with a request the endpoint handed it.
@@ -193,6 +202,7 @@ impl B2bua {
             media,
             dialouts: HashMap::new(),
             keepalives: HashMap::new(),
+            farewells: HashMap::new(),
         }
     }
 
@@ -331,6 +341,7 @@ impl B2bua {
                 CallTimer::DialOutRing(id) => self.dialout_ring_timeout(at, layer, registrar, id),
                 CallTimer::SessionExpiry(call) => self.session_expired(at, layer, registrar, call),
                 CallTimer::KeepAlive(call) => self.send_keepalives(at, layer, call),
+                CallTimer::Farewell(call) => self.farewell_over(at, layer, call),
             }
         }
         self.run_commands(now, layer, registrar);
@@ -512,8 +523,13 @@ impl B2bua {
                         DialogOwner::Agent(key) => self.legs.get(key).is_some_and(|l| {
                             l.dialog.as_ref().is_some_and(|d| d.matches_request(msg))
                         }),
+                        DialogOwner::Farewell(call) => self.in_farewell(*call, msg),
                     })
                 });
+        if let Some(DialogOwner::Farewell(call)) = owner {
+            self.farewell_request(now, layer, key, msg, call);
+            return Handled::Yes;
+        }
         // From the caller?
         if let Some(DialogOwner::Caller(call)) = owner
             && let Some(c) = self.calls.get_mut(&call)
@@ -627,25 +643,16 @@ impl B2bua {
             Method::Bye => {
                 self.respond(now, layer, key, msg, &tag, StatusCode::OK, |_| {});
                 self.remove_leg(leg_key);
-                let dropped = hold::abnormal_reason(msg);
-                if let Some(cause) = &dropped {
-                    self.events.push_back(Event::LineDropped {
-                        call,
-                        side: "agent",
-                        cause: cause.clone(),
-                        at: now,
-                    });
+                if let Some(cause) = hold::abnormal_reason(msg) {
+                    // The agent's line failed: the caller hears why, then
+                    // the hang-up.
+                    self.line_dropped(now, layer, registrar, call, "agent", cause);
+                    return Handled::Yes;
                 }
                 if let Some(c) = self.drop_call(now, call) {
-                    let reason = dropped.as_ref().map(|_| hold::DROPPED_REASON);
-                    self.bye_caller_because(now, layer, &c, reason);
+                    self.bye_caller_because(now, layer, &c, None);
                 }
-                let reason = if dropped.is_some() {
-                    EndReason::Dropped
-                } else {
-                    EndReason::Completed
-                };
-                let _ = self.acd.handle_call_ended(now, call, reason);
+                let _ = self.acd.handle_call_ended(now, call, EndReason::Completed);
                 self.run_commands(now, layer, registrar);
             }
             Method::Invite | Method::Update => {
@@ -945,6 +952,8 @@ mod hold;
 #[path = "b2bua_transfer.rs"]
 mod transfer;
 pub use transfer::TransferError;
+#[path = "b2bua_farewell.rs"]
+mod farewell;
 #[path = "b2bua_keepalive.rs"]
 mod keepalive;
 #[path = "b2bua_outgoing.rs"]

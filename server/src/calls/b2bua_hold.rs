@@ -349,13 +349,26 @@ impl B2bua {
             cause,
             at: now,
         });
+        // When the agent's side broke off, the caller hears why before the
+        // hang-up: their media outlives the call for the message.
+        let announce = side != "caller" && !self.settings.dropped_announcement.is_zero();
+        let kept = match self.calls.get_mut(&call) {
+            Some(c) if announce => c.media.take().map(|(_, anchor)| anchor),
+            _ => None,
+        };
+        if let Some(anchor) = kept {
+            self.media_stats(now, call, anchor, false);
+        }
         let Some(c) = self.drop_call(now, call) else {
             return;
         };
         if let Some(leg) = c.connected {
             self.bye_agent_because(now, layer, leg, Some(DROPPED_REASON));
         }
-        self.bye_caller_because(now, layer, &c, Some(DROPPED_REASON));
+        match kept {
+            Some(anchor) => self.farewell(now, layer, call, &c, anchor),
+            None => self.bye_caller_because(now, layer, &c, Some(DROPPED_REASON)),
+        }
         let _ = self.acd.handle_call_ended(now, call, EndReason::Dropped);
         self.run_commands(now, layer, registrar);
     }

@@ -224,6 +224,9 @@ fn a_bye_whose_reason_is_not_normal_clearing_ends_the_call_as_dropped() {
     );
     let out = sent(&mut core);
     only(&out, AGENT, |m| status(m) == Some(200));
+    // The caller hears the dropped-line message, then the BYE with Reason.
+    core.handle_timeout(t0 + 34 * S);
+    let out = sent(&mut core);
     let bye = only(&out, CALLER, |m| m.method() == Some(&Method::Bye));
     assert!(bye.headers.get(&HeaderName::Reason).is_some());
     let ev = events(&mut core);
@@ -307,13 +310,33 @@ fn reasons_that_are_normal_clearing_and_those_that_are_not() {
 #[test]
 fn an_agent_whose_phone_loses_its_registration_mid_call_drops_the_line() {
     let t0 = virtual_epoch();
-    let (mut core, _, _, _) = connected_call(t0);
+    let (mut core, media, _, _) = connected_call(t0);
     // The agent's binding (restored at t0 for an hour) runs out mid-call.
     let expiry = t0 + 3600 * S;
     core.handle_timeout(expiry);
+    // The caller hears the dropped-line message for 4 s, then the BYE.
+    assert!(
+        sent(&mut core)
+            .iter()
+            .all(|(d, _)| *d != CALLER.parse::<SocketAddr>().unwrap()),
+        "no hang-up yet"
+    );
+    assert_eq!(
+        media.log().last().map(String::as_str),
+        Some("mode announce")
+    );
+    core.handle_timeout(expiry + 4 * S - Duration::from_millis(1));
+    assert!(
+        sent(&mut core)
+            .iter()
+            .all(|(d, _)| *d != CALLER.parse::<SocketAddr>().unwrap()),
+        "(only the agent's BYE is retransmitted meanwhile)"
+    );
+    core.handle_timeout(expiry + 4 * S);
     let out = sent(&mut core);
     let bye = only(&out, CALLER, |m| m.method() == Some(&Method::Bye));
     assert!(bye.headers.get(&HeaderName::Reason).is_some());
+    assert_eq!(media.log().last().map(String::as_str), Some("destroy 7"));
     let ev = events(&mut core);
     assert!(
         ev.contains(&Event::LineDropped {
@@ -436,4 +459,36 @@ fn hold_from_the_agents_screen_plays_music_and_reminds_like_a_hold_from_the_phon
     }));
     core.handle_timeout(hold_at + 300 * S);
     assert!(reminders(&events(&mut core)).is_empty());
+}
+
+#[test]
+fn a_caller_who_hangs_up_during_the_dropped_line_message_ends_it() {
+    let t0 = virtual_epoch();
+    let (mut core, media, invite, our_tag) = connected_call(t0);
+    // The agent's phone sends a BYE that is not normal clearing.
+    feed(
+        &mut core,
+        t0 + 20 * S,
+        AGENT,
+        from_agent(&invite, "BYE", 2, "Reason: Q.850;cause=41\r\n", ""),
+    );
+    sent(&mut core);
+    assert_eq!(
+        media.log().last().map(String::as_str),
+        Some("mode announce")
+    );
+    let bye = format!(
+        "BYE sip:careline@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKcallerbye\r\nFrom: \"Patient\" <sip:+79210000000@127.0.0.1>;tag=pt\r\nTo: <sip:100@127.0.0.1>;tag={our_tag}\r\nCall-ID: patient-call-1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+    );
+    feed(&mut core, t0 + 22 * S, CALLER, Bytes::from(bye));
+    only(&sent(&mut core), CALLER, |m| status(m) == Some(200));
+    assert_eq!(media.log().last().map(String::as_str), Some("destroy 7"));
+    // Nothing more goes to the caller when the message would have ended.
+    core.handle_timeout(t0 + 30 * S);
+    assert!(sent(&mut core).is_empty());
+    assert!(
+        core.calls().dialogs.is_empty(),
+        "{:?}",
+        core.calls().dialogs
+    );
 }

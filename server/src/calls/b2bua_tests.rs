@@ -73,6 +73,7 @@ fn core_configured(
         tcp: None,
         hold_reminder: 30 * S,
         keepalive,
+        dropped_announcement: 4 * S,
         trunk: Some(crate::calls::b2bua::OutboundRoute {
             remote: "127.0.0.1:5070".parse().unwrap(),
             transport: crate::config::Transport::Udp,
@@ -505,6 +506,7 @@ impl MediaControl for FakeMedia {
             Mode::Relay => "relay".to_string(),
             Mode::Ringback { codec } => format!("ringback {}", codec.name),
             Mode::Hold { .. } => "hold".to_string(),
+            Mode::Announce { .. } => "announce".to_string(),
         };
         self.say(format!("mode {m}"));
     }

@@ -84,6 +84,10 @@ pub struct MediaSection {
     pub ringback_file: Option<std::path::PathBuf>,
     /// Music on hold, same formats.
     pub hold_file: Option<std::path::PathBuf>,
+    /// Played to a caller whose agent's line broke off, before we hang up
+    /// (a recorded "we will call you back"), same formats; by default
+    /// three information tones.
+    pub dropped_file: Option<std::path::PathBuf>,
 }
 
 impl Default for MediaSection {
@@ -98,6 +102,7 @@ impl Default for MediaSection {
             workers: 1,
             ringback_file: None,
             hold_file: None,
+            dropped_file: None,
         }
     }
 }
@@ -113,6 +118,7 @@ impl MediaSection {
             workers: self.workers,
             ringback_file: self.ringback_file.clone(),
             hold_file: self.hold_file.clone(),
+            dropped_file: self.dropped_file.clone(),
         }
     }
 }
@@ -346,6 +352,10 @@ pub struct CallsConfig {
     /// that answers 481 or 408, or not at all, has dropped (default 60 s;
     /// `0s` turns it off).
     pub keepalive: Dur,
+    /// A caller whose agent's line broke off hears the dropped-line
+    /// message (`[media] dropped_file`, or tones) this long before the
+    /// hang-up (default 4 s; `0s` hangs up at once).
+    pub dropped_announcement: Dur,
 }
 
 impl Default for CallsConfig {
@@ -353,6 +363,7 @@ impl Default for CallsConfig {
         CallsConfig {
             hold_reminder: Dur(Duration::from_secs(30)),
             keepalive: Dur(Duration::from_secs(60)),
+            dropped_announcement: Dur(Duration::from_secs(4)),
         }
     }
 }

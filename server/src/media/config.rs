@@ -32,6 +32,9 @@ pub struct MediaConfig {
     pub ringback_file: Option<PathBuf>,
     /// Music on hold instead of the generated chime, same formats.
     pub hold_file: Option<PathBuf>,
+    /// What a caller hears when their agent's line breaks off, before the
+    /// hang-up (a recorded apology), instead of the generated tones.
+    pub dropped_file: Option<PathBuf>,
 }
 
 impl Default for MediaConfig {
@@ -44,6 +47,7 @@ impl Default for MediaConfig {
             workers: 1,
             ringback_file: None,
             hold_file: None,
+            dropped_file: None,
         }
     }
 }

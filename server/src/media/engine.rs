@@ -103,6 +103,14 @@ pub enum Mode {
         /// That leg's G.711 codec.
         codec: Codec,
     },
+    /// Tell `leg` its other side is gone (the dropped-line message), in
+    /// `codec`; nothing is relayed.
+    Announce {
+        /// The leg that hears it.
+        leg: Leg,
+        /// That leg's G.711 codec.
+        codec: Codec,
+    },
 }
 
 /// What the engine reports, from its worker threads.
@@ -253,7 +261,9 @@ impl MediaEngine {
     /// Switches the session's mode; tones must be PCMU or PCMA.
     pub fn set_mode(&self, id: SessionId, mode: Mode) -> Result<(), MediaError> {
         let tone = match &mode {
-            Mode::Ringback { codec } | Mode::Hold { codec, .. } => Some(codec),
+            Mode::Ringback { codec } | Mode::Hold { codec, .. } | Mode::Announce { codec, .. } => {
+                Some(codec)
+            }
             Mode::Idle | Mode::Relay => None,
         };
         if let Some(codec) = tone.filter(|c| !matches!(c.kind(), CodecKind::Pcmu | CodecKind::Pcma))

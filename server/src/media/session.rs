@@ -219,6 +219,9 @@ impl Session {
             }
             Mode::Ringback { codec } => play(Leg::A, &codec, &prompts.ringback, &mut self.out, now),
             Mode::Hold { held, codec } => play(held, &codec, &prompts.hold, &mut self.out, now),
+            Mode::Announce { leg, codec } => {
+                play(leg, &codec, &prompts.dropped, &mut self.out, now)
+            }
         };
     }
 

@@ -43,11 +43,13 @@ impl Prompt {
     }
 }
 
-/// The engine's two sounds.
+/// The engine's sounds.
 #[derive(Clone, Debug)]
 pub(crate) struct Prompts {
     pub(crate) ringback: Prompt,
     pub(crate) hold: Prompt,
+    /// Told to a caller whose agent's line broke off, before the hang-up.
+    pub(crate) dropped: Prompt,
 }
 
 impl Prompts {
@@ -61,9 +63,14 @@ impl Prompts {
             Some(path) => audio_file::load(path)?,
             None => hold_chime(),
         };
+        let dropped = match &config.dropped_file {
+            Some(path) => audio_file::load(path)?,
+            None => dropped_tones(),
+        };
         Ok(Prompts {
             ringback: Prompt::from_pcm(&ringback),
             hold: Prompt::from_pcm(&hold),
+            dropped: Prompt::from_pcm(&dropped),
         })
     }
 }
@@ -104,9 +111,42 @@ pub(crate) fn hold_chime() -> Vec<i16> {
     pcm
 }
 
+/// The line broke off: the three rising information tones (950, 1400 and
+/// 1800 Hz, a third of a second each, ITU-T E.180's special information
+/// tone), then a second of quiet — unmistakably "not a person", where no
+/// recorded message is configured.
+pub(crate) fn dropped_tones() -> Vec<i16> {
+    const AMPLITUDE: f64 = 6000.0;
+    const TONE: usize = RATE / 3;
+    let mut pcm = vec![0i16; 3 * TONE + RATE];
+    for (i, freq) in [950.0, 1400.0, 1800.0].iter().enumerate() {
+        for n in 0..TONE {
+            let t = n as f64 / RATE as f64;
+            // 5 ms ramps so the tones do not click.
+            let ramp = (t / 0.005)
+                .min(((TONE - n) as f64 / RATE as f64) / 0.005)
+                .min(1.0);
+            pcm[i * TONE + n] = (AMPLITUDE * ramp * (TAU * freq * t).sin()) as i16;
+        }
+    }
+    pcm
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dropped_line_tones_rise_then_fall_quiet() {
+        let pcm = dropped_tones();
+        let third = RATE / 3;
+        let crossings = |s: &[i16]| s.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
+        let counts: Vec<usize> = (0..3)
+            .map(|i| crossings(&pcm[i * third..(i + 1) * third]))
+            .collect();
+        assert!(counts[0] < counts[1] && counts[1] < counts[2], "{counts:?}");
+        assert!(pcm[3 * third..].iter().all(|s| *s == 0));
+    }
 
     fn rms(pcm: &[i16]) -> f64 {
         (pcm.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / pcm.len() as f64).sqrt()

@@ -228,6 +228,7 @@ fn endpoint_settings(
         hold_reminder: config.calls.hold_reminder.0,
         trunk: config.trunks.first().map(|t| t.route()),
         keepalive: Some(config.calls.keepalive.0).filter(|d| !d.is_zero()),
+        dropped_announcement: config.calls.dropped_announcement.0,
     }
 }
 

@@ -58,6 +58,8 @@ pub struct EndpointSettings {
     pub trunk: Option<crate::calls::b2bua::OutboundRoute>,
     /// In-dialog OPTIONS to connected legs this often (`[calls] keepalive`).
     pub keepalive: Option<Duration>,
+    /// The dropped-line message's length (`[calls] dropped_announcement`).
+    pub dropped_announcement: Duration,
 }
 
 /// A transport flow: how a message came in, and so how to answer it.
@@ -160,6 +162,7 @@ impl SipCore {
                 hold_reminder: settings.hold_reminder,
                 trunk: settings.trunk,
                 keepalive: settings.keepalive,
+                dropped_announcement: settings.dropped_announcement,
             },
             Acd::new(settings.queues.clone(), now),
             (seed >> 32) as u64,

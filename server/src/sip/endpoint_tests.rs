@@ -34,6 +34,7 @@ fn settings() -> EndpointSettings {
         hold_reminder: Duration::from_secs(30),
         trunk: None,
         keepalive: None,
+        dropped_announcement: Duration::from_secs(4),
     }
 }
 
