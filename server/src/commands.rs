@@ -97,6 +97,26 @@ pub async fn patients_import(
     Ok(())
 }
 
+/// `appointments import FILE.csv`: every row checked (the patient known,
+/// the doctor a doctor), all written in one transaction or none.
+pub async fn appointments_import(
+    config: &Config,
+    store: &Store,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let phones = crate::patients::PhoneNormalizer::new(&config.patients.default_region)
+        .map_err(|e| anyhow::anyhow!("patients.default_region: {e}"))?;
+    let rows = crate::appointments::read_csv(&data, &phones, store).await?;
+    let list = all_rows(path, rows)?;
+    let created = store.upsert_appointments(&list).await?;
+    println!(
+        "appointments: {created} created, {} replaced",
+        list.len() - created
+    );
+    Ok(())
+}
+
 /// Hashes on every core: argon2 is slow on purpose, and imports can be large.
 fn prepare_all(
     users: Vec<NewUser>,

@@ -14,12 +14,15 @@
 #![recursion_limit = "512"]
 
 pub mod api;
+pub mod appointments;
 pub mod audit;
 pub mod callbacks;
 pub mod calls;
 pub mod commands;
 pub mod config;
 pub mod indicators;
+#[cfg(test)]
+mod log_capture;
 pub mod media;
 pub mod metrics;
 pub mod patients;

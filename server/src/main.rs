@@ -43,6 +43,11 @@ enum Command {
         #[command(subcommand)]
         action: PatientsAction,
     },
+    /// Manage appointments (teleconsult slots).
+    Appointments {
+        #[command(subcommand)]
+        action: AppointmentsAction,
+    },
     /// Check or export the tamper-evident audit trail (the event log).
     Audit {
         #[command(subcommand)]
@@ -55,6 +60,17 @@ enum PatientsAction {
     /// Create or update patients from a CSV file (header: mis_id,full_name,phones,
     /// and optionally birth_date,address_as,consent,marketing,pregnancy_lmp,
     /// preferences,reminders,lateness,difficulties,negative; phones separated by ';').
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AppointmentsAction {
+    /// Create or replace appointments from a CSV file (header: id,patient,doctor,
+    /// starts_at,service, and optionally teleconsult,consent,paid,phone); every
+    /// row is checked and nothing is written if one is bad.
     Import {
         /// The CSV file.
         file: PathBuf,
@@ -205,6 +221,9 @@ fn main() -> anyhow::Result<()> {
             Command::Patients {
                 action: PatientsAction::Import { file },
             } => commands::patients_import(&config, &store, &file).await,
+            Command::Appointments {
+                action: AppointmentsAction::Import { file },
+            } => commands::appointments_import(&config, &store, &file).await,
             Command::Audit {
                 action: AuditAction::Verify,
             } => careline_server::audit::verify(&store).await,

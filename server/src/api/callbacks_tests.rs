@@ -68,6 +68,7 @@ async fn task_written(s: &AppState, id: &str) -> crate::callbacks::Task {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_dropped_call_is_its_agents_task_and_attempts_are_recorded(pool: sqlx::SqlitePool) {
+    let logs = crate::log_capture::Captured::start();
     let s = state(pool);
     let t = staff(
         &s,
@@ -179,6 +180,7 @@ async fn a_dropped_call_is_its_agents_task_and_attempts_are_recorded(pool: sqlx:
         ]
     );
     assert_eq!(s.store.verify_chain().await.unwrap().broken, None);
+    logs.assert_free_of(&["79211234567"]);
 }
 
 #[sqlx::test(migrations = "../migrations")]

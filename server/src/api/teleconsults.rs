@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::{Principal, principal, record_fact};
 use super::error::ApiError;
-use crate::store::appointments::{Appointment, TeleconsultCall};
+use crate::store::appointments::TeleconsultCall;
 use crate::store::users::Role;
 use crate::timefmt;
 
@@ -38,29 +38,7 @@ fn bad(field: &'static str, message: String) -> ApiError {
 
 /// Epoch ms, or `YYYY-MM-DDTHH:MM[:SS]Z`.
 fn parse_instant(s: &str, field: &'static str) -> Result<i64, ApiError> {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return s
-            .parse()
-            .map_err(|_| bad(field, format!("`{s}` is out of range")));
-    }
-    timefmt::parse_utc(s).map_err(|e| bad(field, e))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AppointmentBody {
-    patient: String,
-    doctor: String,
-    starts_at: Value,
-    service: String,
-    #[serde(default)]
-    teleconsult: bool,
-    #[serde(default)]
-    consent: bool,
-    #[serde(default)]
-    paid: bool,
-    #[serde(default)]
-    phone: Option<String>,
+    crate::appointments::parse_instant(s).map_err(|e| bad(field, e))
 }
 
 /// `PUT /api/appointments/{id}`
@@ -68,66 +46,21 @@ pub(crate) async fn put_appointment(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Result<Json<AppointmentBody>, JsonRejection>,
+    body: Result<Json<crate::appointments::AppointmentInput>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     principal(&state, &headers)
         .await?
         .require(&[Role::Admin], "writing appointments")?;
-    let Json(b) = body.map_err(|e| ApiError::BadRequest {
+    let Json(input) = body.map_err(|e| ApiError::BadRequest {
         message: e.body_text(),
         field: None,
     })?;
-    if !crate::patients::valid_clinic_id(&id) {
-        return Err(bad(
-            "id",
-            format!("`{id}`: use 1–64 letters, digits, '-', '_' or '.'"),
-        ));
-    }
-    let starts_at = match &b.starts_at {
-        Value::Number(n) => n
-            .as_i64()
-            .ok_or_else(|| bad("starts_at", "not epoch milliseconds".into()))?,
-        Value::String(s) => parse_instant(s, "starts_at")?,
-        _ => {
-            return Err(bad(
-                "starts_at",
-                "expected epoch milliseconds or \"YYYY-MM-DDTHH:MM:SSZ\"".into(),
-            ));
-        }
-    };
-    if b.service.trim().is_empty() || b.service.len() > 200 {
-        return Err(bad("service", "1–200 characters".into()));
-    }
-    if state.store.patient(&b.patient).await?.is_none() {
-        return Err(bad("patient", format!("no patient `{}`", b.patient)));
-    }
-    match state.store.login_record(&b.doctor).await? {
-        Some(r) if r.role == Role::Doctor => {}
-        _ => {
-            return Err(bad(
-                "doctor",
-                format!("`{}` is no doctor's extension", b.doctor),
-            ));
-        }
-    }
-    let phone = match b.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
-        Some(p) => Some(state.phones.e164(p).map_err(|e| bad("phone", e))?),
-        None => None,
-    };
-    let created = state
-        .store
-        .upsert_appointment(&Appointment {
-            id,
-            patient_id: b.patient,
-            doctor: b.doctor,
-            starts_at,
-            service: b.service.trim().to_string(),
-            teleconsult: b.teleconsult,
-            consent: b.consent,
-            paid: b.paid,
-            phone,
-        })
-        .await?;
+    let field = |e: crate::patients::FieldError| bad(e.field, e.reason);
+    let appointment = input.validate(&id, &state.phones).map_err(field)?;
+    crate::appointments::check_references(&state.store, &appointment)
+        .await?
+        .map_err(field)?;
+    let created = state.store.upsert_appointment(&appointment).await?;
     let status = if created {
         StatusCode::CREATED
     } else {

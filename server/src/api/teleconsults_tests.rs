@@ -205,6 +205,7 @@ async fn a_teleconsult_needs_its_doctor_a_teleconsult_slot_consent_and_payment(
 async fn the_record_has_the_calls_times_and_the_line_for_the_medical_record(
     pool: sqlx::SqlitePool,
 ) {
+    let logs = crate::log_capture::Captured::start();
     let s = state(pool);
     let t = clinic(&s).await;
     send(
@@ -297,4 +298,5 @@ async fn the_record_has_the_calls_times_and_the_line_for_the_medical_record(
             .iter()
             .any(|e| e.kind == "teleconsults_exported" && e.data["by"] == "9001")
     );
+    logs.assert_free_of(&["79211234567", "Anna Petrova"]);
 }

@@ -626,6 +626,7 @@ mod tests {
     async fn ringing_agent_gets_the_card_others_get_nothing_and_resume_loses_nothing(
         pool: sqlx::SqlitePool,
     ) {
+        let logs = crate::log_capture::Captured::start();
         let clinic = clinic(pool).await;
         let mut anna_agent = clinic.connect("1001", None).await;
         let mut other = clinic.connect("1002", None).await;
@@ -743,6 +744,8 @@ mod tests {
             clinic.state.store.verify_chain().await.unwrap().broken,
             None
         );
+        // The card and the caller's number went to the agent, never to the logs.
+        logs.assert_free_of(&["Anna Petrova", "Anna Sergeevna", "79211234567", "921 123"]);
     }
 
     #[sqlx::test(migrations = "../migrations")]

@@ -129,14 +129,23 @@ const COLUMNS: &str =
 impl Store {
     /// Creates or replaces an appointment; `true` when it is new.
     pub async fn upsert_appointment(&self, a: &Appointment) -> Result<bool, StoreError> {
+        Ok(self.upsert_appointments(std::slice::from_ref(a)).await? == 1)
+    }
+
+    /// Creates or replaces appointments in one transaction (all or
+    /// nothing); how many were new.
+    pub async fn upsert_appointments(&self, list: &[Appointment]) -> Result<usize, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let existed = sqlx::query("SELECT 1 FROM appointments WHERE id = ?")
-            .bind(&a.id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-        sqlx::query(
-            "INSERT INTO appointments (id, patient_id, doctor, starts_at, service, teleconsult,
+        let mut created = 0;
+        for a in list {
+            let existed = sqlx::query("SELECT 1 FROM appointments WHERE id = ?")
+                .bind(&a.id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            created += usize::from(!existed);
+            sqlx::query(
+                "INSERT INTO appointments (id, patient_id, doctor, starts_at, service, teleconsult,
                                        consent, paid, phone, updated_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (id) DO UPDATE SET patient_id = excluded.patient_id,
@@ -144,21 +153,22 @@ impl Store {
                  service = excluded.service, teleconsult = excluded.teleconsult,
                  consent = excluded.consent, paid = excluded.paid, phone = excluded.phone,
                  updated_at = excluded.updated_at",
-        )
-        .bind(&a.id)
-        .bind(&a.patient_id)
-        .bind(&a.doctor)
-        .bind(a.starts_at)
-        .bind(&a.service)
-        .bind(i64::from(a.teleconsult))
-        .bind(i64::from(a.consent))
-        .bind(i64::from(a.paid))
-        .bind(&a.phone)
-        .bind(super::now_ms())
-        .execute(&mut *tx)
-        .await?;
+            )
+            .bind(&a.id)
+            .bind(&a.patient_id)
+            .bind(&a.doctor)
+            .bind(a.starts_at)
+            .bind(&a.service)
+            .bind(i64::from(a.teleconsult))
+            .bind(i64::from(a.consent))
+            .bind(i64::from(a.paid))
+            .bind(&a.phone)
+            .bind(super::now_ms())
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
-        Ok(!existed)
+        Ok(created)
     }
 
     /// One appointment.
