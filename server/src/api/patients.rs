@@ -82,7 +82,10 @@ pub(crate) async fn get_patient(
         .filter(|p| seen.allows(p))
         .ok_or_else(|| ApiError::NotFound(format!("no patient {mis_id}")))?;
     record_views(&state, &who, &[&p], "by_id").await?;
-    Ok(Json(card(&p)).into_response())
+    let card = cards(&state.store, std::slice::from_ref(&p))
+        .await?
+        .remove(0);
+    Ok(Json(card).into_response())
 }
 
 #[derive(Deserialize)]
@@ -117,7 +120,7 @@ pub(crate) async fn find_patients(
     record_views(&state, &who, &refs, "by_phone").await?;
     Ok(Json(json!({
         "phone": e164,
-        "patients": found.iter().map(card).collect::<Vec<_>>(),
+        "patients": cards(&state.store, &found).await?,
     }))
     .into_response())
 }
@@ -186,6 +189,23 @@ async fn record_views(
         .await?;
     }
     Ok(())
+}
+
+/// The cards with each patient's last and next appointments (what an agent
+/// is asked about most).
+pub(super) async fn cards(
+    store: &crate::store::Store,
+    patients: &[StoredPatient],
+) -> Result<Vec<Value>, crate::store::StoreError> {
+    let now = crate::store::now_ms();
+    let mut out = Vec::with_capacity(patients.len());
+    for p in patients {
+        let mut v = card(p);
+        let (last, next) = store.last_and_next_appointments(&p.mis_id, now).await?;
+        v["appointments"] = serde_json::json!({ "last": last, "next": next });
+        out.push(v);
+    }
+    Ok(out)
 }
 
 /// The card as the API shows it: what was stored, plus age and pathway

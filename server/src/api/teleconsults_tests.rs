@@ -70,6 +70,11 @@ async fn appointments_are_upserted_by_the_clinics_id_and_checked(pool: sqlx::Sql
     let stored = s.store.appointment("A-17").await.unwrap().unwrap();
     assert!(!stored.paid);
     assert_eq!(stored.starts_at, 1_795_514_400_000);
+    // The card shows the patient's last (and next) appointment.
+    let (status, card) = send(&s, req("GET", "/api/patients/mis-42", &t[3], None)).await;
+    assert_eq!(status, StatusCode::OK, "{card}");
+    assert_eq!(card["appointments"]["last"]["id"], "A-17", "{card}");
+    assert_eq!(card["appointments"]["next"], Value::Null);
 
     let mut wrong = appointment(true, true);
     for (key, value, field) in [

@@ -307,7 +307,7 @@ impl Session {
             "call_id": call,
             "caller": number.clone().unwrap_or(caller),
             "unknown_caller": patients.is_empty(),
-            "patients": patients.iter().map(super::patients::card).collect::<Vec<_>>(),
+            "patients": super::patients::cards(&self.state.store, &patients).await?,
             // When the server sent it (epoch ms): with the receipt time it
             // splits a pop's latency into the server's part and the network's.
             "sent_at": crate::store::now_ms(),
