@@ -5,21 +5,21 @@
 //! Secrets may come from the environment instead of the file:
 //! `CARELINE_DATABASE_URL` overrides `[database] url`.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use careline_shared::sip::DigestAlgorithm;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 mod callbacks;
 mod dashboard;
 mod trunks;
+mod values;
 pub use callbacks::CallbacksConfig;
 pub use dashboard::DashboardConfig;
 pub use trunks::TrunkConfig;
+pub use values::{Algorithm, Dur, Listen, Transport};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -678,222 +678,5 @@ fn line_of_value(text: &str, value: &str) -> usize {
         .map_or(0, |i| i + 1)
 }
 
-/// A duration written `500ms`, `5s`, `10m`, `1h`, or a number of seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Dur(pub Duration);
-
-impl FromStr for Dur {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Dur, String> {
-        let s = s.trim();
-        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-        let (num, unit) = s.split_at(split);
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("`{s}` is not a duration (try \"500ms\", \"5s\", \"10m\")"))?;
-        let d = match unit.trim() {
-            "ms" => Duration::from_millis(n),
-            "s" | "" => Duration::from_secs(n),
-            "m" | "min" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            other => {
-                return Err(format!(
-                    "unknown duration unit `{other}` in `{s}` (use ms, s, m or h)"
-                ));
-            }
-        };
-        Ok(Dur(d))
-    }
-}
-
-impl fmt::Display for Dur {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_millis();
-        if ms.is_multiple_of(1000) {
-            write!(f, "{}s", ms / 1000)
-        } else {
-            write!(f, "{ms}ms")
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Secs(u64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Secs(n) => Ok(Dur(Duration::from_secs(n))),
-            Raw::Text(s) => s.parse().map_err(serde::de::Error::custom),
-        }
-    }
-}
-
-/// A SIP transport the server listens on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    /// Datagrams.
-    Udp,
-    /// A stream with Content-Length framing.
-    Tcp,
-}
-
-impl fmt::Display for Transport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-        })
-    }
-}
-
-/// One `[sip] listen` entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Listen {
-    /// The transport.
-    pub transport: Transport,
-    /// The local address (port 0 picks a free one).
-    pub addr: SocketAddr,
-}
-
-impl FromStr for Listen {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Listen, String> {
-        let (scheme, rest) = s.split_once("://").ok_or_else(|| {
-            format!("`{s}` should look like udp://127.0.0.1:5060 or tcp://127.0.0.1:5060")
-        })?;
-        let transport = match scheme.to_ascii_lowercase().as_str() {
-            "udp" => Transport::Udp,
-            "tcp" => Transport::Tcp,
-            other => {
-                return Err(format!(
-                    "unsupported transport `{other}` in `{s}` (udp or tcp)"
-                ));
-            }
-        };
-        let addr = rest
-            .parse()
-            .map_err(|_| format!("`{rest}` in `{s}` is not an IP:port address"))?;
-        Ok(Listen { transport, addr })
-    }
-}
-
-impl fmt::Display for Listen {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{}", self.transport, self.addr)
-    }
-}
-
-impl<'de> Deserialize<'de> for Listen {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Listen, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-/// A digest algorithm name in the config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Algorithm(pub DigestAlgorithm);
-
-impl<'de> Deserialize<'de> for Algorithm {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Algorithm, D::Error> {
-        let s = String::deserialize(d)?;
-        DigestAlgorithm::from_name(&s)
-            .map(Algorithm)
-            .ok_or_else(|| {
-                serde::de::Error::custom(format!("unknown digest algorithm `{s}` (SHA-256 or MD5)"))
-            })
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn empty_file_gives_documented_defaults() {
-        let c = Config::parse("").unwrap();
-        assert_eq!(c.sip.listen.len(), 2);
-        assert_eq!(c.sip.t1.0, Duration::from_millis(500));
-        assert_eq!(c.registrar.lockout_after, 5);
-        assert_eq!(c.http.listen, "127.0.0.1:8080".parse().unwrap());
-    }
-
-    #[test]
-    fn example_config_loads() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../careline.example.toml");
-        let c = Config::load(Path::new(path)).unwrap();
-        assert_eq!(c.sip.listen[0].to_string(), "udp://127.0.0.1:5060");
-        assert_eq!(c.registrar.algorithms[0].0, DigestAlgorithm::Md5);
-        assert_eq!(c.queues[0].number, "100");
-        assert_eq!(
-            c.queues[0].settings().answer_deadline(),
-            Duration::from_secs(15)
-        );
-    }
-
-    #[test]
-    fn bad_listen_address_names_key_and_line() {
-        let err =
-            Config::parse("[sip]\ndomain = \"clinic.example\"\nlisten = [\"udp:/127.0.0.1\"]\n")
-                .unwrap_err()
-                .to_string();
-        assert!(err.contains("line 3"), "{err}");
-        assert!(err.contains("listen"), "{err}");
-        assert!(err.contains("udp://127.0.0.1:5060"), "{err}");
-    }
-
-    #[test]
-    fn unknown_key_is_named() {
-        let err = Config::parse("[registrar]\nlockout_afterr = 3\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("lockout_afterr"), "{err}");
-        assert!(err.contains("line 2"), "{err}");
-    }
-
-    #[test]
-    fn inconsistent_values_name_key_and_line() {
-        let err =
-            Config::parse("[registrar]\nmin_expires = \"2h\"\nmax_expires = \"1h\"\n").unwrap_err();
-        assert_eq!(
-            err,
-            ConfigError::Invalid {
-                key: "registrar.min_expires",
-                line: 2,
-                reason: "7200s is longer than registrar.max_expires (3600s)".into()
-            }
-        );
-    }
-
-    #[test]
-    fn queues_get_defaults_and_are_checked() {
-        let c = Config::parse("[[queues]]\nname = \"reception\"\nnumber = \"100\"\nagents = [\"1001\"]\nseniors = [\"2001\"]\n").unwrap();
-        let q = c.queues[0].settings();
-        assert_eq!(q.answer_deadline(), Duration::from_secs(15));
-        assert_eq!(q.agent_ring_time, Duration::from_secs(10));
-        assert_eq!(q.wrap_up, Duration::from_secs(10));
-        let err = Config::parse("[[queues]]\nname = \"a\"\nnumber = \"100\"\nagents = [\"1\"]\n[[queues]]\nname = \"b\"\nnumber = \"100\"\nagents = [\"2\"]\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("used by another queue") && err.contains("line 6"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn durations_in_every_unit() {
-        assert_eq!(
-            "250ms".parse::<Dur>().unwrap().0,
-            Duration::from_millis(250)
-        );
-        assert_eq!("5s".parse::<Dur>().unwrap().0, Duration::from_secs(5));
-        assert_eq!("2m".parse::<Dur>().unwrap().0, Duration::from_secs(120));
-        assert!("5 parsecs".parse::<Dur>().is_err());
-    }
-}
+mod tests;

@@ -1,0 +1,83 @@
+use super::*;
+
+#[test]
+fn empty_file_gives_documented_defaults() {
+    let c = Config::parse("").unwrap();
+    assert_eq!(c.sip.listen.len(), 2);
+    assert_eq!(c.sip.t1.0, Duration::from_millis(500));
+    assert_eq!(c.registrar.lockout_after, 5);
+    assert_eq!(c.http.listen, "127.0.0.1:8080".parse().unwrap());
+}
+
+#[test]
+fn example_config_loads() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../careline.example.toml");
+    let c = Config::load(Path::new(path)).unwrap();
+    assert_eq!(c.sip.listen[0].to_string(), "udp://127.0.0.1:5060");
+    assert_eq!(c.registrar.algorithms[0].0, DigestAlgorithm::Md5);
+    assert_eq!(c.queues[0].number, "100");
+    assert_eq!(
+        c.queues[0].settings().answer_deadline(),
+        Duration::from_secs(15)
+    );
+}
+
+#[test]
+fn bad_listen_address_names_key_and_line() {
+    let err = Config::parse("[sip]\ndomain = \"clinic.example\"\nlisten = [\"udp:/127.0.0.1\"]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("line 3"), "{err}");
+    assert!(err.contains("listen"), "{err}");
+    assert!(err.contains("udp://127.0.0.1:5060"), "{err}");
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let err = Config::parse("[registrar]\nlockout_afterr = 3\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("lockout_afterr"), "{err}");
+    assert!(err.contains("line 2"), "{err}");
+}
+
+#[test]
+fn inconsistent_values_name_key_and_line() {
+    let err =
+        Config::parse("[registrar]\nmin_expires = \"2h\"\nmax_expires = \"1h\"\n").unwrap_err();
+    assert_eq!(
+        err,
+        ConfigError::Invalid {
+            key: "registrar.min_expires",
+            line: 2,
+            reason: "7200s is longer than registrar.max_expires (3600s)".into()
+        }
+    );
+}
+
+#[test]
+fn queues_get_defaults_and_are_checked() {
+    let c = Config::parse("[[queues]]\nname = \"reception\"\nnumber = \"100\"\nagents = [\"1001\"]\nseniors = [\"2001\"]\n").unwrap();
+    let q = c.queues[0].settings();
+    assert_eq!(q.answer_deadline(), Duration::from_secs(15));
+    assert_eq!(q.agent_ring_time, Duration::from_secs(10));
+    assert_eq!(q.wrap_up, Duration::from_secs(10));
+    let err = Config::parse("[[queues]]\nname = \"a\"\nnumber = \"100\"\nagents = [\"1\"]\n[[queues]]\nname = \"b\"\nnumber = \"100\"\nagents = [\"2\"]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("used by another queue") && err.contains("line 6"),
+        "{err}"
+    );
+}
+
+#[test]
+fn durations_in_every_unit() {
+    assert_eq!(
+        "250ms".parse::<Dur>().unwrap().0,
+        Duration::from_millis(250)
+    );
+    assert_eq!("5s".parse::<Dur>().unwrap().0, Duration::from_secs(5));
+    assert_eq!("2m".parse::<Dur>().unwrap().0, Duration::from_secs(120));
+    assert!("5 parsecs".parse::<Dur>().is_err());
+}
