@@ -26,6 +26,8 @@ use crate::store::{Store, now_ms};
 const TICK: Duration = Duration::from_secs(1);
 /// Ticks between snapshots when nothing was written.
 const IDLE_TICKS: u32 = 5;
+/// How often the list of staff is read again (ms).
+const STAFF_EVERY: i64 = 60_000;
 /// The last-hour window.
 const HOUR: i64 = 3_600_000;
 
@@ -164,6 +166,7 @@ async fn run(
         let mut dirty = true;
         let mut idle = 0;
         let mut day = Step::Day.floor(now_ms(), board.utc_offset_ms);
+        let mut staff_read = now_ms();
         loop {
             tokio::select! {
                 ev = feed.recv() => match ev {
@@ -199,9 +202,13 @@ async fn run(
                         ledger.forget_before(load_from(now, board.utc_offset_ms));
                     }
                     // Staff added since (by the API or the command line)
-                    // show on the board with the next snapshot.
-                    if let Ok(staff) = store.call_takers().await {
-                        board.staff = staff;
+                    // show on the board within a minute (at once while
+                    // there is nobody yet).
+                    if board.staff.is_empty() || now - staff_read >= STAFF_EVERY {
+                        staff_read = now;
+                        if let Ok(staff) = store.call_takers().await {
+                            board.staff = staff;
+                        }
                     }
                     match store.callback_counts(today).await {
                         Ok(c) => board.callbacks = c,
