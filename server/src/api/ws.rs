@@ -30,7 +30,6 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
 use super::AppState;
 use super::auth::{Principal, principal_from_token, record_fact};
@@ -428,7 +427,7 @@ impl ClientMessage {
 
 /// `feed=indicators`: the snapshot now and each one after, nothing else
 /// (a wall display has no use for the events, nor for replaying them).
-async fn indicators_feed(mut socket: WebSocket, rx: watch::Receiver<Arc<Value>>) -> WsResult {
+async fn indicators_feed(mut socket: WebSocket, rx: crate::indicators::live::Watch) -> WsResult {
     send(
         &mut socket,
         &json!({ "type": "hello", "feed": "indicators" }),
@@ -452,7 +451,7 @@ async fn indicators_feed(mut socket: WebSocket, rx: watch::Receiver<Arc<Value>>)
 }
 
 /// The dashboard's next snapshot; never, for sessions that do not follow it.
-async fn next_snapshot(rx: &mut Option<watch::Receiver<Arc<Value>>>) -> Arc<Value> {
+async fn next_snapshot(rx: &mut Option<crate::indicators::live::Watch>) -> Arc<Value> {
     if let Some(r) = rx {
         if r.changed().await.is_ok() {
             return r.borrow_and_update().clone();

@@ -1,8 +1,9 @@
 //! The live dashboard: one task folds the writer's committed events into a
 //! [`Ledger`] and publishes a snapshot (today's and the last hour's
 //! indicators, calls waiting, per-queue tiles, the agent board) whenever
-//! something changed, at most once a second, and every few seconds anyway
-//! so that clock-driven figures (the last hour, the longest wait) move.
+//! something changed, at most once a second while someone watches, and
+//! every few seconds anyway so that clock-driven figures (the last hour,
+//! the longest wait) move.
 //! Supervisors' WebSockets and `GET /api/indicators/live` read the latest.
 //!
 //! At start, and whenever the task falls behind the writer's feed, the
@@ -11,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -51,6 +53,33 @@ pub struct Board {
 pub struct Dashboard {
     rx: watch::Receiver<Arc<Value>>,
     utc_offset_ms: i64,
+    /// Screens following the snapshots now.
+    watchers: Arc<AtomicUsize>,
+}
+
+/// One screen following the snapshots (counted while it lives).
+pub struct Watch {
+    rx: watch::Receiver<Arc<Value>>,
+    watchers: Arc<AtomicUsize>,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.watchers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl std::ops::Deref for Watch {
+    type Target = watch::Receiver<Arc<Value>>;
+    fn deref(&self) -> &Self::Target {
+        &self.rx
+    }
+}
+
+impl std::ops::DerefMut for Watch {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.rx
+    }
 }
 
 impl Dashboard {
@@ -71,8 +100,13 @@ impl Dashboard {
         let first = snapshot(&Ledger::new(), &board, now_ms(), 0);
         let (tx, rx) = watch::channel(Arc::new(first));
         let utc_offset_ms = board.utc_offset_ms;
-        tokio::spawn(run(store, live.subscribe(), board, tx));
-        Dashboard { rx, utc_offset_ms }
+        let watchers = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(run(store, live.subscribe(), board, tx, watchers.clone()));
+        Dashboard {
+            rx,
+            utc_offset_ms,
+            watchers,
+        }
     }
 
     /// A dashboard that never changes (for tests that do not watch it).
@@ -81,6 +115,7 @@ impl Dashboard {
         Dashboard {
             rx,
             utc_offset_ms: 0,
+            watchers: Arc::default(),
         }
     }
 
@@ -94,9 +129,14 @@ impl Dashboard {
         self.rx.borrow().clone()
     }
 
-    /// Follows the snapshots as they change.
-    pub fn subscribe(&self) -> watch::Receiver<Arc<Value>> {
-        self.rx.clone()
+    /// Follows the snapshots as they change (a screen: while one follows,
+    /// snapshots come every second).
+    pub fn subscribe(&self) -> Watch {
+        self.watchers.fetch_add(1, Ordering::Relaxed);
+        Watch {
+            rx: self.rx.clone(),
+            watchers: self.watchers.clone(),
+        }
     }
 }
 
@@ -151,6 +191,7 @@ async fn run(
     mut feed: broadcast::Receiver<Arc<EventRecord>>,
     mut board: Board,
     tx: watch::Sender<Arc<Value>>,
+    watchers: Arc<AtomicUsize>,
 ) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -192,7 +233,12 @@ async fn run(
                 },
                 _ = tick.tick() => {
                     idle += 1;
-                    if !dirty && idle < IDLE_TICKS {
+                    // Every second while a supervisor's screen follows; with
+                    // nobody watching, every few seconds is enough for
+                    // `GET /api/indicators/live`, and the call core's two
+                    // cores are spared a snapshot of every agent a second.
+                    let watched = watchers.load(Ordering::Relaxed) > 0;
+                    if idle < IDLE_TICKS && (!dirty || !watched) {
                         continue;
                     }
                     let now = now_ms();
