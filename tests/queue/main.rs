@@ -358,13 +358,16 @@ fn sipp_phone(server: &Server, ext: &str, port: u16) {
 
 #[test]
 fn sipp_phones_registered_by_scenario_and_the_senior_answers_after_the_deadline() {
-    // The agent's phone is registered but never answers (nothing listens
-    // on its port any more); the senior's answers. Ring cycle 1 s, three
-    // rings: the senior rings at 3 s and takes the call.
+    // The agent's phone is registered but never answers (its port is held
+    // by a socket nobody reads, so no other test's peer can take it and
+    // answer); the senior's answers. Ring cycle 1 s, three rings: the
+    // senior rings at 3 s and takes the call.
     let server = start_with(&["1001"], &["2001"], "1s", "0s", "");
     let agent_port = support::free_udp_port(Ipv4Addr::LOCALHOST);
     let senior_port = support::free_udp_port(Ipv4Addr::LOCALHOST);
     sipp_phone(&server, "1001", agent_port);
+    let _silent_phone = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, agent_port))
+        .unwrap_or_else(|e| panic!("holding the silent phone's port {agent_port}: {e}"));
     sipp_phone(&server, "2001", senior_port);
     let senior = std::thread::spawn({
         let uas = Sipp::new(server.dir(), "agent_uas.xml", server.sip).port(senior_port);

@@ -135,7 +135,7 @@ impl Store {
     /// Creates or replaces appointments in one transaction (all or
     /// nothing); how many were new.
     pub async fn upsert_appointments(&self, list: &[Appointment]) -> Result<usize, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let mut created = 0;
         for a in list {
             let existed = sqlx::query("SELECT 1 FROM appointments WHERE id = ?")

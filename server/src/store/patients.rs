@@ -40,7 +40,10 @@ impl Store {
             updated: 0,
             unchanged: 0,
         };
-        let mut tx = self.pool().begin().await?;
+        // The write lock from the start: a transaction that reads first and
+        // writes later cannot wait its turn in WAL mode (SQLITE_BUSY at once
+        // when another writer committed meanwhile).
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         for p in patients {
             let data = serde_json::to_string(&p.input)
                 .map_err(|e| StoreError::Db(sqlx::Error::Encode(Box::new(e))))?;

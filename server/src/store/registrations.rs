@@ -48,7 +48,7 @@ impl Store {
         changes: &[BindingChange],
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         for change in changes {
             match change {
                 BindingChange::Upsert(b) => {

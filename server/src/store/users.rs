@@ -228,7 +228,7 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
 impl Store {
     /// Adds prepared users in one transaction: all or none.
     pub async fn insert_users(&self, users: &[PreparedUser]) -> Result<(), UserError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let now = now_ms();
         for u in users {
             let taken = sqlx::query("SELECT 1 FROM users WHERE extension = ?")
