@@ -18,6 +18,7 @@ use support::baresip::{Account, Baresip};
 use support::server::{Options, Server, http_get_auth, http_json};
 use support::sipp::Sipp;
 
+mod callbacks;
 mod teleconsult;
 
 const PASSWORD: &str = "correct-horse";
@@ -146,6 +147,70 @@ fn media_stats(call: &Value, ringing: bool) -> Value {
         .clone()
 }
 
+/// The `[[trunks]]` table that sends patients' numbers to a peer on `port`.
+fn trunk_at(port: u16) -> String {
+    format!("\n[[trunks]]\nname = \"pstn\"\naddress = \"127.0.0.1:{port}\"\n")
+}
+
+/// A patient's phone behind the trunk on `trunk_port` (SIPp): it answers,
+/// echoes what it hears for `talk_ms`, then hangs up.
+fn patient_behind_trunk(
+    server: &Server,
+    trunk_port: u16,
+    talk_ms: u32,
+) -> std::thread::JoinHandle<anyhow::Result<support::sipp::Run>> {
+    let media = support::free_udp_port(Ipv4Addr::LOCALHOST) & !1;
+    let uas = Sipp::new(server.dir(), "patient_answers.xml", server.sip)
+        .port(trunk_port)
+        .var("talk_ms", &talk_ms.to_string())
+        .arg("-mi")
+        .arg("127.0.0.1")
+        .arg("-mp")
+        .arg(&media.to_string())
+        .arg("-rtp_echo");
+    std::thread::spawn(move || uas.run())
+}
+
+/// Logs `ext` in through the API; the token.
+fn login(server: &Server, ext: &str) -> String {
+    let login = format!(r#"{{"extension": "{ext}", "password": "{PASSWORD}"}}"#);
+    let (status, body) = http_json(server.http, "POST", "/api/login", None, &login).unwrap();
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str::<Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Asks the server to place a call (`POST path` as `token`); its id.
+fn place_call(server: &Server, path: &str, token: &str) -> String {
+    let (status, body) = http_json(server.http, "POST", path, Some(token), "{}").unwrap();
+    assert_eq!(status, 202, "{body}");
+    serde_json::from_str::<Value>(&body).unwrap()["call_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The first call-back task `GET path` lists, once there is one.
+fn first_task(server: &Server, path: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = http_get_auth(server.http, path, TOKEN).unwrap();
+        assert_eq!(status, 200, "{body}");
+        let list: Value = serde_json::from_str(&body).unwrap();
+        if let Some(t) = list["tasks"].as_array().and_then(|t| t.first()) {
+            return t.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no task at {path}\n{}",
+            server.tail(40)
+        );
+        let _ = http_get_auth(server.http, "/health", TOKEN);
+    }
+}
+
 #[test]
 fn a_patients_call_reaches_a_baresip_agent_with_ringback_and_two_way_audio() {
     let server = start(&["1001"], "5s");
@@ -258,13 +323,7 @@ fn the_ringing_agent_gets_the_callers_card_on_the_websocket() {
     assert_eq!(status, 201, "{body}");
 
     // The agent logs in and opens the live socket, as the desktop agent does.
-    let login = format!(r#"{{"extension": "1001", "password": "{PASSWORD}"}}"#);
-    let (status, body) = http_json(server.http, "POST", "/api/login", None, &login).unwrap();
-    assert_eq!(status, 200, "{body}");
-    let token = serde_json::from_str::<Value>(&body).unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = login(&server, "1001");
     let stream = std::net::TcpStream::connect(server.http).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -525,166 +584,6 @@ fn a_state_an_agent_chose_survives_a_restart_of_the_server() {
 }
 
 #[test]
-fn a_caller_whose_line_goes_silent_is_called_back_by_the_same_agent() {
-    // RTP stops after the recording (7 s) and no BYE comes: after 2 s of
-    // silence from the caller, the server ends the call as dropped, hangs
-    // up both legs, and opens a call-back task for the agent who had it.
-    // The agent then calls back: their phone rings first, then the
-    // patient's, behind the trunk (a SIPp phone that echoes what it hears).
-    let trunk_port = support::free_udp_port(Ipv4Addr::LOCALHOST);
-    let trunk = format!("\n[[trunks]]\nname = \"pstn\"\naddress = \"127.0.0.1:{trunk_port}\"\n");
-    let server = start_configured(&["1001"], &[], "5s", "0s", "rtp_timeout = \"2s\"\n", &trunk);
-    let _phone = agent(&server, "1001", false);
-    let media_port = support::free_udp_port(Ipv4Addr::LOCALHOST) & !1;
-    let run = Sipp::new(server.dir(), "queue_caller_goes_silent.xml", server.sip)
-        .var("number", "100")
-        .var("caller", "+79210000000")
-        .var("bye_within_ms", "30000")
-        .arg("-mi")
-        .arg("127.0.0.1")
-        .arg("-mp")
-        .arg(&media_port.to_string())
-        .run()
-        .unwrap();
-    assert!(
-        run.passed(),
-        "the silent caller was not hung up on\n{}\n{}",
-        run.describe(),
-        server.tail(40)
-    );
-    let call = finished_call(&server, "call-00000001");
-    assert_eq!(call["end_reason"], "dropped", "{call:#}");
-    assert_eq!(call["answered_by"], "1001");
-    let dropped = call["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["kind"] == "line_dropped")
-        .unwrap_or_else(|| panic!("no line_dropped: {call:#}"));
-    assert_eq!(dropped["data"]["side"], "caller");
-    assert_eq!(dropped["data"]["cause"], "rtp_timeout");
-
-    // The task is written by the scheduler just after the call's end.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let task = loop {
-        let (status, body) = http_get_auth(server.http, "/api/callbacks", TOKEN).unwrap();
-        assert_eq!(status, 200, "{body}");
-        let list: Value = serde_json::from_str(&body).unwrap();
-        if let Some(t) = list["tasks"].as_array().and_then(|t| t.first()) {
-            break t.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no call-back task\n{}",
-            server.tail(40)
-        );
-        let _ = http_get_auth(server.http, "/health", TOKEN);
-    };
-    assert_eq!(task["id"], "cb-call-00000001");
-    assert_eq!(task["reason"], "dropped");
-    assert_eq!(task["owner"]["name"], "1001");
-    assert_eq!(task["number"], "+79210000000");
-    assert_eq!(task["status"], "open");
-
-    // Call back now, as the agent.
-    let patient_media = support::free_udp_port(Ipv4Addr::LOCALHOST) & !1;
-    let patient = std::thread::spawn({
-        let uas = Sipp::new(server.dir(), "patient_answers.xml", server.sip)
-            .port(trunk_port)
-            .var("talk_ms", "3000")
-            .arg("-mi")
-            .arg("127.0.0.1")
-            .arg("-mp")
-            .arg(&patient_media.to_string())
-            .arg("-rtp_echo");
-        move || uas.run()
-    });
-    let login = format!(r#"{{"extension": "1001", "password": "{PASSWORD}"}}"#);
-    let (status, body) = http_json(server.http, "POST", "/api/login", None, &login).unwrap();
-    assert_eq!(status, 200, "{body}");
-    let token = serde_json::from_str::<Value>(&body).unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (status, body) = http_json(
-        server.http,
-        "POST",
-        "/api/callbacks/cb-call-00000001/call",
-        Some(&token),
-        "{}",
-    )
-    .unwrap();
-    assert_eq!(status, 202, "{body}");
-    let placed = serde_json::from_str::<Value>(&body).unwrap()["call_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let patient = patient.join().unwrap().unwrap();
-    assert!(
-        patient.passed(),
-        "the patient's phone\n{}\n{}",
-        patient.describe(),
-        server.tail(40)
-    );
-
-    // The call recorded its own attempt: reached, so the task is done.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let done = loop {
-        let (_, body) = http_get_auth(server.http, "/api/callbacks?status=done", TOKEN).unwrap();
-        let list: Value = serde_json::from_str(&body).unwrap();
-        if let Some(t) = list["tasks"].as_array().and_then(|t| t.first()) {
-            break t.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the call-back was not recorded\n{}",
-            server.tail(40)
-        );
-        let _ = http_get_auth(server.http, "/health", TOKEN);
-    };
-    assert_eq!(done["id"], "cb-call-00000001");
-    assert_eq!(done["attempts"][0]["outcome"], "reached");
-    assert_eq!(done["attempts"][0]["agent"], "1001");
-    assert_eq!(done["attempts"][0]["call"], placed.as_str());
-    // Voice went both ways through the server: the agent's to the patient
-    // (and, echoed, back).
-    let (status, body) =
-        http_get_auth(server.http, &format!("/api/calls/{placed}"), TOKEN).unwrap();
-    assert_eq!(status, 200, "{body}");
-    let call: Value = serde_json::from_str(&body).unwrap();
-    let kinds: Vec<&str> = call["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        kinds,
-        [
-            "dialout_started",
-            "dialout_answered",
-            "dialout_answered",
-            "media_stats",
-            "dialout_ended"
-        ],
-        "{call:#}"
-    );
-    let stats = media_stats(&call, false);
-    for (field, what) in [
-        ("caller_in", "from the agent"),
-        ("agent_out", "to the patient"),
-        ("agent_in", "from the patient"),
-        ("caller_out", "to the agent"),
-    ] {
-        assert!(stats[field].as_u64().unwrap() > 0, "no RTP {what}: {stats}");
-    }
-    assert!(
-        !server.log().contains("79210000000"),
-        "the patient's number reached the log"
-    );
-}
-
-#[test]
 fn a_baresip_agent_transfers_the_caller_to_a_senior_with_refer() {
     // The agent answers, then their phone's transfer key sends a REFER to
     // 2001: the senior's desk phone (SIPp) rings and takes the caller, who
@@ -741,43 +640,6 @@ fn a_baresip_agent_transfers_the_caller_to_a_senior_with_refer() {
     // The senior's leg carried the caller's voice.
     let whole = media_stats(&call, false);
     assert!(whole["agent_out"].as_u64().unwrap() > 10, "{whole}");
-}
-
-#[test]
-fn a_waiting_caller_who_presses_one_gets_a_call_back_task_instead() {
-    // Nobody is logged in to answer; the patient presses 1 on the keypad.
-    let server = start(&["1001"], "5s");
-    let media_port = support::free_udp_port(Ipv4Addr::LOCALHOST) & !1;
-    let run = Sipp::new(server.dir(), "queue_caller_presses_1.xml", server.sip)
-        .var("number", "100")
-        .var("caller", "+79210000003")
-        .arg("-mi")
-        .arg("127.0.0.1")
-        .arg("-mp")
-        .arg(&media_port.to_string())
-        .run()
-        .unwrap();
-    assert!(
-        run.passed(),
-        "the key press did not end the wait\n{}\n{}",
-        run.describe(),
-        server.tail(40)
-    );
-    let call = finished_call(&server, "call-00000001");
-    assert_eq!(call["end_reason"], "callback_requested", "{call:#}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let task = loop {
-        let (_, body) = http_get_auth(server.http, "/api/callbacks", TOKEN).unwrap();
-        let list: Value = serde_json::from_str(&body).unwrap();
-        if let Some(t) = list["tasks"].as_array().and_then(|t| t.first()) {
-            break t.clone();
-        }
-        assert!(Instant::now() < deadline, "no task\n{}", server.tail(40));
-        let _ = http_get_auth(server.http, "/health", TOKEN);
-    };
-    assert_eq!(task["reason"], "requested");
-    assert_eq!(task["owner"]["kind"], "queue");
-    assert_eq!(task["number"], "+79210000003");
 }
 
 /// The call's events so far, through the operator API (any state).

@@ -8,7 +8,7 @@ use super::*;
 #[test]
 fn a_doctors_teleconsult_rings_the_doctor_then_the_patient_and_is_recorded() {
     let trunk_port = support::free_udp_port(Ipv4Addr::LOCALHOST);
-    let trunk = format!("\n[[trunks]]\nname = \"pstn\"\naddress = \"127.0.0.1:{trunk_port}\"\n");
+    let trunk = trunk_at(trunk_port);
     let options =
         configured(&["1001"], &[], "5s", "0s", "", &trunk).staff("3001", PASSWORD, "doctor");
     let server =
@@ -36,38 +36,9 @@ fn a_doctors_teleconsult_rings_the_doctor_then_the_patient_and_is_recorded() {
     .unwrap();
     assert_eq!(status, 201, "{body}");
 
-    let patient_media = support::free_udp_port(Ipv4Addr::LOCALHOST) & !1;
-    let patient = std::thread::spawn({
-        let uas = Sipp::new(server.dir(), "patient_answers.xml", server.sip)
-            .port(trunk_port)
-            .var("talk_ms", "2000")
-            .arg("-mi")
-            .arg("127.0.0.1")
-            .arg("-mp")
-            .arg(&patient_media.to_string())
-            .arg("-rtp_echo");
-        move || uas.run()
-    });
-    let login = format!(r#"{{"extension": "3001", "password": "{PASSWORD}"}}"#);
-    let (status, body) = http_json(server.http, "POST", "/api/login", None, &login).unwrap();
-    assert_eq!(status, 200, "{body}");
-    let token = serde_json::from_str::<Value>(&body).unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (status, body) = http_json(
-        server.http,
-        "POST",
-        "/api/teleconsults/A-17/call",
-        Some(&token),
-        "{}",
-    )
-    .unwrap();
-    assert_eq!(status, 202, "{body}");
-    let call_id = serde_json::from_str::<Value>(&body).unwrap()["call_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let patient = patient_behind_trunk(&server, trunk_port, 2000);
+    let token = login(&server, "3001");
+    let call_id = place_call(&server, "/api/teleconsults/A-17/call", &token);
     let patient = patient.join().unwrap().unwrap();
     assert!(
         patient.passed(),

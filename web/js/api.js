@@ -100,3 +100,26 @@ export function live(onMessage, onStatus, { feed } = {}) {
   };
   open();
 }
+
+/** Fetches a CSV export (with the token) and hands it to the browser to save. */
+export async function downloadCsv(path, filename) {
+  const r = await get(path, { raw: true });
+  const url = URL.createObjectURL(await r.blob());
+  const a = Object.assign(document.createElement("a"), { href: url, download: filename });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  URL.revokeObjectURL(url);
+}
+
+/** Writes the audit chain's status ("verified up to event N") into `node`. */
+export async function showAuditStatus(node, t) {
+  try {
+    const audit = await get("/api/audit/status");
+    node.textContent = audit.intact
+      ? t("audit_ok", { n: audit.verified_up_to })
+      : t("audit_broken", { n: audit.broken_at, reason: audit.reason });
+  } catch (e) {
+    node.textContent = e.message;
+  }
+}

@@ -3,7 +3,7 @@
 // and a CSV export; and the audit chain's status.
 
 import uPlot from "../vendor/uplot/uPlot.esm.js";
-import { get, logout, requireSession } from "./api.js";
+import { downloadCsv, get, logout, requireSession, showAuditStatus } from "./api.js";
 import { clinicDate, clinicTime, duration, percent } from "./format.js";
 import { t, translate } from "./i18n.js";
 
@@ -138,17 +138,10 @@ async function load() {
 }
 
 async function exportCsv() {
-  const error = document.getElementById("error");
   try {
-    const r = await get(query("csv"), { raw: true });
-    const url = URL.createObjectURL(await r.blob());
-    const a = el("a", { href: url, download: "careline-indicators.csv" });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    URL.revokeObjectURL(url);
+    await downloadCsv(query("csv"), "careline-indicators.csv");
   } catch (e) {
-    error.textContent = e.message;
+    document.getElementById("error").textContent = e.message;
   }
 }
 
@@ -168,14 +161,7 @@ async function init() {
   document.getElementById("csv").addEventListener("click", exportCsv);
   window.addEventListener("careline:lang", () => last && render(last));
   await load();
-  try {
-    const audit = await get("/api/audit/status");
-    document.getElementById("audit").textContent = audit.intact
-      ? t("audit_ok", { n: audit.verified_up_to })
-      : t("audit_broken", { n: audit.broken_at, reason: audit.reason });
-  } catch (e) {
-    document.getElementById("audit").textContent = e.message;
-  }
+  await showAuditStatus(document.getElementById("audit"), t);
 }
 
 init();

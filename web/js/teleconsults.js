@@ -2,7 +2,7 @@
 // durations and outcomes, from GET /api/teleconsults; a CSV export of the
 // lines for the medical record; the audit chain's status.
 
-import { get, logout, requireSession } from "./api.js";
+import { downloadCsv, get, logout, requireSession, showAuditStatus } from "./api.js";
 import { clinicDate, clinicTime, duration } from "./format.js";
 import { t, translate } from "./i18n.js";
 
@@ -61,13 +61,7 @@ async function load() {
 
 async function exportCsv() {
   try {
-    const r = await get(query("csv"), { raw: true });
-    const url = URL.createObjectURL(await r.blob());
-    const a = el("a", { href: url, download: "careline-teleconsults.csv" });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    URL.revokeObjectURL(url);
+    await downloadCsv(query("csv"), "careline-teleconsults.csv");
   } catch (e) {
     document.getElementById("error").textContent = e.message;
   }
@@ -85,14 +79,7 @@ async function init() {
   });
   document.getElementById("csv").addEventListener("click", exportCsv);
   await load();
-  try {
-    const audit = await get("/api/audit/status");
-    document.getElementById("audit").textContent = audit.intact
-      ? t("audit_ok", { n: audit.verified_up_to })
-      : t("audit_broken", { n: audit.broken_at, reason: audit.reason });
-  } catch (e) {
-    document.getElementById("audit").textContent = e.message;
-  }
+  await showAuditStatus(document.getElementById("audit"), t);
 }
 
 init();

@@ -5,7 +5,7 @@ use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 
 use super::super::AppState;
-use super::super::tests::{call, staff, state};
+use super::super::tests::{call, next_committed, staff, state};
 use crate::store::events::EventRecord;
 use crate::store::users::Role;
 
@@ -55,15 +55,22 @@ async fn dropped_call(s: &AppState, call_id: &str) {
     }
 }
 
-/// Waits (bounded) until the scheduler has written the task.
+/// The task once the scheduler has written it (its `callback_created` is
+/// committed with the task's row).
 async fn task_written(s: &AppState, id: &str) -> crate::callbacks::Task {
-    for _ in 0..200 {
-        if let Some(t) = s.store.callback(id).await.unwrap() {
-            return t;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    let mut feed = s.live_events.subscribe();
+    if let Some(t) = s.store.callback(id).await.unwrap() {
+        return t;
     }
-    panic!("no call-back task {id} was written");
+    next_committed(&mut feed, |e| {
+        e.kind == "callback_created" && e.data["task"]["id"] == id
+    })
+    .await;
+    s.store
+        .callback(id)
+        .await
+        .unwrap()
+        .expect("written with its event")
 }
 
 #[sqlx::test(migrations = "../migrations")]

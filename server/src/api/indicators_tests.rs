@@ -40,6 +40,28 @@ async fn get_text(s: &AppState, path: &str, token: &str) -> (StatusCode, String,
     (status, kind, String::from_utf8(body.to_vec()).unwrap())
 }
 
+/// Follows the dashboard until a snapshot has folded in event `last`; the
+/// watch (kept, the dashboard stays "watched") and that snapshot.
+async fn caught_up(
+    d: &crate::indicators::live::Dashboard,
+    last: i64,
+) -> (crate::indicators::live::Watch, std::sync::Arc<Value>) {
+    let mut w = d.subscribe();
+    let wait = async {
+        loop {
+            let snap = w.borrow_and_update().clone();
+            if snap["seq"].as_i64().unwrap_or(0) >= last {
+                return snap;
+            }
+            w.changed().await.expect("the dashboard runs");
+        }
+    };
+    let snap = tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+        .await
+        .expect("the dashboard caught up within 10 s");
+    (w, snap)
+}
+
 fn fact(at: i64, kind: &str, call: &str, agent: Option<&str>, data: Value) -> EventRecord {
     EventRecord {
         seq: 0,
@@ -220,14 +242,11 @@ async fn the_live_snapshot_and_the_history_agree_for_today(pool: sqlx::SqlitePoo
     let start = (now - 25 * MIN).max(crate::indicators::Step::Day.floor(now, 0));
     two_calls(&s, start).await;
     let last = s.store.last_event_seq().await.unwrap();
-    let live = loop {
-        let (status, live) = call(&s, get("/api/indicators/live", &tokens[0])).await;
-        assert_eq!(status, StatusCode::OK);
-        if live["seq"].as_i64().unwrap() >= last {
-            break live;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    // Once the dashboard has folded them in, the route serves that snapshot.
+    let _watch = caught_up(&s.dashboard, last).await;
+    let (status, live) = call(&s, get("/api/indicators/live", &tokens[0])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(live["seq"].as_i64().unwrap() >= last, "{live}");
     let today = format!(
         "/api/indicators?from={}&to={}&step=1d",
         live["day_start"],
@@ -274,26 +293,16 @@ async fn the_figures_survive_a_restart(pool: sqlx::SqlitePool) {
     )
     .await;
     let last = s.store.last_event_seq().await.unwrap();
-    let wait_for = |d: crate::indicators::live::Dashboard| async move {
-        for _ in 0..400 {
-            let snap = d.current();
-            if snap["seq"].as_i64().unwrap_or(0) >= last {
-                return snap;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
-        panic!("the dashboard never caught up");
-    };
-    let before = wait_for(s.dashboard.clone()).await;
+    let before = caught_up(&s.dashboard, last).await.1;
     // A new dashboard on the same database, as after a restart: it reads
     // the stored events and comes to the same figures.
-    let after = wait_for(crate::indicators::live::Dashboard::spawn(
+    let restarted = crate::indicators::live::Dashboard::spawn(
         s.store.clone(),
         &s.live_events,
         &crate::config::DashboardConfig::default(),
         vec!["reception".into()],
-    ))
-    .await;
+    );
+    let after = caught_up(&restarted, last).await.1;
     assert_eq!(after["today"], before["today"]);
     assert_eq!(after["agents"], before["agents"]);
     assert!(after["today"]["offered"].as_u64().unwrap() >= 1);

@@ -240,6 +240,26 @@ mod tests {
         tokens
     }
 
+    /// The next committed event `pred` accepts, from `feed` (subscribed
+    /// before it could be written); fails the test after 10 s.
+    pub(crate) async fn next_committed(
+        feed: &mut tokio::sync::broadcast::Receiver<Arc<crate::store::events::EventRecord>>,
+        pred: impl Fn(&crate::store::events::EventRecord) -> bool,
+    ) -> Arc<crate::store::events::EventRecord> {
+        let wait = async {
+            loop {
+                match feed.recv().await {
+                    Ok(e) if pred(&e) => return e,
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(e) => panic!("the event feed ended: {e}"),
+                }
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+            .await
+            .expect("the event within 10 s")
+    }
+
     /// Sends a request through the router; the status and the JSON body
     /// (`null` when the body is not JSON).
     pub(crate) async fn call(

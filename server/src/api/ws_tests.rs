@@ -336,6 +336,7 @@ async fn call_back_tasks_reach_their_owner_and_not_others_who_were_rung(pool: sq
         hash: None,
     };
     // 1002 let it ring; 1001 answered; the line dropped.
+    let mut feed = clinic.state.live_events.subscribe();
     for f in [
         fact(
             now - 60_000,
@@ -372,22 +373,19 @@ async fn call_back_tasks_reach_their_owner_and_not_others_who_were_rung(pool: sq
         clinic.state.events.commit(f).await.unwrap();
     }
     // The scheduler opens the task (and finds it due) for 1001.
-    let mut written = 0;
-    for _ in 0..200 {
-        written = clinic
-            .state
-            .store
-            .call_events("call-00000003")
-            .await
-            .unwrap()
-            .iter()
-            .filter(|e| e.kind.starts_with("callback_"))
-            .count();
-        if written >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    super::super::tests::next_committed(&mut feed, |e| {
+        e.kind == "callback_due" && e.call_id.as_deref() == Some("call-00000003")
+    })
+    .await;
+    let written = clinic
+        .state
+        .store
+        .call_events("call-00000003")
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind.starts_with("callback_"))
+        .count();
     assert_eq!(written, 2, "callback_created and callback_due");
 
     // Both agents catch up from the start of the log.
