@@ -1,7 +1,8 @@
 //! The live feed's switchboard: one task reads the committed events once
 //! and hands each to the WebSocket sessions it concerns — the sessions of
-//! the agent it names, of the agents who were offered its call, and of
-//! those who see everything (supervisors, admins, the operator token). An
+//! the agent it names, of the agents who were offered its call, of a
+//! queue's agents for a call-back task any of them may take, and of those
+//! who see everything (supervisors, admins, the operator token). An
 //! event costs work in proportion to the sessions it reaches, not to every
 //! session open: with two thousand agents logged in, each call's facts
 //! reach a handful of sockets.
@@ -22,6 +23,9 @@ use crate::store::events::EventRecord;
 
 /// Events queued per session before it is let go.
 const SESSION_QUEUE: usize = 4_096;
+
+/// Each queue's agents and seniors, by queue name.
+pub type QueueMembers = Arc<HashMap<String, Vec<String>>>;
 
 /// What a session wants to hear about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,9 +71,9 @@ impl Drop for Membership {
 
 impl Hub {
     /// Starts the switchboard on the writer's live feed.
-    pub fn spawn(live: &broadcast::Sender<Arc<EventRecord>>) -> Hub {
+    pub fn spawn(live: &broadcast::Sender<Arc<EventRecord>>, queues: QueueMembers) -> Hub {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(live.subscribe(), rx));
+        tokio::spawn(run(live.subscribe(), rx, queues));
         Hub {
             tx,
             ids: Arc::new(AtomicU64::new(1)),
@@ -98,6 +102,7 @@ impl Hub {
 
 #[derive(Default)]
 struct Board {
+    queues: QueueMembers,
     everything: HashMap<u64, mpsc::Sender<Arc<EventRecord>>>,
     agents: HashMap<String, HashMap<u64, mpsc::Sender<Arc<EventRecord>>>>,
     /// Session id → its agent (to leave).
@@ -109,8 +114,12 @@ struct Board {
 async fn run(
     mut live: broadcast::Receiver<Arc<EventRecord>>,
     mut commands: mpsc::UnboundedReceiver<Command>,
+    queues: QueueMembers,
 ) {
-    let mut board = Board::default();
+    let mut board = Board {
+        queues,
+        ..Board::default()
+    };
     loop {
         tokio::select! {
             biased;
@@ -183,7 +192,16 @@ impl Board {
             .map(|(id, tx)| (*id, tx.clone()))
             .collect();
         let mut agents: Vec<&String> = e.agent.iter().collect();
-        if let Some(offered) = e.call_id.as_ref().and_then(|c| self.calls.get(c)) {
+        let queues = Arc::clone(&self.queues);
+        if e.kind.starts_with("callback_") {
+            // A task is its owner's (named as the agent) or, when no one
+            // agent owns it, every agent's of its queue — not the business
+            // of all who were once offered the call it came from.
+            if e.agent.is_none() && e.data["task"]["owner"]["kind"] == "queue" {
+                let queue = e.data["task"]["queue"].as_str().unwrap_or_default();
+                agents.extend(queues.get(queue).into_iter().flatten());
+            }
+        } else if let Some(offered) = e.call_id.as_ref().and_then(|c| self.calls.get(c)) {
             agents.extend(offered.iter().filter(|a| Some(*a) != e.agent.as_ref()));
         }
         for agent in agents {
@@ -240,7 +258,7 @@ mod tests {
     #[tokio::test]
     async fn each_event_reaches_only_the_sessions_it_concerns() {
         let (live, _) = broadcast::channel(64);
-        let hub = Hub::spawn(&live);
+        let hub = Hub::spawn(&live, Default::default());
         let mut anna = hub.join(Interest::Agent("1001".into()), vec![]);
         let mut anna_desk = hub.join(Interest::Agent("1001".into()), vec![]);
         let mut boris = hub.join(Interest::Agent("1002".into()), vec!["call-9".into()]);
@@ -279,7 +297,7 @@ mod tests {
     #[tokio::test]
     async fn a_session_that_falls_behind_is_let_go_and_others_go_on() {
         let (live, _) = broadcast::channel(SESSION_QUEUE * 2);
-        let hub = Hub::spawn(&live);
+        let hub = Hub::spawn(&live, Default::default());
         let mut slow = hub.join(Interest::Everything, vec![]);
         let mut other = hub.join(Interest::Agent("1001".into()), vec![]);
         tokio::task::yield_now().await;

@@ -90,6 +90,14 @@ pub fn app(state: AppState) -> Router {
             "/api/calls/{id}/transfer",
             axum::routing::post(operator::transfer),
         )
+        .route(
+            "/api/calls/{id}/transfer/complete",
+            axum::routing::post(operator::consult_complete),
+        )
+        .route(
+            "/api/calls/{id}/transfer/cancel",
+            axum::routing::post(operator::consult_cancel),
+        )
         .route("/api/callbacks", get(callbacks::list))
         .route(
             "/api/callbacks/{id}/attempts",
@@ -172,7 +180,15 @@ mod tests {
         let metrics = Arc::new(Metrics::default());
         let (events, live_events, _) =
             crate::runtime::spawn_event_writer(store.clone(), metrics.clone());
-        let hub = live::Hub::spawn(&live_events);
+        let queue_members: live::QueueMembers = Arc::new(
+            [(
+                "reception".to_string(),
+                vec!["1001".to_string(), "1002".to_string()],
+            )]
+            .into_iter()
+            .collect(),
+        );
+        let hub = live::Hub::spawn(&live_events, Arc::clone(&queue_members));
         let dashboard = crate::indicators::live::Dashboard::spawn(
             store.clone(),
             &live_events,
@@ -190,14 +206,7 @@ mod tests {
             dashboard,
             callbacks,
             teleconsult_refuse_missing: true,
-            queue_members: Arc::new(
-                [(
-                    "reception".to_string(),
-                    vec!["1001".to_string(), "1002".to_string()],
-                )]
-                .into_iter()
-                .collect(),
-            ),
+            queue_members,
             store,
             metrics,
             events,

@@ -22,6 +22,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/calls/{id}"),
     ("put", "/api/calls/{id}/hold"),
     ("post", "/api/calls/{id}/transfer"),
+    ("post", "/api/calls/{id}/transfer/complete"),
+    ("post", "/api/calls/{id}/transfer/cancel"),
     ("get", "/api/patients"),
     ("get", "/api/patients/{mis_id}"),
     ("put", "/api/patients/{mis_id}"),
@@ -208,6 +210,18 @@ pub fn document() -> Value {
                     "properties": { "to": { "type": "string" }, "note": { "type": "string", "maxLength": 1000 } }
                 }}}},
                 "responses": { "202": { "description": "Handed on; the agent's phone is hung up." }, "400": bad, "401": unauthorized, "403": forbidden, "404": not_found, "409": error_response("The colleague cannot take a call now."), "503": error_response("The call core is not running.") }
+            }},
+            "/api/calls/{id}/transfer/complete": { "post": {
+                "summary": "Completes an attended transfer: the agent put the caller on hold and called a colleague, a queue or \"senior\" from their phone; once that colleague answered, this hands the caller to them (as a REFER with Replaces from the phone would). The agent's calls are hung up.",
+                "security": auth,
+                "parameters": [path_param("id", "call-xxxxxxxx")],
+                "responses": { "204": { "description": "Handed over." }, "401": unauthorized, "403": forbidden, "404": error_response("No consultation of yours on that call."), "409": error_response("The colleague has not answered yet."), "503": error_response("The call core is not running.") }
+            }},
+            "/api/calls/{id}/transfer/cancel": { "post": {
+                "summary": "Calls an attended transfer off: the consulting call ends (or stops ringing) and the caller stays with the agent, on hold until they resume.",
+                "security": auth,
+                "parameters": [path_param("id", "call-xxxxxxxx")],
+                "responses": { "204": { "description": "Called off." }, "401": unauthorized, "403": forbidden, "404": error_response("No consultation of yours on that call."), "503": error_response("The call core is not running.") }
             }},
             "/api/patients": { "get": {
                 "summary": "Cards with this phone number, written any way. Each card shown is an audit event.",

@@ -219,8 +219,58 @@ pub(crate) async fn transfer(
             message: e.to_string(),
             field: Some("to"),
         }),
-        Err(e @ crate::calls::b2bua::TransferError::Busy(_)) => {
-            Err(ApiError::Conflict(e.to_string()))
-        }
+        Err(e) => Err(transfer_refused(e)),
+    }
+}
+
+/// A refused transfer as the API answers it.
+fn transfer_refused(e: crate::calls::b2bua::TransferError) -> ApiError {
+    use crate::calls::b2bua::TransferError as E;
+    match e {
+        E::NotYours | E::NoConsultation => ApiError::NotFound(e.to_string()),
+        E::NoTarget(_) => ApiError::BadRequest {
+            message: e.to_string(),
+            field: Some("to"),
+        },
+        E::Busy(_) | E::NotAnswered => ApiError::Conflict(e.to_string()),
+    }
+}
+
+/// `POST /api/calls/{id}/transfer/complete` and `…/transfer/cancel`: the
+/// agent hands the caller to the colleague they consulted from their phone
+/// (an attended transfer), or calls the consultation off and keeps the
+/// caller.
+pub(crate) async fn consult_complete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    consult(state, headers, id, true).await
+}
+
+/// `POST /api/calls/{id}/transfer/cancel` (see [`consult_complete`]).
+pub(crate) async fn consult_cancel(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    consult(state, headers, id, false).await
+}
+
+async fn consult(
+    state: AppState,
+    headers: HeaderMap,
+    id: String,
+    complete: bool,
+) -> Result<Response, ApiError> {
+    let who = principal(&state, &headers).await?;
+    let Principal::User { extension, .. } = &who else {
+        return Err(ApiError::Forbidden(
+            "a transfer is made by the agent on the call: log in as them".into(),
+        ));
+    };
+    match state.core.consult(id, extension.clone(), complete).await? {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(e) => Err(transfer_refused(e)),
     }
 }

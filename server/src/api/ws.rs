@@ -243,7 +243,7 @@ impl Session {
         // who was once offered the call it came from.
         let by_call = !e.kind.starts_with("callback_")
             && e.call_id.as_ref().is_some_and(|c| self.calls.contains(c));
-        let visible = self.who.sees_everything() || mine || by_call;
+        let visible = self.who.sees_everything() || mine || by_call || self.queue_task(e);
         if visible {
             send(socket, &event_json(e)).await?;
         }
@@ -253,6 +253,21 @@ impl Session {
             self.calls.remove(call);
         }
         Ok(())
+    }
+
+    /// A call-back task any agent of a queue may take (no one agent owns
+    /// it): news for every member of that queue.
+    fn queue_task(&self, e: &EventRecord) -> bool {
+        let Principal::User { extension, .. } = &self.who else {
+            return false;
+        };
+        e.agent.is_none()
+            && e.kind.starts_with("callback_")
+            && e.data["task"]["owner"]["kind"] == "queue"
+            && e.data["task"]["queue"]
+                .as_str()
+                .and_then(|q| self.state.queue_members.get(q))
+                .is_some_and(|members| members.iter().any(|m| m == extension))
     }
 
     /// The screen pop: the caller's number and every card it finds.
@@ -359,6 +374,13 @@ impl Session {
             }
             ClientMessage::Note { call_id, text } => {
                 self.own_call(extension, *role, &call_id).await?;
+                // The core keeps it for whoever the call is handed to (a
+                // core shutting down loses nothing the audit trail keeps).
+                let _ = self
+                    .state
+                    .core
+                    .note(call_id.clone(), extension.clone(), text.clone())
+                    .await;
                 record_fact(
                     &self.state,
                     "call_note",

@@ -470,3 +470,52 @@ async fn unknown_callers_pop_as_unknown_and_bad_tokens_are_refused(pool: sqlx::S
     let refused = tokio_tungstenite::connect_async(url).await;
     assert!(refused.is_err(), "a bad token gets no socket");
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_task_any_agent_of_a_queue_may_take_reaches_that_queues_agents(pool: sqlx::SqlitePool) {
+    let clinic = clinic(pool).await;
+    let now = crate::store::now_ms();
+    let task = |queue: &str, call: &str| EventRecord {
+        seq: 0,
+        at: now,
+        kind: "callback_to_queue".into(),
+        call_id: Some(call.into()),
+        agent: None,
+        data: json!({ "task": {
+            "id": format!("cb-{call}"),
+            "queue": queue,
+            "owner": { "kind": "queue", "name": queue },
+        }}),
+        hash: None,
+    };
+    let mut c = clinic.connect("1002", None).await;
+    assert_eq!(next(&mut c).await["type"], "hello");
+    // One for reception (1002 is one of its agents), one for a queue 1002
+    // is not in.
+    clinic
+        .state
+        .events
+        .commit(task("billing", "call-00000011"))
+        .await
+        .unwrap();
+    clinic
+        .state
+        .events
+        .commit(task("reception", "call-00000012"))
+        .await
+        .unwrap();
+    // Reception's task was committed after billing's: by the time it
+    // arrives, billing's would have come first.
+    let mut tasks = Vec::new();
+    while !tasks.contains(&"call-00000012".to_string()) {
+        let m = next(&mut c).await;
+        if m["type"] == "event" && m["kind"] == "callback_to_queue" {
+            tasks.push(m["call_id"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(
+        tasks,
+        ["call-00000012"],
+        "only the task of 1002's own queue"
+    );
+}

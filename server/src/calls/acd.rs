@@ -74,6 +74,14 @@ pub enum Command {
         /// The agent.
         agent: String,
     },
+    /// An attended transfer's consultation is over without a hand-over
+    /// (the agent keeps the caller): end the consulting legs.
+    ConsultEnded {
+        /// The call.
+        call: u64,
+        /// As in [`Event::TransferFailed`].
+        reason: &'static str,
+    },
     /// End the caller's leg (the queue gives up on it).
     EndCall {
         /// The call.
@@ -101,6 +109,9 @@ pub enum AcdError {
     /// Their phone is ringing with, or on, a queue call (or has no phone).
     #[error("extension {0} is {1}")]
     Busy(String, AgentState),
+    /// An attended transfer's target has not answered yet.
+    #[error("the colleague has not answered yet")]
+    NotAnswered,
 }
 
 /// What an agent's answer led to.
@@ -110,6 +121,9 @@ pub enum AnswerOutcome {
     Connected,
     /// Someone else answered first, or the caller is gone: hang the leg up.
     NotWanted,
+    /// The colleague an agent consults (an attended transfer) answered: they
+    /// speak to the agent, not yet to the caller.
+    Consulting,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -118,6 +132,8 @@ enum Timer {
     MaxWait(u64),
     RingNoAnswer(u64, usize),
     WrapUp(usize),
+    /// An attended transfer's target has not answered in time.
+    ConsultGiveUp(u64),
 }
 
 #[derive(Debug)]
@@ -132,7 +148,8 @@ struct Call {
     tried: HashSet<usize>,
     deadline_passed: bool,
     answered: Option<usize>,
-    /// Being handed on by the agent who had it (a blind transfer).
+    /// Being handed on by the agent who had it (blind), or consulted about
+    /// (attended, while that agent still has it).
     transfer: Option<transfer::Transfer>,
 }
 
@@ -232,6 +249,12 @@ impl Acd {
     /// The queue a dialled number lands in.
     pub fn queue_for(&self, number: &str) -> Option<&QueueSettings> {
         self.queues.iter().find(|q| q.number == number)
+    }
+
+    /// The number of the queue a call is in now.
+    pub fn queue_number_of(&self, call: u64) -> Option<String> {
+        let c = self.calls.get(&call)?;
+        Some(self.queues[c.queue].number.clone())
     }
 
     /// An agent's state.
@@ -348,6 +371,8 @@ impl Acd {
             self.dispatch(now);
             return Ok(());
         }
+        // Ended during a consultation: whoever was consulted is free again.
+        self.end_consult(now, call, "call_ended");
         let c = self.calls.remove(&call).ok_or(AcdError::NoSuchCall)?;
         self.events.push_back(Event::Ended {
             call,
@@ -385,6 +410,9 @@ impl Acd {
         let Some(pos) = c.ringing.iter().position(|&(a, _)| a == agent) else {
             return AnswerOutcome::NotWanted;
         };
+        if c.transfer.as_ref().is_some_and(|t| t.attended) {
+            return self.consult_answered(now, call, agent);
+        }
         if c.answered.is_some() {
             return AnswerOutcome::NotWanted;
         }
@@ -414,6 +442,7 @@ impl Acd {
                 call,
                 from: t.from,
                 to: ext.to_string(),
+                attended: false,
                 at: now,
             }),
             None => self.events.push_back(Event::Answered {
@@ -537,6 +566,7 @@ impl Acd {
                     });
                 }
                 Timer::WrapUp(agent) => self.after_busy(at, agent),
+                Timer::ConsultGiveUp(call) => self.end_consult(at, call, "no_answer"),
             }
             self.dispatch(at);
         }
@@ -785,6 +815,8 @@ impl Acd {
     }
 }
 
+#[path = "acd_consult.rs"]
+mod consult;
 #[path = "acd_outside.rs"]
 mod outside;
 #[path = "acd_transfer.rs"]

@@ -546,3 +546,6 @@ proptest::proptest! {
 
 #[path = "acd_transfer_tests.rs"]
 mod transfer_tests;
+
+#[path = "acd_consult_tests.rs"]
+mod consult_tests;

@@ -114,6 +114,10 @@ struct Call {
     /// During a blind transfer: the transferring agent's leg, awaiting the
     /// outcome (final NOTIFY), unless they hung up already.
     transferor: Option<Key>,
+    /// During an attended transfer: the agent's consulting call.
+    consult: Option<consult::Consult>,
+    /// The agent's latest note on the call (for whoever it is handed to).
+    note: Option<String>,
 }
 
 /// The call core's own timers (the queue's are the ACD's).
@@ -155,6 +159,10 @@ pub struct B2bua {
     keepalives: HashMap<Key, (u64, keepalive::Side)>,
     /// Callers hearing the dropped-line message, by call.
     farewells: HashMap<u64, farewell::Farewell>,
+    /// Our re-INVITEs bringing a transfer's target onto the caller's media.
+    reinvites: HashMap<Key, consult::Reinvite>,
+    /// Consulting calls whose call ended, until their legs are hung up.
+    orphan_consults: HashMap<u64, consult::Consult>,
 }
 
 /// Whose dialog a Call-ID leads to.
@@ -166,6 +174,8 @@ enum DialogOwner {
     Agent(Key),
     /// A dropped call's caller, hearing why.
     Farewell(u64),
+    /// An agent's consulting call (attended transfer) about a call.
+    Consult(u64),
 }
 
 /// What the B2BUA did with a request the endpoint handed it.
@@ -201,6 +211,8 @@ impl B2bua {
             dialouts: HashMap::new(),
             keepalives: HashMap::new(),
             farewells: HashMap::new(),
+            reinvites: HashMap::new(),
+            orphan_consults: HashMap::new(),
         }
     }
 
@@ -234,6 +246,9 @@ impl B2bua {
     /// Forgets an agent leg and its dialog.
     fn remove_leg(&mut self, key: Key) -> Option<AgentLeg> {
         let leg = self.legs.remove(&key)?;
+        if !self.reinvites.is_empty() {
+            self.reinvites.retain(|_, r| r.leg != key);
+        }
         if let Some(d) = &leg.dialog {
             self.unindex_dialog(d.call_id.as_str(), DialogOwner::Agent(key));
         }
@@ -365,6 +380,17 @@ impl B2bua {
         else {
             return Handled::No;
         };
+        let flow = Flow {
+            transport,
+            remote: source,
+        };
+        // An agent with a caller on hold calling a colleague, a queue or
+        // `senior`: an attended transfer's consultation.
+        if let Some((call, agent)) = self.consult_for(msg, source) {
+            let user = number.to_string();
+            self.start_consult(now, layer, registrar, key, msg, flow, call, &agent, &user);
+            return Handled::Yes;
+        }
         if self.acd.queue_for(number).is_none() {
             return Handled::No;
         }
@@ -428,10 +454,7 @@ impl B2bua {
                 caller: CallerLeg {
                     key,
                     invite: msg.clone(),
-                    flow: Flow {
-                        transport,
-                        remote: source,
-                    },
+                    flow,
                     dialog,
                     answered: false,
                 },
@@ -442,6 +465,8 @@ impl B2bua {
                 hold: None,
                 session,
                 transferor: None,
+                consult: None,
+                note: None,
             },
         );
         let caller = msg
@@ -478,6 +503,11 @@ impl B2bua {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
+        if c.caller.key != invite {
+            // The agent's consulting call, not the caller's.
+            self.consult_cancelled(now, layer, registrar, call);
+            return;
+        }
         if c.caller.answered {
             return;
         }
@@ -522,8 +552,17 @@ impl B2bua {
                             l.dialog.as_ref().is_some_and(|d| d.matches_request(msg))
                         }),
                         DialogOwner::Farewell(call) => self.in_farewell(*call, msg),
+                        DialogOwner::Consult(call) => self.calls.get(call).is_some_and(|c| {
+                            c.consult
+                                .as_ref()
+                                .is_some_and(|k| k.inbound.dialog.matches_request(msg))
+                        }),
                     })
                 });
+        if let Some(DialogOwner::Consult(call)) = owner {
+            self.consult_request(now, layer, registrar, key, msg, call);
+            return Handled::Yes;
+        }
         if let Some(DialogOwner::Farewell(call)) = owner {
             self.farewell_request(now, layer, key, msg, call);
             return Handled::Yes;
@@ -609,6 +648,15 @@ impl B2bua {
             self.dialout_in_dialog(now, layer, registrar, key, msg, leg_key, &tag);
             return Handled::Yes;
         }
+        let consulted = self
+            .calls
+            .get(&call)
+            .and_then(|c| c.consult.as_ref())
+            .is_some_and(|k| k.target == Some(leg_key));
+        if consulted {
+            self.consult_target_request(now, layer, registrar, key, msg, leg_key, &tag, call);
+            return Handled::Yes;
+        }
         let transferor = self
             .calls
             .get(&call)
@@ -640,7 +688,22 @@ impl B2bua {
         match method {
             Method::Bye => {
                 self.respond(now, layer, key, msg, &tag, StatusCode::OK, |_| {});
+                let agent = self.legs.get(&leg_key).map(|l| l.agent.clone());
                 self.remove_leg(leg_key);
+                let consult_answered = self
+                    .calls
+                    .get(&call)
+                    .and_then(|c| c.consult.as_ref())
+                    .is_some_and(|k| k.target.is_some());
+                if connected
+                    && consult_answered
+                    && let Some(agent) = agent
+                {
+                    // The agent hung up on the held caller while speaking to
+                    // the colleague: hand the caller over rather than lose them.
+                    let _ = self.complete_consult(now, layer, registrar, call, &agent, false);
+                    return Handled::Yes;
+                }
                 if let Some(cause) = hold::abnormal_reason(msg) {
                     // The agent's line failed: the caller hears why, then
                     // the hang-up.
@@ -696,6 +759,8 @@ pub use dialout::{DialOutError, DialOutRequest, OutboundRoute};
 pub use hold::HoldError;
 #[path = "b2bua_media.rs"]
 mod anchoring;
+#[path = "b2bua_consult.rs"]
+mod consult;
 #[path = "b2bua_hold.rs"]
 mod hold;
 #[path = "b2bua_transfer.rs"]

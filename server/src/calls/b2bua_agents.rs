@@ -27,6 +27,9 @@ impl B2bua {
         if self.keepalive_answered(now, layer, registrar, key, Some(status)) {
             return;
         }
+        if self.reinvite_answered(now, layer, registrar, key, Some(msg)) {
+            return;
+        }
         if msg.cseq().is_some_and(|c| c.method != Method::Invite) {
             return; // answers to our CANCELs and BYEs need nothing more
         }
@@ -71,6 +74,9 @@ impl B2bua {
         key: Key,
     ) {
         if self.keepalive_answered(now, layer, registrar, key, None) {
+            return;
+        }
+        if self.reinvite_answered(now, layer, registrar, key, None) {
             return;
         }
         if self.is_dialout_leg(key) {
@@ -148,6 +154,9 @@ impl B2bua {
                 self.respond_sdp_timed(now, layer, caller_key, &invite, &tag, &sdp, session);
                 self.arm_keepalive(now, call);
             }
+            AnswerOutcome::Consulting => {
+                self.consult_connected(now, layer, registrar, key, call, &msg.body);
+            }
             AnswerOutcome::NotWanted => self.bye_agent(now, layer, key),
         }
         self.run_commands(now, layer, registrar);
@@ -178,6 +187,9 @@ impl B2bua {
                 }
                 // The joining itself happened when the 200 OK arrived.
                 Command::Connect { .. } => {}
+                Command::ConsultEnded { call, reason } => {
+                    self.end_consult_legs(now, layer, call, reason);
+                }
                 Command::EndCall { call, .. } => {
                     self.release_transferor(
                         now,
@@ -237,7 +249,12 @@ impl B2bua {
         let flow = flow_of(binding);
         let transport = flow.transport;
         let c = &self.calls[&call];
-        let caller = &c.caller.invite;
+        // A consultation rings as a call from the agent; anything else
+        // shows the caller.
+        let caller = c
+            .consult
+            .as_ref()
+            .map_or(&c.caller.invite, |k| &k.inbound.invite);
         let from = caller
             .headers
             .from
@@ -249,7 +266,11 @@ impl B2bua {
             None,
         ));
         let content_type = caller.headers.content_type.as_ref().map(|c| c.to_string());
-        let body = c.sdp_for_agent.clone();
+        let body = c
+            .consult
+            .as_ref()
+            .map_or(&c.sdp_for_agent, |k| &k.sdp_for_target)
+            .clone();
         let sent = self.send_invite(
             now,
             layer,

@@ -32,7 +32,13 @@ fn connected_call(t0: Instant) -> (SipCore, FakeMedia, Message, Tag) {
 }
 
 /// A request from the agent inside its dialog (`body`: SDP, or empty).
-fn from_agent(invite: &Message, method: &str, cseq: u32, extra: &str, body: &str) -> Bytes {
+pub(super) fn from_agent(
+    invite: &Message,
+    method: &str,
+    cseq: u32,
+    extra: &str,
+    body: &str,
+) -> Bytes {
     let content_type = if body.is_empty() {
         ""
     } else {
@@ -48,7 +54,7 @@ fn from_agent(invite: &Message, method: &str, cseq: u32, extra: &str, body: &str
 }
 
 /// The agent's SDP with a direction (and its usual address and port).
-fn agent_sdp(direction: &str) -> String {
+pub(super) fn agent_sdp(direction: &str) -> String {
     format!(
         "v=0\r\no=agent 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7004 RTP/AVP 0\r\na={direction}\r\n"
     )

@@ -141,7 +141,14 @@ impl B2bua {
 
     /// Forgets a call and frees its media, recording what it carried.
     pub(super) fn drop_call(&mut self, now: std::time::Instant, call: u64) -> Option<Call> {
-        let c = self.calls.remove(&call)?;
+        let mut c = self.calls.remove(&call)?;
+        if let Some(k) = c.consult.take() {
+            // Its legs are hung up when the distributor ends the consultation.
+            self.orphan_consults.insert(call, k);
+        }
+        if !self.reinvites.is_empty() {
+            self.reinvites.retain(|_, r| r.call != call);
+        }
         self.timers.stop(super::CallTimer::HoldReminder(call));
         self.timers.stop(super::CallTimer::SessionExpiry(call));
         self.timers.stop(super::CallTimer::KeepAlive(call));

@@ -485,12 +485,14 @@ impl MediaControl for FakeMedia {
     fn address(&self) -> std::net::IpAddr {
         [127, 0, 0, 1].into()
     }
+    /// Sessions 7, 8, … on ports 30000/30002, 30004/30006, …
     fn create(&mut self) -> Option<Anchor> {
+        let n = self.log().iter().filter(|l| *l == "create").count() as u16;
         self.say("create".into());
         Some(Anchor {
-            id: SessionId(7),
-            port_a: 30000,
-            port_b: 30002,
+            id: SessionId(7 + u64::from(n)),
+            port_a: 30000 + 4 * n,
+            port_b: 30002 + 4 * n,
         })
     }
     fn set_remote(&mut self, id: SessionId, leg: Leg, addr: SocketAddr) {
@@ -500,7 +502,7 @@ impl MediaControl for FakeMedia {
         let names: Vec<String> = codecs.iter().map(|c| c.name.to_string()).collect();
         self.say(format!("codecs {leg:?} {}", names.join(",")));
     }
-    fn set_mode(&mut self, _: SessionId, mode: Mode) {
+    fn set_mode(&mut self, id: SessionId, mode: Mode) {
         let m = match mode {
             Mode::Idle => "idle".to_string(),
             Mode::Relay => "relay".to_string(),
@@ -508,7 +510,12 @@ impl MediaControl for FakeMedia {
             Mode::Hold { .. } => "hold".to_string(),
             Mode::Announce { .. } => "announce".to_string(),
         };
-        self.say(format!("mode {m}"));
+        // The first session's modes as `mode relay`, later ones with their id.
+        if id.0 == 7 {
+            self.say(format!("mode {m}"));
+        } else {
+            self.say(format!("mode {} {m}", id.0));
+        }
     }
     fn stats(&self, _: SessionId) -> Option<crate::media::Stats> {
         None
@@ -620,3 +627,6 @@ mod keepalive_tests;
 
 #[path = "b2bua_transfer_tests.rs"]
 mod transfer_tests;
+
+#[path = "b2bua_consult_tests.rs"]
+mod consult_tests;

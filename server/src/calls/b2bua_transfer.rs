@@ -8,7 +8,7 @@
 //! The transferor's phone gets `202 Accepted` and `NOTIFY`s carrying the
 //! progress as `message/sipfrag` (`100 Trying`, then `200 OK` once the
 //! target answers), then a BYE unless it has hung up already. A REFER with
-//! `Replaces` (an attended transfer) is answered 501 for now.
+//! `Replaces` completes an attended transfer (`b2bua_consult.rs`).
 
 use std::time::Instant;
 
@@ -34,6 +34,12 @@ pub enum TransferError {
     /// The colleague is not free.
     #[error("{0} cannot take a call now")]
     Busy(String),
+    /// An attended transfer cannot be completed before the colleague answers.
+    #[error("the colleague has not answered yet")]
+    NotAnswered,
+    /// No attended transfer of this call is in progress.
+    #[error("no consultation in progress on that call")]
+    NoConsultation,
 }
 
 impl From<AcdError> for TransferError {
@@ -42,6 +48,7 @@ impl From<AcdError> for TransferError {
             AcdError::NoSuchAgent(t) | AcdError::NoSuchQueue(t) => TransferError::NoTarget(t),
             AcdError::Busy(t, _) => TransferError::Busy(t),
             AcdError::NoSuchCall | AcdError::StateNotSettable(_) => TransferError::NotYours,
+            AcdError::NotAnswered => TransferError::NotAnswered,
         }
     }
 }
@@ -64,7 +71,7 @@ fn refer_target(value: &str) -> Option<(String, bool)> {
 
 impl B2bua {
     /// What `user` names: `senior`, a queue's number, or an extension.
-    fn transfer_target(&self, user: &str) -> TransferTarget {
+    pub(super) fn transfer_target(&self, user: &str) -> TransferTarget {
         if user.eq_ignore_ascii_case("senior") {
             TransferTarget::Senior
         } else if self.acd.queue_for(user).is_some() {
@@ -77,7 +84,7 @@ impl B2bua {
     /// Hands `call` from `agent` to `target`. The agent's leg stays until
     /// they (or we) hang it up, but no longer carries the call.
     #[allow(clippy::too_many_arguments)]
-    fn transfer(
+    pub(super) fn transfer(
         &mut self,
         now: Instant,
         layer: &mut TransactionLayer,
@@ -166,29 +173,46 @@ impl B2bua {
             return;
         };
         if replaces {
-            let status = StatusCode::new(501).expect("501 is a status code");
-            self.respond(now, layer, key, msg, tag, status, |w| {
-                w.header(
-                    &HeaderName::Warning,
-                    "399 careline \"attended transfer (Replaces) is not supported yet\"",
+            // An attended transfer: the caller goes to whom the agent
+            // consulted, named by the consulting call's dialog.
+            let refer_to = msg
+                .headers
+                .get(&HeaderName::ReferTo)
+                .map(|h| h.value_str().to_string())
+                .unwrap_or_default();
+            if let Err((status, why)) = self.check_replaces(call, &refer_to) {
+                let status = StatusCode::new(status).expect("a status code");
+                self.respond(now, layer, key, msg, tag, status, |w| {
+                    w.header(&HeaderName::Warning, format_args!("399 careline \"{why}\""));
+                });
+                return;
+            }
+            let accepted = StatusCode::new(202).expect("202 is a status code");
+            self.respond(now, layer, key, msg, tag, accepted, |_| {});
+            self.notify_transferor(now, layer, leg_key, "SIP/2.0 100 Trying", false);
+            if let Err(e) = self.complete_consult(now, layer, registrar, call, &agent, true) {
+                tracing::warn!(call, error = %e, "attended transfer not completed");
+                self.notify_transferor(
+                    now,
+                    layer,
+                    leg_key,
+                    "SIP/2.0 500 Server Internal Error",
+                    true,
                 );
-            });
+            }
             return;
         }
         let target = self.transfer_target(&user);
-        match self.transfer(now, layer, registrar, call, &agent, target, None) {
+        let note = self.calls.get(&call).and_then(|c| c.note.clone());
+        match self.transfer(now, layer, registrar, call, &agent, target, note) {
             Ok(_) => {
                 let accepted = StatusCode::new(202).expect("202 is a status code");
                 self.respond(now, layer, key, msg, tag, accepted, |_| {});
                 self.notify_transferor(now, layer, leg_key, "SIP/2.0 100 Trying", false);
             }
             Err(e) => {
-                let status = match e {
-                    TransferError::NotYours => StatusCode::new(481),
-                    TransferError::NoTarget(_) => StatusCode::new(404),
-                    TransferError::Busy(_) => StatusCode::new(486),
-                }
-                .expect("a status code");
+                let status =
+                    StatusCode::new(super::consult::transfer_status(&e)).expect("a status code");
                 let why = e.to_string().replace('"', "'");
                 self.respond(now, layer, key, msg, tag, status, |w| {
                     w.header(&HeaderName::Warning, format_args!("399 careline \"{why}\""));

@@ -231,21 +231,36 @@ pub enum Event {
         /// When.
         at: Instant,
     },
-    /// The agent on a call handed it on (blind transfer): the caller waits,
-    /// first in line, for the target.
+    /// The agent on a call hands it on: blind (the caller waits, first in
+    /// line, for the target) or attended (the agent keeps the caller on hold
+    /// and speaks to the target first).
     TransferStarted {
         /// The call.
         call: u64,
-        /// Who handed it on.
+        /// Who hands it on.
         from: String,
         /// To whom: an extension, `queue NAME` or `senior`.
         to: String,
         /// Their note for whoever takes it (shown on the target's screen).
         note: Option<String>,
+        /// A consultation first (attended), not a blind hand-over.
+        attended: bool,
         /// When.
         at: Instant,
     },
-    /// The transfer's target answered.
+    /// An attended transfer's target answered: the agent speaks to them
+    /// while the caller waits on hold.
+    ConsultAnswered {
+        /// The call.
+        call: u64,
+        /// The agent who consults.
+        from: String,
+        /// The colleague who answered.
+        to: String,
+        /// When.
+        at: Instant,
+    },
+    /// The transfer's target has the caller.
     Transferred {
         /// The call.
         call: u64,
@@ -253,11 +268,15 @@ pub enum Event {
         from: String,
         /// Who took it.
         to: String,
+        /// After a consultation (attended).
+        attended: bool,
         /// When.
         at: Instant,
     },
-    /// The colleague a call was handed to did not take it: it waits in the
-    /// queue.
+    /// A transfer did not happen: a blind transfer's colleague did not take
+    /// it (the call waits in the queue), or an attended transfer's target
+    /// did not answer, hung up, or the agent gave up (the call stays with
+    /// the agent).
     TransferFailed {
         /// The call.
         call: u64,
@@ -265,6 +284,8 @@ pub enum Event {
         from: String,
         /// The target.
         to: String,
+        /// `no_answer`, `cancelled`, `target_hung_up` or `failed`.
+        reason: &'static str,
         /// When.
         at: Instant,
     },
@@ -325,6 +346,7 @@ impl Event {
             | Event::DialOutAnswered { call, .. }
             | Event::DialOutEnded { call, .. }
             | Event::TransferStarted { call, .. }
+            | Event::ConsultAnswered { call, .. }
             | Event::Transferred { call, .. }
             | Event::TransferFailed { call, .. } => Some(*call),
             Event::AgentStateChanged { .. } => None,
@@ -345,7 +367,9 @@ impl Event {
             | Event::DialOutAnswered { staff, .. }
             | Event::DialOutEnded { staff, .. } => Some(staff),
             // The transfer's facts name the agent they concern now.
-            Event::TransferStarted { from, .. } | Event::TransferFailed { from, .. } => Some(from),
+            Event::TransferStarted { from, .. }
+            | Event::TransferFailed { from, .. }
+            | Event::ConsultAnswered { from, .. } => Some(from),
             Event::Transferred { to, .. } => Some(to),
             _ => None,
         }
@@ -372,6 +396,7 @@ impl Event {
             | Event::DialOutEnded { at, .. }
             | Event::TransferStarted { at, .. }
             | Event::Transferred { at, .. }
+            | Event::ConsultAnswered { at, .. }
             | Event::TransferFailed { at, .. }
             | Event::AgentStateChanged { at, .. } => *at,
         }
@@ -446,9 +471,14 @@ impl Event {
                 ..
             } => json!({ "number": number, "purpose": purpose, "link": link }),
             Event::DialOutAnswered { side, .. } => json!({ "side": side }),
-            Event::TransferStarted { to, note, .. } => json!({ "to": to, "note": note }),
-            Event::Transferred { from, .. } => json!({ "from": from }),
-            Event::TransferFailed { to, .. } => json!({ "to": to }),
+            Event::TransferStarted {
+                to, note, attended, ..
+            } => json!({ "to": to, "note": note, "attended": attended }),
+            Event::ConsultAnswered { to, .. } => json!({ "to": to }),
+            Event::Transferred { from, attended, .. } => {
+                json!({ "from": from, "attended": attended })
+            }
+            Event::TransferFailed { to, reason, .. } => json!({ "to": to, "reason": reason }),
             Event::DialOutEnded {
                 outcome,
                 reason,
@@ -479,6 +509,7 @@ impl Event {
             Event::DialOutAnswered { .. } => "dialout_answered",
             Event::DialOutEnded { .. } => "dialout_ended",
             Event::TransferStarted { .. } => "transfer_started",
+            Event::ConsultAnswered { .. } => "consult_answered",
             Event::Transferred { .. } => "transferred",
             Event::TransferFailed { .. } => "transfer_failed",
         }

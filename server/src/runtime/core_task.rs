@@ -266,6 +266,15 @@ impl CoreTask {
             } => {
                 let _ = reply.send(self.core.transfer_by_request(t, &call, &agent, &to, note));
             }
+            Input::Consult {
+                call,
+                agent,
+                complete,
+                reply,
+            } => {
+                let _ = reply.send(self.core.consult_by_request(t, &call, &agent, complete));
+            }
+            Input::Note { call, agent, text } => self.core.remember_note(&call, &agent, &text),
             Input::DialOut { request, reply } => {
                 let _ = reply.send(self.core.dial_out(t, request));
             }

@@ -89,6 +89,20 @@ pub(crate) enum Input {
         note: Option<String>,
         reply: oneshot::Sender<Result<(), crate::calls::b2bua::TransferError>>,
     },
+    /// An attended transfer completed (`complete`) or called off through
+    /// the API.
+    Consult {
+        call: String,
+        agent: String,
+        complete: bool,
+        reply: oneshot::Sender<Result<(), crate::calls::b2bua::TransferError>>,
+    },
+    /// The agent's note on their call (carried to whoever it is handed to).
+    Note {
+        call: String,
+        agent: String,
+        text: String,
+    },
     /// A call to place (call back now, a teleconsult).
     DialOut {
         request: crate::calls::b2bua::DialOutRequest,
@@ -183,6 +197,34 @@ impl CoreHandle {
             .await
             .map_err(|_| CoreGone)?;
         rx.await.map_err(|_| CoreGone)
+    }
+
+    /// Completes (`complete`) or calls off `agent`'s attended transfer.
+    pub async fn consult(
+        &self,
+        call: String,
+        agent: String,
+        complete: bool,
+    ) -> Result<Result<(), crate::calls::b2bua::TransferError>, CoreGone> {
+        let (reply, rx) = oneshot::channel();
+        self.0
+            .send(Input::Consult {
+                call,
+                agent,
+                complete,
+                reply,
+            })
+            .await
+            .map_err(|_| CoreGone)?;
+        rx.await.map_err(|_| CoreGone)
+    }
+
+    /// Tells the core `agent`'s latest note on `call`.
+    pub async fn note(&self, call: String, agent: String, text: String) -> Result<(), CoreGone> {
+        self.0
+            .send(Input::Note { call, agent, text })
+            .await
+            .map_err(|_| CoreGone)
     }
 
     /// Every agent's state.
@@ -456,13 +498,23 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
     core.restore_agent_states(store.agent_states().await?);
     let core = tokio::spawn(core.run(input_rx, shutdown_rx.clone()));
 
+    let queue_members: crate::api::live::QueueMembers = Arc::new(
+        config
+            .queues
+            .iter()
+            .map(|q| {
+                let members = q.agents.iter().chain(&q.seniors).cloned().collect();
+                (q.name.clone(), members)
+            })
+            .collect(),
+    );
     let state = AppState {
         store: store.clone(),
         metrics: metrics.clone(),
         sip_listen: Arc::new(bound.clone()),
         started: Instant::now(),
         core: CoreHandle(input_tx.clone()),
-        hub: crate::api::live::Hub::spawn(&live_events),
+        hub: crate::api::live::Hub::spawn(&live_events, Arc::clone(&queue_members)),
         callbacks: crate::callbacks::runner::Callbacks::spawn(
             store.clone(),
             &live_events,
@@ -472,16 +524,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
                 .map_err(|e| anyhow::anyhow!("patients.default_region: {e}"))?,
         ),
         teleconsult_refuse_missing: config.teleconsult.missing_flags == "refuse",
-        queue_members: Arc::new(
-            config
-                .queues
-                .iter()
-                .map(|q| {
-                    let members = q.agents.iter().chain(&q.seniors).cloned().collect();
-                    (q.name.clone(), members)
-                })
-                .collect(),
-        ),
+        queue_members,
         dashboard: crate::indicators::live::Dashboard::spawn(
             store.clone(),
             &live_events,

@@ -313,6 +313,31 @@ impl SipCore {
         r
     }
 
+    /// An attended transfer completed or called off through the API.
+    pub fn consult_by_request(
+        &mut self,
+        now: Instant,
+        call: &str,
+        agent: &str,
+        complete: bool,
+    ) -> Result<(), crate::calls::b2bua::TransferError> {
+        let r = self.b2bua.consult_by_request(
+            now,
+            &mut self.layer,
+            &self.registrar,
+            call,
+            agent,
+            complete,
+        );
+        self.drain_layer(now, Transport::Udp);
+        r
+    }
+
+    /// The agent's latest note on their call.
+    pub fn remember_note(&mut self, call: &str, agent: &str, text: &str) {
+        self.b2bua.remember_note(call, agent, text);
+    }
+
     /// Places a call: the staff member's phone first, then the patient.
     pub fn dial_out(
         &mut self,
