@@ -18,6 +18,7 @@ use support::baresip::{Account, Baresip};
 use support::server::{Options, Server, http_get_auth, http_json};
 use support::sipp::Sipp;
 
+mod attended;
 mod callbacks;
 mod teleconsult;
 
@@ -659,14 +660,22 @@ fn call_events(server: &Server, id: &str) -> Vec<String> {
 
 /// Waits (bounded) until the call has an event of `kind`.
 fn wait_for_event(server: &Server, id: &str, kind: &str) {
+    assert!(
+        wait_until(server, id, kind),
+        "no {kind} on {id}\n{}",
+        server.tail(40)
+    );
+}
+
+/// Whether the call gets an event of `kind` within 10 s.
+fn wait_until(server: &Server, id: &str, kind: &str) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !call_events(server, id).iter().any(|k| k == kind) {
-        assert!(
-            Instant::now() < deadline,
-            "no {kind} on {id}\n{}",
-            server.tail(40)
-        );
+        if Instant::now() >= deadline {
+            return false;
+        }
     }
+    true
 }
 
 #[test]

@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod baresip;
+pub mod linphone;
 pub mod process;
 pub mod server;
 pub mod sip;
