@@ -362,6 +362,45 @@ mod tests {
     }
 
     #[sqlx::test(migrations = "../migrations")]
+    async fn completing_a_transfer_is_for_the_agent_on_the_call(pool: sqlx::SqlitePool) {
+        for action in ["complete", "cancel"] {
+            let path = format!("/api/calls/call-00000001/transfer/{action}");
+            let (status, _) = send(
+                app(state(pool.clone())),
+                Request::post(path.as_str()).body(Body::empty()).unwrap(),
+            )
+            .await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            // The operator token is no agent: it cannot hand a call on.
+            let (status, body) = send(
+                app(state(pool.clone())),
+                Request::post(path.as_str())
+                    .header("authorization", "Bearer test-token-0123456789")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(status, StatusCode::FORBIDDEN);
+            assert!(
+                body["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("agent on the call"),
+                "{body}"
+            );
+        }
+        let (status, _) = send(
+            app(state(pool)),
+            Request::post("/api/calls/call-00000001/transfer/finish")
+                .header("authorization", "Bearer test-token-0123456789")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "no such action");
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
     async fn bad_agent_state_bodies_get_a_clear_400(pool: sqlx::SqlitePool) {
         let put = |body: &'static str| {
             Request::put("/api/agents/1001/state")

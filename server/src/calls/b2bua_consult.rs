@@ -783,7 +783,7 @@ impl B2bua {
         let id = call
             .strip_prefix("call-")
             .and_then(|h| u64::from_str_radix(h, 16).ok())
-            .filter(|id| self.acd.consulting(*id))
+            .filter(|id| self.acd.consulting(*id) && self.agent_of(*id).as_deref() == Some(agent))
             .ok_or(TransferError::NoConsultation)?;
         if complete {
             self.complete_consult(now, layer, registrar, id, agent, false)

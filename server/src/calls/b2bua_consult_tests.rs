@@ -362,3 +362,82 @@ fn replaces_that_names_no_consultation_is_refused() {
     );
     only(&out, AGENT, |m| status(m) == Some(404));
 }
+
+#[test]
+fn the_agents_screen_completes_or_calls_off_the_consultation() {
+    let t0 = virtual_epoch();
+    let t = t0 + 60 * S;
+    let (mut core, _media, invite, to_senior) = consulting(t0, t);
+    events(&mut core);
+    assert_eq!(
+        core.consult_by_request(t + 2 * S, "call-00000001", "1001", true),
+        Err(TransferError::NotAnswered),
+        "not before the colleague answers"
+    );
+    assert_eq!(
+        core.consult_by_request(t + 2 * S, "call-00000001", "2001", true),
+        Err(TransferError::NoConsultation),
+        "only the agent who consults"
+    );
+    feed(
+        &mut core,
+        t + 4 * S,
+        SENIOR,
+        agent_reply(&to_senior, StatusCode::OK, "sr", SENIOR),
+    );
+    sent(&mut core);
+    core.consult_by_request(t + 9 * S, "call-00000001", "1001", true)
+        .unwrap();
+    let out = sent(&mut core);
+    let byes: Vec<String> = out
+        .iter()
+        .filter(|(d, m)| *d == AGENT.parse::<SocketAddr>().unwrap() && is(Method::Bye)(m))
+        .map(|(_, m)| call_id(m))
+        .collect();
+    assert_eq!(byes.len(), 2, "both of the agent's calls end: {byes:?}");
+    assert!(byes.contains(&call_id(&invite)));
+    assert!(
+        !out.iter().any(|(_, m)| is_notify(m)),
+        "no REFER, no NOTIFY"
+    );
+    only(&out, SENIOR, is_invite);
+    assert!(
+        events(&mut core)
+            .iter()
+            .any(|e| matches!(e, Event::Transferred { attended: true, .. }))
+    );
+    assert_eq!(
+        core.consult_by_request(t + 10 * S, "call-00000001", "1001", false),
+        Err(TransferError::NoConsultation),
+        "nothing left to call off"
+    );
+}
+
+#[test]
+fn calling_the_consultation_off_from_the_screen_rings_down_the_colleague() {
+    let t0 = virtual_epoch();
+    let t = t0 + 60 * S;
+    let (mut core, _media, _invite, to_senior) = consulting(t0, t);
+    feed(
+        &mut core,
+        t + 2 * S,
+        SENIOR,
+        agent_reply(&to_senior, StatusCode::RINGING, "sr", SENIOR),
+    );
+    sent(&mut core);
+    events(&mut core);
+    core.consult_by_request(t + 3 * S, "call-00000001", "1001", false)
+        .unwrap();
+    let out = sent(&mut core);
+    only(&out, SENIOR, is(Method::Cancel));
+    let refused = only(&out, AGENT, |m| status(m).is_some_and(|s| s >= 400));
+    assert_eq!(status(refused), Some(487));
+    assert_eq!(call_id(refused), "consult-1");
+    assert!(events(&mut core).iter().any(|e| matches!(
+        e,
+        Event::TransferFailed {
+            reason: "cancelled",
+            ..
+        }
+    )));
+}
