@@ -109,8 +109,10 @@ struct Call {
     media: Option<(Sdp, Anchor)>,
     /// Since when the agent has had the caller on hold, and the reminders so far.
     hold: Option<(Instant, u32)>,
-    /// The session interval (s) the caller refreshes, when timed (RFC 4028).
+    /// The session interval (s), when timed (RFC 4028).
     session: Option<u32>,
+    /// We refresh the session (`refresher=uas`), not the caller.
+    we_refresh: bool,
     /// During a blind transfer: the transferring agent's leg, awaiting the
     /// outcome (final NOTIFY), unless they hung up already.
     transferor: Option<Key>,
@@ -129,6 +131,8 @@ enum CallTimer {
     DialOutRing(u64),
     /// The caller's session refresh is overdue.
     SessionExpiry(u64),
+    /// Time for us to refresh the caller's session.
+    SessionRefresh(u64),
     /// Time to check the legs are still there.
     KeepAlive(u64),
     /// The dropped-line message has played: hang up on the caller.
@@ -157,6 +161,8 @@ pub struct B2bua {
     dialouts: HashMap<u64, dialout::DialOut>,
     /// Keep-alive OPTIONS awaiting an answer: their call and leg.
     keepalives: HashMap<Key, (u64, keepalive::Side)>,
+    /// Our session refreshes to callers awaiting an answer.
+    refreshes: HashMap<Key, keepalive::Refresh>,
     /// Callers hearing the dropped-line message, by call.
     farewells: HashMap<u64, farewell::Farewell>,
     /// Our re-INVITEs bringing a transfer's target onto the caller's media.
@@ -210,6 +216,7 @@ impl B2bua {
             media,
             dialouts: HashMap::new(),
             keepalives: HashMap::new(),
+            refreshes: HashMap::new(),
             farewells: HashMap::new(),
             reinvites: HashMap::new(),
             orphan_consults: HashMap::new(),
@@ -353,6 +360,7 @@ impl B2bua {
                 CallTimer::HoldReminder(call) => self.hold_reminder(at, call),
                 CallTimer::DialOutRing(id) => self.dialout_ring_timeout(at, layer, registrar, id),
                 CallTimer::SessionExpiry(call) => self.session_expired(at, layer, registrar, call),
+                CallTimer::SessionRefresh(call) => self.refresh_session(at, layer, call),
                 CallTimer::KeepAlive(call) => self.send_keepalives(at, layer, call),
                 CallTimer::Farewell(call) => self.farewell_over(at, layer, call),
             }
@@ -406,9 +414,10 @@ impl B2bua {
             });
             return Handled::Yes;
         };
-        // Session timers: too short an interval is refused (RFC 4028 §7.4);
-        // we time the session when the caller refreshes it.
-        let session = match keepalive::requested_session(msg) {
+        // Session timers: too short an interval is refused (RFC 4028 §7.4).
+        // The caller refreshes when it asks to (or leaves it to us and can);
+        // we refresh when it asks us to or cannot do it itself (§9).
+        let (session, we_refresh) = match keepalive::requested_session(msg) {
             Some((secs, _)) if secs < keepalive::MIN_SE => {
                 let status = StatusCode::new(422).expect("422 is a status code");
                 self.respond(now, layer, key, msg, &tag, status, |w| {
@@ -416,8 +425,8 @@ impl B2bua {
                 });
                 return Handled::Yes;
             }
-            Some((secs, false)) if keepalive::supports_timer(msg) => Some(secs),
-            _ => None,
+            Some((secs, uas)) => (Some(secs), uas || !keepalive::supports_timer(msg)),
+            None => (None, false),
         };
         let call = self.next_call;
         self.next_call += 1;
@@ -464,6 +473,7 @@ impl B2bua {
                 media,
                 hold: None,
                 session,
+                we_refresh,
                 transferor: None,
                 consult: None,
                 note: None,

@@ -30,6 +30,9 @@ impl B2bua {
         if self.reinvite_answered(now, layer, registrar, key, Some(msg)) {
             return;
         }
+        if self.refresh_answered(now, layer, registrar, key, Some(msg)) {
+            return;
+        }
         if msg.cseq().is_some_and(|c| c.method != Method::Invite) {
             return; // answers to our CANCELs and BYEs need nothing more
         }
@@ -77,6 +80,9 @@ impl B2bua {
             return;
         }
         if self.reinvite_answered(now, layer, registrar, key, None) {
+            return;
+        }
+        if self.refresh_answered(now, layer, registrar, key, None) {
             return;
         }
         if self.is_dialout_leg(key) {

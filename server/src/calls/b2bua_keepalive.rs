@@ -1,12 +1,16 @@
 //! Is the other end still there? Two checks on connected calls, besides
 //! the media's silence:
 //!
-//! - **Session timers** (RFC 4028) on the caller's leg: a caller that asks
+//! - **Session timers** (RFC 4028) on the caller's leg. A caller that asks
 //!   for them (`Session-Expires`, with `Supported: timer`) refreshes the
 //!   session with re-INVITE or UPDATE; we answer `refresher=uac`. A refresh
 //!   that does not come by the interval's end less a third (at most 32 s,
-//!   §10) means the caller is gone: the call ends as dropped. Intervals
-//!   under 90 s get `422` with `Min-SE: 90`.
+//!   §10) means the caller is gone: the call ends as dropped. A caller that
+//!   asks us to refresh (`refresher=uas`), or cannot refresh itself (no
+//!   `timer` support), gets `refresher=uas`: we send an UPDATE (a re-INVITE
+//!   with our SDP when it does not allow UPDATE) every half interval, and a
+//!   refresh answered 481 or 408, or not at all, ends the call as dropped.
+//!   Intervals under 90 s get `422` with `Min-SE: 90`.
 //! - **OPTIONS keep-alive** in each leg's dialog every `keepalive`: an
 //!   answer of any kind but 481 (the dialog is gone) or 408 means the peer
 //!   is there; 481, 408 or no answer at all ends the call as dropped.
@@ -61,6 +65,22 @@ pub(super) fn supports_timer(msg: &Message) -> bool {
         .any(|t| t.eq_ignore_ascii_case("timer"))
 }
 
+/// A session refresh of ours awaiting its answer.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Refresh {
+    /// Its call.
+    pub(super) call: u64,
+    /// Its CSeq (for the ACK of a re-INVITE's 2xx).
+    cseq: u32,
+    /// A re-INVITE (else an UPDATE).
+    invite: bool,
+}
+
+/// When the refresher refreshes: half the interval (RFC 4028 §10).
+fn half(secs: u32) -> Duration {
+    Duration::from_secs(u64::from(secs)) / 2
+}
+
 /// When the non-refreshing side gives up: the interval less a third, at
 /// most 32 s (RFC 4028 §10).
 fn expiry(secs: u32) -> Duration {
@@ -84,9 +104,149 @@ impl B2bua {
             c.session = Some(secs);
         }
         let secs = c.session?;
+        if c.we_refresh {
+            self.timers
+                .set(CallTimer::SessionRefresh(call), now + half(secs));
+            return Some(format!("{secs};refresher=uas"));
+        }
         self.timers
             .set(CallTimer::SessionExpiry(call), now + expiry(secs));
         Some(format!("{secs};refresher=uac"))
+    }
+
+    /// Our turn to refresh the caller's session: UPDATE without a body
+    /// when the caller allows it, else a re-INVITE with the SDP it has.
+    pub(super) fn refresh_session(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        call: u64,
+    ) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let Some(secs) = c.session.filter(|_| c.connected.is_some()) else {
+            return;
+        };
+        let update = c
+            .caller
+            .invite
+            .headers
+            .tokens(&HeaderName::Allow)
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("UPDATE"));
+        let flow = c.caller.flow;
+        let sdp = c.sdp_for_caller.clone();
+        let branch = layer.new_branch();
+        let via = self.via(flow.transport, &branch);
+        let contact = self.contact(flow.transport);
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let method = if update {
+            Method::Update
+        } else {
+            Method::Invite
+        };
+        let mut w = c.caller.dialog.request(&method, &via, &contact);
+        let cseq = c.caller.dialog.local_cseq;
+        w.header(
+            &HeaderName::SessionExpires,
+            format_args!("{secs};refresher=uas"),
+        )
+        .header(&HeaderName::Supported, "timer");
+        let bytes = if update || sdp.is_empty() {
+            w.finish()
+        } else {
+            w.finish_with_body(Some("application/sdp"), &sdp)
+        };
+        let Ok(req) = careline_shared::sip::parse_datagram(bytes.clone()) else {
+            return;
+        };
+        match layer.send_request(
+            now,
+            &req,
+            bytes,
+            flow.remote,
+            flow.transport == crate::config::Transport::Tcp,
+        ) {
+            Ok(key) => {
+                // The last one's answer (kept for a retransmitted 2xx) is
+                // of no more use.
+                self.refreshes.retain(|_, r| r.call != call);
+                self.refreshes.insert(
+                    key,
+                    Refresh {
+                        call,
+                        cseq,
+                        invite: !update,
+                    },
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "could not send a session refresh"),
+        }
+        // The next one, unless an answer says the caller is gone first.
+        self.timers
+            .set(CallTimer::SessionRefresh(call), now + half(secs));
+    }
+
+    /// The answer to one of our session refreshes (`None`: none came);
+    /// `false` when the transaction was not one.
+    pub(super) fn refresh_answered(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        registrar: &Registrar,
+        key: Key,
+        msg: Option<&Message>,
+    ) -> bool {
+        let Some(&r) = self.refreshes.get(&key) else {
+            return false;
+        };
+        let status = msg.and_then(Message::status);
+        if status.is_some_and(|s| s.is_provisional()) {
+            return true;
+        }
+        if r.invite && status.is_some_and(|s| s.is_success()) {
+            // A re-INVITE's 2xx (or its retransmission) gets its ACK.
+            if let Some(c) = self.calls.get(&r.call) {
+                let flow = c.caller.flow;
+                let branch = layer.new_branch();
+                let ack = c
+                    .caller
+                    .dialog
+                    .ack(
+                        r.cseq,
+                        &self.via(flow.transport, &branch),
+                        &self.contact(flow.transport),
+                    )
+                    .finish();
+                layer.send_stateless(
+                    flow.remote,
+                    flow.transport == crate::config::Transport::Tcp,
+                    ack,
+                );
+            }
+            return true;
+        }
+        self.refreshes.remove(&key);
+        let gone = match status.map(|s| s.as_u16()) {
+            None => Some("session_refresh_unanswered"),
+            Some(481) => Some("session_refresh_481"),
+            Some(408) => Some("session_refresh_408"),
+            // Any other answer: the caller is there (a refused refresh is
+            // tried again at the next half interval).
+            Some(_) => None,
+        };
+        if let Some(cause) = gone
+            && self
+                .calls
+                .get(&r.call)
+                .is_some_and(|c| c.connected.is_some())
+        {
+            self.line_dropped(now, layer, registrar, r.call, "caller", cause.into());
+        }
+        true
     }
 
     /// No refresh came: the caller is gone.

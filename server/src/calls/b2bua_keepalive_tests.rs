@@ -194,3 +194,114 @@ fn a_leg_that_never_answers_its_keep_alive_is_dropped_when_the_transaction_gives
     let out = sent(&mut core);
     only(&out, CALLER, |m| m.method() == Some(&Method::Bye));
 }
+
+/// The caller's INVITE with more headers (after Max-Forwards).
+fn invite_with(extra: &str) -> Bytes {
+    let invite = String::from_utf8(caller_invite().to_vec()).unwrap();
+    Bytes::from(invite.replacen(
+        "Max-Forwards: 70\r\n",
+        &format!("Max-Forwards: 70\r\n{extra}"),
+        1,
+    ))
+}
+
+#[test]
+fn a_caller_that_asks_us_to_refresh_gets_an_update_every_half_interval() {
+    let t0 = virtual_epoch();
+    let (mut core, _, ok) = answered(
+        t0,
+        invite_with(
+            "Supported: timer\r\nSession-Expires: 120;refresher=uas\r\nAllow: INVITE, ACK, CANCEL, BYE, UPDATE\r\n",
+        ),
+        None,
+    );
+    assert_eq!(
+        header(&ok, &HeaderName::SessionExpires).as_deref(),
+        Some("120;refresher=uas")
+    );
+    assert_eq!(
+        header(&ok, &HeaderName::Require),
+        None,
+        "the caller need not refresh"
+    );
+    let answer = t0 + 2 * S;
+    core.handle_timeout(answer + 60 * S - MS);
+    assert!(sent(&mut core).is_empty());
+    core.handle_timeout(answer + 60 * S);
+    let out = sent(&mut core);
+    let update = only(&out, CALLER, |m| m.method() == Some(&Method::Update)).clone();
+    assert_eq!(update.call_id().unwrap().as_str(), "patient-call-1");
+    assert_eq!(
+        header(&update, &HeaderName::SessionExpires).as_deref(),
+        Some("120;refresher=uas")
+    );
+    assert!(update.body.is_empty(), "a refresh, not a new offer");
+    feed(
+        &mut core,
+        answer + 60 * S + 20 * MS,
+        CALLER,
+        response_to(&update, StatusCode::OK, None).finish(),
+    );
+    assert!(sent(&mut core).is_empty(), "an UPDATE's 2xx needs no ACK");
+    assert!(dropped(&events(&mut core)).is_empty());
+
+    // The next refresh finds the caller's side gone.
+    core.handle_timeout(answer + 120 * S);
+    let out = sent(&mut core);
+    let update = only(&out, CALLER, |m| m.method() == Some(&Method::Update)).clone();
+    feed(
+        &mut core,
+        answer + 120 * S + 20 * MS,
+        CALLER,
+        response_to(&update, StatusCode::new(481).unwrap(), None).finish(),
+    );
+    let out = sent(&mut core);
+    only(&out, AGENT, |m| m.method() == Some(&Method::Bye));
+    assert_eq!(
+        dropped(&events(&mut core)),
+        [("caller", "session_refresh_481".to_string())]
+    );
+}
+
+#[test]
+fn a_caller_without_timer_support_is_refreshed_by_re_invite_and_dropped_when_silent() {
+    let t0 = virtual_epoch();
+    // Session-Expires without `Supported: timer` and without UPDATE.
+    let (mut core, _, ok) = answered(t0, invite_with("Session-Expires: 90\r\n"), None);
+    assert_eq!(
+        header(&ok, &HeaderName::SessionExpires).as_deref(),
+        Some("90;refresher=uas")
+    );
+    let answer = t0 + 2 * S;
+    core.handle_timeout(answer + 45 * S);
+    let out = sent(&mut core);
+    let reinvite = only(&out, CALLER, is_invite).clone();
+    assert_eq!(reinvite.body, ok.body, "the same session description again");
+    let ok_again = response_to(&reinvite, StatusCode::OK, None).finish();
+    feed(
+        &mut core,
+        answer + 45 * S + 20 * MS,
+        CALLER,
+        ok_again.clone(),
+    );
+    let out = sent(&mut core);
+    let ack = only(&out, CALLER, |m| m.method() == Some(&Method::Ack));
+    assert_eq!(ack.cseq().unwrap().seq, reinvite.cseq().unwrap().seq);
+    // A retransmitted 2xx gets the ACK again.
+    feed(&mut core, answer + 45 * S + 520 * MS, CALLER, ok_again);
+    only(&sent(&mut core), CALLER, |m| {
+        m.method() == Some(&Method::Ack)
+    });
+
+    // The next one goes unanswered: Timer B (64 × T1 = 32 s) ends the call.
+    let sent_at = answer + 90 * S;
+    core.handle_timeout(sent_at);
+    only(&sent(&mut core), CALLER, is_invite);
+    core.handle_timeout(sent_at + 32 * S - MS);
+    assert!(dropped(&events(&mut core)).is_empty());
+    core.handle_timeout(sent_at + 32 * S);
+    assert_eq!(
+        dropped(&events(&mut core)),
+        [("caller", "session_refresh_unanswered".to_string())]
+    );
+}

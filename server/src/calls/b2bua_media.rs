@@ -151,6 +151,10 @@ impl B2bua {
         }
         self.timers.stop(super::CallTimer::HoldReminder(call));
         self.timers.stop(super::CallTimer::SessionExpiry(call));
+        self.timers.stop(super::CallTimer::SessionRefresh(call));
+        if !self.refreshes.is_empty() {
+            self.refreshes.retain(|_, r| r.call != call);
+        }
         self.timers.stop(super::CallTimer::KeepAlive(call));
         self.unindex_dialog(c.caller.dialog.call_id.as_str(), DialogOwner::Caller(call));
         self.by_invite.remove(&c.caller.key);

@@ -363,8 +363,11 @@ impl B2bua {
         self.reply(now, layer, key, req, tag, StatusCode::OK, sdp, |w| {
             w.header(&HeaderName::Allow, crate::sip::endpoint::ALLOW);
             if let Some(value) = session {
+                // The caller must refresh: it has to know (RFC 4028 §9).
+                if value.ends_with("refresher=uac") {
+                    w.header(&HeaderName::Require, "timer");
+                }
                 w.header(&HeaderName::SessionExpires, value);
-                w.header(&HeaderName::Require, "timer");
             }
         });
     }
