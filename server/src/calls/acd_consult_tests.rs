@@ -215,3 +215,31 @@ fn one_transfer_at_a_time() {
         Err(AcdError::Busy(..))
     ));
 }
+
+#[test]
+fn a_queue_is_consulted_through_its_free_agents_not_the_one_asking() {
+    let t0 = virtual_epoch();
+    let mut a = answered(t0, &["1001", "1002", "1003"], &["2001"]);
+    let t = t0 + 60 * S;
+    a.handle_consult(t, 1, "1001", TransferTarget::Queue("100".into()), None)
+        .unwrap();
+    let (cmds, _) = drain(&mut a);
+    assert_eq!(
+        cmds,
+        vec![ring(1, "1002", Tier::Agent)],
+        "longest idle first"
+    );
+    // 1002 lets it ring its 10 s: 1003 is next, and the consultation goes
+    // on until the queue's answer deadline (15 s).
+    a.handle_timeout(t + 10 * S);
+    let (cmds, _) = drain(&mut a);
+    assert!(cmds.contains(&ring(1, "1003", Tier::Agent)), "{cmds:?}");
+    assert_eq!(
+        a.handle_agent_answered(t + 12 * S, 1, "1003"),
+        AnswerOutcome::Consulting
+    );
+    assert_eq!(
+        a.handle_consult_complete(t + 30 * S, 1, "1001").unwrap(),
+        "1003"
+    );
+}

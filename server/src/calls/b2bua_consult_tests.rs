@@ -441,3 +441,30 @@ fn calling_the_consultation_off_from_the_screen_rings_down_the_colleague() {
         }
     )));
 }
+
+#[test]
+fn the_colleague_consulted_sees_the_agents_note() {
+    let t0 = virtual_epoch();
+    let (mut core, _media, invite) = connected(t0);
+    // Notes from the agent's screen; one from someone not on the call.
+    core.remember_note("call-00000001", "2001", "not theirs");
+    core.remember_note("call-00000001", "1001", "asks about the test results");
+    let t = t0 + 30 * S;
+    feed(
+        &mut core,
+        t,
+        AGENT,
+        from_agent(&invite, "INVITE", 2, "", &agent_sdp("sendonly")),
+    );
+    feed(&mut core, t + S, AGENT, consult_invite("senior"));
+    only(&sent(&mut core), SENIOR, is_invite);
+    let ev = events(&mut core);
+    assert!(
+        ev.iter().any(|e| matches!(e,
+            Event::AgentOffered { agent, transfer: Some((from, Some(note))), .. }
+                if agent == "2001" && from == "1001" && note == "asks about the test results")),
+        "{ev:?}"
+    );
+    assert!(ev.iter().any(|e| matches!(e,
+        Event::TransferStarted { attended: true, to, .. } if to == "senior")));
+}
