@@ -21,6 +21,7 @@ use support::sipp::Sipp;
 mod attended;
 mod callbacks;
 mod teleconsult;
+mod trunks;
 
 const PASSWORD: &str = "correct-horse";
 const TOKEN: &str = "queue-suite-token-0123";
@@ -105,9 +106,14 @@ fn agent(server: &Server, ext: &str, manual: bool) -> Baresip {
 
 /// The caller: SIPp dialling 100, talking for `talk_ms`, then hanging up.
 fn caller(server: &Server, talk_ms: u32) -> Sipp {
+    caller_to(server, "100", talk_ms)
+}
+
+/// The same dialling `number`.
+fn caller_to(server: &Server, number: &str, talk_ms: u32) -> Sipp {
     let media_port = support::free_udp_port(Ipv4Addr::LOCALHOST) & !1;
     Sipp::new(server.dir(), "queue_caller.xml", server.sip)
-        .var("number", "100")
+        .var("number", number)
         .var("caller", "+79210000000")
         .var("talk_ms", &talk_ms.to_string())
         .arg("-mi")

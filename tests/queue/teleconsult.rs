@@ -5,17 +5,9 @@
 
 use super::*;
 
-#[test]
-fn a_doctors_teleconsult_rings_the_doctor_then_the_patient_and_is_recorded() {
-    let trunk_port = support::free_udp_port(Ipv4Addr::LOCALHOST);
-    let trunk = trunk_at(trunk_port);
-    let options =
-        configured(&["1001"], &[], "5s", "0s", "", &trunk).staff("3001", PASSWORD, "doctor");
-    let server =
-        Server::start(options).unwrap_or_else(|e| panic!("careline-server does not start: {e:#}"));
-    let _doctors_phone = agent(&server, "3001", false);
-
-    // The clinic's system files the patient and the appointment.
+/// The clinic's system files patient mis-42 (+7 921 000-00-07) and their
+/// paid, consented teleconsult A-17 with doctor 3001.
+pub(super) fn file_appointment(server: &Server) {
     let (status, body) = http_json(
         server.http,
         "PUT",
@@ -35,6 +27,18 @@ fn a_doctors_teleconsult_rings_the_doctor_then_the_patient_and_is_recorded() {
     )
     .unwrap();
     assert_eq!(status, 201, "{body}");
+}
+
+#[test]
+fn a_doctors_teleconsult_rings_the_doctor_then_the_patient_and_is_recorded() {
+    let trunk_port = support::free_udp_port(Ipv4Addr::LOCALHOST);
+    let trunk = trunk_at(trunk_port);
+    let options =
+        configured(&["1001"], &[], "5s", "0s", "", &trunk).staff("3001", PASSWORD, "doctor");
+    let server =
+        Server::start(options).unwrap_or_else(|e| panic!("careline-server does not start: {e:#}"));
+    let _doctors_phone = agent(&server, "3001", false);
+    file_appointment(&server);
 
     let patient = patient_behind_trunk(&server, trunk_port, 2000);
     let token = login(&server, "3001");

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use careline_shared::sip::transaction::{Key, TransactionLayer};
-use careline_shared::sip::{Dialog, HeaderName, Message, Method, StatusCode, Tag, Uri};
+use careline_shared::sip::{Dialog, HeaderName, Message, Method, StatusCode, Tag};
 
 use careline_shared::sdp::Sdp;
 
@@ -46,6 +46,8 @@ pub struct B2buaSettings {
     pub hold_reminder: std::time::Duration,
     /// Where calls to numbers that are not our extensions go.
     pub trunk: Option<OutboundRoute>,
+    /// The trunks whose calls we take, and their numbers.
+    pub inbound: Vec<InboundTrunk>,
     /// How long a caller whose agent's line broke off hears the
     /// dropped-line message before we hang up (zero: at once).
     pub dropped_announcement: std::time::Duration,
@@ -84,6 +86,8 @@ struct AgentLeg {
     dialog: Option<Dialog>,
     /// A leg of a call the server placed (not a queue call's agent leg).
     dialout: bool,
+    /// Sent again with credentials after a challenge (so not again).
+    auth_tried: bool,
 }
 
 #[derive(Debug)]
@@ -381,13 +385,10 @@ impl B2bua {
         source: SocketAddr,
         transport: Transport,
     ) -> Handled {
-        let Some(number) = msg
-            .request_uri()
-            .and_then(Uri::as_sip)
-            .and_then(|u| u.user.as_ref())
-        else {
+        let Some(dialled) = self.dialled_number(msg, source, registrar) else {
             return Handled::No;
         };
+        let number = dialled.as_str();
         let flow = Flow {
             transport,
             remote: source,
@@ -771,6 +772,9 @@ pub use hold::HoldError;
 mod anchoring;
 #[path = "b2bua_consult.rs"]
 mod consult;
+#[path = "b2bua_trunks.rs"]
+mod trunks;
+pub use trunks::InboundTrunk;
 #[path = "b2bua_hold.rs"]
 mod hold;
 #[path = "b2bua_transfer.rs"]

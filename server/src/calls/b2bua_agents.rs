@@ -290,6 +290,7 @@ impl B2bua {
                 content_type: content_type.as_deref(),
                 body: &body,
                 dialout: false,
+                again: None,
             },
         );
         if sent.is_none() {

@@ -33,14 +33,17 @@ pub const STAFF_RING: Duration = Duration::from_secs(30);
 /// How long the patient's phone rings before it counts as no answer.
 pub const PATIENT_RING: Duration = Duration::from_secs(60);
 
-/// Where calls to numbers that are not our extensions go (a trunk that
-/// takes calls from our address).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where calls to numbers that are not our extensions go: a trunk that
+/// takes calls from our address, or challenges them (answered once with
+/// `credentials`, `b2bua_trunks.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundRoute {
     /// The trunk's address.
     pub remote: SocketAddr,
     /// Its transport.
     pub transport: Transport,
+    /// User name and password for its challenges.
+    pub credentials: Option<(String, String)>,
 }
 
 /// A call to place.
@@ -92,6 +95,8 @@ pub(super) struct DialOut {
 fn refusal_outcome(status: StatusCode) -> &'static str {
     match status.as_u16() {
         486 | 600 => "busy",
+        // The trunk refused our credentials: the patient was never tried.
+        401 | 403 | 407 => "failed",
         404 | 410 | 484 | 485 | 604 => "wrong_number",
         _ => "no_answer",
     }
@@ -159,6 +164,7 @@ impl B2bua {
                 content_type,
                 body: &offer,
                 dialout: true,
+                again: None,
             },
         ) else {
             if let (Some(a), Some(media)) = (anchor, self.media.as_mut()) {
@@ -216,14 +222,30 @@ impl B2bua {
         msg: &Message,
         status: StatusCode,
     ) {
-        let Some(leg) = self.legs.get(&key) else {
+        let Some(id) = self.legs.get(&key).map(|l| l.call) else {
             return;
         };
-        let id = leg.call;
         let live = self
             .dialouts
             .get(&id)
             .is_some_and(|d| d.staff_leg == key || d.patient_leg == Some(key));
+        let patient = self
+            .dialouts
+            .get(&id)
+            .is_some_and(|d| d.patient_leg == Some(key));
+        // The trunk wants our credentials: the same INVITE again, once.
+        if matches!(status.as_u16(), 401 | 407)
+            && patient
+            && let Some(again) = self.answer_challenge(now, layer, key, msg)
+        {
+            if let Some(d) = self.dialouts.get_mut(&id) {
+                d.patient_leg = Some(again);
+            }
+            return;
+        }
+        let Some(leg) = self.legs.get(&key) else {
+            return;
+        };
         if !status.is_success() {
             self.remove_leg(key);
             if live {
@@ -325,7 +347,7 @@ impl B2bua {
             .max_by_key(|b| b.expires_at)
         {
             Some(b) => Some((b.contact.uri.clone(), flow_of(b))),
-            None => self.settings.trunk.map(|t| {
+            None => self.settings.trunk.as_ref().map(|t| {
                 let uri = Uri::Sip(SipUri::new(
                     Some(&number),
                     Host::from(t.remote.ip()),
@@ -360,6 +382,7 @@ impl B2bua {
                 content_type,
                 body: &offer,
                 dialout: true,
+                again: None,
             },
         );
         match sent {

@@ -19,7 +19,7 @@ fn request(staff: &str) -> DialOutRequest {
 }
 
 /// The patient's phone (behind the trunk) answering our INVITE.
-fn patient_reply(invite: &Message, status: StatusCode) -> Bytes {
+pub(super) fn patient_reply(invite: &Message, status: StatusCode) -> Bytes {
     let mut w = response_to(invite, status, Some(&Tag::new("pt")));
     if status.is_success() {
         w.header(&HeaderName::Contact, format!("<sip:patient@{TRUNK}>"));
@@ -53,7 +53,7 @@ fn states(ev: &[Event]) -> Vec<AgentState> {
 
 /// A call placed at `t0` whose agent answered at `t0 + 2 s`: the core, the
 /// media log, the agent's INVITE and the trunk's.
-fn agent_answered(t0: Instant) -> (SipCore, FakeMedia, Message, Message) {
+pub(super) fn agent_answered(t0: Instant) -> (SipCore, FakeMedia, Message, Message) {
     let media = FakeMedia::default();
     let mut core = core_with(t0, Some(Box::new(media.clone())));
     core.dial_out(t0, request("1001")).unwrap();

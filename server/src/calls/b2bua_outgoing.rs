@@ -34,6 +34,20 @@ pub(super) struct OutgoingInvite<'a> {
     pub body: &'a Bytes,
     /// A leg of a call the server placed.
     pub dialout: bool,
+    /// The same INVITE sent again with credentials (after a challenge).
+    pub again: Option<Again>,
+}
+
+/// What an INVITE sent again after a digest challenge keeps and adds.
+pub(super) struct Again {
+    /// The first INVITE's Call-ID.
+    pub call_id: String,
+    /// Its From tag.
+    pub from_tag: Tag,
+    /// Its CSeq plus one.
+    pub cseq: u32,
+    /// The `Authorization` or `Proxy-Authorization` header and value.
+    pub authorization: (HeaderName, String),
 }
 
 impl B2bua {
@@ -47,7 +61,15 @@ impl B2bua {
     ) -> Option<Key> {
         let transport = inv.flow.transport;
         let branch = layer.new_branch();
-        let tag = self.next_tag();
+        let tag = match &inv.again {
+            Some(a) => a.from_tag.clone(),
+            None => self.next_tag(),
+        };
+        let call_id = match &inv.again {
+            Some(a) => a.call_id.clone(),
+            None => format!("{}-{}@careline", Self::call_ref(inv.call), branch.as_str()),
+        };
+        let cseq = inv.again.as_ref().map_or(1, |a| a.cseq);
         let mut from = inv.from;
         from.params = careline_shared::sip::Params::new();
         from.params.set("tag", Some(tag.as_str().into()));
@@ -56,11 +78,8 @@ impl B2bua {
             .header(&HeaderName::MaxForwards, 70)
             .header(&HeaderName::From, &from)
             .header(&HeaderName::To, &inv.to)
-            .header(
-                &HeaderName::CallId,
-                format_args!("{}-{}@careline", Self::call_ref(inv.call), branch.as_str()),
-            )
-            .header(&HeaderName::CSeq, "1 INVITE")
+            .header(&HeaderName::CallId, &call_id)
+            .header(&HeaderName::CSeq, format_args!("{cseq} INVITE"))
             .header(
                 &HeaderName::Contact,
                 format_args!("<{}>", self.contact(transport)),
@@ -68,6 +87,9 @@ impl B2bua {
             .header(&HeaderName::Allow, crate::sip::endpoint::ALLOW)
             .header(&HeaderName::UserAgent, &self.settings.server_name)
             .header_named(CALL_HEADER, Self::call_ref(inv.call));
+        if let Some(a) = &inv.again {
+            w.header(&a.authorization.0, &a.authorization.1);
+        }
         let bytes = w.finish_with_body(inv.content_type, inv.body);
         let Ok(invite) = parse_datagram(bytes.clone()) else {
             // We wrote it; failing to read it back would be our bug.
@@ -92,6 +114,7 @@ impl B2bua {
                         state: AgentLegState::Calling,
                         dialog: None,
                         dialout: inv.dialout,
+                        auth_tried: inv.again.is_some(),
                     },
                 );
                 Some(key)

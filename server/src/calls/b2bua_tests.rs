@@ -77,7 +77,15 @@ fn core_configured(
         trunk: Some(crate::calls::b2bua::OutboundRoute {
             remote: "127.0.0.1:5070".parse().unwrap(),
             transport: crate::config::Transport::Udp,
+            credentials: Some(("clinic".into(), "trunk-secret".into())),
         }),
+        inbound_trunks: vec![crate::calls::b2bua::InboundTrunk {
+            name: "pstn".into(),
+            sources: vec!["127.0.0.2".parse().unwrap()],
+            registers_as: Some("gateway".into()),
+            dids: [("78125550100".to_string(), "100".to_string())].into(),
+        }],
+        trunk_accounts: Vec::new(),
     };
     let mut core = SipCore::new(settings, [9; 32], t0, media);
     for (ext, addr) in [("1001", AGENT), ("2001", SENIOR)] {
@@ -630,3 +638,6 @@ mod transfer_tests;
 
 #[path = "b2bua_consult_tests.rs"]
 mod consult_tests;
+
+#[path = "b2bua_trunks_tests.rs"]
+mod trunks_tests;

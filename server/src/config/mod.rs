@@ -18,7 +18,7 @@ mod trunks;
 mod values;
 pub use callbacks::CallbacksConfig;
 pub use dashboard::DashboardConfig;
-pub use trunks::TrunkConfig;
+pub use trunks::{TrunkConfig, digits as trunk_digits};
 pub use values::{Algorithm, Dur, Listen, Transport};
 
 /// The whole configuration.
@@ -526,7 +526,8 @@ impl Config {
         self.callbacks
             .check()
             .map_err(|(key, reason)| invalid(key, reason))?;
-        trunks::check(&self.trunks).map_err(|(key, reason)| invalid(key, reason))?;
+        let numbers: Vec<&str> = self.queues.iter().map(|q| q.number.as_str()).collect();
+        trunks::check(&self.trunks, &numbers).map_err(|(key, reason)| invalid(key, reason))?;
         if !matches!(self.teleconsult.missing_flags.as_str(), "refuse" | "warn") {
             return Err(invalid(
                 "teleconsult.missing_flags",

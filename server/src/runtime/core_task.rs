@@ -361,6 +361,7 @@ impl CoreTask {
             }
             EndpointEvent::Registrar(e) => self.registrar_event(e),
             EndpointEvent::Call(e) => self.call_event(e),
+            EndpointEvent::Trunk(e) => self.trunk_event(e),
         }
     }
 
@@ -415,6 +416,49 @@ impl CoreTask {
             hash: None,
         };
         let _ = self.events.send(record);
+    }
+
+    /// A trunk registration's news: logged, and kept in the audit trail.
+    fn trunk_event(&mut self, e: crate::sip::trunk_registration::TrunkEvent) {
+        use crate::sip::trunk_registration::TrunkEvent;
+        let (kind, data) = match &e {
+            TrunkEvent::Registered { trunk, expires } => {
+                tracing::info!(
+                    trunk,
+                    expires_s = expires.as_secs(),
+                    "registered to the trunk"
+                );
+                (
+                    "trunk_registered",
+                    serde_json::json!({ "trunk": trunk, "expires_s": expires.as_secs() }),
+                )
+            }
+            TrunkEvent::Failed {
+                trunk,
+                status,
+                retry_in,
+            } => {
+                tracing::warn!(
+                    trunk,
+                    ?status,
+                    retry_in_s = retry_in.as_secs(),
+                    "registration to the trunk failed"
+                );
+                (
+                    "trunk_registration_failed",
+                    serde_json::json!({ "trunk": trunk, "status": status, "retry_in_s": retry_in.as_secs() }),
+                )
+            }
+        };
+        let _ = self.events.send(EventRecord {
+            seq: 0,
+            at: crate::store::now_ms(),
+            kind: kind.into(),
+            call_id: None,
+            agent: None,
+            data,
+            hash: None,
+        });
     }
 
     fn registrar_event(&mut self, e: RegistrarEvent) {

@@ -269,6 +269,12 @@ fn endpoint_settings(
         tcp,
         hold_reminder: config.calls.hold_reminder.0,
         trunk: config.trunks.first().map(|t| t.route()),
+        inbound_trunks: config.trunks.iter().map(|t| t.inbound()).collect(),
+        trunk_accounts: config
+            .trunks
+            .iter()
+            .filter_map(|t| t.registration())
+            .collect(),
         keepalive: Some(config.calls.keepalive.0).filter(|d| !d.is_zero()),
         dropped_announcement: config.calls.dropped_announcement.0,
     }

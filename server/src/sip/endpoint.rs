@@ -56,6 +56,10 @@ pub struct EndpointSettings {
     pub hold_reminder: Duration,
     /// Where calls to numbers that are not our extensions go (`[[trunks]]`).
     pub trunk: Option<crate::calls::b2bua::OutboundRoute>,
+    /// The trunks whose calls come in, and their numbers.
+    pub inbound_trunks: Vec<crate::calls::b2bua::InboundTrunk>,
+    /// The trunks we register to.
+    pub trunk_accounts: Vec<super::trunk_registration::TrunkAccount>,
     /// In-dialog OPTIONS to connected legs this often (`[calls] keepalive`).
     pub keepalive: Option<Duration>,
     /// The dropped-line message's length (`[calls] dropped_announcement`).
@@ -112,6 +116,8 @@ pub enum EndpointEvent {
         /// From where.
         source: SocketAddr,
     },
+    /// A registration to a provider's trunk succeeded or failed.
+    Trunk(super::trunk_registration::TrunkEvent),
     /// Dropped by the transaction layer (no Via, stray response …).
     Discarded {
         /// From where.
@@ -127,6 +133,7 @@ pub struct SipCore {
     layer: TransactionLayer,
     registrar: Registrar,
     b2bua: B2bua,
+    trunks: super::trunk_registration::TrunkRegistrations,
     transmits: VecDeque<Transmit>,
     events: VecDeque<EndpointEvent>,
     tags: u64,
@@ -160,7 +167,8 @@ impl SipCore {
                 domain: settings.domain.clone(),
                 server_name: settings.server_name.clone(),
                 hold_reminder: settings.hold_reminder,
-                trunk: settings.trunk,
+                trunk: settings.trunk.clone(),
+                inbound: settings.inbound_trunks.clone(),
                 keepalive: settings.keepalive,
                 dropped_announcement: settings.dropped_announcement,
             },
@@ -168,10 +176,18 @@ impl SipCore {
             (seed >> 32) as u64,
             media,
         );
+        let trunks = super::trunk_registration::TrunkRegistrations::new(
+            settings.trunk_accounts.clone(),
+            settings.udp,
+            settings.tcp,
+            now,
+            (seed >> 16) as u64,
+        );
         SipCore {
             layer: TransactionLayer::new(timers, seed),
             registrar: Registrar::new(settings.registrar.clone(), key, now),
             b2bua,
+            trunks,
             settings,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -396,7 +412,16 @@ impl SipCore {
         self.drain_registrar(now);
         self.b2bua
             .handle_timeout(now, &mut self.layer, &self.registrar);
+        self.trunks.handle_timeout(now, &mut self.layer);
         self.drain_layer(now, Transport::Udp);
+    }
+
+    /// Whether each trunk we register to is registered now.
+    pub fn trunk_status(&self) -> Vec<(String, bool)> {
+        self.trunks
+            .status()
+            .map(|(name, up)| (name.to_string(), up))
+            .collect()
     }
 
     /// Registrar facts go out as events; binding changes tell the ACD who
@@ -434,6 +459,9 @@ impl SipCore {
         if let Some(e) = self.events.pop_front() {
             return Some(e);
         }
+        if let Some(e) = self.trunks.poll_event() {
+            return Some(EndpointEvent::Trunk(e));
+        }
         self.b2bua.poll_event().map(EndpointEvent::Call)
     }
 
@@ -443,6 +471,7 @@ impl SipCore {
             self.layer.poll_timeout(),
             self.registrar.poll_timeout(),
             self.b2bua.poll_timeout(),
+            self.trunks.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -470,11 +499,21 @@ impl SipCore {
                     }
                 }
                 transaction::Event::Response { key, msg } => {
-                    self.b2bua
-                        .handle_response(now, &mut self.layer, &self.registrar, key, &msg);
+                    if !self.trunks.handle_response(now, &mut self.layer, key, &msg) {
+                        self.b2bua.handle_response(
+                            now,
+                            &mut self.layer,
+                            &self.registrar,
+                            key,
+                            &msg,
+                        );
+                    }
                 }
                 transaction::Event::Timeout { key }
                 | transaction::Event::TransportError { key } => {
+                    if self.trunks.handle_transaction_timeout(now, key) {
+                        continue;
+                    }
                     self.b2bua.handle_transaction_timeout(
                         now,
                         &mut self.layer,

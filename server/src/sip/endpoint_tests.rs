@@ -33,6 +33,8 @@ fn settings() -> EndpointSettings {
         tcp: None,
         hold_reminder: Duration::from_secs(30),
         trunk: None,
+        inbound_trunks: Vec::new(),
+        trunk_accounts: Vec::new(),
         keepalive: None,
         dropped_announcement: Duration::from_secs(4),
     }
@@ -307,3 +309,6 @@ fn new_calls_get_503_with_retry_after_while_overloaded_and_get_in_after() {
     assert_eq!(statuses, vec![StatusCode::RINGING]);
     assert_eq!(core.calls().acd().waiting().count(), 1);
 }
+
+#[path = "trunk_registration_tests.rs"]
+mod trunk_registration_tests;

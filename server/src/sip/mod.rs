@@ -5,3 +5,4 @@
 pub mod digest;
 pub mod endpoint;
 pub mod registrar;
+pub mod trunk_registration;

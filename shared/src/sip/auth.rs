@@ -170,6 +170,39 @@ impl Challenge {
     }
 }
 
+impl Challenge {
+    /// The `Authorization` (or `Proxy-Authorization`) value answering this
+    /// challenge as `username` with `password`, for `method` on `uri`, as
+    /// the first use of the nonce (`nc=00000001`) with our `cnonce`.
+    pub fn authorization(
+        &self,
+        username: &str,
+        password: &str,
+        method: &str,
+        uri: &str,
+        cnonce: &str,
+    ) -> String {
+        let alg = self.algorithm;
+        let ha1 = alg.ha1(username, &self.realm, password);
+        let nc = "00000001";
+        let qop = self.qop_auth.then_some((nc, cnonce, "auth"));
+        let response = alg.response(&ha1, &self.nonce, method, uri, qop);
+        let mut v = format!(
+            "Digest username=\"{username}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", response=\"{response}\", algorithm={}",
+            self.realm,
+            self.nonce,
+            alg.name()
+        );
+        if self.qop_auth {
+            v.push_str(&format!(", qop=auth, nc={nc}, cnonce=\"{cnonce}\""));
+        }
+        if let Some(o) = &self.opaque {
+            v.push_str(&format!(", opaque=\"{o}\""));
+        }
+        v
+    }
+}
+
 impl fmt::Display for Challenge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -272,6 +305,41 @@ mod tests {
         assert_ne!(r1, r2);
         assert_eq!(r1.len(), 32);
         assert_eq!(DigestAlgorithm::Sha256.ha1("a", "b", "c").len(), 64);
+    }
+
+    #[test]
+    fn answers_a_challenge_like_rfc_2617s_worked_example() {
+        // RFC 2617 §3.5: user Mufasa, password "Circle Of Life".
+        let c = Challenge::parse(
+            b"Digest realm=\"testrealm@host.com\", qop=\"auth,auth-int\", nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"",
+        )
+        .unwrap();
+        let v = c.authorization(
+            "Mufasa",
+            "Circle Of Life",
+            "GET",
+            "/dir/index.html",
+            "0a4f113b",
+        );
+        let creds = Credentials::parse(v.as_bytes()).unwrap();
+        assert!(creds.is_digest());
+        assert_eq!(
+            creds.param("response"),
+            Some("6629fae49393a05397450978507c4ef1")
+        );
+        assert_eq!(creds.param("nc"), Some("00000001"));
+        assert_eq!(
+            creds.param("opaque"),
+            Some("5ccc069c403ebaf9f0171e9517f40e41")
+        );
+        // Without qop, the RFC 2069 form: no nc or cnonce.
+        let plain = Challenge::parse(b"Digest realm=\"r\", nonce=\"n\"").unwrap();
+        let v = plain.authorization("u", "p", "INVITE", "sip:1@h", "c");
+        let creds = Credentials::parse(v.as_bytes()).unwrap();
+        assert_eq!(creds.param("nc"), None);
+        let alg = DigestAlgorithm::Md5;
+        let expected = alg.response(&alg.ha1("u", "r", "p"), "n", "INVITE", "sip:1@h", None);
+        assert_eq!(creds.param("response"), Some(expected.as_str()));
     }
 
     #[test]

@@ -1,0 +1,357 @@
+//! Careline registering to a provider's trunk (`[[trunks]] register =
+//! true`), sans-IO: a REGISTER for `username@domain` with our contact, the
+//! digest answer when the provider challenges, a refresh at four fifths of
+//! the interval the provider granted, `423` answered with its
+//! `Min-Expires`, and after a failure a retry 30 s later, doubling up to
+//! 30 min (the backoff of RFC 5626 §4.5). Time is always an argument.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use careline_shared::sip::transaction::{Key, TransactionLayer};
+use careline_shared::sip::{
+    Challenge, HeaderName, Host, Message, MessageWriter, Method, SipUri, Uri, parse_datagram,
+};
+
+use crate::config::Transport;
+
+/// The first retry after a failure, and the most the wait grows to.
+const RETRY_BASE: Duration = Duration::from_secs(30);
+const RETRY_MAX: Duration = Duration::from_secs(1800);
+
+/// What registering to one trunk needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrunkAccount {
+    /// The trunk's name (logs, events).
+    pub name: String,
+    /// Where REGISTERs go.
+    pub remote: SocketAddr,
+    /// Over what.
+    pub transport: Transport,
+    /// The provider's domain (our address of record is `username@domain`).
+    pub domain: String,
+    /// Digest user name.
+    pub username: String,
+    /// Digest password.
+    pub password: String,
+    /// The interval asked for.
+    pub expires: Duration,
+}
+
+/// What happened to a registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrunkEvent {
+    /// The provider accepted it for `expires`.
+    Registered {
+        /// The trunk.
+        trunk: String,
+        /// The interval granted.
+        expires: Duration,
+    },
+    /// It failed (`status`: the provider's answer, `None`: no answer);
+    /// tried again after `retry_in`.
+    Failed {
+        /// The trunk.
+        trunk: String,
+        /// The final status, if one came.
+        status: Option<u16>,
+        /// When the next try goes.
+        retry_in: Duration,
+    },
+}
+
+#[derive(Debug)]
+struct Registration {
+    account: TrunkAccount,
+    call_id: String,
+    from_tag: String,
+    cseq: u32,
+    /// The interval to ask for (raised by a 423).
+    asking: Duration,
+    /// The REGISTER in flight, and whether it carries credentials.
+    pending: Option<(Key, bool)>,
+    /// When the next REGISTER goes (none while one is in flight).
+    next: Option<Instant>,
+    /// Failures in a row.
+    failures: u32,
+    registered: bool,
+}
+
+/// Every trunk registration.
+#[derive(Debug, Default)]
+pub struct TrunkRegistrations {
+    regs: Vec<Registration>,
+    events: VecDeque<TrunkEvent>,
+    /// Our addresses per transport (Via, Contact).
+    udp: Option<SocketAddr>,
+    tcp: Option<SocketAddr>,
+    /// Makes Call-IDs, tags and cnonces unique to this run.
+    seed: u64,
+}
+
+impl TrunkRegistrations {
+    /// Registrations for `accounts`, the first REGISTERs due at `now`;
+    /// `seed` makes Call-IDs and tags unique to this run.
+    pub fn new(
+        accounts: Vec<TrunkAccount>,
+        udp: Option<SocketAddr>,
+        tcp: Option<SocketAddr>,
+        now: Instant,
+        seed: u64,
+    ) -> TrunkRegistrations {
+        let regs = accounts
+            .into_iter()
+            .enumerate()
+            .map(|(i, account)| Registration {
+                call_id: format!("trunk-{seed:016x}-{i}@careline"),
+                from_tag: format!("tr{:012x}", seed.rotate_left(i as u32 * 7) >> 16),
+                cseq: 0,
+                asking: account.expires,
+                account,
+                pending: None,
+                next: Some(now),
+                failures: 0,
+                registered: false,
+            })
+            .collect();
+        TrunkRegistrations {
+            regs,
+            events: VecDeque::new(),
+            udp,
+            tcp,
+            seed,
+        }
+    }
+
+    /// Whether each trunk is registered now, by name.
+    pub fn status(&self) -> impl Iterator<Item = (&str, bool)> {
+        self.regs
+            .iter()
+            .map(|r| (r.account.name.as_str(), r.registered))
+    }
+
+    /// The next fact.
+    pub fn poll_event(&mut self) -> Option<TrunkEvent> {
+        self.events.pop_front()
+    }
+
+    /// The next REGISTER due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.regs.iter().filter_map(|r| r.next).min()
+    }
+
+    /// Sends the REGISTERs due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant, layer: &mut TransactionLayer) {
+        for i in 0..self.regs.len() {
+            if self.regs[i].next.is_some_and(|t| t <= now) {
+                self.regs[i].next = None;
+                self.send(now, layer, i, None);
+            }
+        }
+    }
+
+    /// A response to one of our REGISTERs; `false` when it is not ours.
+    pub fn handle_response(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        key: Key,
+        msg: &Message,
+    ) -> bool {
+        let Some(i) = self.find(key) else {
+            return false;
+        };
+        let Some(status) = msg.status() else {
+            return true;
+        };
+        if status.is_provisional() {
+            return true;
+        }
+        let authed = self.regs[i].pending.take().is_some_and(|(_, a)| a);
+        let code = status.as_u16();
+        if status.is_success() {
+            let r = &mut self.regs[i];
+            let granted = granted_expires(msg, r.asking);
+            r.failures = 0;
+            r.registered = true;
+            r.next = Some(now + granted * 4 / 5);
+            self.events.push_back(TrunkEvent::Registered {
+                trunk: r.account.name.clone(),
+                expires: granted,
+            });
+            return true;
+        }
+        if matches!(code, 401 | 407) && !authed {
+            let (asked, answer) = if code == 407 {
+                (
+                    HeaderName::ProxyAuthenticate,
+                    HeaderName::ProxyAuthorization,
+                )
+            } else {
+                (HeaderName::WwwAuthenticate, HeaderName::Authorization)
+            };
+            let challenge = msg
+                .headers
+                .all
+                .iter()
+                .filter(|h| h.name == asked)
+                .find_map(|h| Challenge::parse(h.value_str().as_bytes()));
+            if let Some(c) = challenge {
+                let r = &self.regs[i];
+                let uri = format!("sip:{}", r.account.domain);
+                let cnonce = format!(
+                    "{:016x}",
+                    self.seed
+                        .wrapping_mul(u64::from(r.cseq) * 2 + 1)
+                        .rotate_left(17)
+                );
+                let value = c.authorization(
+                    &r.account.username,
+                    &r.account.password,
+                    "REGISTER",
+                    &uri,
+                    &cnonce,
+                );
+                self.send(now, layer, i, Some((answer, value)));
+                return true;
+            }
+        }
+        if code == 423
+            && let Some(min) = msg
+                .headers
+                .get(&HeaderName::MinExpires)
+                .and_then(|h| h.value_str().trim().parse::<u64>().ok())
+        {
+            let r = &mut self.regs[i];
+            let min = Duration::from_secs(min);
+            if min > r.asking {
+                r.asking = min;
+                self.send(now, layer, i, None);
+                return true;
+            }
+        }
+        self.failed(now, i, Some(code));
+        true
+    }
+
+    /// A REGISTER got no answer at all; `false` when it is not ours.
+    pub fn handle_transaction_timeout(&mut self, now: Instant, key: Key) -> bool {
+        let Some(i) = self.find(key) else {
+            return false;
+        };
+        self.regs[i].pending = None;
+        self.failed(now, i, None);
+        true
+    }
+
+    fn find(&self, key: Key) -> Option<usize> {
+        self.regs
+            .iter()
+            .position(|r| r.pending.is_some_and(|(k, _)| k == key))
+    }
+
+    fn failed(&mut self, now: Instant, i: usize, status: Option<u16>) {
+        let r = &mut self.regs[i];
+        let retry_in = RETRY_BASE
+            .saturating_mul(1 << r.failures.min(10))
+            .min(RETRY_MAX);
+        r.failures += 1;
+        r.registered = false;
+        r.next = Some(now + retry_in);
+        self.events.push_back(TrunkEvent::Failed {
+            trunk: r.account.name.clone(),
+            status,
+            retry_in,
+        });
+    }
+
+    fn send(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        i: usize,
+        authorization: Option<(HeaderName, String)>,
+    ) {
+        let (udp, tcp) = (self.udp, self.tcp);
+        let r = &mut self.regs[i];
+        let tcp_flow = r.account.transport == Transport::Tcp;
+        let Some(local) = (if tcp_flow { tcp.or(udp) } else { udp.or(tcp) }) else {
+            self.failed(now, i, None);
+            return;
+        };
+        r.cseq += 1;
+        let branch = layer.new_branch();
+        let transport = if tcp_flow { "TCP" } else { "UDP" };
+        let aor = format!("sip:{}@{}", r.account.username, r.account.domain);
+        let host = match r.account.domain.parse::<std::net::IpAddr>() {
+            Ok(ip) => Host::from(ip),
+            Err(_) => Host::Domain(r.account.domain.as_str().into()),
+        };
+        let request_uri = Uri::Sip(SipUri::new(None, host, None));
+        let mut w = MessageWriter::request(&Method::Register, &request_uri);
+        w.header(
+            &HeaderName::Via,
+            format_args!(
+                "SIP/2.0/{transport} {local};branch={};rport",
+                branch.as_str()
+            ),
+        )
+        .header(&HeaderName::MaxForwards, 70)
+        .header(
+            &HeaderName::From,
+            format_args!("<{aor}>;tag={}", r.from_tag),
+        )
+        .header(&HeaderName::To, format_args!("<{aor}>"))
+        .header(&HeaderName::CallId, &r.call_id)
+        .header(&HeaderName::CSeq, format_args!("{} REGISTER", r.cseq))
+        .header(
+            &HeaderName::Contact,
+            format_args!(
+                "<sip:{}@{local};transport={}>",
+                r.account.username,
+                transport.to_ascii_lowercase()
+            ),
+        )
+        .header(&HeaderName::Expires, r.asking.as_secs())
+        .header(&HeaderName::UserAgent, "Careline");
+        let authed = authorization.is_some();
+        if let Some((name, value)) = &authorization {
+            w.header(name, value);
+        }
+        let bytes = w.finish();
+        let Ok(msg) = parse_datagram(bytes.clone()) else {
+            tracing::error!(trunk = %r.account.name, "could not read back our own REGISTER");
+            return;
+        };
+        match layer.send_request(now, &msg, bytes, r.account.remote, tcp_flow) {
+            Ok(key) => r.pending = Some((key, authed)),
+            Err(e) => {
+                tracing::warn!(trunk = %r.account.name, error = %e, "could not send REGISTER");
+                self.failed(now, i, None);
+            }
+        }
+    }
+}
+
+/// The interval the provider granted: our contact's `expires`, else the
+/// Expires header, else what we asked for.
+fn granted_expires(msg: &Message, asked: Duration) -> Duration {
+    let from_contact = msg.headers.contact.iter().find_map(|c| match c {
+        careline_shared::sip::Contact::Addr(a) => a
+            .params
+            .get("expires")
+            .flatten()
+            .and_then(|v| v.trim().parse::<u64>().ok()),
+        careline_shared::sip::Contact::Star => None,
+    });
+    let header = msg
+        .headers
+        .get(&HeaderName::Expires)
+        .and_then(|h| h.value_str().trim().parse::<u64>().ok());
+    from_contact
+        .or(header)
+        .map(Duration::from_secs)
+        .filter(|d| !d.is_zero())
+        .unwrap_or(asked)
+}
