@@ -36,7 +36,7 @@ pub const PATIENT_RING: Duration = Duration::from_secs(60);
 /// Where calls to numbers that are not our extensions go: a trunk that
 /// takes calls from our address, or challenges them (answered once with
 /// `credentials`, `b2bua_trunks.rs`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct OutboundRoute {
     /// The trunk's address.
     pub remote: SocketAddr,
@@ -44,6 +44,16 @@ pub struct OutboundRoute {
     pub transport: Transport,
     /// User name and password for its challenges.
     pub credentials: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for OutboundRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundRoute")
+            .field("remote", &self.remote)
+            .field("transport", &self.transport)
+            .field("user", &self.credentials.as_ref().map(|(u, _)| u))
+            .finish_non_exhaustive()
+    }
 }
 
 /// A call to place.

@@ -15,8 +15,8 @@ use serde::Deserialize;
 use super::{Dur, Transport};
 use crate::calls::b2bua::{InboundTrunk, OutboundRoute};
 
-/// One `[[trunks]]` table.
-#[derive(Debug, Clone, Deserialize)]
+/// One `[[trunks]]` table. (Its `Debug` leaves the password out.)
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrunkConfig {
     /// A name for logs and the audit trail.
@@ -54,6 +54,21 @@ pub struct TrunkConfig {
     /// from its registered contact are the trunk's too.
     #[serde(default)]
     pub registers_as: Option<String>,
+}
+
+impl std::fmt::Debug for TrunkConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrunkConfig")
+            .field("name", &self.name)
+            .field("address", &self.address)
+            .field("transport", &self.transport)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "…"))
+            .field("domain", &self.domain)
+            .field("register", &self.register)
+            .field("dids", &self.dids.len())
+            .finish_non_exhaustive()
+    }
 }
 
 fn udp() -> String {

@@ -20,8 +20,9 @@ use crate::config::Transport;
 const RETRY_BASE: Duration = Duration::from_secs(30);
 const RETRY_MAX: Duration = Duration::from_secs(1800);
 
-/// What registering to one trunk needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What registering to one trunk needs. (Its `Debug` leaves the password
+/// out.)
+#[derive(Clone, PartialEq, Eq)]
 pub struct TrunkAccount {
     /// The trunk's name (logs, events).
     pub name: String,
@@ -37,6 +38,17 @@ pub struct TrunkAccount {
     pub password: String,
     /// The interval asked for.
     pub expires: Duration,
+}
+
+impl std::fmt::Debug for TrunkAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrunkAccount")
+            .field("name", &self.name)
+            .field("remote", &self.remote)
+            .field("domain", &self.domain)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What happened to a registration.
