@@ -114,7 +114,10 @@ pub(crate) async fn find_patients(
             field: Some("phone"),
         })?;
     let seen = Visibility::of(&state, &who).await?;
-    let mut found = state.store.patients_by_phone(&e164).await?;
+    let mut found = state
+        .store
+        .cards_by_phone(&e164, crate::store::now_ms())
+        .await?;
     found.retain(|p| seen.allows(p));
     let refs: Vec<&StoredPatient> = found.iter().collect();
     record_views(&state, &who, &refs, "by_phone").await?;
@@ -201,7 +204,10 @@ pub(super) async fn cards(
     let mut out = Vec::with_capacity(patients.len());
     for p in patients {
         let mut v = card(p);
-        let (last, next) = store.last_and_next_appointments(&p.mis_id, now).await?;
+        let (last, next) = match &p.appointments {
+            Some(both) => both.clone(),
+            None => store.last_and_next_appointments(&p.mis_id, now).await?,
+        };
         v["appointments"] = serde_json::json!({ "last": last, "next": next });
         out.push(v);
     }

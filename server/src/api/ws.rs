@@ -291,7 +291,12 @@ impl Session {
         };
         let number = self.state.phones.caller(&caller);
         let patients = match &number {
-            Some(n) => self.state.store.patients_by_phone(n).await?,
+            Some(n) => {
+                self.state
+                    .store
+                    .cards_by_phone(n, crate::store::now_ms())
+                    .await?
+            }
             None => Vec::new(),
         };
         // The views are queued to the event writer ahead of the pop, so

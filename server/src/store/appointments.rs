@@ -2,14 +2,14 @@
 //! teleconsult record, folded from the `dialout_*` events inside the
 //! writer's transaction.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use super::events::EventRecord;
 use super::{Store, StoreError};
 
 /// An appointment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Appointment {
     /// The clinic's id.
     pub id: String,

@@ -3,6 +3,7 @@
 
 use sqlx::Row;
 
+use super::appointments::Appointment;
 use super::{Store, StoreError};
 use crate::patients::{Patient, PatientInput};
 
@@ -17,7 +18,13 @@ pub struct StoredPatient {
     pub phones_e164: Vec<String>,
     /// Last change, epoch ms.
     pub updated_at: i64,
+    /// The last and the next appointment, when the lookup brought them
+    /// along ([`Store::cards_by_phone`]).
+    pub appointments: Option<(Option<Appointment>, Option<Appointment>)>,
 }
+
+/// An appointment row as one JSON object, for a sub-select of `a`.
+const APPOINTMENT_JSON: &str = "json_object('id', a.id, 'patient_id', a.patient_id,      'doctor', a.doctor, 'starts_at', a.starts_at, 'service', a.service,      'teleconsult', json(CASE WHEN a.teleconsult THEN 'true' ELSE 'false' END),      'consent', json(CASE WHEN a.consent THEN 'true' ELSE 'false' END),      'paid', json(CASE WHEN a.paid THEN 'true' ELSE 'false' END), 'phone', a.phone)";
 
 /// What an upsert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +123,7 @@ impl Store {
         let input = serde_json::from_str(&row.get::<String, _>(1))
             .map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))?;
         Ok(Some(StoredPatient {
+            appointments: None,
             mis_id: row.get(0),
             input,
             phones_e164: phones,
@@ -125,6 +133,55 @@ impl Store {
 
     /// Every patient with this E.164 number (a family may share one), in
     /// one query: this is on the path of every screen pop.
+    /// The cards with this number, each with its last appointment before
+    /// `now` and its next one, in one query: the screen pop's lookup.
+    pub async fn cards_by_phone(
+        &self,
+        e164: &str,
+        now: i64,
+    ) -> Result<Vec<StoredPatient>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT p.id, p.data, p.updated_at, \
+                    (SELECT group_concat(x.e164, ' ' ORDER BY x.position) \
+                       FROM patient_phones x WHERE x.patient_id = p.id), \
+                    (SELECT {APPOINTMENT_JSON} FROM appointments a \
+                       WHERE a.patient_id = p.id AND a.starts_at < ?2 \
+                       ORDER BY a.starts_at DESC LIMIT 1), \
+                    (SELECT {APPOINTMENT_JSON} FROM appointments a \
+                       WHERE a.patient_id = p.id AND a.starts_at >= ?2 \
+                       ORDER BY a.starts_at LIMIT 1) \
+             FROM patient_phones pp JOIN patients p ON p.id = pp.patient_id \
+             WHERE pp.e164 = ?1 ORDER BY p.id"
+        ))
+        .bind(e164)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        let decode = |e: serde_json::Error| StoreError::Db(sqlx::Error::Decode(Box::new(e)));
+        rows.into_iter()
+            .map(|row| {
+                let appointment = |i: usize| -> Result<Option<Appointment>, StoreError> {
+                    row.get::<Option<String>, _>(i)
+                        .map(|j| serde_json::from_str(&j).map_err(decode))
+                        .transpose()
+                };
+                let phones: Option<String> = row.get(3);
+                Ok(StoredPatient {
+                    mis_id: row.get(0),
+                    input: serde_json::from_str(&row.get::<String, _>(1)).map_err(decode)?,
+                    phones_e164: phones
+                        .unwrap_or_default()
+                        .split_whitespace()
+                        .map(str::to_string)
+                        .collect(),
+                    updated_at: row.get(2),
+                    appointments: Some((appointment(4)?, appointment(5)?)),
+                })
+            })
+            .collect()
+    }
+
+    /// The cards with this number (without their appointments).
     pub async fn patients_by_phone(&self, e164: &str) -> Result<Vec<StoredPatient>, StoreError> {
         let rows = sqlx::query(
             "SELECT p.id, p.data, p.updated_at, \
@@ -150,6 +207,7 @@ impl Store {
                         .map(str::to_string)
                         .collect(),
                     updated_at: row.get(2),
+                    appointments: None,
                 })
             })
             .collect()
@@ -181,6 +239,54 @@ mod tests {
             parse_date("2026-11-24").unwrap(),
         )
         .unwrap()
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn the_pops_lookup_brings_each_cards_last_and_next_appointment(pool: sqlx::SqlitePool) {
+        let store = Store::from_pool(pool);
+        let family = [
+            patient("mis-1", "Ivan Ivanov", &["8 921 123 45 67"]),
+            patient("mis-2", "Maria Ivanova", &["+7 921 123-45-67"]),
+        ];
+        store.upsert_patients(&family).await.unwrap();
+        let appt = |id: &str, starts_at: i64, teleconsult: bool| Appointment {
+            id: id.into(),
+            patient_id: "mis-1".into(),
+            doctor: "3001".into(),
+            starts_at,
+            service: format!("visit {id}"),
+            teleconsult,
+            consent: teleconsult,
+            paid: true,
+            phone: teleconsult.then(|| "+79210000009".to_string()),
+        };
+        let now = 1_800_000_000_000;
+        let list = [
+            appt("A-1", now - 86_400_000 * 30, false),
+            appt("A-2", now - 86_400_000, true),
+            appt("A-3", now + 86_400_000 * 7, false),
+            appt("A-4", now + 86_400_000 * 2, true),
+        ];
+        store.upsert_appointments(&list).await.unwrap();
+        let cards = store.cards_by_phone("+79211234567", now).await.unwrap();
+        assert_eq!(cards.len(), 2);
+        let (last, next) = cards[0].appointments.clone().unwrap();
+        assert_eq!(last.as_ref(), Some(&list[1]), "the latest before now");
+        assert_eq!(next.as_ref(), Some(&list[3]), "the soonest after now");
+        // The same as the separate lookups give.
+        assert_eq!(
+            store
+                .last_and_next_appointments("mis-1", now)
+                .await
+                .unwrap(),
+            (last, next)
+        );
+        assert_eq!(cards[1].mis_id, "mis-2");
+        assert_eq!(cards[1].appointments, Some((None, None)));
+        assert_eq!(
+            cards[0].input,
+            store.patients_by_phone("+79211234567").await.unwrap()[0].input
+        );
     }
 
     #[sqlx::test(migrations = "../migrations")]
