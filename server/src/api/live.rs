@@ -7,6 +7,12 @@
 //! session open: with two thousand agents logged in, each call's facts
 //! reach a handful of sockets.
 //!
+//! The call core also hands it each offer to an agent the moment the phone
+//! starts ringing, before the writer has made the fact durable (a notice,
+//! `seq` 0): the ringing agent's sessions pop the caller's card from it at
+//! once instead of after the group commit, and the committed event follows
+//! as usual.
+//!
 //! A session that cannot keep up (its queue full) is let go: its channel
 //! closes, and the session catches up from the store and joins again, so
 //! nothing is lost. The same happens to everyone should the switchboard
@@ -46,6 +52,7 @@ enum Command {
     Leave {
         id: u64,
     },
+    Notice(Arc<EventRecord>),
 }
 
 /// A handle on the switchboard (cheap to clone).
@@ -83,6 +90,13 @@ impl Hub {
     /// Joins with an interest and the calls it already follows. Events
     /// committed from now on that concern it arrive on the membership's
     /// `rx`; the caller fills in what came before from the store.
+    /// An offer not yet durable (`seq` 0), for the offered agent's sessions
+    /// only. Dropped for a session that is behind: the committed event
+    /// still comes.
+    pub fn notice(&self, e: Arc<EventRecord>) {
+        let _ = self.tx.send(Command::Notice(e));
+    }
+
     pub fn join(&self, interest: Interest, calls: Vec<String>) -> Membership {
         let (tx, rx) = mpsc::channel(SESSION_QUEUE);
         let id = self.ids.fetch_add(1, Ordering::Relaxed);
@@ -162,6 +176,12 @@ impl Board {
                 }
             },
             Command::Leave { id } => self.remove(id),
+            Command::Notice(e) => {
+                let sessions = e.agent.as_ref().and_then(|a| self.agents.get(a));
+                for tx in sessions.into_iter().flat_map(|s| s.values()) {
+                    let _ = tx.try_send(Arc::clone(&e));
+                }
+            }
         }
     }
 

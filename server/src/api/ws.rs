@@ -119,6 +119,7 @@ pub(crate) async fn upgrade(
                 who,
                 calls,
                 sent: after,
+                popped: HashSet::new(),
             };
             if let Err(e) = session.run(socket).await {
                 tracing::debug!(error = %e, "websocket closed");
@@ -134,6 +135,9 @@ struct Session {
     calls: HashSet<String>,
     /// The last `seq` handled (sent or skipped).
     sent: i64,
+    /// Calls popped from an offer's notice whose committed offer is still
+    /// to come.
+    popped: HashSet<String>,
 }
 
 type WsResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
@@ -189,6 +193,8 @@ impl Session {
                     },
                     snap = next_snapshot(&mut indicators) => send(&mut socket, &snap).await?,
                     ev = member.rx.recv() => match ev {
+                        // An offer ahead of its commit: the pop, at once.
+                        Some(e) if e.seq == 0 => self.early_pop(&mut socket, &e).await?,
                         Some(e) if e.seq <= self.sent => {}
                         Some(e) => self.deliver(&mut socket, &e).await?,
                         // Let go by the switchboard (this client fell
@@ -229,6 +235,8 @@ impl Session {
         if mine
             && e.kind == "agent_offered"
             && let Some(call) = &e.call_id
+            // Popped already from the offer's notice.
+            && !self.popped.remove(call)
         {
             self.calls.insert(call.clone());
             let caller = e.data["caller"].as_str().map(str::to_string);
@@ -268,6 +276,31 @@ impl Session {
                 .as_str()
                 .and_then(|q| self.state.queue_members.get(q))
                 .is_some_and(|members| members.iter().any(|m| m == extension))
+    }
+
+    /// An offer to this agent before its commit: the pop now (without a
+    /// `seq`; the committed event follows and pops nothing more).
+    async fn early_pop(&mut self, socket: &mut WebSocket, e: &EventRecord) -> WsResult {
+        let Principal::User { extension, .. } = &self.who else {
+            return Ok(());
+        };
+        let (Some(call), true) = (
+            &e.call_id,
+            e.kind == "agent_offered" && e.agent.as_deref() == Some(extension.as_str()),
+        ) else {
+            return Ok(());
+        };
+        if !self.popped.insert(call.clone()) {
+            return Ok(());
+        }
+        self.calls.insert(call.clone());
+        let caller = e.data["caller"].as_str().map(str::to_string);
+        let mut pop = self.call_offered(call, caller, e.seq).await?;
+        pop["seq"] = Value::Null;
+        if let Some(t) = e.data.get("transfer") {
+            pop["transfer"] = t.clone();
+        }
+        send(socket, &pop).await
     }
 
     /// The screen pop: the caller's number and every card it finds.

@@ -519,3 +519,71 @@ async fn a_task_any_agent_of_a_queue_may_take_reaches_that_queues_agents(pool: s
         "only the task of 1002's own queue"
     );
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn an_offer_pops_the_card_before_its_commit_and_only_once(pool: sqlx::SqlitePool) {
+    let clinic = clinic(pool).await;
+    let mut anna_agent = clinic.connect("1001", None).await;
+    let mut other = clinic.connect("1002", None).await;
+    for c in [&mut anna_agent, &mut other] {
+        assert_eq!(next(c).await["type"], "hello");
+    }
+    let offer = |agent: &str| EventRecord {
+        seq: 0,
+        at: 1_000,
+        kind: "agent_offered".into(),
+        call_id: Some("call-00000001".into()),
+        agent: Some(agent.into()),
+        data: json!({ "tier": "agent", "caller": "89211234567" }),
+        hash: None,
+    };
+    // The core's notice as the phone starts ringing: nothing is written yet.
+    clinic.state.hub.notice(Arc::new(offer("1001")));
+    let pop = next(&mut anna_agent).await;
+    assert_eq!(pop["type"], "call_offered", "{pop}");
+    assert_eq!(pop["patients"][0]["mis_id"], "mis-42");
+    assert_eq!(
+        pop["seq"],
+        Value::Null,
+        "not durable yet: no seq to resume from"
+    );
+    assert!(
+        clinic
+            .state
+            .store
+            .call_events("call-00000001")
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.kind != "agent_offered"),
+        "popped ahead of the commit"
+    );
+    // The committed offer follows as an event, without a second pop (the
+    // card view's audit fact passes by too).
+    clinic.writer.send(offer("1001")).unwrap();
+    let mut m = next(&mut anna_agent).await;
+    while m["kind"] == "card_viewed" {
+        m = next(&mut anna_agent).await;
+    }
+    assert_eq!(
+        (m["type"].as_str(), m["kind"].as_str()),
+        (Some("event"), Some("agent_offered")),
+        "{m}"
+    );
+    assert!(m["seq"].as_i64().unwrap() > 0);
+    // Offered again later without a notice: the committed event pops.
+    clinic.writer.send(offer("1001")).unwrap();
+    let mut m = next(&mut anna_agent).await;
+    while m["kind"] == "card_viewed" {
+        m = next(&mut anna_agent).await;
+    }
+    assert_eq!(m["type"], "call_offered", "{m}");
+    // Another agent's notice reaches nobody else.
+    clinic.state.hub.notice(Arc::new(offer("1002")));
+    assert_eq!(next(&mut other).await["type"], "call_offered");
+    let reply = say(&mut anna_agent, json!({ "type": "dance" })).await;
+    assert_eq!(
+        reply["type"], "error",
+        "1001 heard nothing of 1002's offer: {reply}"
+    );
+}

@@ -42,6 +42,9 @@ pub(crate) struct CoreTask {
     epoch: (Instant, i64),
     /// When the main socket was last read empty.
     drained_at: Instant,
+    /// Where offers go the moment a phone rings, ahead of their commit
+    /// (the screen pop).
+    notices: Option<crate::api::live::Hub>,
 }
 
 fn now() -> Instant {
@@ -49,6 +52,11 @@ fn now() -> Instant {
 }
 
 impl CoreTask {
+    /// Offers go to `hub` as soon as the phone rings (the screen pop).
+    pub(crate) fn notify_offers(&mut self, hub: crate::api::live::Hub) {
+        self.notices = Some(hub);
+    }
+
     pub(crate) fn new(
         settings: EndpointSettings,
         credentials: HashMap<String, Ha1>,
@@ -73,6 +81,7 @@ impl CoreTask {
             metrics,
             epoch,
             drained_at: start,
+            notices: None,
         };
         for b in restored {
             if let Some((ext, binding)) = task.to_binding(b) {
@@ -415,6 +424,9 @@ impl CoreTask {
             data,
             hash: None,
         };
+        if let (CallEvent::AgentOffered { .. }, Some(hub)) = (&e, &self.notices) {
+            hub.notice(std::sync::Arc::new(record.clone()));
+        }
         let _ = self.events.send(record);
     }
 

@@ -499,11 +499,6 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
     // Call ids continue after those already stored: a reused id would make
     // every later event batch fail its insert.
     let mut core = core;
-    close_unfinished_calls(&store, &events_tx).await?;
-    core.resume_calls_after(store.last_call_number().await?);
-    core.restore_agent_states(store.agent_states().await?);
-    let core = tokio::spawn(core.run(input_rx, shutdown_rx.clone()));
-
     let queue_members: crate::api::live::QueueMembers = Arc::new(
         config
             .queues
@@ -514,13 +509,20 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
             })
             .collect(),
     );
+    let hub = crate::api::live::Hub::spawn(&live_events, Arc::clone(&queue_members));
+    core.notify_offers(hub.clone());
+    close_unfinished_calls(&store, &events_tx).await?;
+    core.resume_calls_after(store.last_call_number().await?);
+    core.restore_agent_states(store.agent_states().await?);
+    let core = tokio::spawn(core.run(input_rx, shutdown_rx.clone()));
+
     let state = AppState {
         store: store.clone(),
         metrics: metrics.clone(),
         sip_listen: Arc::new(bound.clone()),
         started: Instant::now(),
         core: CoreHandle(input_tx.clone()),
-        hub: crate::api::live::Hub::spawn(&live_events, Arc::clone(&queue_members)),
+        hub,
         callbacks: crate::callbacks::runner::Callbacks::spawn(
             store.clone(),
             &live_events,
