@@ -274,3 +274,26 @@ async fn consult(
         Err(e) => Err(transfer_refused(e)),
     }
 }
+
+#[cfg(test)]
+mod transfer_status_tests {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+
+    use super::transfer_refused;
+    use crate::calls::b2bua::TransferError as E;
+
+    #[test]
+    fn each_refusal_gets_the_status_that_says_why() {
+        let status = |e: E| transfer_refused(e).into_response().status();
+        assert_eq!(status(E::NotYours), StatusCode::NOT_FOUND);
+        assert_eq!(status(E::NoConsultation), StatusCode::NOT_FOUND);
+        assert_eq!(status(E::NoTarget("7777".into())), StatusCode::BAD_REQUEST);
+        assert_eq!(status(E::Busy("2001".into())), StatusCode::CONFLICT);
+        assert_eq!(
+            status(E::NotAnswered),
+            StatusCode::CONFLICT,
+            "completing before the colleague answered"
+        );
+    }
+}

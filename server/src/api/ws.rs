@@ -135,9 +135,10 @@ struct Session {
     calls: HashSet<String>,
     /// The last `seq` handled (sent or skipped).
     sent: i64,
-    /// Calls popped from an offer's notice whose committed offer is still
-    /// to come.
-    popped: HashSet<String>,
+    /// Offers popped (by call and time), from the notice or the committed
+    /// event, whichever came first: the other pops nothing. Forgotten when
+    /// the call ends.
+    popped: HashSet<(String, i64)>,
 }
 
 type WsResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
@@ -235,9 +236,12 @@ impl Session {
         if mine
             && e.kind == "agent_offered"
             && let Some(call) = &e.call_id
-            // Popped already from the offer's notice.
-            && !self.popped.remove(call)
+            // Not popped already from the offer's notice.
+            && !self.popped.remove(&(call.clone(), e.at))
         {
+            // (Should the notice come after this, say after a catch-up,
+            // it pops nothing.)
+            self.popped.insert((call.clone(), e.at));
             self.calls.insert(call.clone());
             let caller = e.data["caller"].as_str().map(str::to_string);
             let mut pop = self.call_offered(call, caller, e.seq).await?;
@@ -259,6 +263,7 @@ impl Session {
             && let Some(call) = &e.call_id
         {
             self.calls.remove(call);
+            self.popped.retain(|(c, _)| c != call);
         }
         Ok(())
     }
@@ -290,7 +295,7 @@ impl Session {
         ) else {
             return Ok(());
         };
-        if !self.popped.insert(call.clone()) {
+        if !self.popped.insert((call.clone(), e.at)) {
             return Ok(());
         }
         self.calls.insert(call.clone());

@@ -587,3 +587,34 @@ async fn an_offer_pops_the_card_before_its_commit_and_only_once(pool: sqlx::Sqli
         "1001 heard nothing of 1002's offer: {reply}"
     );
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn an_offer_caught_up_from_the_store_is_not_popped_again_by_its_notice(
+    pool: sqlx::SqlitePool,
+) {
+    let clinic = clinic(pool).await;
+    let offer = EventRecord {
+        seq: 0,
+        at: 2_000,
+        kind: "agent_offered".into(),
+        call_id: Some("call-00000001".into()),
+        agent: Some("1001".into()),
+        data: json!({ "tier": "agent", "caller": "89211234567" }),
+        hash: None,
+    };
+    let mut feed = clinic.state.live_events.subscribe();
+    clinic.writer.send(offer.clone()).unwrap();
+    super::super::tests::next_committed(&mut feed, |e| e.kind == "agent_offered").await;
+    // The desktop (re)connects and catches up: the committed offer pops.
+    let mut c = clinic.connect("1001", Some(0)).await;
+    assert_eq!(next(&mut c).await["type"], "hello");
+    let mut m = next(&mut c).await;
+    while m["type"] != "call_offered" {
+        m = next(&mut c).await;
+    }
+    assert!(m["seq"].as_i64().unwrap() > 0);
+    // The notice of that same offer, late: nothing more.
+    clinic.state.hub.notice(Arc::new(offer));
+    let reply = say(&mut c, json!({ "type": "dance" })).await;
+    assert_eq!(reply["type"], "error", "no second pop: {reply}");
+}

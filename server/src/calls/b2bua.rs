@@ -137,6 +137,10 @@ enum CallTimer {
     SessionExpiry(u64),
     /// Time for us to refresh the caller's session.
     SessionRefresh(u64),
+    /// A transfer target's re-INVITE, tried again after a 491.
+    ReinviteRetry(u64),
+    /// A transfer target's re-INVITE has gone unanswered too long.
+    ReinviteGiveUp(u64),
     /// Time to check the legs are still there.
     KeepAlive(u64),
     /// The dropped-line message has played: hang up on the caller.
@@ -164,7 +168,9 @@ pub struct B2bua {
     /// Calls the server placed (call-backs, teleconsults), by call number.
     dialouts: HashMap<u64, dialout::DialOut>,
     /// Keep-alive OPTIONS awaiting an answer: their call and leg.
-    keepalives: HashMap<Key, (u64, keepalive::Side)>,
+    /// (The agent side's leg too: an answer from a leg that no longer
+    /// carries the call, say after a transfer, means nothing.)
+    keepalives: HashMap<Key, (u64, keepalive::Side, Option<Key>)>,
     /// Our session refreshes to callers awaiting an answer.
     refreshes: HashMap<Key, keepalive::Refresh>,
     /// Callers hearing the dropped-line message, by call.
@@ -365,6 +371,10 @@ impl B2bua {
                 CallTimer::DialOutRing(id) => self.dialout_ring_timeout(at, layer, registrar, id),
                 CallTimer::SessionExpiry(call) => self.session_expired(at, layer, registrar, call),
                 CallTimer::SessionRefresh(call) => self.refresh_session(at, layer, call),
+                CallTimer::ReinviteRetry(call) => self.reinvite_retry(at, layer, call),
+                CallTimer::ReinviteGiveUp(call) => {
+                    self.reinvite_given_up(at, layer, registrar, call)
+                }
                 CallTimer::KeepAlive(call) => self.send_keepalives(at, layer, call),
                 CallTimer::Farewell(call) => self.farewell_over(at, layer, call),
             }

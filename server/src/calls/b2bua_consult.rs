@@ -55,7 +55,16 @@ pub(super) struct Reinvite {
     cseq: u32,
     /// Its 2xx was applied (a retransmitted 2xx only gets its ACK again).
     done: bool,
+    /// A second try, after a 491 (RFC 3261 §14.1).
+    retried: bool,
 }
+
+/// How long a re-INVITE to a transfer's target may go without a final
+/// answer before the caller goes back to the queue (64 × T1).
+const REINVITE_GIVE_UP: std::time::Duration = std::time::Duration::from_secs(32);
+/// The wait before trying a re-INVITE again after a 491: we own the
+/// target leg's Call-ID, so within 2.1–4 s (RFC 3261 §14.1).
+const REINVITE_RETRY: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The dialog a `Replaces` value names: Call-ID and the tags given.
 fn replaces_of(refer_to: &str) -> Option<(String, Vec<String>)> {
@@ -150,6 +159,12 @@ impl B2bua {
             return;
         };
         let target = self.transfer_target(user);
+        if self.media.is_some() && msg.body.is_empty() {
+            // The offer would come in the target's 200 and its answer in the
+            // agent's ACK, which we have no way to carry across.
+            refuse(self, layer, 488, "a consultation needs an SDP offer");
+            return;
+        }
         // The target is offered what the agent's phone offered, on our port.
         let (anchor, offer, sdp_for_target) = match self.media.as_mut() {
             Some(media) if !msg.body.is_empty() => {
@@ -573,7 +588,7 @@ impl B2bua {
         self.orphan_consults.insert(call, k);
         self.end_consult_legs(now, layer, call, "completed");
         if let Some(target) = target {
-            self.reinvite_target(now, layer, call, target, &sdp_for_target);
+            self.reinvite_target(now, layer, call, target, &sdp_for_target, false);
         }
         if refer {
             self.release_transferor(now, layer, call, "SIP/2.0 200 OK");
@@ -594,6 +609,7 @@ impl B2bua {
         call: u64,
         target: Key,
         previous: &Bytes,
+        retried: bool,
     ) {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
@@ -657,8 +673,11 @@ impl B2bua {
                         leg: target,
                         cseq,
                         done: false,
+                        retried,
                     },
                 );
+                self.timers
+                    .set(CallTimer::ReinviteGiveUp(call), now + REINVITE_GIVE_UP);
             }
             Err(e) => tracing::warn!(call, error = %e, "could not send a re-INVITE"),
         }
@@ -681,6 +700,7 @@ impl B2bua {
         if status.is_some_and(|s| s.is_provisional()) {
             return true;
         }
+        self.timers.stop(CallTimer::ReinviteGiveUp(r.call));
         if let (Some(status), Some(msg)) = (status, msg)
             && status.is_success()
         {
@@ -693,9 +713,58 @@ impl B2bua {
             }
             return true;
         }
-        // Refused or unanswered: the target cannot take the caller's media;
-        // the caller goes back to the queue rather than to silence.
         self.reinvites.remove(&key);
+        if status.is_some_and(|s| s.as_u16() == 491) && !r.retried {
+            // Our re-INVITE crossed one of the phone's: once more, later.
+            self.timers
+                .set(CallTimer::ReinviteRetry(r.call), now + REINVITE_RETRY);
+            return true;
+        }
+        self.target_lost(now, layer, registrar, r);
+        true
+    }
+
+    /// Time to try the re-INVITE again after a 491.
+    pub(super) fn reinvite_retry(&mut self, now: Instant, layer: &mut TransactionLayer, call: u64) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let (Some(target), previous) = (c.connected, c.sdp_for_agent.clone()) else {
+            return;
+        };
+        self.reinvite_target(now, layer, call, target, &previous, true);
+    }
+
+    /// The re-INVITE has had no final answer in 32 s.
+    pub(super) fn reinvite_given_up(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        registrar: &Registrar,
+        call: u64,
+    ) {
+        let pending: Vec<Key> = self
+            .reinvites
+            .iter()
+            .filter(|(_, r)| r.call == call && !r.done)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in pending {
+            if let Some(r) = self.reinvites.remove(&key) {
+                self.target_lost(now, layer, registrar, r);
+            }
+        }
+    }
+
+    /// The target could not take the caller's media (refused, or never
+    /// answered): the caller goes back to the queue rather than to silence.
+    fn target_lost(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        registrar: &Registrar,
+        r: Reinvite,
+    ) {
         let agent = self.legs.get(&r.leg).map(|l| l.agent.clone());
         let number = self.acd.queue_number_of(r.call);
         if let (Some(agent), Some(number)) = (agent, number) {
@@ -710,7 +779,6 @@ impl B2bua {
                 self.bye_agent(now, layer, r.leg);
             }
         }
-        true
     }
 
     fn ack_reinvite(&mut self, layer: &mut TransactionLayer, r: Reinvite) {

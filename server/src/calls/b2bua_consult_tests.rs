@@ -7,6 +7,7 @@ use super::hold::{agent_sdp, from_agent};
 use super::transfer_tests::{connected, is_notify, refer, sipfrag};
 use super::*;
 
+const MS: Duration = Duration::from_millis(1);
 const CONSULT_SDP: &str = "v=0\r\no=agent 5 5 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7006 RTP/AVP 0 8\r\n";
 
 /// The agent's phone calling `to` (its consultation), from its own address.
@@ -467,4 +468,86 @@ fn the_colleague_consulted_sees_the_agents_note() {
     );
     assert!(ev.iter().any(|e| matches!(e,
         Event::TransferStarted { attended: true, to, .. } if to == "senior")));
+}
+
+/// A consultation answered by the senior and completed by REFER at
+/// `t + 20 s`: the core and the re-INVITE the senior's phone got.
+fn handed_over(t0: Instant, t: Instant) -> (SipCore, Message) {
+    let (mut core, _media, invite, to_senior) = consulting(t0, t);
+    feed(
+        &mut core,
+        t + 4 * S,
+        SENIOR,
+        agent_reply(&to_senior, StatusCode::OK, "sr", SENIOR),
+    );
+    let ours = only(&sent(&mut core), AGENT, |m| status(m) == Some(200))
+        .to_tag()
+        .unwrap()
+        .as_str()
+        .to_string();
+    let refer_to =
+        format!("<sip:2001@127.0.0.1?Replaces=consult-1%3Bto-tag%3D{ours}%3Bfrom-tag%3Dcx>");
+    feed(&mut core, t + 20 * S, AGENT, refer(&invite, 3, &refer_to));
+    let reinvite = only(&sent(&mut core), SENIOR, is_invite).clone();
+    events(&mut core);
+    (core, reinvite)
+}
+
+#[test]
+fn a_re_invite_that_crosses_the_phones_own_is_tried_again_three_seconds_later() {
+    let t0 = virtual_epoch();
+    let t = t0 + 60 * S;
+    let (mut core, reinvite) = handed_over(t0, t);
+    let pending = response_to(
+        &reinvite,
+        StatusCode::new(491).unwrap(),
+        Some(&Tag::new("sr")),
+    );
+    feed(&mut core, t + 20 * S + 50 * MS, SENIOR, pending.finish());
+    sent(&mut core);
+    core.handle_timeout(t + 23 * S + 50 * MS - MS);
+    assert!(sent(&mut core).iter().all(|(_, m)| !is_invite(m)));
+    core.handle_timeout(t + 23 * S + 50 * MS);
+    let again = only(&sent(&mut core), SENIOR, is_invite).clone();
+    assert_eq!(again.cseq().unwrap().seq, reinvite.cseq().unwrap().seq + 1);
+    assert_eq!(call_id(&again), call_id(&reinvite));
+    // A second 491 is not waited out again: the caller goes back to the queue.
+    let pending = response_to(&again, StatusCode::new(491).unwrap(), Some(&Tag::new("sr")));
+    feed(&mut core, t + 24 * S, SENIOR, pending.finish());
+    only(&sent(&mut core), SENIOR, is(Method::Bye));
+    assert!(events(&mut core).iter().any(|e| matches!(e,
+        Event::TransferStarted { attended: false, to, .. } if to == "queue reception")));
+}
+
+#[test]
+fn a_re_invite_left_without_a_final_answer_sends_the_caller_back_to_the_queue() {
+    let t0 = virtual_epoch();
+    let t = t0 + 60 * S;
+    let (mut core, reinvite) = handed_over(t0, t);
+    let ringing = response_to(&reinvite, StatusCode::RINGING, Some(&Tag::new("sr")));
+    feed(&mut core, t + 20 * S + 10 * MS, SENIOR, ringing.finish());
+    sent(&mut core);
+    core.handle_timeout(t + 52 * S - MS);
+    let senior: SocketAddr = SENIOR.parse().unwrap();
+    assert!(
+        sent(&mut core)
+            .iter()
+            .all(|(d, m)| *d != senior || !is(Method::Bye)(m)),
+        "32 s to answer"
+    );
+    core.handle_timeout(t + 52 * S);
+    let out = sent(&mut core);
+    only(&out, SENIOR, is(Method::Bye));
+    assert!(
+        out.iter()
+            .all(|(d, _)| *d != CALLER.parse::<SocketAddr>().unwrap()),
+        "the caller is kept: {out:#?}"
+    );
+    assert!(events(&mut core).iter().any(|e| matches!(
+        e,
+        Event::TransferStarted {
+            attended: false,
+            ..
+        }
+    )));
 }

@@ -125,7 +125,9 @@ impl B2bua {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
-        let Some(secs) = c.session.filter(|_| c.connected.is_some()) else {
+        // Refreshed as long as the caller's dialog lives, also while a
+        // transfer waits for its next agent.
+        let Some(secs) = c.session.filter(|_| c.caller.answered) else {
             return;
         };
         let update = c
@@ -150,9 +152,10 @@ impl B2bua {
         };
         let mut w = c.caller.dialog.request(&method, &via, &contact);
         let cseq = c.caller.dialog.local_cseq;
+        // In our own refresh request we are its UAC, and the refresher.
         w.header(
             &HeaderName::SessionExpires,
-            format_args!("{secs};refresher=uas"),
+            format_args!("{secs};refresher=uac"),
         )
         .header(&HeaderName::Supported, "timer");
         let bytes = if update || sdp.is_empty() {
@@ -289,14 +292,14 @@ impl B2bua {
         let Some(agent_key) = c.connected else {
             return;
         };
-        let mut out: Vec<(Side, Flow, bytes::Bytes)> = Vec::new();
+        let mut out: Vec<(Side, Option<Key>, Flow, bytes::Bytes)> = Vec::new();
         let caller_flow = c.caller.flow;
         let branch = layer.new_branch();
         let via = self.via(caller_flow.transport, &branch);
         let contact = self.contact(caller_flow.transport);
         if let Some(c) = self.calls.get_mut(&call) {
             let req = c.caller.dialog.request(&Method::Options, &via, &contact);
-            out.push((Side::Caller, caller_flow, req.finish()));
+            out.push((Side::Caller, None, caller_flow, req.finish()));
         }
         if let Some(leg) = self.legs.get(&agent_key) {
             let flow = leg.flow;
@@ -309,10 +312,10 @@ impl B2bua {
                 .and_then(|l| l.dialog.as_mut())
             {
                 let req = d.request(&Method::Options, &via, &contact);
-                out.push((Side::Agent, flow, req.finish()));
+                out.push((Side::Agent, Some(agent_key), flow, req.finish()));
             }
         }
-        for (side, flow, bytes) in out {
+        for (side, leg, flow, bytes) in out {
             let Ok(req) = careline_shared::sip::parse_datagram(bytes.clone()) else {
                 continue;
             };
@@ -324,7 +327,7 @@ impl B2bua {
                 flow.transport == crate::config::Transport::Tcp,
             ) {
                 Ok(key) => {
-                    self.keepalives.insert(key, (call, side));
+                    self.keepalives.insert(key, (call, side, leg));
                 }
                 Err(e) => tracing::warn!(error = %e, "could not send a keep-alive"),
             }
@@ -344,7 +347,7 @@ impl B2bua {
         key: Key,
         status: Option<StatusCode>,
     ) -> bool {
-        let Some(&(call, side)) = self.keepalives.get(&key) else {
+        let Some(&(call, side, leg)) = self.keepalives.get(&key) else {
             return false;
         };
         if status.is_some_and(|s| s.is_provisional()) {
@@ -357,8 +360,12 @@ impl B2bua {
             Some(408) => Some("keepalive_408"),
             Some(_) => None,
         };
+        let still_there = self.calls.get(&call).is_some_and(|c| match leg {
+            Some(leg) => c.connected == Some(leg),
+            None => c.connected.is_some(),
+        });
         if let Some(cause) = gone
-            && self.calls.get(&call).is_some_and(|c| c.connected.is_some())
+            && still_there
         {
             self.line_dropped(now, layer, registrar, call, side.name(), cause.into());
         }

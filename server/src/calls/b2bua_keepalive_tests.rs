@@ -233,7 +233,8 @@ fn a_caller_that_asks_us_to_refresh_gets_an_update_every_half_interval() {
     assert_eq!(update.call_id().unwrap().as_str(), "patient-call-1");
     assert_eq!(
         header(&update, &HeaderName::SessionExpires).as_deref(),
-        Some("120;refresher=uas")
+        Some("120;refresher=uac"),
+        "in our request we are its UAC, and still the refresher"
     );
     assert!(update.body.is_empty(), "a refresh, not a new offer");
     feed(

@@ -152,6 +152,8 @@ impl B2bua {
         self.timers.stop(super::CallTimer::HoldReminder(call));
         self.timers.stop(super::CallTimer::SessionExpiry(call));
         self.timers.stop(super::CallTimer::SessionRefresh(call));
+        self.timers.stop(super::CallTimer::ReinviteRetry(call));
+        self.timers.stop(super::CallTimer::ReinviteGiveUp(call));
         if !self.refreshes.is_empty() {
             self.refreshes.retain(|_, r| r.call != call);
         }

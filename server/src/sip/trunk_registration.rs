@@ -19,6 +19,10 @@ use crate::config::Transport;
 /// The first retry after a failure, and the most the wait grows to.
 const RETRY_BASE: Duration = Duration::from_secs(30);
 const RETRY_MAX: Duration = Duration::from_secs(1800);
+/// What a provider's grant is held to, whatever it says (no REGISTER
+/// storm for a grant of 1 s, no overflow for an absurd one).
+const GRANT_MIN: Duration = Duration::from_secs(30);
+const GRANT_MAX: Duration = Duration::from_secs(86_400);
 
 /// What registering to one trunk needs. (Its `Debug` leaves the password
 /// out.)
@@ -183,8 +187,9 @@ impl TrunkRegistrations {
         let authed = self.regs[i].pending.take().is_some_and(|(_, a)| a);
         let code = status.as_u16();
         if status.is_success() {
+            let ours = self.our_contact(i);
             let r = &mut self.regs[i];
-            let granted = granted_expires(msg, r.asking);
+            let granted = granted_expires(msg, r.asking, &ours).clamp(GRANT_MIN, GRANT_MAX);
             r.failures = 0;
             r.registered = true;
             r.next = Some(now + granted * 4 / 5);
@@ -237,7 +242,7 @@ impl TrunkRegistrations {
         {
             let r = &mut self.regs[i];
             let min = Duration::from_secs(min);
-            if min > r.asking {
+            if min > r.asking && min <= GRANT_MAX {
                 r.asking = min;
                 self.send(now, layer, i, None);
                 return true;
@@ -255,6 +260,21 @@ impl TrunkRegistrations {
         self.regs[i].pending = None;
         self.failed(now, i, None);
         true
+    }
+
+    /// `user@host:port` of the contact we register (to find our grant
+    /// among the provider's list of contacts).
+    fn our_contact(&self, i: usize) -> String {
+        let r = &self.regs[i];
+        let local = if r.account.transport == Transport::Tcp {
+            self.tcp.or(self.udp)
+        } else {
+            self.udp.or(self.tcp)
+        };
+        match local {
+            Some(l) => format!("{}@{l}", r.account.username),
+            None => r.account.username.clone(),
+        }
     }
 
     fn find(&self, key: Key) -> Option<usize> {
@@ -346,16 +366,17 @@ impl TrunkRegistrations {
     }
 }
 
-/// The interval the provider granted: our contact's `expires`, else the
+/// The interval the provider granted: our contact's `expires` (`ours`:
+/// its `user@host:port`; other devices' grants are theirs), else the
 /// Expires header, else what we asked for.
-fn granted_expires(msg: &Message, asked: Duration) -> Duration {
+fn granted_expires(msg: &Message, asked: Duration, ours: &str) -> Duration {
     let from_contact = msg.headers.contact.iter().find_map(|c| match c {
-        careline_shared::sip::Contact::Addr(a) => a
+        careline_shared::sip::Contact::Addr(a) if a.uri.to_string().contains(ours) => a
             .params
             .get("expires")
             .flatten()
             .and_then(|v| v.trim().parse::<u64>().ok()),
-        careline_shared::sip::Contact::Star => None,
+        _ => None,
     });
     let header = msg
         .headers

@@ -232,3 +232,55 @@ fn wrong_credentials_fail_once_and_a_too_brief_interval_is_raised() {
         }]
     ));
 }
+
+#[test]
+fn only_our_contacts_grant_counts_and_absurd_grants_are_held_within_bounds() {
+    let t0 = virtual_epoch();
+    let mut core = registering(t0);
+    core.handle_timeout(t0);
+    let first = one_register(&mut core);
+    // Another device's long grant is listed first; ours says 1 s.
+    answer(
+        &mut core,
+        t0,
+        &first,
+        200,
+        &[
+            (
+                HeaderName::Contact,
+                "<sip:clinic@10.9.9.9:5060>;expires=3600",
+            ),
+            (
+                HeaderName::Contact,
+                "<sip:clinic@127.0.0.1:5060;transport=udp>;expires=1",
+            ),
+        ],
+    );
+    assert_eq!(
+        trunk_events(&mut core),
+        [TrunkEvent::Registered {
+            trunk: "pstn".into(),
+            expires: 30 * S
+        }],
+        "ours, raised to the 30 s floor"
+    );
+    core.handle_timeout(t0 + 24 * S - MS);
+    assert!(registers(&mut core).is_empty());
+    core.handle_timeout(t0 + 24 * S);
+    let refresh = one_register(&mut core);
+    // An absurd grant cannot overflow the clock: held to a day.
+    answer(
+        &mut core,
+        t0 + 25 * S,
+        &refresh,
+        200,
+        &[(HeaderName::Expires, "18446744073709551615")],
+    );
+    assert_eq!(
+        trunk_events(&mut core),
+        [TrunkEvent::Registered {
+            trunk: "pstn".into(),
+            expires: 86_400 * S
+        }]
+    );
+}
