@@ -132,7 +132,7 @@ impl TrunkConfig {
         Some(crate::sip::trunk_registration::TrunkAccount {
             name: self.name.clone(),
             remote: self.address,
-            transport: self.transport(),
+            reliable: self.transport() == Transport::Tcp,
             domain: self
                 .domain
                 .clone()

@@ -434,7 +434,10 @@ impl CoreTask {
     fn trunk_event(&mut self, e: crate::sip::trunk_registration::TrunkEvent) {
         use crate::sip::trunk_registration::TrunkEvent;
         let (kind, data) = match &e {
-            TrunkEvent::Registered { trunk, expires } => {
+            TrunkEvent::Registered {
+                name: trunk,
+                expires,
+            } => {
                 tracing::info!(
                     trunk,
                     expires_s = expires.as_secs(),
@@ -446,7 +449,7 @@ impl CoreTask {
                 )
             }
             TrunkEvent::Failed {
-                trunk,
+                name: trunk,
                 status,
                 retry_in,
             } => {

@@ -5,4 +5,10 @@
 pub mod digest;
 pub mod endpoint;
 pub mod registrar;
-pub mod trunk_registration;
+/// Registering to providers' trunks: the shared registration client.
+pub mod trunk_registration {
+    pub use careline_shared::sip::registration::{
+        Account as TrunkAccount, RegistrationEvent as TrunkEvent,
+        Registrations as TrunkRegistrations,
+    };
+}

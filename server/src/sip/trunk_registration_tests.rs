@@ -15,7 +15,7 @@ fn registering(t0: Instant) -> SipCore {
     s.trunk_accounts = vec![TrunkAccount {
         name: "pstn".into(),
         remote: PROVIDER.parse().unwrap(),
-        transport: Transport::Udp,
+        reliable: false,
         domain: "sip.provider.example".into(),
         username: "clinic".into(),
         password: "trunk-secret".into(),
@@ -148,7 +148,7 @@ fn registers_answers_the_challenge_and_refreshes_at_four_fifths_of_the_grant() {
     assert_eq!(
         trunk_events(&mut core),
         [TrunkEvent::Registered {
-            trunk: "pstn".into(),
+            name: "pstn".into(),
             expires: 300 * S
         }]
     );
@@ -171,7 +171,7 @@ fn a_refused_registration_is_tried_again_after_thirty_seconds_then_longer() {
     assert_eq!(
         trunk_events(&mut core),
         [TrunkEvent::Failed {
-            trunk: "pstn".into(),
+            name: "pstn".into(),
             status: Some(403),
             retry_in: 30 * S
         }]
@@ -189,7 +189,7 @@ fn a_refused_registration_is_tried_again_after_thirty_seconds_then_longer() {
     assert_eq!(
         trunk_events(&mut core),
         [TrunkEvent::Failed {
-            trunk: "pstn".into(),
+            name: "pstn".into(),
             status: None,
             retry_in: 60 * S
         }]
@@ -259,7 +259,7 @@ fn only_our_contacts_grant_counts_and_absurd_grants_are_held_within_bounds() {
     assert_eq!(
         trunk_events(&mut core),
         [TrunkEvent::Registered {
-            trunk: "pstn".into(),
+            name: "pstn".into(),
             expires: 30 * S
         }],
         "ours, raised to the 30 s floor"
@@ -279,7 +279,7 @@ fn only_our_contacts_grant_counts_and_absurd_grants_are_held_within_bounds() {
     assert_eq!(
         trunk_events(&mut core),
         [TrunkEvent::Registered {
-            trunk: "pstn".into(),
+            name: "pstn".into(),
             expires: 86_400 * S
         }]
     );

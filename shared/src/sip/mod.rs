@@ -14,6 +14,7 @@ mod method;
 mod name_addr;
 mod params;
 mod parse;
+pub mod registration;
 mod scan;
 mod status;
 mod text;

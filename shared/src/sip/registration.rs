@@ -1,20 +1,21 @@
-//! Careline registering to a provider's trunk (`[[trunks]] register =
-//! true`), sans-IO: a REGISTER for `username@domain` with our contact, the
-//! digest answer when the provider challenges, a refresh at four fifths of
-//! the interval the provider granted, `423` answered with its
-//! `Min-Expires`, and after a failure a retry 30 s later, doubling up to
-//! 30 min (the backoff of RFC 5626 §4.5). Time is always an argument.
+//! A user agent registering itself, sans-IO: the server to its provider's
+//! trunks (`[[trunks]] register = true`), the desktop agent's phone to the
+//! server. A REGISTER for `username@domain` with our contact, the digest
+//! answer when the registrar challenges, a refresh at four fifths of the
+//! interval granted (held to 30 s–1 day, read from our own contact), `423`
+//! answered with its `Min-Expires`, and after a failure a retry 30 s later,
+//! doubling up to 30 min (the backoff of RFC 5626 §4.5). Time is always an
+//! argument; REGISTERs go out through the transaction layer.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use careline_shared::sip::transaction::{Key, TransactionLayer};
-use careline_shared::sip::{
-    Challenge, HeaderName, Host, Message, MessageWriter, Method, SipUri, Uri, parse_datagram,
+use super::transaction::{Key, TransactionLayer};
+use super::{
+    Challenge, Contact, HeaderName, Host, Message, MessageWriter, Method, SipUri, Uri,
+    parse_datagram,
 };
-
-use crate::config::Transport;
 
 /// The first retry after a failure, and the most the wait grows to.
 const RETRY_BASE: Duration = Duration::from_secs(30);
@@ -24,16 +25,16 @@ const RETRY_MAX: Duration = Duration::from_secs(1800);
 const GRANT_MIN: Duration = Duration::from_secs(30);
 const GRANT_MAX: Duration = Duration::from_secs(86_400);
 
-/// What registering to one trunk needs. (Its `Debug` leaves the password
+/// What registering one account needs. (Its `Debug` leaves the password
 /// out.)
 #[derive(Clone, PartialEq, Eq)]
-pub struct TrunkAccount {
-    /// The trunk's name (logs, events).
+pub struct Account {
+    /// A name for events (the trunk's, the phone's).
     pub name: String,
     /// Where REGISTERs go.
     pub remote: SocketAddr,
-    /// Over what.
-    pub transport: Transport,
+    /// Over a reliable transport (TCP) rather than UDP.
+    pub reliable: bool,
     /// The provider's domain (our address of record is `username@domain`).
     pub domain: String,
     /// Digest user name.
@@ -44,9 +45,9 @@ pub struct TrunkAccount {
     pub expires: Duration,
 }
 
-impl std::fmt::Debug for TrunkAccount {
+impl std::fmt::Debug for Account {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TrunkAccount")
+        f.debug_struct("Account")
             .field("name", &self.name)
             .field("remote", &self.remote)
             .field("domain", &self.domain)
@@ -57,19 +58,19 @@ impl std::fmt::Debug for TrunkAccount {
 
 /// What happened to a registration.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TrunkEvent {
+pub enum RegistrationEvent {
     /// The provider accepted it for `expires`.
     Registered {
-        /// The trunk.
-        trunk: String,
+        /// The account's name.
+        name: String,
         /// The interval granted.
         expires: Duration,
     },
     /// It failed (`status`: the provider's answer, `None`: no answer);
     /// tried again after `retry_in`.
     Failed {
-        /// The trunk.
-        trunk: String,
+        /// The account's name.
+        name: String,
         /// The final status, if one came.
         status: Option<u16>,
         /// When the next try goes.
@@ -79,7 +80,7 @@ pub enum TrunkEvent {
 
 #[derive(Debug)]
 struct Registration {
-    account: TrunkAccount,
+    account: Account,
     call_id: String,
     from_tag: String,
     cseq: u32,
@@ -94,11 +95,11 @@ struct Registration {
     registered: bool,
 }
 
-/// Every trunk registration.
+/// Every registration of this user agent.
 #[derive(Debug, Default)]
-pub struct TrunkRegistrations {
+pub struct Registrations {
     regs: Vec<Registration>,
-    events: VecDeque<TrunkEvent>,
+    events: VecDeque<RegistrationEvent>,
     /// Our addresses per transport (Via, Contact).
     udp: Option<SocketAddr>,
     tcp: Option<SocketAddr>,
@@ -106,21 +107,21 @@ pub struct TrunkRegistrations {
     seed: u64,
 }
 
-impl TrunkRegistrations {
+impl Registrations {
     /// Registrations for `accounts`, the first REGISTERs due at `now`;
     /// `seed` makes Call-IDs and tags unique to this run.
     pub fn new(
-        accounts: Vec<TrunkAccount>,
+        accounts: Vec<Account>,
         udp: Option<SocketAddr>,
         tcp: Option<SocketAddr>,
         now: Instant,
         seed: u64,
-    ) -> TrunkRegistrations {
+    ) -> Registrations {
         let regs = accounts
             .into_iter()
             .enumerate()
             .map(|(i, account)| Registration {
-                call_id: format!("trunk-{seed:016x}-{i}@careline"),
+                call_id: format!("reg-{seed:016x}-{i}@careline"),
                 from_tag: format!("tr{:012x}", seed.rotate_left(i as u32 * 7) >> 16),
                 cseq: 0,
                 asking: account.expires,
@@ -131,7 +132,7 @@ impl TrunkRegistrations {
                 registered: false,
             })
             .collect();
-        TrunkRegistrations {
+        Registrations {
             regs,
             events: VecDeque::new(),
             udp,
@@ -140,7 +141,7 @@ impl TrunkRegistrations {
         }
     }
 
-    /// Whether each trunk is registered now, by name.
+    /// Whether each account is registered now, by name.
     pub fn status(&self) -> impl Iterator<Item = (&str, bool)> {
         self.regs
             .iter()
@@ -148,7 +149,7 @@ impl TrunkRegistrations {
     }
 
     /// The next fact.
-    pub fn poll_event(&mut self) -> Option<TrunkEvent> {
+    pub fn poll_event(&mut self) -> Option<RegistrationEvent> {
         self.events.pop_front()
     }
 
@@ -193,8 +194,8 @@ impl TrunkRegistrations {
             r.failures = 0;
             r.registered = true;
             r.next = Some(now + granted * 4 / 5);
-            self.events.push_back(TrunkEvent::Registered {
-                trunk: r.account.name.clone(),
+            self.events.push_back(RegistrationEvent::Registered {
+                name: r.account.name.clone(),
                 expires: granted,
             });
             return true;
@@ -266,7 +267,7 @@ impl TrunkRegistrations {
     /// among the provider's list of contacts).
     fn our_contact(&self, i: usize) -> String {
         let r = &self.regs[i];
-        let local = if r.account.transport == Transport::Tcp {
+        let local = if r.account.reliable {
             self.tcp.or(self.udp)
         } else {
             self.udp.or(self.tcp)
@@ -291,8 +292,8 @@ impl TrunkRegistrations {
         r.failures += 1;
         r.registered = false;
         r.next = Some(now + retry_in);
-        self.events.push_back(TrunkEvent::Failed {
-            trunk: r.account.name.clone(),
+        self.events.push_back(RegistrationEvent::Failed {
+            name: r.account.name.clone(),
             status,
             retry_in,
         });
@@ -307,7 +308,7 @@ impl TrunkRegistrations {
     ) {
         let (udp, tcp) = (self.udp, self.tcp);
         let r = &mut self.regs[i];
-        let tcp_flow = r.account.transport == Transport::Tcp;
+        let tcp_flow = r.account.reliable;
         let Some(local) = (if tcp_flow { tcp.or(udp) } else { udp.or(tcp) }) else {
             self.failed(now, i, None);
             return;
@@ -352,16 +353,15 @@ impl TrunkRegistrations {
             w.header(name, value);
         }
         let bytes = w.finish();
+        // We wrote it; should it not read back, or not go out, that is a
+        // failure like any other, retried later.
         let Ok(msg) = parse_datagram(bytes.clone()) else {
-            tracing::error!(trunk = %r.account.name, "could not read back our own REGISTER");
+            self.failed(now, i, None);
             return;
         };
         match layer.send_request(now, &msg, bytes, r.account.remote, tcp_flow) {
             Ok(key) => r.pending = Some((key, authed)),
-            Err(e) => {
-                tracing::warn!(trunk = %r.account.name, error = %e, "could not send REGISTER");
-                self.failed(now, i, None);
-            }
+            Err(_) => self.failed(now, i, None),
         }
     }
 }
@@ -371,7 +371,7 @@ impl TrunkRegistrations {
 /// Expires header, else what we asked for.
 fn granted_expires(msg: &Message, asked: Duration, ours: &str) -> Duration {
     let from_contact = msg.headers.contact.iter().find_map(|c| match c {
-        careline_shared::sip::Contact::Addr(a) if a.uri.to_string().contains(ours) => a
+        Contact::Addr(a) if a.uri.to_string().contains(ours) => a
             .params
             .get("expires")
             .flatten()
