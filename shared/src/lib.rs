@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod rtp;
+pub mod script;
 pub mod sdp;
 pub mod sip;
 #[cfg(any(test, feature = "test-util"))]
