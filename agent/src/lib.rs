@@ -1,5 +1,6 @@
-//! The Careline desktop agent's building blocks. The window, the phone and
-//! the patient card come with the agent issue; what is here is sans-IO and
-//! tested on its own.
+//! The Careline desktop agent's building blocks, sans-IO and tested on
+//! their own: the jitter buffer and the call screen's state (identity gate,
+//! hold reminders, wrap-up). The window and the phone come next.
 
 pub mod jitter;
+pub mod screen;
