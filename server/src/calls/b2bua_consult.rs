@@ -17,8 +17,11 @@ use std::time::Instant;
 use bytes::Bytes;
 use careline_shared::sdp::{self, Direction, Sdp};
 use careline_shared::sip::transaction::{Key, TransactionLayer};
-use careline_shared::sip::{Dialog, HeaderName, Message, Method, StatusCode, Tag, parse_datagram};
+use careline_shared::sip::{
+    Dialog, HeaderName, Message, Method, StatusCode, Tag, parse_datagram, percent_decode,
+};
 
+use super::anchoring::point_leg;
 use super::{AgentLegState, B2bua, CallTimer, CallerLeg, DialogOwner, Flow, TransferError};
 use crate::calls::agents::AgentState;
 use crate::calls::event::Event;
@@ -72,7 +75,7 @@ fn replaces_of(refer_to: &str) -> Option<(String, Vec<String>)> {
     let start = lower.find("replaces=")? + "replaces=".len();
     let rest = &refer_to[start..];
     let end = rest.find(['&', '>']).unwrap_or(rest.len());
-    let value = percent_decode(&rest[..end])?;
+    let value = String::from_utf8(percent_decode(rest[..end].as_bytes())).ok()?;
     let mut parts = value.split(';');
     let call_id = parts.next()?.trim().to_string();
     let tags = parts
@@ -83,24 +86,6 @@ fn replaces_of(refer_to: &str) -> Option<(String, Vec<String>)> {
         })
         .collect();
     (!call_id.is_empty()).then_some((call_id, tags))
-}
-
-/// `%XX` escapes as in URI headers (RFC 3261 §19.1.1).
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 impl B2bua {
@@ -331,16 +316,7 @@ impl B2bua {
         k.target = Some(key);
         let sdp = match (k.anchor, k.offer.as_ref(), self.media.as_mut()) {
             (Some(anchor), Some(offer), Some(media)) => {
-                let theirs = Sdp::parse(answer).ok();
-                let codecs = theirs
-                    .as_ref()
-                    .and_then(Sdp::audio)
-                    .map(|m| m.codecs())
-                    .unwrap_or_default();
-                if let Some(remote) = theirs.as_ref().and_then(Sdp::remote_rtp) {
-                    media.set_remote(anchor.id, Leg::B, remote);
-                }
-                media.set_codecs(anchor.id, Leg::B, &codecs);
+                let codecs = point_leg(&mut **media, anchor.id, Leg::B, answer);
                 match sdp::answer(
                     offer,
                     &codecs,
@@ -805,16 +781,7 @@ impl B2bua {
         let (Some((_, anchor)), Some(media)) = (c.media.as_ref(), self.media.as_mut()) else {
             return;
         };
-        let theirs = Sdp::parse(answer).ok();
-        if let Some(remote) = theirs.as_ref().and_then(Sdp::remote_rtp) {
-            media.set_remote(anchor.id, Leg::B, remote);
-        }
-        let codecs = theirs
-            .as_ref()
-            .and_then(Sdp::audio)
-            .map(|m| m.codecs())
-            .unwrap_or_default();
-        media.set_codecs(anchor.id, Leg::B, &codecs);
+        point_leg(&mut **media, anchor.id, Leg::B, answer);
         media.set_mode(anchor.id, Mode::Relay);
     }
 
@@ -876,7 +843,7 @@ pub(super) fn transfer_status(e: &TransferError) -> u16 {
 
 #[cfg(test)]
 mod tests {
-    use super::{percent_decode, replaces_of};
+    use super::replaces_of;
 
     #[test]
     fn replaces_values_in_refer_to() {
@@ -890,7 +857,10 @@ mod tests {
         );
         assert_eq!(replaces_of("<sip:2001@h>"), None);
         assert_eq!(replaces_of("<sip:2001@h?Replaces=%3Bto-tag%3D1>"), None);
-        assert_eq!(percent_decode("%zz"), None);
-        assert_eq!(percent_decode("a%"), None);
+        // A broken escape stays as written (and so names no dialog of ours).
+        assert_eq!(
+            replaces_of("<sip:2001@h?Replaces=x%zz%3Bfrom-tag%3Df>"),
+            Some(("x%zz".into(), vec!["f".into()]))
+        );
     }
 }

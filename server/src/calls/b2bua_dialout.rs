@@ -15,11 +15,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use careline_shared::sdp::{self, Direction, Sdp};
+use careline_shared::sdp::{self, Direction};
 use careline_shared::sip::transaction::{Key, TransactionLayer};
 use careline_shared::sip::{Dialog, Host, Message, Method, NameAddr, SipUri, StatusCode, Tag, Uri};
 
-use super::anchoring::{OUR_CODECS, is_g711};
+use super::anchoring::{OUR_CODECS, is_g711, point_leg};
 use super::outgoing::OutgoingInvite;
 use super::{AgentLegState, B2bua, CallTimer, DialogOwner, Flow, flow_of, hold};
 use crate::calls::event::{EndReason, Event};
@@ -324,16 +324,7 @@ impl B2bua {
         // relay never needs to transcode.
         let mut offer = Bytes::new();
         if let (Some(a), Some(media)) = (anchor, self.media.as_mut()) {
-            let theirs = Sdp::parse(answer).ok();
-            let codecs = theirs
-                .as_ref()
-                .and_then(Sdp::audio)
-                .map(|m| m.codecs())
-                .unwrap_or_default();
-            if let Some(remote) = theirs.as_ref().and_then(Sdp::remote_rtp) {
-                media.set_remote(a.id, Leg::A, remote);
-            }
-            media.set_codecs(a.id, Leg::A, &codecs);
+            let codecs = point_leg(&mut **media, a.id, Leg::A, answer);
             if let Some(codec) = codecs.iter().find(|c| is_g711(c)) {
                 media.set_mode(
                     a.id,
@@ -417,16 +408,7 @@ impl B2bua {
         d.patient_answered = true;
         let (staff, anchor) = (d.staff.clone(), d.anchor);
         if let (Some(a), Some(media)) = (anchor, self.media.as_mut()) {
-            let theirs = Sdp::parse(answer).ok();
-            if let Some(remote) = theirs.as_ref().and_then(Sdp::remote_rtp) {
-                media.set_remote(a.id, Leg::B, remote);
-            }
-            let codecs = theirs
-                .as_ref()
-                .and_then(Sdp::audio)
-                .map(|m| m.codecs())
-                .unwrap_or_default();
-            media.set_codecs(a.id, Leg::B, &codecs);
+            point_leg(&mut **media, a.id, Leg::B, answer);
             media.set_mode(a.id, Mode::Relay);
         }
         self.events.push_back(Event::DialOutAnswered {

@@ -17,6 +17,28 @@ pub(super) fn is_g711(c: &Codec) -> bool {
     matches!(c.kind(), CodecKind::Pcmu | CodecKind::Pcma)
 }
 
+/// Points `leg` of session `id` at the peer whose SDP is `sdp`: where it
+/// receives RTP, and the codecs it took (returned; none for SDP that says
+/// nothing usable).
+pub(super) fn point_leg(
+    media: &mut dyn crate::calls::media::MediaControl,
+    id: crate::media::SessionId,
+    leg: Leg,
+    sdp: &[u8],
+) -> Vec<Codec> {
+    let theirs = Sdp::parse(sdp).ok();
+    let codecs = theirs
+        .as_ref()
+        .and_then(Sdp::audio)
+        .map(|m| m.codecs())
+        .unwrap_or_default();
+    if let Some(remote) = theirs.as_ref().and_then(Sdp::remote_rtp) {
+        media.set_remote(id, leg, remote);
+    }
+    media.set_codecs(id, leg, &codecs);
+    codecs
+}
+
 /// What a new call's media comes to: the caller's offer with our session,
 /// the SDP to offer agents, and the early answer for the caller.
 pub(super) type Anchored = (Option<(Sdp, Anchor)>, Bytes, Option<Bytes>);
@@ -100,16 +122,7 @@ impl B2bua {
         let Some(media) = self.media.as_mut() else {
             return agent_sdp.clone();
         };
-        let agent = Sdp::parse(agent_sdp).ok();
-        let agent_codecs = agent
-            .as_ref()
-            .and_then(Sdp::audio)
-            .map(|m| m.codecs())
-            .unwrap_or_default();
-        if let Some(remote) = agent.as_ref().and_then(Sdp::remote_rtp) {
-            media.set_remote(anchor.id, Leg::B, remote);
-        }
-        media.set_codecs(anchor.id, Leg::B, &agent_codecs);
+        let agent_codecs = point_leg(&mut **media, anchor.id, Leg::B, agent_sdp);
         let ip = media.address();
         // Answer the caller with what the agent can take; keep the early
         // answer when the agent's SDP says nothing usable.

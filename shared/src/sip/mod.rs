@@ -35,6 +35,6 @@ pub use params::Params;
 pub use parse::{ParseError, parse_datagram, parse_message, salvage_response};
 pub use status::StatusCode;
 pub use text::{Branch, CallId, SipStr, Tag};
-pub use uri::{Host, SipUri, Uri};
+pub use uri::{Host, SipUri, Uri, percent_decode};
 pub use validate::{Rejection, check_request};
 pub use via::Via;
