@@ -9,7 +9,7 @@
 //! the others stop ringing. Decisions come out of `poll_command`, facts out
 //! of `poll_event`; time is always an argument.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::agents::{Agent, AgentState};
@@ -151,39 +151,6 @@ struct Call {
     /// Being handed on by the agent who had it (blind), or consulted about
     /// (attended, while that agent still has it).
     transfer: Option<transfer::Transfer>,
-}
-
-/// Who in one tier of one queue is free now, longest idle first.
-#[derive(Debug, Default)]
-struct Free {
-    available: BTreeSet<(Instant, usize)>,
-    with_patient: BTreeSet<(Instant, usize)>,
-}
-
-impl Free {
-    /// Available agents; those serving a patient only when nobody is.
-    fn best(&self) -> &BTreeSet<(Instant, usize)> {
-        if self.available.is_empty() {
-            &self.with_patient
-        } else {
-            &self.available
-        }
-    }
-
-    fn set(&mut self, state: AgentState) -> &mut BTreeSet<(Instant, usize)> {
-        if state == AgentState::WithPatient {
-            &mut self.with_patient
-        } else {
-            &mut self.available
-        }
-    }
-}
-
-fn tier_index(tier: Tier) -> usize {
-    match tier {
-        Tier::Agent => 0,
-        Tier::Senior => 1,
-    }
 }
 
 /// The distributor.
@@ -815,6 +782,9 @@ impl Acd {
     }
 }
 
+#[path = "acd_free.rs"]
+mod free;
+use free::{Free, tier_index};
 #[path = "acd_consult.rs"]
 mod consult;
 #[path = "acd_outside.rs"]

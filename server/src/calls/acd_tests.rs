@@ -2,6 +2,7 @@
 //! real defaults (5 s ring cycle, 3 rings, 10 s agent ring time, 10 s wrap-up,
 //! pause after 3 misses).
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use careline_shared::testing::virtual_epoch;

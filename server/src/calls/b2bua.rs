@@ -21,7 +21,6 @@ use careline_shared::sip::{Dialog, HeaderName, Message, Method, StatusCode, Tag}
 use careline_shared::sdp::Sdp;
 
 use super::acd::Acd;
-use super::agents::AgentState;
 use super::event::{EndReason, Event};
 use super::media::{Anchor, MediaControl};
 use crate::config::Transport;
@@ -176,7 +175,7 @@ pub struct B2bua {
     /// Callers hearing the dropped-line message, by call.
     farewells: HashMap<u64, farewell::Farewell>,
     /// Our re-INVITEs bringing a transfer's target onto the caller's media.
-    reinvites: HashMap<Key, consult::Reinvite>,
+    reinvites: HashMap<Key, reinvite::Reinvite>,
     /// Consulting calls whose call ended, until their legs are hung up.
     orphan_consults: HashMap<u64, consult::Consult>,
 }
@@ -304,57 +303,6 @@ impl B2bua {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         Tag::new(format!("b2{:012x}", self.tags >> 16))
-    }
-
-    /// A registration changed; the ACD learns whether the agent has a phone.
-    ///
-    /// An agent whose phone lost its last registration while on a call has
-    /// lost the line: the call ends as dropped.
-    pub fn handle_registration(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        extension: &str,
-        registrar: &Registrar,
-    ) {
-        let registered = !registrar.bindings(extension).is_empty();
-        if !registered {
-            let on_calls: Vec<u64> = self
-                .calls
-                .iter()
-                .filter(|(_, c)| {
-                    c.connected
-                        .and_then(|k| self.legs.get(&k))
-                        .is_some_and(|l| l.agent == extension)
-                })
-                .map(|(&call, _)| call)
-                .collect();
-            for call in on_calls {
-                self.line_dropped(
-                    now,
-                    layer,
-                    registrar,
-                    call,
-                    "agent",
-                    "registration_lost".into(),
-                );
-            }
-        }
-        self.acd.handle_agent_registered(now, extension, registered);
-    }
-
-    /// An agent (or the API on their behalf) chose a state.
-    pub fn set_agent_state(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        registrar: &Registrar,
-        extension: &str,
-        state: AgentState,
-    ) -> Result<(), super::acd::AcdError> {
-        self.acd.handle_set_state(now, extension, state)?;
-        self.run_commands(now, layer, registrar);
-        Ok(())
     }
 
     /// Timers.
@@ -782,6 +730,8 @@ pub use hold::HoldError;
 mod anchoring;
 #[path = "b2bua_consult.rs"]
 mod consult;
+#[path = "b2bua_reinvite.rs"]
+mod reinvite;
 #[path = "b2bua_trunks.rs"]
 mod trunks;
 pub use trunks::InboundTrunk;

@@ -14,6 +14,57 @@ use crate::calls::acd::{AnswerOutcome, Command};
 use crate::sip::registrar::Registrar;
 
 impl B2bua {
+    /// A registration changed; the ACD learns whether the agent has a phone.
+    ///
+    /// An agent whose phone lost its last registration while on a call has
+    /// lost the line: the call ends as dropped.
+    pub fn handle_registration(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        extension: &str,
+        registrar: &Registrar,
+    ) {
+        let registered = !registrar.bindings(extension).is_empty();
+        if !registered {
+            let on_calls: Vec<u64> = self
+                .calls
+                .iter()
+                .filter(|(_, c)| {
+                    c.connected
+                        .and_then(|k| self.legs.get(&k))
+                        .is_some_and(|l| l.agent == extension)
+                })
+                .map(|(&call, _)| call)
+                .collect();
+            for call in on_calls {
+                self.line_dropped(
+                    now,
+                    layer,
+                    registrar,
+                    call,
+                    "agent",
+                    "registration_lost".into(),
+                );
+            }
+        }
+        self.acd.handle_agent_registered(now, extension, registered);
+    }
+
+    /// An agent (or the API on their behalf) chose a state.
+    pub fn set_agent_state(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        registrar: &Registrar,
+        extension: &str,
+        state: crate::calls::agents::AgentState,
+    ) -> Result<(), crate::calls::acd::AcdError> {
+        self.acd.handle_set_state(now, extension, state)?;
+        self.run_commands(now, layer, registrar);
+        Ok(())
+    }
+
     /// A response on one of our client transactions.
     pub fn handle_response(
         &mut self,

@@ -6,6 +6,7 @@
 use super::hold::{agent_sdp, from_agent};
 use super::transfer_tests::{connected, is_notify, refer, sipfrag};
 use super::*;
+use crate::calls::agents::AgentState;
 
 const MS: Duration = Duration::from_millis(1);
 const CONSULT_SDP: &str = "v=0\r\no=agent 5 5 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7006 RTP/AVP 0 8\r\n";
