@@ -1,22 +1,7 @@
 //! Attended transfers in virtual time, with the real defaults.
 
+use super::transfer_tests::{answered, kinds};
 use super::*;
-
-/// Call 1 answered by 1001 at `t0 + 2 s`.
-fn answered(t0: Instant, agents: &[&str], seniors: &[&str]) -> Acd {
-    let mut a = acd(t0, agents, seniors);
-    a.handle_call_arrived(t0, 1, "100", "+79210000000").unwrap();
-    assert_eq!(
-        a.handle_agent_answered(t0 + 2 * S, 1, "1001"),
-        AnswerOutcome::Connected
-    );
-    drain(&mut a);
-    a
-}
-
-fn kinds(events: &[Event]) -> Vec<&'static str> {
-    events.iter().map(Event::kind).collect()
-}
 
 fn failed(events: &[Event]) -> Option<&'static str> {
     events.iter().find_map(|e| match e {

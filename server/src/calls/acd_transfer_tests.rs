@@ -3,7 +3,7 @@
 use super::*;
 
 /// Call 1 answered by 1001 at `t0 + 2 s`.
-fn answered(t0: Instant, agents: &[&str], seniors: &[&str]) -> Acd {
+pub(super) fn answered(t0: Instant, agents: &[&str], seniors: &[&str]) -> Acd {
     let mut a = acd(t0, agents, seniors);
     a.handle_call_arrived(t0, 1, "100", "+79210000000").unwrap();
     assert_eq!(
@@ -14,7 +14,7 @@ fn answered(t0: Instant, agents: &[&str], seniors: &[&str]) -> Acd {
     a
 }
 
-fn kinds(events: &[Event]) -> Vec<&'static str> {
+pub(super) fn kinds(events: &[Event]) -> Vec<&'static str> {
     events.iter().map(Event::kind).collect()
 }
 

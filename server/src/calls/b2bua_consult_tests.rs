@@ -56,6 +56,30 @@ fn consulting(t0: Instant, t: Instant) -> (SipCore, FakeMedia, Message, Message)
     (core, media, invite, to_senior)
 }
 
+/// The senior's phone answers the consultation at `at`: our tag in the
+/// agent's consulting dialog (what was sent is passed over).
+fn senior_answers(core: &mut SipCore, at: Instant, to_senior: &Message) -> String {
+    feed(
+        core,
+        at,
+        SENIOR,
+        agent_reply(to_senior, StatusCode::OK, "sr", SENIOR),
+    );
+    only(&sent(core), AGENT, |m| status(m) == Some(200))
+        .to_tag()
+        .unwrap()
+        .as_str()
+        .to_string()
+}
+
+/// The Call-IDs of the BYEs sent to the agent's phone.
+fn byes_to_agent(out: &[(SocketAddr, Message)]) -> Vec<String> {
+    out.iter()
+        .filter(|(d, m)| *d == AGENT.parse::<SocketAddr>().unwrap() && is(Method::Bye)(m))
+        .map(|(_, m)| call_id(m))
+        .collect()
+}
+
 #[test]
 fn replaces_hands_the_held_caller_to_the_colleague_the_agent_spoke_to() {
     let t0 = virtual_epoch();
@@ -128,11 +152,7 @@ fn replaces_hands_the_held_caller_to_the_colleague_the_agent_spoke_to() {
         .map(|(_, m)| sipfrag(m))
         .collect();
     assert_eq!(notifies, ["SIP/2.0 100 Trying", "SIP/2.0 200 OK"]);
-    let byes: Vec<String> = out
-        .iter()
-        .filter(|(d, m)| *d == AGENT.parse::<SocketAddr>().unwrap() && is(Method::Bye)(m))
-        .map(|(_, m)| call_id(m))
-        .collect();
+    let byes = byes_to_agent(&out);
     assert_eq!(
         byes.len(),
         2,
@@ -256,18 +276,7 @@ fn hanging_up_the_consultation_frees_the_colleague_and_keeps_the_caller() {
     let t0 = virtual_epoch();
     let t = t0 + 60 * S;
     let (mut core, media, _invite, to_senior) = consulting(t0, t);
-    feed(
-        &mut core,
-        t + 4 * S,
-        SENIOR,
-        agent_reply(&to_senior, StatusCode::OK, "sr", SENIOR),
-    );
-    let out = sent(&mut core);
-    let ours = only(&out, AGENT, |m| status(m) == Some(200))
-        .to_tag()
-        .unwrap()
-        .as_str()
-        .to_string();
+    let ours = senior_answers(&mut core, t + 4 * S, &to_senior);
     events(&mut core);
     feed(&mut core, t + 30 * S, AGENT, in_consult("BYE", 2, &ours));
     let out = sent(&mut core);
@@ -299,13 +308,7 @@ fn a_consulted_colleague_who_hangs_up_ends_only_the_consultation() {
     let t0 = virtual_epoch();
     let t = t0 + 60 * S;
     let (mut core, _media, _invite, to_senior) = consulting(t0, t);
-    feed(
-        &mut core,
-        t + 4 * S,
-        SENIOR,
-        agent_reply(&to_senior, StatusCode::OK, "sr", SENIOR),
-    );
-    sent(&mut core);
+    senior_answers(&mut core, t + 4 * S, &to_senior);
     events(&mut core);
     let bye = format!(
         "BYE sip:careline@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {SENIOR};branch=z9hG4bKsrbye\r\nFrom: <sip:2001@127.0.0.1>;tag=sr\r\nTo: {};tag={}\r\nCall-ID: {}\r\nCSeq: 5 BYE\r\nContent-Length: 0\r\n\r\n",
@@ -381,21 +384,11 @@ fn the_agents_screen_completes_or_calls_off_the_consultation() {
         Err(TransferError::NoConsultation),
         "only the agent who consults"
     );
-    feed(
-        &mut core,
-        t + 4 * S,
-        SENIOR,
-        agent_reply(&to_senior, StatusCode::OK, "sr", SENIOR),
-    );
-    sent(&mut core);
+    senior_answers(&mut core, t + 4 * S, &to_senior);
     core.consult_by_request(t + 9 * S, "call-00000001", "1001", true)
         .unwrap();
     let out = sent(&mut core);
-    let byes: Vec<String> = out
-        .iter()
-        .filter(|(d, m)| *d == AGENT.parse::<SocketAddr>().unwrap() && is(Method::Bye)(m))
-        .map(|(_, m)| call_id(m))
-        .collect();
+    let byes = byes_to_agent(&out);
     assert_eq!(byes.len(), 2, "both of the agent's calls end: {byes:?}");
     assert!(byes.contains(&call_id(&invite)));
     assert!(
@@ -475,17 +468,7 @@ fn the_colleague_consulted_sees_the_agents_note() {
 /// `t + 20 s`: the core and the re-INVITE the senior's phone got.
 fn handed_over(t0: Instant, t: Instant) -> (SipCore, Message) {
     let (mut core, _media, invite, to_senior) = consulting(t0, t);
-    feed(
-        &mut core,
-        t + 4 * S,
-        SENIOR,
-        agent_reply(&to_senior, StatusCode::OK, "sr", SENIOR),
-    );
-    let ours = only(&sent(&mut core), AGENT, |m| status(m) == Some(200))
-        .to_tag()
-        .unwrap()
-        .as_str()
-        .to_string();
+    let ours = senior_answers(&mut core, t + 4 * S, &to_senior);
     let refer_to =
         format!("<sip:2001@127.0.0.1?Replaces=consult-1%3Bto-tag%3D{ours}%3Bfrom-tag%3Dcx>");
     feed(&mut core, t + 20 * S, AGENT, refer(&invite, 3, &refer_to));
