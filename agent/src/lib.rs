@@ -3,4 +3,5 @@
 //! hold reminders, wrap-up). The window and the phone come next.
 
 pub mod jitter;
+pub mod phone;
 pub mod screen;

@@ -59,7 +59,7 @@ impl B2bua {
         if body.is_empty() {
             return Ok((None, body.clone(), None));
         }
-        let not_acceptable = StatusCode::new(488).expect("488 is a status code");
+        let not_acceptable = StatusCode::NOT_ACCEPTABLE_HERE;
         let offer =
             Sdp::parse(body).map_err(|_| (StatusCode::BAD_REQUEST, "malformed SDP offer"))?;
         let anchor = media

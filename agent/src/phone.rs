@@ -1,0 +1,704 @@
+//! The agent's phone, sans-IO: a SIP user agent on the shared transaction
+//! layer that registers its extension with the server and takes the calls
+//! the server rings it with.
+//!
+//! - Registration (digest, refresh, retry while the server is unreachable)
+//!   is the shared [`Registrations`] client; its facts come out as
+//!   [`PhoneEvent::Registration`].
+//! - An INVITE rings a line: `180 Ringing` goes back at once and
+//!   [`PhoneEvent::Ringing`] carries the server's call id (the
+//!   `X-Careline-Call` header), which matches the WebSocket's `call_offered`
+//!   to the line. [`Phone::answer`] sends the 200 with our SDP answer and
+//!   resends it until the ACK comes (RFC 3261 §13.3.1.4), giving up with a
+//!   BYE after 64·T1.
+//! - A re-INVITE or an UPDATE with SDP (hold music, a transfer moving the
+//!   media) is answered at once and reported as [`PhoneEvent::Media`].
+//! - BYE and CANCEL end the line; [`Phone::hang_up`] declines a ringing
+//!   line (603) or sends BYE.
+//!
+//! Every request we send goes to the server (our outbound proxy), whatever
+//! the remote target says: the server reaches us the same way. Time is
+//! always an argument, so every timer is tested exactly in virtual time.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use careline_shared::sdp::{self, Codec, CodecKind, Direction, NegotiationError, Sdp};
+use careline_shared::sip::registration::{Account, RegistrationEvent, Registrations};
+use careline_shared::sip::transaction::{Event, Key, TimerConfig, TransactionLayer, Transmit};
+use careline_shared::sip::{
+    Dialog, HeaderName, Host, Message, Method, SipUri, StatusCode, Tag, Uri, Via, parse_datagram,
+    response_to,
+};
+
+/// The header in which the server names its call.
+pub const CALL_HEADER: &str = "X-Careline-Call";
+
+/// What the phone answers to `OPTIONS` and puts in `Allow`.
+const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, NOTIFY, INFO";
+
+/// A line (one call) of this phone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LineId(pub u64);
+
+/// What the phone needs to know.
+#[derive(Clone, Debug)]
+pub struct PhoneConfig {
+    /// The extension and its password, and the server to register with.
+    pub account: Account,
+    /// Our SIP address (Via, Contact).
+    pub local: SocketAddr,
+    /// The codecs we offer and accept, in order of preference.
+    pub codecs: Vec<Codec>,
+    /// Lines ringing or talking at once; a call beyond them gets 486.
+    pub max_lines: usize,
+}
+
+impl PhoneConfig {
+    /// The defaults for `account` at `local`: G.711 (μ-law first) with
+    /// DTMF events, two lines (a call and a consultation).
+    pub fn new(account: Account, local: SocketAddr) -> PhoneConfig {
+        PhoneConfig {
+            account,
+            local,
+            codecs: vec![Codec::PCMU, Codec::PCMA, Codec::TELEPHONE_EVENT],
+            max_lines: 2,
+        }
+    }
+}
+
+/// The media a line agreed on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Media {
+    /// Where to send RTP (`None`: the other side asked for none, e.g. hold).
+    pub remote: Option<SocketAddr>,
+    /// The voice codec to send with.
+    pub codec: Codec,
+    /// The payload type of RFC 4733 events, when agreed.
+    pub dtmf_pt: Option<u8>,
+    /// Whether we may send (false while the server holds us `recvonly`/`inactive`).
+    pub send: bool,
+}
+
+/// Why a line ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// The server hung up (BYE).
+    RemoteHangUp,
+    /// The server stopped ringing us before we answered (CANCEL).
+    Cancelled,
+    /// We hung up or declined.
+    LocalHangUp,
+    /// Our 200 was never acknowledged.
+    NoAck,
+    /// The offer could not be answered (no codec in common, no SDP).
+    NotAcceptable,
+}
+
+/// What the phone tells its driver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PhoneEvent {
+    /// Registration succeeded or failed (and is retried).
+    Registration(RegistrationEvent),
+    /// A call is ringing this phone.
+    Ringing {
+        /// The line.
+        line: LineId,
+        /// The server's call id, to match with the WebSocket's `call_offered`.
+        call_id: Option<String>,
+        /// Who is calling, as the From header shows it.
+        from: String,
+    },
+    /// The line is answered (or its media changed): start or move the audio.
+    Media {
+        /// The line.
+        line: LineId,
+        /// What was agreed.
+        media: Media,
+    },
+    /// The line is over.
+    Ended {
+        /// The line.
+        line: LineId,
+        /// Why.
+        reason: EndReason,
+    },
+}
+
+/// A request by the driver that cannot be carried out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneError {
+    /// No such line (it has ended).
+    #[error("no line {0:?}")]
+    NoSuchLine(LineId),
+    /// The line is not ringing.
+    #[error("the line is not ringing")]
+    NotRinging,
+    /// Our answer could not be built.
+    #[error("the call's offer cannot be answered: {0}")]
+    Offer(#[from] NegotiationError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LineState {
+    /// 180 sent, waiting for the user.
+    Ringing,
+    /// 200 sent, waiting for the ACK.
+    Answered,
+    /// Talking.
+    Confirmed,
+}
+
+/// A 2xx resent until its ACK arrives.
+#[derive(Debug)]
+struct Unacked {
+    cseq: u32,
+    bytes: Bytes,
+    destination: SocketAddr,
+    next: Instant,
+    interval: Duration,
+    give_up: Instant,
+}
+
+#[derive(Debug)]
+struct Line {
+    id: LineId,
+    state: LineState,
+    dialog: Dialog,
+    /// The INVITE being answered and its server transaction.
+    invite: Message,
+    invite_key: Key,
+    /// The last offer received, to answer.
+    offer: Option<Sdp>,
+    /// Our description (its version goes up with each answer).
+    ours: Option<Sdp>,
+    local_rtp: Option<SocketAddr>,
+    unacked: Option<Unacked>,
+    /// The user hung up before the ACK: BYE once it comes.
+    bye_on_ack: bool,
+}
+
+/// The phone.
+#[derive(Debug)]
+pub struct Phone {
+    config: PhoneConfig,
+    layer: TransactionLayer,
+    registrations: Registrations,
+    lines: Vec<Line>,
+    events: VecDeque<PhoneEvent>,
+    next_line: u64,
+    seed: u64,
+    /// Messages dropped as unreadable.
+    discarded: u64,
+}
+
+impl Phone {
+    /// A phone whose first REGISTER is due at `now`; `seed` (random bits)
+    /// makes branches, tags and Call-IDs unique to this run.
+    pub fn new(config: PhoneConfig, now: Instant, seed: u64) -> Phone {
+        let registrations = Registrations::new(
+            vec![config.account.clone()],
+            Some(config.local),
+            None,
+            now,
+            seed,
+        );
+        Phone {
+            layer: TransactionLayer::new(TimerConfig::default(), u128::from(seed) << 64 | 0x5eed),
+            registrations,
+            config,
+            lines: Vec::new(),
+            events: VecDeque::new(),
+            next_line: 1,
+            seed,
+            discarded: 0,
+        }
+    }
+
+    /// Whether the server has our registration now.
+    pub fn registered(&self) -> bool {
+        self.registrations.status().any(|(_, ok)| ok)
+    }
+
+    /// The lines ringing or talking.
+    pub fn lines(&self) -> impl Iterator<Item = LineId> + '_ {
+        self.lines.iter().map(|l| l.id)
+    }
+
+    /// Datagrams that could not be read as SIP (dropped).
+    pub fn discarded(&self) -> u64 {
+        self.discarded
+    }
+
+    /// A datagram from `source`.
+    pub fn handle_datagram(&mut self, now: Instant, bytes: Bytes, source: SocketAddr) {
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return; // a keep-alive (RFC 5626 §4.4.1 CRLF)
+        }
+        match parse_datagram(bytes) {
+            Ok(msg) => self.layer.handle_message(now, msg, source, false),
+            Err(_) => self.discarded += 1,
+        }
+        self.drain(now);
+    }
+
+    /// Time moved on to `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.layer.handle_timeout(now);
+        self.registrations.handle_timeout(now, &mut self.layer);
+        for i in (0..self.lines.len()).rev() {
+            self.resend_2xx(now, i);
+        }
+        self.drain(now);
+    }
+
+    /// When `handle_timeout` is next due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let lines = self
+            .lines
+            .iter()
+            .filter_map(|l| l.unacked.as_ref().map(|u| u.next.min(u.give_up)));
+        [self.layer.poll_timeout(), self.registrations.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .chain(lines)
+            .min()
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.layer.poll_transmit()
+    }
+
+    /// The next fact for the driver.
+    pub fn poll_event(&mut self) -> Option<PhoneEvent> {
+        self.events.pop_front()
+    }
+
+    /// Answers a ringing line, with our audio at `local_rtp`.
+    pub fn answer(
+        &mut self,
+        now: Instant,
+        line: LineId,
+        local_rtp: SocketAddr,
+    ) -> Result<(), PhoneError> {
+        let i = self.find(line)?;
+        if self.lines[i].state != LineState::Ringing {
+            return Err(PhoneError::NotRinging);
+        }
+        self.lines[i].local_rtp = Some(local_rtp);
+        let (ours, media) = self.answer_offer(i)?;
+        let l = &mut self.lines[i];
+        let mut w = response_to(&l.invite, StatusCode::OK, Some(&l.dialog.local_tag));
+        w.header(
+            &HeaderName::Contact,
+            format_args!("<{}>", contact(&self.config)),
+        )
+        .header(&HeaderName::Allow, ALLOW);
+        let bytes = w.finish_with_body(Some("application/sdp"), &ours.to_bytes());
+        let cseq = l.invite.cseq().map_or(0, |c| c.seq);
+        // The transaction sends it once; we resend it until the ACK.
+        let _ = self
+            .layer
+            .respond(now, l.invite_key, StatusCode::OK, bytes.clone());
+        let t1 = self.layer.config().t1;
+        l.unacked = Some(Unacked {
+            cseq,
+            destination: l.invite.response_destination(self.config.account.remote),
+            bytes,
+            next: now + t1,
+            interval: t1,
+            give_up: now + t1 * 64,
+        });
+        l.ours = Some(ours);
+        l.state = LineState::Answered;
+        self.events.push_back(PhoneEvent::Media { line, media });
+        Ok(())
+    }
+
+    /// Declines a ringing line (603) or hangs up a call (BYE).
+    pub fn hang_up(&mut self, now: Instant, line: LineId) -> Result<(), PhoneError> {
+        let i = self.find(line)?;
+        match self.lines[i].state {
+            LineState::Ringing => {
+                let l = &self.lines[i];
+                let bytes =
+                    response_to(&l.invite, StatusCode::DECLINE, Some(&l.dialog.local_tag)).finish();
+                let _ = self
+                    .layer
+                    .respond(now, l.invite_key, StatusCode::DECLINE, bytes);
+                self.end(i, EndReason::LocalHangUp);
+            }
+            // RFC 3261 §15: no BYE before the ACK (or its timeout).
+            LineState::Answered => self.lines[i].bye_on_ack = true,
+            LineState::Confirmed => {
+                self.send_bye(now, i);
+                self.end(i, EndReason::LocalHangUp);
+            }
+        }
+        Ok(())
+    }
+
+    fn find(&self, line: LineId) -> Result<usize, PhoneError> {
+        self.lines
+            .iter()
+            .position(|l| l.id == line)
+            .ok_or(PhoneError::NoSuchLine(line))
+    }
+
+    fn drain(&mut self, now: Instant) {
+        while let Some(reg) = self.registrations.poll_event() {
+            self.events.push_back(PhoneEvent::Registration(reg));
+        }
+        while let Some(ev) = self.layer.poll_event() {
+            match ev {
+                Event::Request { key, msg, source } => self.on_request(now, key, msg, source),
+                Event::Cancel {
+                    key, invite, msg, ..
+                } => self.on_cancel(now, key, invite, &msg),
+                Event::Ack { msg, .. } => self.on_ack(now, &msg),
+                Event::Response { key, msg } => {
+                    self.registrations
+                        .handle_response(now, &mut self.layer, key, &msg);
+                }
+                Event::Timeout { key } | Event::TransportError { key } => {
+                    self.registrations.handle_transaction_timeout(now, key);
+                }
+                Event::Discarded { .. } => self.discarded += 1,
+            }
+            while let Some(reg) = self.registrations.poll_event() {
+                self.events.push_back(PhoneEvent::Registration(reg));
+            }
+        }
+    }
+
+    fn on_request(&mut self, now: Instant, key: Key, msg: Message, source: SocketAddr) {
+        let method = msg.method().cloned();
+        if msg.to_tag().is_some() {
+            return self.in_dialog(now, key, msg, method);
+        }
+        match method {
+            Some(Method::Invite) => self.on_invite(now, key, msg, source),
+            Some(Method::Options) => {
+                let mut w = response_to(&msg, StatusCode::OK, None);
+                w.header(&HeaderName::Allow, ALLOW)
+                    .header(&HeaderName::Accept, "application/sdp");
+                self.reply(now, key, StatusCode::OK, w.finish(), true);
+            }
+            _ => {
+                let mut w = response_to(&msg, StatusCode::METHOD_NOT_ALLOWED, None);
+                w.header(&HeaderName::Allow, ALLOW);
+                self.reply(now, key, StatusCode::METHOD_NOT_ALLOWED, w.finish(), true);
+            }
+        }
+    }
+
+    fn on_invite(&mut self, now: Instant, key: Key, msg: Message, _source: SocketAddr) {
+        let tag = Tag::new(format!(
+            "ag{:08x}{:04x}",
+            self.seed as u32 ^ self.next_line as u32,
+            self.next_line
+        ));
+        let refuse = |status: StatusCode| response_to(&msg, status, Some(&tag)).finish();
+        if self.lines.len() >= self.config.max_lines {
+            let bytes = refuse(StatusCode::BUSY_HERE);
+            return self.reply(now, key, StatusCode::BUSY_HERE, bytes, false);
+        }
+        let offer = Sdp::parse(&msg.body).ok();
+        let answerable = offer.as_ref().is_some_and(|o| {
+            sdp::answer(
+                o,
+                &self.config.codecs,
+                self.config.local.ip(),
+                9,
+                Direction::SendRecv,
+                1,
+            )
+            .is_ok()
+        });
+        let Some(dialog) = Dialog::from_uas(&msg, &tag).filter(|_| answerable) else {
+            // No offer (we do not make offers in the 200), none we can
+            // answer, or no Contact to reach the caller at.
+            let bytes = refuse(StatusCode::NOT_ACCEPTABLE_HERE);
+            return self.reply(now, key, StatusCode::NOT_ACCEPTABLE_HERE, bytes, false);
+        };
+        let line = LineId(self.next_line);
+        self.next_line += 1;
+        let call_id = msg
+            .headers
+            .all
+            .iter()
+            .find(|h| h.name.as_str().eq_ignore_ascii_case(CALL_HEADER))
+            .map(|h| h.value_str().trim().to_string());
+        let from = msg
+            .headers
+            .from
+            .as_ref()
+            .map(|f| f.to_string())
+            .unwrap_or_default();
+        let mut w = response_to(&msg, StatusCode::RINGING, Some(&tag));
+        w.header(
+            &HeaderName::Contact,
+            format_args!("<{}>", contact(&self.config)),
+        );
+        let _ = self
+            .layer
+            .respond(now, key, StatusCode::RINGING, w.finish());
+        self.lines.push(Line {
+            id: line,
+            state: LineState::Ringing,
+            dialog,
+            invite: msg,
+            invite_key: key,
+            offer,
+            ours: None,
+            local_rtp: None,
+            unacked: None,
+            bye_on_ack: false,
+        });
+        self.events.push_back(PhoneEvent::Ringing {
+            line,
+            call_id,
+            from,
+        });
+    }
+
+    fn in_dialog(&mut self, now: Instant, key: Key, msg: Message, method: Option<Method>) {
+        let Some(i) = self
+            .lines
+            .iter()
+            .position(|l| l.dialog.matches_request(&msg))
+        else {
+            let bytes = response_to(&msg, StatusCode::CALL_DOES_NOT_EXIST, None).finish();
+            return self.reply(now, key, StatusCode::CALL_DOES_NOT_EXIST, bytes, true);
+        };
+        if !self.lines[i].dialog.accept_remote_cseq(&msg) {
+            let bytes = response_to(&msg, StatusCode::SERVER_INTERNAL_ERROR, None).finish();
+            return self.reply(now, key, StatusCode::SERVER_INTERNAL_ERROR, bytes, true);
+        }
+        match method {
+            Some(Method::Bye) => {
+                let bytes = response_to(&msg, StatusCode::OK, None).finish();
+                self.reply(now, key, StatusCode::OK, bytes, false);
+                self.end(i, EndReason::RemoteHangUp);
+            }
+            Some(Method::Invite) | Some(Method::Update) if !msg.body.is_empty() => {
+                self.on_offer(now, i, key, msg);
+            }
+            Some(Method::Invite) => {
+                // An offerless re-INVITE wants our offer in the 200: we
+                // give our current description again.
+                let ours = self.lines[i].ours.clone();
+                self.send_session(now, i, key, &msg, ours);
+            }
+            // A session refresh by UPDATE, NOTIFY, INFO: acknowledged.
+            _ => {
+                let bytes = response_to(&msg, StatusCode::OK, None).finish();
+                self.reply(now, key, StatusCode::OK, bytes, false);
+            }
+        }
+    }
+
+    /// A re-INVITE or UPDATE with a new offer: answered with our media.
+    fn on_offer(&mut self, now: Instant, i: usize, key: Key, msg: Message) {
+        let offer = Sdp::parse(&msg.body).ok();
+        let previous = std::mem::replace(&mut self.lines[i].offer, offer);
+        let answered = match self.lines[i].local_rtp {
+            Some(_) => self.answer_offer(i).ok(),
+            // Not answered yet (an UPDATE while ringing): nothing of ours to give.
+            None => None,
+        };
+        let Some((ours, media)) = answered else {
+            self.lines[i].offer = previous;
+            let bytes = response_to(&msg, StatusCode::NOT_ACCEPTABLE_HERE, None).finish();
+            return self.reply(now, key, StatusCode::NOT_ACCEPTABLE_HERE, bytes, false);
+        };
+        self.send_session(now, i, key, &msg, Some(ours));
+        let line = self.lines[i].id;
+        self.events.push_back(PhoneEvent::Media { line, media });
+    }
+
+    /// A 2xx carrying our description, resent until the ACK for an INVITE.
+    fn send_session(&mut self, now: Instant, i: usize, key: Key, msg: &Message, ours: Option<Sdp>) {
+        let mut w = response_to(msg, StatusCode::OK, None);
+        w.header(
+            &HeaderName::Contact,
+            format_args!("<{}>", contact(&self.config)),
+        )
+        .header(&HeaderName::Allow, ALLOW);
+        let bytes = match &ours {
+            Some(sdp) => w.finish_with_body(Some("application/sdp"), &sdp.to_bytes()),
+            None => w.finish(),
+        };
+        let _ = self.layer.respond(now, key, StatusCode::OK, bytes.clone());
+        if let Some(sdp) = ours {
+            self.lines[i].ours = Some(sdp);
+        }
+        if msg.method() == Some(&Method::Invite) {
+            let t1 = self.layer.config().t1;
+            self.lines[i].unacked = Some(Unacked {
+                cseq: msg.cseq().map_or(0, |c| c.seq),
+                destination: msg.response_destination(self.config.account.remote),
+                bytes,
+                next: now + t1,
+                interval: t1,
+                give_up: now + t1 * 64,
+            });
+        }
+    }
+
+    /// Our answer to the line's last offer, and the media it agrees on.
+    fn answer_offer(&mut self, i: usize) -> Result<(Sdp, Media), PhoneError> {
+        let l = &self.lines[i];
+        let rtp = l.local_rtp.ok_or(PhoneError::NotRinging)?;
+        let offer = l.offer.as_ref().ok_or(NegotiationError::NoAudio)?;
+        // The session id stays what the first answer said (a number of
+        // ours); only the version moves.
+        let session = l
+            .ours
+            .as_ref()
+            .and_then(|o| o.origin.session_id.parse().ok())
+            .unwrap_or((self.seed >> 16 ^ l.id.0) & 0xffff_ffff);
+        let mut ours = sdp::answer(
+            offer,
+            &self.config.codecs,
+            rtp.ip(),
+            rtp.port(),
+            Direction::SendRecv,
+            session,
+        )?;
+        if let Some(previous) = &l.ours {
+            ours.origin.session_version = previous.origin.session_version + 1;
+        }
+        let codecs = ours.audio().map(|m| m.codecs()).unwrap_or_default();
+        let codec = codecs
+            .iter()
+            .find(|c| c.kind().is_voice())
+            .cloned()
+            .ok_or(NegotiationError::NoCommonCodec)?;
+        let dtmf_pt = codecs
+            .iter()
+            .find(|c| c.kind() == CodecKind::TelephoneEvent)
+            .map(|c| c.pt);
+        let media = Media {
+            remote: offer.remote_rtp(),
+            codec,
+            dtmf_pt,
+            send: ours.direction().sends(),
+        };
+        Ok((ours, media))
+    }
+
+    fn on_ack(&mut self, now: Instant, msg: &Message) {
+        let Some(i) = self
+            .lines
+            .iter()
+            .position(|l| l.dialog.matches_request(msg))
+        else {
+            return;
+        };
+        let cseq = msg.cseq().map_or(0, |c| c.seq);
+        let l = &mut self.lines[i];
+        if l.unacked.as_ref().is_some_and(|u| u.cseq == cseq) {
+            l.unacked = None;
+        }
+        if l.state == LineState::Answered {
+            l.state = LineState::Confirmed;
+            if l.bye_on_ack {
+                self.send_bye(now, i);
+                self.end(i, EndReason::LocalHangUp);
+            }
+        }
+    }
+
+    fn on_cancel(&mut self, now: Instant, key: Key, invite: Option<Key>, msg: &Message) {
+        let line = invite.and_then(|k| self.lines.iter().position(|l| l.invite_key == k));
+        let status = match line {
+            Some(_) => StatusCode::OK,
+            None => StatusCode::CALL_DOES_NOT_EXIST,
+        };
+        let bytes = response_to(msg, status, None).finish();
+        self.reply(now, key, status, bytes, false);
+        let Some(i) = line.filter(|&i| self.lines[i].state == LineState::Ringing) else {
+            return;
+        };
+        let l = &self.lines[i];
+        let bytes = response_to(
+            &l.invite,
+            StatusCode::REQUEST_TERMINATED,
+            Some(&l.dialog.local_tag),
+        )
+        .finish();
+        let _ = self
+            .layer
+            .respond(now, l.invite_key, StatusCode::REQUEST_TERMINATED, bytes);
+        self.end(i, EndReason::Cancelled);
+    }
+
+    fn resend_2xx(&mut self, now: Instant, i: usize) {
+        let t2 = self.layer.config().t2;
+        let Some(u) = self.lines[i].unacked.as_mut() else {
+            return;
+        };
+        if now >= u.give_up {
+            self.lines[i].unacked = None;
+            if self.lines[i].state == LineState::Answered {
+                // RFC 3261 §13.3.1.4: no ACK, so the dialog ends with a BYE.
+                self.lines[i].state = LineState::Confirmed;
+                self.send_bye(now, i);
+                self.end(i, EndReason::NoAck);
+            }
+            return;
+        }
+        if now >= u.next {
+            self.layer
+                .send_stateless(u.destination, false, u.bytes.clone());
+            u.interval = (u.interval * 2).min(t2);
+            u.next = now + u.interval;
+        }
+    }
+
+    fn send_bye(&mut self, now: Instant, i: usize) {
+        let branch = self.layer.new_branch();
+        let local = self.config.local;
+        let via = Via::new("UDP", Host::from(local.ip()), Some(local.port()), &branch);
+        let us = contact(&self.config);
+        let bytes = self.lines[i]
+            .dialog
+            .request(&Method::Bye, &via, &us)
+            .finish();
+        if let Ok(bye) = parse_datagram(bytes.clone()) {
+            let _ = self
+                .layer
+                .send_request(now, &bye, bytes, self.config.account.remote, false);
+        }
+    }
+
+    fn reply(&mut self, now: Instant, key: Key, status: StatusCode, bytes: Bytes, forget: bool) {
+        let _ = if forget {
+            self.layer.respond_and_forget(now, key, status, bytes)
+        } else {
+            self.layer.respond(now, key, status, bytes)
+        };
+    }
+
+    fn end(&mut self, i: usize, reason: EndReason) {
+        let line = self.lines.remove(i).id;
+        self.events.push_back(PhoneEvent::Ended { line, reason });
+    }
+}
+
+/// Our Contact: the extension at our SIP address.
+fn contact(config: &PhoneConfig) -> Uri {
+    Uri::Sip(SipUri::new(
+        Some(config.account.username.as_str()),
+        Host::from(config.local.ip()),
+        Some(config.local.port()),
+    ))
+}
+
+#[cfg(test)]
+#[path = "phone_tests.rs"]
+mod tests;
