@@ -116,6 +116,11 @@ impl<T> JitterBuffer<T> {
         }
     }
 
+    /// The length of one frame (the sender's packet).
+    pub fn frame(&self) -> Duration {
+        self.s.frame
+    }
+
     /// The counts so far.
     pub fn stats(&self) -> Stats {
         self.stats

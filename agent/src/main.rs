@@ -1,10 +1,116 @@
-//! The Careline desktop agent. The softphone, the patient card and the script
-//! prompts arrive with the agent issue; until then this binary only says so.
+//! `careline-agent`: the desktop agent. `--headless` runs the phone without
+//! a window (tests, demos, load); the window is not built yet.
 
-fn main() {
-    eprintln!(
-        "careline-agent {}: the desktop agent is not built yet; point any SIP softphone at the server (see README.md)",
-        env!("CARGO_PKG_VERSION")
-    );
-    std::process::exit(2);
+use std::io::BufRead;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use careline_agent::api::ServerUrl;
+use careline_agent::headless;
+use clap::Parser;
+
+/// Careline's softphone agent.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// Run without a window: log each call and card on standard output.
+    #[arg(long)]
+    headless: bool,
+    /// Answer calls without anyone pressing a key.
+    #[arg(long)]
+    auto_answer: bool,
+    /// How long to let a call ring before auto-answering (`0s`, `800ms`, `2s`).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    answer_after: Duration,
+    /// The server's API, `http://host:port`.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// Our extension.
+    #[arg(long)]
+    ext: String,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+    /// The local address for SIP and RTP (default: the one that reaches the server).
+    #[arg(long)]
+    bind: Option<IpAddr>,
+    /// An 8 kHz mono 16-bit WAV file played into every call (default: silence).
+    #[arg(long)]
+    play: Option<PathBuf>,
+    /// A directory where each call is recorded as `<call id>.wav`.
+    #[arg(long)]
+    record: Option<PathBuf>,
+    /// The disposition reason saved when a call ends.
+    #[arg(long)]
+    disposition: Option<String>,
+    /// Exit after this many calls.
+    #[arg(long)]
+    calls: Option<u64>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("`{s}` is not a duration (like 0s, 800ms, 2s)");
+    let (number, unit) = match s.strip_suffix("ms") {
+        Some(n) => (n, 1),
+        None => (s.strip_suffix('s').ok_or_else(bad)?, 1000),
+    };
+    let n: u64 = number.trim().parse().map_err(|_| bad())?;
+    Ok(Duration::from_millis(n * unit))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("careline-agent: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    if !cli.headless {
+        bail!("the window is not built yet; run with --headless (see --help)");
+    }
+    if !cli.password_stdin {
+        bail!(
+            "give the password on standard input with --password-stdin (never on the command line)"
+        );
+    }
+    let mut password = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut password)
+        .context("reading the password from standard input")?;
+    let password = password.trim_end_matches(['\r', '\n']).to_string();
+    if password.is_empty() {
+        bail!("standard input gave an empty password");
+    }
+    let opts = headless::Options {
+        server: ServerUrl::parse(&cli.server)?,
+        extension: cli.ext,
+        password,
+        auto_answer: cli.auto_answer,
+        answer_after: cli.answer_after,
+        bind: cli.bind,
+        play: cli.play,
+        record: cli.record,
+        disposition: cli.disposition,
+        calls: cli.calls,
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(headless::run(opts))
 }

@@ -93,8 +93,6 @@ pub enum EndReason {
     LocalHangUp,
     /// Our 200 was never acknowledged.
     NoAck,
-    /// The offer could not be answered (no codec in common, no SDP).
-    NotAcceptable,
 }
 
 /// What the phone tells its driver.

@@ -20,6 +20,7 @@ use support::sipp::Sipp;
 
 mod attended;
 mod callbacks;
+mod headless;
 mod teleconsult;
 mod trunks;
 

@@ -383,6 +383,29 @@ mod tests {
     }
 
     #[sqlx::test(migrations = "../migrations")]
+    async fn a_softphone_learns_its_settings_from_the_login(pool: sqlx::SqlitePool) {
+        let s = clinic(pool).await;
+        let token = login_as(&s, "1002").await;
+        let (status, body) = call(&s, get("/api/phone", &token)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            json!({
+                "extension": "1002",
+                "domain": "clinic.test",
+                "listen": ["udp://127.0.0.1:5060"],
+                "register_expires": 300,
+            })
+        );
+        let operator = s.api_token.clone().unwrap();
+        let (status, body) = call(&s, get("/api/phone", &operator)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(body["error"].as_str().unwrap().contains("no phone"));
+        let (status, _) = call(&s, get("/api/phone", "not-a-token")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
     async fn roles_decide_what_each_may_see_and_do(pool: sqlx::SqlitePool) {
         let s = clinic(pool).await;
         let agent = login_as(&s, "1001").await;

@@ -11,6 +11,7 @@ pub mod live;
 mod openapi;
 mod operator;
 mod patients;
+pub mod phone;
 mod teleconsults;
 mod web;
 mod ws;
@@ -61,6 +62,8 @@ pub struct AppState {
     /// Whether a teleconsult lacking consent or payment is refused (or
     /// only warned about).
     pub teleconsult_refuse_missing: bool,
+    /// What softphones are told to register with (`GET /api/phone`).
+    pub phone: Arc<phone::PhoneSettings>,
 }
 
 /// The router.
@@ -79,6 +82,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/logout", axum::routing::post(auth::logout))
         .route("/api/session", get(auth::session))
         .route("/api/ws", get(ws::upgrade))
+        .route("/api/phone", get(phone::settings))
         .route("/api/agents", get(operator::list_agents))
         .route(
             "/api/agents/{ext}/state",
@@ -206,6 +210,10 @@ mod tests {
             dashboard,
             callbacks,
             teleconsult_refuse_missing: true,
+            phone: Arc::new(phone::PhoneSettings {
+                domain: "clinic.test".into(),
+                register_expires: 300,
+            }),
             queue_members,
             store,
             metrics,

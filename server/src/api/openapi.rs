@@ -17,6 +17,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/logout"),
     ("get", "/api/session"),
     ("get", "/api/ws"),
+    ("get", "/api/phone"),
     ("get", "/api/agents"),
     ("put", "/api/agents/{ext}/state"),
     ("get", "/api/calls/{id}"),
@@ -160,6 +161,11 @@ pub fn document() -> Value {
                 "summary": "Who this token belongs to: {extension, role}; 401 once the session has ended.",
                 "security": auth,
                 "responses": { "200": { "description": "{extension, role}" }, "401": unauthorized }
+            }},
+            "/api/phone": { "get": {
+                "summary": "A softphone's settings for the logged-in member of staff: {extension, domain (also the digest realm), listen (the server's SIP sockets; a 0.0.0.0 host means the API's own), register_expires}. The SIP password is the login's. 403 for the operator token.",
+                "security": auth,
+                "responses": { "200": { "description": "{extension, domain, listen, register_expires}" }, "401": unauthorized, "403": forbidden }
             }},
             "/api/ws": { "get": {
                 "summary": "Live WebSocket: hello, events by role, call_offered screen pops; client messages state, note, disposition. `after` resumes from a seq.",

@@ -532,6 +532,19 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
                 .map_err(|e| anyhow::anyhow!("patients.default_region: {e}"))?,
         ),
         teleconsult_refuse_missing: config.teleconsult.missing_flags == "refuse",
+        phone: Arc::new(crate::api::phone::PhoneSettings {
+            domain: config.sip.domain.clone(),
+            register_expires: config
+                .registrar
+                .default_expires
+                .0
+                .min(Duration::from_secs(600))
+                .clamp(
+                    config.registrar.min_expires.0,
+                    config.registrar.max_expires.0,
+                )
+                .as_secs(),
+        }),
         queue_members,
         dashboard: crate::indicators::live::Dashboard::spawn(
             store.clone(),

@@ -1,0 +1,350 @@
+//! One line's audio, sans-IO: 20 ms frames of samples become G.711 RTP
+//! packets, and received packets go through the jitter buffer and come out
+//! as 20 ms frames for the headset (or a file), whatever the sender's
+//! packet length (10, 20, 30 ms …: the jitter buffer works in the
+//! sender's packets, the playout in our frames). The driver calls
+//! [`AudioStream::send_frame`] and [`AudioStream::play_frame`] every 20 ms
+//! of its own clock and [`AudioStream::receive`] for each datagram; time
+//! is always an argument.
+//!
+//! Opus is not here yet: a line that agreed on anything but PCMU or PCMA
+//! has no stream (the phone offers G.711 only until it is).
+
+use std::time::{Duration, Instant};
+
+use careline_shared::rtp::{G711, RtpHeader, RtpPacket};
+use careline_shared::sdp::CodecKind;
+
+use crate::jitter::{JitterBuffer, Playout, Settings};
+use crate::phone::Media;
+
+/// Samples in one 20 ms frame at 8 kHz.
+pub const FRAME_SAMPLES: usize = 160;
+
+/// What went through a stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// RTP packets sent.
+    pub sent: u64,
+    /// RTP packets received with our payload type.
+    pub received: u64,
+    /// Datagrams that were not RTP, or not our payload type.
+    pub ignored: u64,
+    /// Frames played from received audio.
+    pub played: u64,
+    /// Frame periods concealed (loss, underrun).
+    pub concealed: u64,
+    /// The jitter buffer's own account (lost, late, underruns …).
+    pub jitter: crate::jitter::Stats,
+}
+
+/// One line's audio.
+#[derive(Debug)]
+pub struct AudioStream {
+    law: G711,
+    pt: u8,
+    send: bool,
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+    /// Made for the sender's packet length once the first one comes.
+    jitter: Option<JitterBuffer<Vec<u8>>>,
+    /// Decoded samples waiting to be played.
+    pending: std::collections::VecDeque<i16>,
+    /// The last packet played, faded for each concealed one.
+    last_played: Vec<i16>,
+    counters: Counters,
+}
+
+impl AudioStream {
+    /// A stream for the media a line agreed on; `None` when its codec is
+    /// not G.711. `random` seeds the SSRC, first sequence number and
+    /// timestamp (RFC 3550 §5.1 wants them unpredictable).
+    pub fn new(media: &Media, random: u64) -> Option<AudioStream> {
+        let law = match media.codec.kind() {
+            CodecKind::Pcmu => G711::Ulaw,
+            CodecKind::Pcma => G711::Alaw,
+            _ => return None,
+        };
+        Some(AudioStream {
+            law,
+            pt: media.codec.pt,
+            send: media.send,
+            ssrc: random as u32,
+            seq: (random >> 32) as u16,
+            ts: (random >> 16) as u32,
+            jitter: None,
+            pending: std::collections::VecDeque::new(),
+            last_played: Vec::new(),
+            counters: Counters::default(),
+        })
+    }
+
+    /// The line's media changed (hold, a transfer): same SSRC and numbering,
+    /// new codec or direction.
+    pub fn update(&mut self, media: &Media) {
+        match media.codec.kind() {
+            CodecKind::Pcmu => self.law = G711::Ulaw,
+            CodecKind::Pcma => self.law = G711::Alaw,
+            _ => {}
+        }
+        self.pt = media.codec.pt;
+        self.send = media.send;
+    }
+
+    /// What went through so far.
+    pub fn counters(&self) -> Counters {
+        Counters {
+            jitter: self
+                .jitter
+                .as_ref()
+                .map(JitterBuffer::stats)
+                .unwrap_or_default(),
+            ..self.counters
+        }
+    }
+
+    /// One frame of our audio as an RTP packet in `out`: its length, or
+    /// `None` while we may not send (held `recvonly`). The timestamp moves
+    /// on either way, as the clock does.
+    pub fn send_frame(&mut self, samples: &[i16; FRAME_SAMPLES], out: &mut [u8]) -> Option<usize> {
+        let ts = self.ts;
+        self.ts = self.ts.wrapping_add(FRAME_SAMPLES as u32);
+        if !self.send {
+            return None;
+        }
+        let mut payload = [0u8; FRAME_SAMPLES];
+        self.law.encode_into(samples, &mut payload);
+        let header = RtpHeader::new(self.pt, self.seq, ts, self.ssrc);
+        let n = header.write(&payload, out).ok()?;
+        self.seq = self.seq.wrapping_add(1);
+        self.counters.sent += 1;
+        Some(n)
+    }
+
+    /// A datagram arrived on the line's socket at `now`.
+    pub fn receive(&mut self, now: Instant, datagram: &[u8]) {
+        match RtpPacket::parse(datagram) {
+            Ok(p) if p.payload_type() == self.pt => {
+                // G.711 is one byte a sample: the packet's length is its
+                // duration. A sender that changes it starts a new buffer.
+                let samples = p.payload().len();
+                if samples == 0 || samples % 8 != 0 {
+                    self.counters.ignored += 1;
+                    return;
+                }
+                self.counters.received += 1;
+                let frame = Duration::from_millis(samples as u64 / 8);
+                if self.jitter.as_ref().is_none_or(|j| j.frame() != frame) {
+                    self.jitter = Some(JitterBuffer::new(Settings {
+                        frame,
+                        min_delay: (frame * 2).max(Settings::default().min_delay),
+                        ..Settings::default()
+                    }));
+                    self.pending.clear();
+                }
+                if let Some(j) = &mut self.jitter {
+                    j.push(now, p.timestamp(), p.payload().to_vec());
+                }
+            }
+            // DTMF events, comfort noise, RTCP on the same port, stray bytes.
+            _ => self.counters.ignored += 1,
+        }
+    }
+
+    /// The next 20 ms to play into `out`: received audio, or a faded copy
+    /// of the last packet where one is missing, or silence while filling.
+    pub fn play_frame(&mut self, now: Instant, out: &mut [i16; FRAME_SAMPLES]) {
+        while self.pending.len() < FRAME_SAMPLES {
+            let Some(jitter) = &mut self.jitter else {
+                break;
+            };
+            match jitter.pop(now) {
+                Playout::Frame(codes) => {
+                    self.last_played.clear();
+                    self.last_played
+                        .extend(codes.iter().map(|&c| self.law.decode(c)));
+                    self.pending.extend(&self.last_played);
+                    self.counters.played += 1;
+                }
+                Playout::Conceal => {
+                    // Half the level each time: a lost packet is bridged,
+                    // a long gap fades to silence.
+                    for s in &mut self.last_played {
+                        *s /= 2;
+                    }
+                    if self.last_played.is_empty() {
+                        break;
+                    }
+                    self.pending.extend(&self.last_played);
+                    self.counters.concealed += 1;
+                }
+                Playout::Filling => break,
+            }
+        }
+        for o in out.iter_mut() {
+            *o = self.pending.pop_front().unwrap_or(0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use careline_shared::sdp::Codec;
+    use careline_shared::testing::virtual_epoch;
+
+    use super::*;
+
+    fn media(codec: Codec, send: bool) -> Media {
+        Media {
+            remote: Some("127.0.0.1:4000".parse().unwrap()),
+            codec,
+            dtmf_pt: Some(101),
+            send,
+        }
+    }
+
+    fn tone(n: usize) -> [i16; FRAME_SAMPLES] {
+        std::array::from_fn(|i| (((i + n * FRAME_SAMPLES) as f64 * 0.3).sin() * 8000.0) as i16)
+    }
+
+    #[test]
+    fn frames_go_out_as_numbered_rtp_and_come_back_through_the_jitter_buffer() {
+        let mut a = AudioStream::new(&media(Codec::PCMA, true), 0x0102_0304_0506_0708).unwrap();
+        let mut b = AudioStream::new(&media(Codec::PCMA, true), 42).unwrap();
+        let t0 = virtual_epoch();
+        let mut buf = [0u8; 512];
+        let mut heard = Vec::new();
+        for n in 0..10 {
+            let now = t0 + Duration::from_millis(20 * n as u64);
+            let len = a.send_frame(&tone(n), &mut buf).unwrap();
+            let p = RtpPacket::parse(&buf[..len]).unwrap();
+            assert_eq!(p.payload_type(), 8);
+            assert_eq!(p.sequence(), 0x0304u16.wrapping_add(n as u16));
+            assert_eq!(p.timestamp(), 0x0304_0506 + 160 * n as u32);
+            assert_eq!(p.payload().len(), FRAME_SAMPLES);
+            b.receive(now, &buf[..len]);
+            let mut out = [0; FRAME_SAMPLES];
+            b.play_frame(now, &mut out);
+            heard.push(out);
+        }
+        assert_eq!(a.counters().sent, 10);
+        let c = b.counters();
+        assert_eq!((c.received, c.ignored), (10, 0));
+        // Played once 40 ms are buffered (frames 0 and 1): one period of
+        // silence, then the tone a frame behind, within G.711's error.
+        assert!(heard[0].iter().all(|&s| s == 0));
+        for (played, sent) in heard[1..].iter().zip(0..) {
+            let want = tone(sent);
+            let worst = played
+                .iter()
+                .zip(&want)
+                .map(|(p, w)| (i32::from(*p) - i32::from(*w)).abs())
+                .max()
+                .unwrap();
+            assert!(worst < 300, "frame {sent} off by {worst}");
+        }
+    }
+
+    #[test]
+    fn thirty_millisecond_packets_play_whole_in_twenty_millisecond_frames() {
+        // SIPp's sample A-law stream, and many desk phones, send 30 ms.
+        let mut b = AudioStream::new(&media(Codec::PCMA, true), 3).unwrap();
+        let t0 = virtual_epoch();
+        let samples: Vec<i16> = (0..240 * 20)
+            .map(|i| ((i as f64 * 0.05).sin() * 6000.0) as i16)
+            .collect();
+        let mut buf = [0u8; 512];
+        let mut heard = Vec::new();
+        // 600 ms: 20 packets of 30 ms in, 30 frames of 20 ms out (then
+        // the buffer's delay drained with 5 more frames).
+        let mut next = 0usize;
+        for tick in 0..35u64 {
+            let now = t0 + Duration::from_millis(20 * tick);
+            // Each packet at its own 30 ms mark, seen at the next tick.
+            while next < 20 && 30 * next as u64 <= 20 * tick {
+                let n = next;
+                next += 1;
+                let mut payload = [0u8; 240];
+                G711::Alaw.encode_into(&samples[n * 240..(n + 1) * 240], &mut payload);
+                let len = RtpHeader::new(8, n as u16, 240 * n as u32, 5)
+                    .write(&payload, &mut buf)
+                    .unwrap();
+                b.receive(now, &buf[..len]);
+            }
+            let mut out = [0; FRAME_SAMPLES];
+            b.play_frame(now, &mut out);
+            heard.extend_from_slice(&out);
+        }
+        let c = b.counters();
+        assert_eq!((c.received, c.played), (20, 20));
+        assert_eq!((c.jitter.lost, c.jitter.late), (0, 0));
+        // Concealment only once the talker stopped (the buffer ran dry).
+        assert_eq!(c.concealed, c.jitter.underruns);
+        // Everything sent is heard, in order, after the leading silence
+        // (A-law turns the first sample, 0, into ±8, so it shows).
+        let start = heard.iter().position(|&s| s != 0).unwrap();
+        let worst = heard[start..start + samples.len()]
+            .iter()
+            .zip(&samples)
+            .map(|(h, s)| (i32::from(*h) - i32::from(*s)).abs())
+            .max()
+            .unwrap();
+        assert!(worst < 300, "off by {worst}");
+    }
+
+    #[test]
+    fn a_held_line_sends_nothing_but_keeps_its_clock() {
+        let mut a = AudioStream::new(&media(Codec::PCMU, false), 1 << 16).unwrap();
+        let mut buf = [0u8; 512];
+        assert_eq!(a.send_frame(&tone(0), &mut buf), None);
+        a.update(&media(Codec::PCMU, true));
+        let len = a.send_frame(&tone(1), &mut buf).unwrap();
+        let p = RtpPacket::parse(&buf[..len]).unwrap();
+        assert_eq!(p.timestamp(), 1 + FRAME_SAMPLES as u32);
+        assert_eq!(a.counters().sent, 1);
+    }
+
+    #[test]
+    fn other_payload_types_and_noise_are_ignored_and_loss_is_concealed() {
+        let mut b = AudioStream::new(&media(Codec::PCMU, true), 7).unwrap();
+        let t0 = virtual_epoch();
+        b.receive(t0, b"not rtp");
+        let mut buf = [0u8; 64];
+        let dtmf = RtpHeader::new(101, 1, 0, 9)
+            .write(&[1, 0, 0, 160], &mut buf)
+            .unwrap();
+        b.receive(t0, &buf[..dtmf]);
+        assert_eq!(b.counters().ignored, 2);
+        assert!(AudioStream::new(&media(Codec::OPUS, true), 1).is_none());
+        // Frames 0, 1, 2 and 4: frame 3 is concealed at half the level of 2.
+        let mut big = [0u8; 512];
+        let mut sender = AudioStream::new(&media(Codec::PCMU, true), 0).unwrap();
+        let loud = [8000i16; FRAME_SAMPLES];
+        let mut played = Vec::new();
+        for n in 0..8u64 {
+            let now = t0 + Duration::from_millis(20 * n);
+            let len = sender.send_frame(&loud, &mut big).unwrap();
+            if n != 3 {
+                b.receive(now, &big[..len]);
+            }
+            let mut out = [0; FRAME_SAMPLES];
+            b.play_frame(now, &mut out);
+            played.push(out[0]);
+        }
+        let c = b.counters();
+        assert_eq!(c.concealed, 1);
+        // Filling, then frames 0, 1, 2; frame 3's period; frame 4 …
+        assert_eq!(played[0], 0);
+        let level = played[3];
+        assert!((7800..=8200).contains(&level), "{level}");
+        assert_eq!(
+            played[4],
+            level / 2,
+            "the lost frame repeats the last at half level"
+        );
+        assert_eq!(played[5], level);
+    }
+}
