@@ -109,7 +109,7 @@ impl Api {
     /// `POST /api/login`.
     pub async fn login(&self, extension: &str, password: &str) -> Result<Session> {
         let body = json!({ "extension": extension, "password": password });
-        let (status, reply) = self.request("POST", "/api/login", None, Some(body)).await?;
+        let (status, reply) = self.call("POST", "/api/login", None, Some(body)).await?;
         if status == 401 {
             bail!("the server refused extension {extension} and this password");
         }
@@ -130,7 +130,7 @@ impl Api {
     /// `GET /api/phone`.
     pub async fn phone_settings(&self, session: &Session) -> Result<PhoneSettings> {
         let (status, reply) = self
-            .request("GET", "/api/phone", Some(&session.token), None)
+            .call("GET", "/api/phone", Some(&session.token), None)
             .await?;
         if status != 200 {
             bail!(
@@ -152,7 +152,7 @@ impl Api {
 
     /// One request on a connection of its own: the status and the JSON
     /// body (`null` when there is none).
-    async fn request(
+    pub async fn call(
         &self,
         method: &str,
         path: &str,

@@ -96,15 +96,25 @@ fn run(cli: Cli) -> Result<()> {
     if password.is_empty() {
         bail!("standard input gave an empty password");
     }
+    let play = match &cli.play {
+        Some(path) => {
+            let file =
+                std::fs::File::open(path).with_context(|| format!("--play {}", path.display()))?;
+            careline_agent::wav::read(file).with_context(|| format!("--play {}", path.display()))?
+        }
+        None => Vec::new(),
+    };
     let opts = headless::Options {
-        server: ServerUrl::parse(&cli.server)?,
-        extension: cli.ext,
-        password,
+        engine: careline_agent::engine::Settings {
+            server: ServerUrl::parse(&cli.server)?,
+            extension: cli.ext,
+            password,
+            bind: cli.bind,
+            play,
+            record: cli.record,
+        },
         auto_answer: cli.auto_answer,
         answer_after: cli.answer_after,
-        bind: cli.bind,
-        play: cli.play,
-        record: cli.record,
         disposition: cli.disposition,
         calls: cli.calls,
     };

@@ -93,6 +93,24 @@ pub enum EndReason {
     LocalHangUp,
     /// Our 200 was never acknowledged.
     NoAck,
+    /// Our call was refused with this status (486 busy, 404 unknown …).
+    Refused(u16),
+    /// Our call got no answer at all (Timer B).
+    Unanswered,
+}
+
+impl EndReason {
+    /// As logs and the screen name it: `remote_hang_up`, `refused_486` …
+    pub fn name(self) -> String {
+        match self {
+            EndReason::RemoteHangUp => "remote_hang_up".into(),
+            EndReason::Cancelled => "cancelled".into(),
+            EndReason::LocalHangUp => "local_hang_up".into(),
+            EndReason::NoAck => "no_ack".into(),
+            EndReason::Refused(code) => format!("refused_{code}"),
+            EndReason::Unanswered => "unanswered".into(),
+        }
+    }
 }
 
 /// What the phone tells its driver.
@@ -137,10 +155,18 @@ pub enum PhoneError {
     /// Our answer could not be built.
     #[error("the call's offer cannot be answered: {0}")]
     Offer(#[from] NegotiationError),
+    /// Not something to dial.
+    #[error("`{0}` is not a number to call (digits, letters, + - . _ * #)")]
+    BadTarget(String),
+    /// The request could not be sent.
+    #[error("cannot send: {0}")]
+    Send(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LineState {
+    /// Our INVITE is out, no 2xx yet.
+    Dialing,
     /// 180 sent, waiting for the user.
     Ringing,
     /// 200 sent, waiting for the ACK.
@@ -165,9 +191,12 @@ struct Line {
     id: LineId,
     state: LineState,
     dialog: Dialog,
-    /// The INVITE being answered and its server transaction.
+    /// The INVITE being answered and its server transaction, or (for
+    /// our own calls) the INVITE we sent and its client transaction.
     invite: Message,
     invite_key: Key,
+    /// Set on the lines we dialled.
+    outgoing: Option<dial::Outgoing>,
     /// The last offer received, to answer.
     offer: Option<Sdp>,
     /// Our description (its version goes up with each answer).
@@ -331,6 +360,7 @@ impl Phone {
             }
             // RFC 3261 §15: no BYE before the ACK (or its timeout).
             LineState::Answered => self.lines[i].bye_on_ack = true,
+            LineState::Dialing => self.cancel_dialing(now, i),
             LineState::Confirmed => {
                 self.send_bye(now, i);
                 self.end(i, EndReason::LocalHangUp);
@@ -358,11 +388,17 @@ impl Phone {
                 } => self.on_cancel(now, key, invite, &msg),
                 Event::Ack { msg, .. } => self.on_ack(now, &msg),
                 Event::Response { key, msg } => {
-                    self.registrations
-                        .handle_response(now, &mut self.layer, key, &msg);
+                    if !self
+                        .registrations
+                        .handle_response(now, &mut self.layer, key, &msg)
+                    {
+                        self.on_response(now, key, &msg);
+                    }
                 }
                 Event::Timeout { key } | Event::TransportError { key } => {
-                    self.registrations.handle_transaction_timeout(now, key);
+                    if !self.registrations.handle_transaction_timeout(now, key) {
+                        self.on_dial_timeout(key);
+                    }
                 }
                 Event::Discarded { .. } => self.discarded += 1,
             }
@@ -450,6 +486,7 @@ impl Phone {
             dialog,
             invite: msg,
             invite_key: key,
+            outgoing: None,
             offer,
             ours: None,
             local_rtp: None,
@@ -696,6 +733,9 @@ fn contact(config: &PhoneConfig) -> Uri {
         Some(config.local.port()),
     ))
 }
+
+#[path = "phone_dial.rs"]
+mod dial;
 
 #[cfg(test)]
 #[path = "phone_tests.rs"]

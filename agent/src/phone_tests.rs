@@ -8,15 +8,15 @@ use careline_shared::testing::virtual_epoch;
 
 use super::*;
 
-const SERVER: &str = "127.0.0.1:5060";
-const PHONE: &str = "127.0.0.1:5072";
-const RTP: &str = "127.0.0.1:40000";
+pub(super) const SERVER: &str = "127.0.0.1:5060";
+pub(super) const PHONE: &str = "127.0.0.1:5072";
+pub(super) const RTP: &str = "127.0.0.1:40000";
 
-fn ms(n: u64) -> Duration {
+pub(super) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-fn config() -> PhoneConfig {
+pub(super) fn config() -> PhoneConfig {
     let account = Account {
         name: "1001".into(),
         remote: SERVER.parse().unwrap(),
@@ -30,13 +30,13 @@ fn config() -> PhoneConfig {
 }
 
 /// A phone already registered, with nothing left to send.
-struct Rig {
-    phone: Phone,
+pub(super) struct Rig {
+    pub(super) phone: Phone,
     t0: Instant,
 }
 
 impl Rig {
-    fn new() -> Rig {
+    pub(super) fn new() -> Rig {
         let t0 = virtual_epoch();
         let mut phone = Phone::new(config(), t0, 0x1234_5678_9abc);
         phone.handle_timeout(t0);
@@ -52,34 +52,34 @@ impl Rig {
         rig
     }
 
-    fn at(&self, offset: Duration) -> Instant {
+    pub(super) fn at(&self, offset: Duration) -> Instant {
         self.t0 + offset
     }
 
-    fn receive(&mut self, offset: Duration, text: &str) {
+    pub(super) fn receive(&mut self, offset: Duration, text: &str) {
         let now = self.at(offset);
         self.phone
             .handle_datagram(now, Bytes::from(text.to_owned()), SERVER.parse().unwrap());
     }
 
     /// Runs every timer due up to `offset`, at its own instant.
-    fn run_until(&mut self, offset: Duration) {
+    pub(super) fn run_until(&mut self, offset: Duration) {
         let end = self.at(offset);
         while let Some(t) = self.phone.poll_timeout().filter(|&t| t <= end) {
             self.phone.handle_timeout(t);
         }
     }
 
-    fn sent(&mut self) -> Vec<Message> {
+    pub(super) fn sent(&mut self) -> Vec<Message> {
         sent(&mut self.phone)
     }
 
-    fn events(&mut self) -> Vec<PhoneEvent> {
+    pub(super) fn events(&mut self) -> Vec<PhoneEvent> {
         std::iter::from_fn(|| self.phone.poll_event()).collect()
     }
 
     /// An INVITE from the server for call `call` rings the phone; the line.
-    fn ring(&mut self, offset: Duration, call: &str) -> LineId {
+    pub(super) fn ring(&mut self, offset: Duration, call: &str) -> LineId {
         self.receive(offset, &invite(call, 1, Some(OFFER)));
         let ringing = self.sent();
         assert_eq!(ringing.len(), 1);
@@ -94,14 +94,14 @@ impl Rig {
     }
 }
 
-fn sent(phone: &mut Phone) -> Vec<Message> {
+pub(super) fn sent(phone: &mut Phone) -> Vec<Message> {
     std::iter::from_fn(|| phone.poll_transmit())
         .map(|t| parse_datagram(t.bytes).expect("the phone writes SIP that parses"))
         .collect()
 }
 
 /// The dialog-identifying headers of a request, as a response repeats them.
-fn echo(req: &Message) -> String {
+pub(super) fn echo(req: &Message) -> String {
     let h = &req.headers;
     let mut s = String::new();
     for v in &h.via {

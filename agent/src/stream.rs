@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use careline_shared::rtp::{G711, RtpHeader, RtpPacket};
+use careline_shared::rtp::{G711, RtpHeader, RtpPacket, TelephoneEvent};
 use careline_shared::sdp::CodecKind;
 
 use crate::jitter::{JitterBuffer, Playout, Settings};
@@ -20,6 +20,20 @@ use crate::phone::Media;
 
 /// Samples in one 20 ms frame at 8 kHz.
 pub const FRAME_SAMPLES: usize = 160;
+
+/// A key press lasts this many frames (100 ms), then three end packets.
+const DTMF_FRAMES: u16 = 5;
+const DTMF_END_PACKETS: u16 = 3;
+
+/// A key press being sent (RFC 4733 §2.5.1).
+#[derive(Debug, Clone, Copy)]
+struct KeyPress {
+    event: u8,
+    /// The timestamp all its packets carry: where it started.
+    start: u32,
+    /// Packets sent so far.
+    sent: u16,
+}
 
 /// What went through a stream.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -53,6 +67,11 @@ pub struct AudioStream {
     pending: std::collections::VecDeque<i16>,
     /// The last packet played, faded for each concealed one.
     last_played: Vec<i16>,
+    dtmf_pt: Option<u8>,
+    /// Keys waiting, and the one being sent.
+    keys: std::collections::VecDeque<u8>,
+    key: Option<KeyPress>,
+    muted: bool,
     counters: Counters,
 }
 
@@ -76,6 +95,10 @@ impl AudioStream {
             jitter: None,
             pending: std::collections::VecDeque::new(),
             last_played: Vec::new(),
+            dtmf_pt: media.dtmf_pt,
+            keys: std::collections::VecDeque::new(),
+            key: None,
+            muted: false,
             counters: Counters::default(),
         })
     }
@@ -89,7 +112,25 @@ impl AudioStream {
             _ => {}
         }
         self.pt = media.codec.pt;
+        self.dtmf_pt = media.dtmf_pt;
         self.send = media.send;
+    }
+
+    /// Mutes (silence goes out instead of our audio) or unmutes.
+    pub fn set_muted(&mut self, muted: bool) {
+        self.muted = muted;
+    }
+
+    /// Queues a DTMF key as RFC 4733 events; `false` when the line agreed
+    /// on none or it is not a key.
+    pub fn press(&mut self, key: char) -> bool {
+        match (self.dtmf_pt, TelephoneEvent::code_of(key)) {
+            (Some(_), Some(code)) => {
+                self.keys.push_back(code);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// What went through so far.
@@ -113,9 +154,49 @@ impl AudioStream {
         if !self.send {
             return None;
         }
+        if let Some(n) = self.key_packet(ts, out) {
+            return Some(n);
+        }
         let mut payload = [0u8; FRAME_SAMPLES];
-        self.law.encode_into(samples, &mut payload);
+        if self.muted {
+            payload.fill(self.law.silence());
+        } else {
+            self.law.encode_into(samples, &mut payload);
+        }
         let header = RtpHeader::new(self.pt, self.seq, ts, self.ssrc);
+        let n = header.write(&payload, out).ok()?;
+        self.seq = self.seq.wrapping_add(1);
+        self.counters.sent += 1;
+        Some(n)
+    }
+
+    /// This frame's telephone-event packet, while a key press is going.
+    fn key_packet(&mut self, ts: u32, out: &mut [u8]) -> Option<usize> {
+        let pt = self.dtmf_pt?;
+        if self.key.is_none() {
+            let event = self.keys.pop_front()?;
+            self.key = Some(KeyPress {
+                event,
+                start: ts,
+                sent: 0,
+            });
+        }
+        let key = self.key.as_mut()?;
+        let end = key.sent >= DTMF_FRAMES;
+        let frames = (key.sent + 1).min(DTMF_FRAMES);
+        let payload = TelephoneEvent {
+            event: key.event,
+            end,
+            volume: 10,
+            duration: frames * FRAME_SAMPLES as u16,
+        }
+        .to_bytes();
+        let mut header = RtpHeader::new(pt, self.seq, key.start, self.ssrc);
+        header.marker = key.sent == 0;
+        key.sent += 1;
+        if key.sent >= DTMF_FRAMES + DTMF_END_PACKETS {
+            self.key = None;
+        }
         let n = header.write(&payload, out).ok()?;
         self.seq = self.seq.wrapping_add(1);
         self.counters.sent += 1;
@@ -293,6 +374,43 @@ mod tests {
             .max()
             .unwrap();
         assert!(worst < 300, "off by {worst}");
+    }
+
+    #[test]
+    fn a_key_press_goes_out_as_rfc_4733_events_and_mute_sends_silence() {
+        let mut a = AudioStream::new(&media(Codec::PCMU, true), 0).unwrap();
+        let mut buf = [0u8; 512];
+        assert!(a.press('5'));
+        assert!(!a.press('x'));
+        let loud = [8000i16; FRAME_SAMPLES];
+        let mut events = Vec::new();
+        for _ in 0..9 {
+            let n = a.send_frame(&loud, &mut buf).unwrap();
+            let p = RtpPacket::parse(&buf[..n]).unwrap();
+            if p.payload_type() == 101 {
+                let e = TelephoneEvent::parse(p.payload()).unwrap();
+                events.push((p.marker(), p.timestamp(), e.event, e.end, e.duration));
+            } else {
+                assert_eq!(p.payload_type(), 0);
+                assert_eq!(p.timestamp(), 8 * 160, "audio resumes on its own clock");
+            }
+        }
+        // 100 ms of key 5 from timestamp 0, then three end packets.
+        let want: Vec<_> = (1..=5u16)
+            .map(|i| (i == 1, 0, 5, false, i * 160))
+            .chain((0..3).map(|_| (false, 0, 5, true, 800)))
+            .collect();
+        assert_eq!(events, want);
+
+        a.set_muted(true);
+        let n = a.send_frame(&loud, &mut buf).unwrap();
+        let p = RtpPacket::parse(&buf[..n]).unwrap();
+        assert!(p.payload().iter().all(|&b| b == G711::Ulaw.silence()));
+        let no_dtmf = Media {
+            dtmf_pt: None,
+            ..media(Codec::PCMU, true)
+        };
+        assert!(!AudioStream::new(&no_dtmf, 0).unwrap().press('1'));
     }
 
     #[test]
