@@ -11,4 +11,5 @@ pub mod jitter;
 pub mod phone;
 pub mod screen;
 pub mod stream;
+pub mod ui;
 pub mod wav;

@@ -1,5 +1,5 @@
-//! `careline-agent`: the desktop agent. `--headless` runs the phone without
-//! a window (tests, demos, load); the window is not built yet.
+//! `careline-agent`: the desktop agent's window, or with `--headless` the
+//! same engine without one (tests, demos, load).
 
 use std::io::BufRead;
 use std::net::IpAddr;
@@ -28,9 +28,12 @@ struct Cli {
     /// The server's API, `http://host:port`.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     server: String,
-    /// Our extension.
+    /// Our extension (the window's login form starts with it).
     #[arg(long)]
-    ext: String,
+    ext: Option<String>,
+    /// The window's language (en, ru, fr, zh; default: the system's).
+    #[arg(long)]
+    lang: Option<String>,
     /// Read the password from the first line of standard input.
     #[arg(long)]
     password_stdin: bool,
@@ -80,8 +83,15 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     if !cli.headless {
-        bail!("the window is not built yet; run with --headless (see --help)");
+        let lang = cli
+            .lang
+            .as_deref()
+            .map(careline_shared::script::Lang::from_locale);
+        return careline_agent::ui::window::run(cli.server, cli.ext.unwrap_or_default(), lang);
     }
+    let Some(ext) = cli.ext else {
+        bail!("--headless needs --ext");
+    };
     if !cli.password_stdin {
         bail!(
             "give the password on standard input with --password-stdin (never on the command line)"
@@ -107,7 +117,7 @@ fn run(cli: Cli) -> Result<()> {
     let opts = headless::Options {
         engine: careline_agent::engine::Settings {
             server: ServerUrl::parse(&cli.server)?,
-            extension: cli.ext,
+            extension: ext,
             password,
             bind: cli.bind,
             play,

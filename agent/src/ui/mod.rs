@@ -1,0 +1,581 @@
+//! The agent's window. [`AgentApp`] is the whole screen's state and
+//! drawing, with the clock passed in: it takes the engine's [`Notice`]s,
+//! draws with egui, and leaves [`Command`]s for the engine. The eframe
+//! glue in `window.rs` only pumps those; the UI tests drive `AgentApp`
+//! directly in virtual time.
+//!
+//! One screen: status and call controls at the top; the caller's card
+//! (behind the identity gate) and the script panel in the middle; call-back
+//! tasks and recent calls at the side; the outcome form after the call.
+
+mod draw;
+pub mod text;
+pub mod window;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use careline_shared::script::{CallType, Lang, Stage};
+use serde_json::{Value, json};
+
+use crate::engine::{Command, Notice};
+use crate::phone::{EndReason, LineId};
+use crate::screen::{Action, CallScreen, Card};
+
+/// How long the caller waits on hold before the reminder (the clinics' 30 s).
+pub const HOLD_REMINDER: Duration = Duration::from_secs(30);
+/// The wrap-up after a call, unless the server says otherwise.
+pub const WRAP_UP: Duration = Duration::from_secs(10);
+
+/// The login form.
+#[derive(Debug, Clone, Default)]
+pub struct LoginForm {
+    /// `http://host:port`.
+    pub server: String,
+    /// Extension.
+    pub extension: String,
+    /// Password (never logged, never kept after the login).
+    pub password: String,
+}
+
+/// A line as the screen shows it.
+#[derive(Debug, Clone)]
+struct LineView {
+    call_id: Option<String>,
+    /// Who (the From header for calls in, the number for calls out).
+    peer: String,
+    ringing: bool,
+    talking: bool,
+}
+
+/// The outcome form.
+#[derive(Debug, Clone, Default)]
+struct Disposition {
+    call_id: Option<String>,
+    reason: String,
+    date: String,
+    time: String,
+    service: String,
+    note: String,
+    saved: bool,
+}
+
+/// A call in the recent list.
+#[derive(Debug, Clone)]
+struct Recent {
+    call_id: String,
+    who: String,
+    outcome: String,
+}
+
+/// A call-back task as the switchboard reports it.
+#[derive(Debug, Clone)]
+struct Task {
+    who: String,
+    state: String,
+}
+
+/// The whole screen.
+pub struct AgentApp {
+    /// The screen's language.
+    pub lang: Lang,
+    /// The clinic's name (scripts say it).
+    pub clinic: String,
+    /// The login form, until logged in.
+    pub login: LoginForm,
+    login_requested: bool,
+    name: Option<String>,
+    registered: bool,
+    link_up: bool,
+    problem: Option<String>,
+    agent_state: &'static str,
+    lines: BTreeMap<LineId, LineView>,
+    /// The patient's call in hand, and our consultation line.
+    patient_line: Option<LineId>,
+    consult_line: Option<LineId>,
+    /// Cards from `call_offered`, by the server's call id.
+    offered: HashMap<String, Value>,
+    screen: Option<CallScreen>,
+    screen_call: Option<String>,
+    held: bool,
+    muted: bool,
+    reminder: Option<(u32, Duration)>,
+    stage: Stage,
+    call_type: CallType,
+    transfer_target: String,
+    transfer_note: String,
+    keypad: bool,
+    disposition: Disposition,
+    tasks: BTreeMap<String, Task>,
+    recent: VecDeque<Recent>,
+    commands: Vec<Command>,
+}
+
+impl AgentApp {
+    /// A screen in `lang`, before login.
+    pub fn new(lang: Lang, login: LoginForm) -> AgentApp {
+        AgentApp {
+            lang,
+            clinic: "Careline".into(),
+            login,
+            login_requested: false,
+            name: None,
+            registered: false,
+            link_up: false,
+            problem: None,
+            agent_state: "available",
+            lines: BTreeMap::new(),
+            patient_line: None,
+            consult_line: None,
+            offered: HashMap::new(),
+            screen: None,
+            screen_call: None,
+            held: false,
+            muted: false,
+            reminder: None,
+            stage: Stage::Greeting,
+            call_type: CallType::Inbound,
+            transfer_target: String::new(),
+            transfer_note: String::new(),
+            keypad: false,
+            disposition: Disposition::default(),
+            tasks: BTreeMap::new(),
+            recent: VecDeque::new(),
+            commands: Vec::new(),
+        }
+    }
+
+    /// Whether the agent pressed "Log in" (the window then starts the
+    /// engine with the form); asked once.
+    pub fn take_login(&mut self) -> bool {
+        std::mem::take(&mut self.login_requested)
+    }
+
+    /// What the engine must do.
+    pub fn take_commands(&mut self) -> Vec<Command> {
+        std::mem::take(&mut self.commands)
+    }
+
+    /// When the screen next needs a redraw by itself (hold reminder,
+    /// wrap-up end).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.screen.as_ref().and_then(CallScreen::poll_timeout)
+    }
+
+    /// Time passes: reminders and wrap-up.
+    pub fn tick(&mut self, now: Instant) {
+        let Some(screen) = &mut self.screen else {
+            return;
+        };
+        screen.handle_timeout(now);
+        while let Some(action) = screen.poll_action() {
+            match action {
+                Action::IdentityConfirmed { call_id, mis_id } => {
+                    self.commands.push(Command::Ws(json!({
+                        "type": "identity",
+                        "call_id": call_id,
+                        "patient": mis_id,
+                    })));
+                }
+                Action::HoldReminder { n, held_for } => self.reminder = Some((n, held_for)),
+                Action::WrapUpOver => {}
+            }
+        }
+    }
+
+    /// What the engine reported, at `now`.
+    pub fn notice(&mut self, notice: Notice, now: Instant) {
+        match notice {
+            Notice::LoggedIn { name, .. } => {
+                self.name = Some(name);
+                self.problem = None;
+                self.login.password.clear();
+            }
+            Notice::ServerUnreachable { reason, retry_in } => {
+                self.problem = Some(format!("{reason} (retrying in {} s)", retry_in.as_secs()));
+            }
+            Notice::Failed(why) => {
+                self.name = None;
+                self.problem = Some(why);
+            }
+            Notice::Registration { ok, text } => {
+                self.registered = ok;
+                self.problem = (!ok).then_some(text);
+            }
+            Notice::Link(up) => self.link_up = up,
+            Notice::Ringing {
+                line,
+                call_id,
+                from,
+            } => {
+                self.lines.insert(
+                    line,
+                    LineView {
+                        call_id: call_id.clone(),
+                        peer: caller_of(&from),
+                        ringing: true,
+                        talking: false,
+                    },
+                );
+                if self.patient_line.is_none() {
+                    self.patient_line = Some(line);
+                    self.start_screen(call_id, &caller_of(&from));
+                }
+            }
+            Notice::Dialling { line, target } => {
+                self.lines.insert(
+                    line,
+                    LineView {
+                        call_id: None,
+                        peer: target,
+                        ringing: false,
+                        talking: false,
+                    },
+                );
+                if self.patient_line.is_some() {
+                    self.consult_line = Some(line);
+                }
+            }
+            Notice::Talking { line, .. } => {
+                if let Some(l) = self.lines.get_mut(&line) {
+                    l.ringing = false;
+                    l.talking = true;
+                }
+                if Some(line) == self.patient_line
+                    && let Some(s) = &mut self.screen
+                {
+                    s.answered(now);
+                }
+            }
+            Notice::Ended { line, reason, .. } => self.line_ended(line, reason, now),
+            Notice::Ws(msg) => self.ws(msg),
+            Notice::ApiDone { tag, status, body } => self.api_done(&tag, status, &body),
+            Notice::Refused(why) => self.problem = Some(why),
+        }
+    }
+
+    fn start_screen(&mut self, call_id: Option<String>, number: &str) {
+        let card = call_id
+            .as_ref()
+            .and_then(|c| self.offered.get(c))
+            .and_then(|o| o["patients"].get(0))
+            .map(card_of);
+        self.screen = Some(CallScreen::offered(
+            call_id.as_deref().unwrap_or("-"),
+            number,
+            card,
+            HOLD_REMINDER,
+            WRAP_UP,
+        ));
+        self.screen_call = call_id.clone();
+        self.held = false;
+        self.muted = false;
+        self.reminder = None;
+        self.stage = Stage::Greeting;
+        self.call_type = CallType::Inbound;
+        self.disposition = Disposition {
+            call_id,
+            ..Disposition::default()
+        };
+    }
+
+    fn line_ended(&mut self, line: LineId, reason: EndReason, now: Instant) {
+        let Some(view) = self.lines.remove(&line) else {
+            return;
+        };
+        if Some(line) == self.consult_line {
+            self.consult_line = None;
+            return;
+        }
+        if Some(line) != self.patient_line {
+            return;
+        }
+        self.patient_line = None;
+        if let Some(s) = &mut self.screen {
+            s.ended(now);
+        }
+        self.held = false;
+        self.reminder = None;
+        self.stage = Stage::Closing;
+        self.recent.push_front(Recent {
+            call_id: view.call_id.unwrap_or_else(|| "-".into()),
+            who: view.peer,
+            outcome: reason.name(),
+        });
+        self.recent.truncate(20);
+    }
+
+    fn ws(&mut self, msg: Value) {
+        match msg["type"].as_str() {
+            Some("call_offered") => {
+                let Some(call) = msg["call_id"].as_str().map(str::to_string) else {
+                    return;
+                };
+                // The card may come just before or just after the ring.
+                let ringing_now = self.screen_call.as_deref() == Some(call.as_str())
+                    && self
+                        .screen
+                        .as_ref()
+                        .is_some_and(|s| s.phase() == crate::screen::Phase::Ringing);
+                self.offered.insert(call.clone(), msg);
+                if ringing_now {
+                    let number = self
+                        .patient_line
+                        .and_then(|l| self.lines.get(&l))
+                        .map(|l| l.peer.clone())
+                        .unwrap_or_default();
+                    self.start_screen(Some(call), &number);
+                }
+            }
+            Some("event") => {
+                let kind = msg["kind"].as_str().unwrap_or("");
+                if let Some(task) = kind.strip_prefix("callback_") {
+                    let id = msg["data"]["task"]
+                        .as_i64()
+                        .map(|t| t.to_string())
+                        .or_else(|| msg["data"]["task"].as_str().map(str::to_string))
+                        .unwrap_or_else(|| msg["seq"].to_string());
+                    let who = msg["data"]["patient"]
+                        .as_str()
+                        .or(msg["data"]["number_tail"].as_str())
+                        .unwrap_or("—")
+                        .to_string();
+                    if matches!(task, "done" | "given_up" | "cancelled") {
+                        self.tasks.remove(&id);
+                    } else {
+                        self.tasks.insert(
+                            id,
+                            Task {
+                                who,
+                                state: task.replace('_', " "),
+                            },
+                        );
+                    }
+                }
+            }
+            Some("ok") if msg["for"] == "disposition" => self.disposition.saved = true,
+            Some("error") => {
+                self.problem = Some(msg["error"].as_str().unwrap_or("refused").to_string());
+            }
+            _ => {}
+        }
+    }
+
+    fn api_done(&mut self, tag: &str, status: u16, body: &Value) {
+        if (200..300).contains(&status) {
+            if let Some(target) = tag.strip_prefix("consult:") {
+                // The caller is on hold now: call the colleague.
+                self.commands.push(Command::Dial(target.to_string()));
+            }
+            return;
+        }
+        let why = body["error"]
+            .as_str()
+            .unwrap_or("no answer from the server");
+        self.problem = Some(format!("{tag}: {why}"));
+        if tag.starts_with("hold") || tag.starts_with("consult:") {
+            // The hold did not happen: the screen must not say it did.
+            self.held = false;
+        }
+    }
+
+    // What the agent does (buttons and shortcuts call these).
+
+    fn current_call(&self) -> Option<String> {
+        self.patient_line
+            .and_then(|l| self.lines.get(&l))
+            .and_then(|l| l.call_id.clone())
+    }
+
+    fn answer(&mut self) {
+        if let Some(line) = self
+            .patient_line
+            .filter(|l| self.lines.get(l).is_some_and(|v| v.ringing))
+        {
+            self.commands.push(Command::Answer(line));
+        }
+    }
+
+    fn hang_up(&mut self) {
+        if let Some(line) = self.patient_line {
+            self.commands.push(Command::HangUp(line));
+        }
+    }
+
+    fn toggle_hold(&mut self, now: Instant) {
+        let Some(call) = self.current_call().filter(|_| self.talking()) else {
+            return;
+        };
+        self.held = !self.held;
+        let Some(s) = &mut self.screen else { return };
+        if self.held {
+            s.hold(now);
+            self.stage = Stage::Hold;
+        } else {
+            s.resume(now);
+            self.reminder = None;
+            self.stage = Stage::HoldReturn;
+        }
+        self.commands.push(Command::Api {
+            method: "PUT",
+            path: format!("/api/calls/{call}/hold"),
+            body: Some(json!({ "hold": self.held })),
+            tag: if self.held { "hold" } else { "resume" }.into(),
+        });
+    }
+
+    fn toggle_mute(&mut self) {
+        if let Some(line) = self.patient_line.filter(|_| self.talking()) {
+            self.muted = !self.muted;
+            self.commands.push(Command::Mute(line, self.muted));
+        }
+    }
+
+    fn key(&mut self, key: char) {
+        if let Some(line) = self.patient_line.filter(|_| self.talking()) {
+            self.commands.push(Command::Key(line, key));
+        }
+    }
+
+    fn transfer(&mut self, to: &str) {
+        let Some(call) = self.current_call().filter(|_| self.talking()) else {
+            return;
+        };
+        if to.trim().is_empty() {
+            self.problem = Some("whom to transfer to?".into());
+            return;
+        }
+        self.stage = Stage::Transfer;
+        let note = self.transfer_note.trim();
+        self.commands.push(Command::Api {
+            method: "POST",
+            path: format!("/api/calls/{call}/transfer"),
+            body: Some(json!({ "to": to.trim(), "note": (!note.is_empty()).then_some(note) })),
+            tag: "transfer".into(),
+        });
+    }
+
+    fn consult(&mut self, now: Instant) {
+        let target = self.transfer_target.trim().to_string();
+        let Some(call) = self.current_call().filter(|_| self.talking()) else {
+            return;
+        };
+        if target.is_empty() || self.consult_line.is_some() {
+            return;
+        }
+        if !self.transfer_note.trim().is_empty() {
+            self.commands.push(Command::Ws(json!({
+                "type": "note", "call_id": call, "text": self.transfer_note.trim(),
+            })));
+        }
+        if !self.held {
+            self.held = true;
+            if let Some(s) = &mut self.screen {
+                s.hold(now);
+            }
+        }
+        self.stage = Stage::Hold;
+        self.commands.push(Command::Api {
+            method: "PUT",
+            path: format!("/api/calls/{call}/hold"),
+            body: Some(json!({ "hold": true })),
+            tag: format!("consult:{target}"),
+        });
+    }
+
+    fn consult_end(&mut self, complete: bool) {
+        let Some(call) = self.current_call() else {
+            return;
+        };
+        let what = if complete { "complete" } else { "cancel" };
+        self.commands.push(Command::Api {
+            method: "POST",
+            path: format!("/api/calls/{call}/transfer/{what}"),
+            body: None,
+            tag: format!("transfer {what}"),
+        });
+    }
+
+    fn set_state(&mut self, state: &'static str) {
+        self.agent_state = state;
+        self.commands
+            .push(Command::Ws(json!({ "type": "state", "state": state })));
+    }
+
+    fn confirm_identity(&mut self, now: Instant) {
+        if let Some(s) = &mut self.screen {
+            s.confirm_identity();
+        }
+        self.tick(now);
+    }
+
+    fn save_disposition(&mut self) {
+        let d = &self.disposition;
+        let Some(call) = d.call_id.clone() else {
+            return;
+        };
+        if d.reason.trim().is_empty() {
+            self.problem = Some("the outcome needs a reason".into());
+            return;
+        }
+        let appointment = (!d.date.trim().is_empty()
+            || !d.time.trim().is_empty()
+            || !d.service.trim().is_empty())
+        .then(
+            || json!({ "date": d.date.trim(), "time": d.time.trim(), "service": d.service.trim() }),
+        );
+        self.commands.push(Command::Ws(json!({
+            "type": "disposition",
+            "call_id": call,
+            "reason": d.reason.trim(),
+            "note": d.note.trim(),
+            "appointment": appointment,
+        })));
+    }
+
+    fn talking(&self) -> bool {
+        self.patient_line
+            .and_then(|l| self.lines.get(&l))
+            .is_some_and(|l| l.talking)
+    }
+}
+
+/// The number or name in a From header, for the screen.
+fn caller_of(from: &str) -> String {
+    let uri = from
+        .split_once('<')
+        .and_then(|(_, r)| r.split_once('>'))
+        .map_or(from, |(u, _)| u);
+    uri.trim_start_matches("sip:")
+        .split(['@', ';'])
+        .next()
+        .unwrap_or(uri)
+        .to_string()
+}
+
+/// The screen's card from a `call_offered` patient.
+fn card_of(p: &Value) -> Card {
+    let s = |v: &Value| v.as_str().map(str::to_string);
+    let notes = [
+        "preferences",
+        "reminders",
+        "lateness",
+        "difficulties",
+        "negative",
+    ]
+    .iter()
+    .filter_map(|k| p["notes"][*k].as_str().filter(|t| !t.is_empty()))
+    .map(str::to_string)
+    .collect();
+    Card {
+        mis_id: s(&p["mis_id"]).unwrap_or_default(),
+        full_name: s(&p["full_name"]).unwrap_or_default(),
+        address_as: s(&p["address_as"]),
+        birth_date: s(&p["birth_date"]),
+        notes,
+    }
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;
