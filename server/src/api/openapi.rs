@@ -168,7 +168,7 @@ pub fn document() -> Value {
                 "responses": { "200": { "description": "{extension, domain, listen, register_expires}" }, "401": unauthorized, "403": forbidden }
             }},
             "/api/ws": { "get": {
-                "summary": "Live WebSocket: hello, events by role, call_offered screen pops; client messages state, note, disposition. `after` resumes from a seq.",
+                "summary": "Live WebSocket: hello, events by role, call_offered screen pops; client messages state, note, disposition, identity (the date-of-birth check, audited). `after` resumes from a seq.",
                 "parameters": [
                     { "name": "token", "in": "query", "required": false, "schema": { "type": "string" }, "description": "The bearer token (browsers cannot set headers on a WebSocket)." },
                     { "name": "after", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0 }, "description": "Replay events after this seq first." },

@@ -13,9 +13,11 @@
 //! that falls too far behind the live feed is caught up the same way.
 //!
 //! Clients send `{"type":"state","state":"available"}` (also `with_patient`,
-//! `paused`), `{"type":"note","call_id":…,"text":…}` and
-//! `{"type":"disposition","call_id":…,"reason":…,"note":…}`; notes and
-//! dispositions are recorded in the audit trail. Every client message gets
+//! `paused`), `{"type":"note","call_id":…,"text":…}`,
+//! `{"type":"disposition","call_id":…,"reason":…,"note":…}` and
+//! `{"type":"identity","call_id":…,"patient":MIS_ID}` (the agent confirmed
+//! the caller is that patient, after the date-of-birth check); notes,
+//! dispositions and identity checks are recorded in the audit trail. Every client message gets
 //! `ok` or `error` back with its `type`.
 //!
 //! Supervisors (and the operator token) also get `indicators` messages: the
@@ -447,6 +449,16 @@ impl Session {
                 )
                 .await
             }
+            ClientMessage::Identity { call_id, patient } => {
+                self.own_call(extension, *role, &call_id).await?;
+                record_fact(
+                    &self.state,
+                    "identity_confirmed",
+                    Some(extension.clone()),
+                    json!({ "call": call_id, "patient": patient, "by": extension }),
+                )
+                .await
+            }
         }
     }
 
@@ -478,6 +490,11 @@ enum ClientMessage {
         #[serde(default)]
         appointment: Option<Value>,
     },
+    Identity {
+        call_id: String,
+        /// The card's MIS id.
+        patient: String,
+    },
 }
 
 impl ClientMessage {
@@ -486,6 +503,7 @@ impl ClientMessage {
             ClientMessage::State { .. } => "state",
             ClientMessage::Note { .. } => "note",
             ClientMessage::Disposition { .. } => "disposition",
+            ClientMessage::Identity { .. } => "identity",
         }
     }
 }

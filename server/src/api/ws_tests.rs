@@ -203,6 +203,21 @@ async fn ringing_agent_gets_the_card_others_get_nothing_and_resume_loses_nothing
         (ok["type"].as_str(), ok["for"].as_str()),
         (Some("ok"), Some("disposition"))
     );
+    let checked = say(
+        &mut anna_agent,
+        json!({ "type": "identity", "call_id": "call-00000001", "patient": "mis-1" }),
+    )
+    .await;
+    assert_eq!(
+        (checked["type"].as_str(), checked["for"].as_str()),
+        (Some("ok"), Some("identity"))
+    );
+    let not_hers = say(
+        &mut anna_agent,
+        json!({ "type": "identity", "call_id": "call-99999999", "patient": "mis-1" }),
+    )
+    .await;
+    assert_eq!(not_hers["type"], "error", "{not_hers}");
     let bad = say(&mut anna_agent, json!({ "type": "dance" })).await;
     assert_eq!(bad["type"], "error");
 
@@ -237,7 +252,12 @@ async fn ringing_agent_gets_the_card_others_get_nothing_and_resume_loses_nothing
             kinds.push(m["kind"].as_str().unwrap().to_string());
         }
     }
-    kinds.retain(|k| k != "card_viewed" && k != "call_disposition");
+    kinds.retain(|k| {
+        !matches!(
+            k.as_str(),
+            "card_viewed" | "call_disposition" | "identity_confirmed"
+        )
+    });
     assert_eq!(kinds, ["answered", "ended"]);
     let reply = say(
         &mut back,
@@ -255,6 +275,10 @@ async fn ringing_agent_gets_the_card_others_get_nothing_and_resume_loses_nothing
         all.iter()
             .any(|e| e.kind == "call_disposition" && e.data["reason"] == "booked")
     );
+    assert!(all.iter().any(|e| e.kind == "identity_confirmed"
+        && e.agent.as_deref() == Some("1001")
+        && e.data["patient"] == "mis-1"
+        && e.data["call"] == "call-00000001"));
     assert_eq!(
         clinic.state.store.verify_chain().await.unwrap().broken,
         None
