@@ -102,19 +102,90 @@ pub enum CallType {
     CallbackAfterDrop,
     /// We call to confirm an appointment.
     AppointmentConfirmation,
+    /// We call after a visit about the patient's NPS score and comment.
+    NpsFollowUp,
+    /// A patient asks for a doctor's home visit.
+    HomeVisit,
 }
 
 impl CallType {
     /// Every call type.
-    pub const ALL: [CallType; 3] = [
+    pub const ALL: [CallType; 5] = [
         CallType::Inbound,
         CallType::CallbackAfterDrop,
         CallType::AppointmentConfirmation,
+        CallType::NpsFollowUp,
+        CallType::HomeVisit,
     ];
+
+    /// Its name in data (scripts files, the API).
+    pub fn name(self) -> &'static str {
+        match self {
+            CallType::Inbound => "inbound",
+            CallType::CallbackAfterDrop => "callback_after_drop",
+            CallType::AppointmentConfirmation => "appointment_confirmation",
+            CallType::NpsFollowUp => "nps_follow_up",
+            CallType::HomeVisit => "home_visit",
+        }
+    }
+
+    /// Whether the patient called us (the greeting says "speaking").
+    pub fn is_inbound(self) -> bool {
+        matches!(self, CallType::Inbound | CallType::HomeVisit)
+    }
+}
+
+impl Stage {
+    /// Its name in data.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Greeting => "greeting",
+            Stage::AddressAs => "address_as",
+            Stage::Purpose => "purpose",
+            Stage::Hold => "hold",
+            Stage::HoldReturn => "hold_return",
+            Stage::Transfer => "transfer",
+            Stage::Closing => "closing",
+        }
+    }
+}
+
+impl DayPart {
+    /// Every part of the day.
+    pub const ALL: [DayPart; 4] = [
+        DayPart::Morning,
+        DayPart::Day,
+        DayPart::Evening,
+        DayPart::Night,
+    ];
+
+    /// Its name in data.
+    pub fn name(self) -> &'static str {
+        match self {
+            DayPart::Morning => "morning",
+            DayPart::Day => "day",
+            DayPart::Evening => "evening",
+            DayPart::Night => "night",
+        }
+    }
+}
+
+impl Lang {
+    /// Its code in data (`en`, `ru`, `fr`, `zh`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Ru => "ru",
+            Lang::Fr => "fr",
+            Lang::Zh => "zh",
+        }
+    }
 }
 
 /// The data templates may name.
-pub const FIELDS: [&str; 9] = [
+pub const FIELDS: [&str; 11] = [
+    "score",
+    "comment",
     "clinic",
     "agent",
     "address_as",
@@ -194,6 +265,12 @@ pub fn phrase(lang: Lang, call: CallType, stage: Stage, part: DayPart) -> &'stat
             AppointmentConfirmation => {
                 "I am calling to confirm your appointment for {service} with {doctor} on {date} at {time}. Does that still suit you?"
             }
+            NpsFollowUp => {
+                "{address_as}, after your visit you gave us {score} out of 10 and wrote: \"{comment}\". May I ask you a few questions about it?"
+            }
+            HomeVisit => {
+                "I will arrange a doctor's visit at home. I need the patient's full name, date of birth, the address and district, the symptoms and since when, and whether anyone around has been ill or travelled recently."
+            }
         },
         (Lang::Ru, Purpose) => match call {
             Inbound => "Чем я могу вам помочь, {address_as}?",
@@ -202,6 +279,12 @@ pub fn phrase(lang: Lang, call: CallType, stage: Stage, part: DayPart) -> &'stat
             }
             AppointmentConfirmation => {
                 "Я звоню подтвердить вашу запись: {service}, врач {doctor}, {date} в {time}. Вам по-прежнему удобно?"
+            }
+            NpsFollowUp => {
+                "{address_as}, после визита вы поставили нам {score} из 10 и написали: «{comment}». Можно задать вам несколько вопросов?"
+            }
+            HomeVisit => {
+                "Я оформлю вызов врача на дом. Назовите, пожалуйста, ФИО пациента, дату рождения, адрес и район, симптомы и с какого времени, и не болел ли кто-то рядом, не было ли поездок."
             }
         },
         (Lang::Fr, Purpose) => match call {
@@ -212,12 +295,24 @@ pub fn phrase(lang: Lang, call: CallType, stage: Stage, part: DayPart) -> &'stat
             AppointmentConfirmation => {
                 "Je vous appelle pour confirmer votre rendez-vous : {service} avec {doctor} le {date} à {time}. Cela vous convient-il toujours ?"
             }
+            NpsFollowUp => {
+                "{address_as}, après votre visite vous nous avez donné {score} sur 10 avec ce commentaire : « {comment} ». Puis-je vous poser quelques questions ?"
+            }
+            HomeVisit => {
+                "Je vais organiser la visite d'un médecin à domicile. Il me faut le nom du patient, sa date de naissance, l'adresse et le quartier, les symptômes et depuis quand, et si quelqu'un autour a été malade ou a voyagé récemment."
+            }
         },
         (Lang::Zh, Purpose) => match call {
             Inbound => "{address_as}，请问有什么可以帮您？",
             CallbackAfterDrop => "{address_as}，刚才通话中断了，我给您回电。我们刚才说到哪里了？",
             AppointmentConfirmation => {
                 "我打电话是想确认您的预约：{date} {time}，{doctor}，{service}。这个时间您还方便吗？"
+            }
+            NpsFollowUp => {
+                "{address_as}，您就诊后给我们打了{score}分（满分10分），并留言：“{comment}”。可以请您回答几个问题吗？"
+            }
+            HomeVisit => {
+                "我来为您安排医生上门。请告诉我患者的姓名、出生日期、地址和所在区、症状及开始时间，以及身边是否有人生病或近期是否出行。"
             }
         },
         (Lang::En, Hold) => "Please stay on the line, I will check that for you.",
@@ -254,7 +349,7 @@ pub fn phrase(lang: Lang, call: CallType, stage: Stage, part: DayPart) -> &'stat
 }
 
 fn greeting(lang: Lang, call: CallType, part: DayPart) -> &'static str {
-    let inbound = call == CallType::Inbound;
+    let inbound = call.is_inbound();
     match (lang, part, inbound) {
         (Lang::En, DayPart::Morning, true) => "Good morning, {clinic}, {agent} speaking.",
         (Lang::En, DayPart::Day, true) => "Good afternoon, {clinic}, {agent} speaking.",

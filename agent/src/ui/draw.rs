@@ -397,6 +397,8 @@ impl AgentApp {
             "service" => Some(d.service.clone()),
             "date" => Some(d.date.clone()),
             "time" => Some(d.time.clone()),
+            "score" => Some(self.nps.score.clone()),
+            "comment" => Some(self.nps.comment.clone()),
             _ => None,
         })
     }
@@ -450,6 +452,7 @@ impl AgentApp {
             return;
         }
         ui.strong(self.t(T::Disposition));
+        self.call_type_form(ui);
         let (reason, date, time, service, note) = (
             self.t(T::Reason),
             self.t(T::Date),
@@ -481,6 +484,106 @@ impl AgentApp {
                 ui.colored_label(CALM, self.t(T::Saved));
             }
         });
+    }
+
+    /// The call type's own fields: the NPS score and comment (shown before
+    /// the call, the outcome after), or the home-visit request.
+    fn call_type_form(&mut self, ui: &mut Ui) {
+        let lang = self.lang;
+        let fields: Vec<(&str, &mut String)> = match self.call_type {
+            CallType::NpsFollowUp => {
+                let n = &mut self.nps;
+                vec![
+                    (
+                        pick(lang, ["NPS score", "Оценка NPS", "Note NPS", "NPS评分"]),
+                        &mut n.score,
+                    ),
+                    (
+                        pick(lang, ["Comment", "Комментарий", "Commentaire", "留言"]),
+                        &mut n.comment,
+                    ),
+                    (
+                        pick(
+                            lang,
+                            [
+                                "Follow-up outcome",
+                                "Итог опроса",
+                                "Issue du suivi",
+                                "回访结果",
+                            ],
+                        ),
+                        &mut n.outcome,
+                    ),
+                ]
+            }
+            CallType::HomeVisit => {
+                let v = &mut self.home_visit;
+                vec![
+                    (
+                        pick(
+                            lang,
+                            [
+                                "Patient's name",
+                                "ФИО пациента",
+                                "Nom du patient",
+                                "患者姓名",
+                            ],
+                        ),
+                        &mut v.name,
+                    ),
+                    (
+                        pick(
+                            lang,
+                            [
+                                "Date of birth",
+                                "Дата рождения",
+                                "Date de naissance",
+                                "出生日期",
+                            ],
+                        ),
+                        &mut v.birth_date,
+                    ),
+                    (
+                        pick(lang, ["Phone", "Телефон", "Téléphone", "电话"]),
+                        &mut v.phone,
+                    ),
+                    (
+                        pick(lang, ["Address", "Адрес", "Adresse", "地址"]),
+                        &mut v.address,
+                    ),
+                    (
+                        pick(lang, ["District", "Район", "Quartier", "区"]),
+                        &mut v.district,
+                    ),
+                    (
+                        pick(lang, ["Symptoms", "Симптомы", "Symptômes", "症状"]),
+                        &mut v.symptoms,
+                    ),
+                    (
+                        pick(
+                            lang,
+                            [
+                                "Epidemiological history",
+                                "Эпиданамнез",
+                                "Antécédents épidémiologiques",
+                                "流行病学史",
+                            ],
+                        ),
+                        &mut v.epidemiology,
+                    ),
+                ]
+            }
+            _ => return,
+        };
+        egui::Grid::new("call_type_form")
+            .num_columns(2)
+            .show(ui, |ui| {
+                for (label, field) in fields {
+                    let l = ui.label(label);
+                    ui.text_edit_singleline(field).labelled_by(l.id);
+                    ui.end_row();
+                }
+            });
     }
 
     fn side(&mut self, ui: &mut Ui) {
@@ -536,6 +639,13 @@ fn call_type_name(call: CallType, lang: Lang) -> &'static str {
             "Confirmation",
             "预约确认",
         ],
+        CallType::NpsFollowUp => ["NPS follow-up", "Опрос NPS", "Suivi NPS", "NPS回访"],
+        CallType::HomeVisit => [
+            "Home visit",
+            "Вызов на дом",
+            "Visite à domicile",
+            "上门出诊",
+        ],
     };
     pick(lang, [en, ru, fr, zh])
 }
@@ -543,7 +653,7 @@ fn call_type_name(call: CallType, lang: Lang) -> &'static str {
 fn stage_name(stage: Stage, lang: Lang) -> &'static str {
     let names = match stage {
         Stage::Greeting => ["Greeting", "Приветствие", "Accueil", "问候"],
-        Stage::AddressAs => ["Address", "Обращение", "Appellation", "称呼"],
+        Stage::AddressAs => ["Form of address", "Обращение", "Appellation", "称呼"],
         Stage::Purpose => ["Purpose", "Цель", "Motif", "来意"],
         Stage::Hold => [
             "Before hold",

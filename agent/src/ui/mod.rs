@@ -60,6 +60,27 @@ struct Disposition {
     saved: bool,
 }
 
+/// An NPS follow-up: the score and comment the patient left (shown before
+/// the call) and what came of the call.
+#[derive(Debug, Clone, Default)]
+struct NpsForm {
+    score: String,
+    comment: String,
+    outcome: String,
+}
+
+/// A home-visit request, as the clinics take it down.
+#[derive(Debug, Clone, Default)]
+struct HomeVisitForm {
+    name: String,
+    birth_date: String,
+    phone: String,
+    address: String,
+    district: String,
+    symptoms: String,
+    epidemiology: String,
+}
+
 /// A call in the recent list.
 #[derive(Debug, Clone)]
 struct Recent {
@@ -106,6 +127,8 @@ pub struct AgentApp {
     transfer_note: String,
     keypad: bool,
     disposition: Disposition,
+    nps: NpsForm,
+    home_visit: HomeVisitForm,
     tasks: BTreeMap<String, Task>,
     recent: VecDeque<Recent>,
     commands: Vec<Command>,
@@ -139,6 +162,8 @@ impl AgentApp {
             transfer_note: String::new(),
             keypad: false,
             disposition: Disposition::default(),
+            nps: NpsForm::default(),
+            home_visit: HomeVisitForm::default(),
             tasks: BTreeMap::new(),
             recent: VecDeque::new(),
             commands: Vec::new(),
@@ -277,6 +302,8 @@ impl AgentApp {
             call_id,
             ..Disposition::default()
         };
+        self.nps = NpsForm::default();
+        self.home_visit = HomeVisitForm::default();
     }
 
     fn line_ended(&mut self, line: LineId, reason: EndReason, now: Instant) {
@@ -524,13 +551,39 @@ impl AgentApp {
         .then(
             || json!({ "date": d.date.trim(), "time": d.time.trim(), "service": d.service.trim() }),
         );
-        self.commands.push(Command::Ws(json!({
+        let form = match self.call_type {
+            CallType::NpsFollowUp => Some(json!({
+                "type": "nps_follow_up",
+                "score": self.nps.score.trim(),
+                "comment": self.nps.comment.trim(),
+                "outcome": self.nps.outcome.trim(),
+            })),
+            CallType::HomeVisit => {
+                let v = &self.home_visit;
+                Some(json!({
+                    "type": "home_visit",
+                    "name": v.name.trim(),
+                    "birth_date": v.birth_date.trim(),
+                    "phone": v.phone.trim(),
+                    "address": v.address.trim(),
+                    "district": v.district.trim(),
+                    "symptoms": v.symptoms.trim(),
+                    "epidemiology": v.epidemiology.trim(),
+                }))
+            }
+            _ => None,
+        };
+        let mut msg = json!({
             "type": "disposition",
             "call_id": call,
             "reason": d.reason.trim(),
             "note": d.note.trim(),
             "appointment": appointment,
-        })));
+        });
+        if let Some(form) = form {
+            msg["form"] = form;
+        }
+        self.commands.push(Command::Ws(msg));
     }
 
     fn talking(&self) -> bool {

@@ -360,3 +360,54 @@ fn after_the_call_the_outcome_is_saved_and_wrap_up_counts_down() {
     advance(&mut h, Duration::from_secs(6));
     assert!(h.query_by_label_contains("Wrap-up").is_none());
 }
+
+#[test]
+fn an_nps_follow_up_shows_the_score_first_and_a_home_visit_takes_its_form() {
+    let mut h = harness(Lang::En);
+    ring(&mut h);
+    talking(&mut h);
+    h.get_by_label("Identity confirmed").click();
+    h.run();
+    commands(&mut h);
+    h.get_by_label("NPS follow-up").click();
+    h.run();
+    {
+        let app = &mut h.state_mut().app;
+        app.stage = Stage::Purpose;
+        app.nps.score = "6".into();
+        app.nps.comment = "waited 40 minutes".into();
+    }
+    h.run();
+    h.get_by_label_contains("you gave us 6 out of 10 and wrote: \"waited 40 minutes\"");
+    h.get_by_label("Follow-up outcome");
+
+    h.get_by_label("Home visit").click();
+    h.run();
+    h.get_by_label_contains("doctor's visit at home");
+    for label in [
+        "Patient's name",
+        "Date of birth",
+        "Address",
+        "District",
+        "Symptoms",
+        "Epidemiological history",
+    ] {
+        h.get_by_label(label);
+    }
+    {
+        let app = &mut h.state_mut().app;
+        app.home_visit.district = "Central".into();
+        app.home_visit.symptoms = "fever since Monday".into();
+        app.disposition.reason = "home_visit_booked".into();
+    }
+    h.get_by_label("Save").click();
+    h.run();
+    let sent = commands(&mut h);
+    let [Command::Ws(msg)] = sent.as_slice() else {
+        panic!("one disposition expected: {sent:?}");
+    };
+    assert_eq!(msg["reason"], "home_visit_booked");
+    assert_eq!(msg["form"]["type"], "home_visit");
+    assert_eq!(msg["form"]["district"], "Central");
+    assert_eq!(msg["form"]["symptoms"], "fever since Monday");
+}

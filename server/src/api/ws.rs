@@ -439,13 +439,14 @@ impl Session {
                 reason,
                 note,
                 appointment,
+                form,
             } => {
                 self.own_call(extension, *role, &call_id).await?;
                 record_fact(
                     &self.state,
                     "call_disposition",
                     Some(extension.clone()),
-                    json!({ "call": call_id, "reason": reason, "note": note, "appointment": appointment }),
+                    json!({ "call": call_id, "reason": reason, "note": note, "appointment": appointment, "form": form }),
                 )
                 .await
             }
@@ -489,6 +490,10 @@ enum ClientMessage {
         /// The agreed appointment: date, time, service.
         #[serde(default)]
         appointment: Option<Value>,
+        /// The call type's form: an NPS follow-up's score, comment and
+        /// outcome, a home-visit request's details.
+        #[serde(default)]
+        form: Option<Value>,
     },
     Identity {
         call_id: String,

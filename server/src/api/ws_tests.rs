@@ -196,7 +196,8 @@ async fn ringing_agent_gets_the_card_others_get_nothing_and_resume_loses_nothing
     let ok = say(
         &mut anna_agent,
         json!({ "type": "disposition", "call_id": "call-00000001", "reason": "booked",
-                "appointment": { "date": "2026-12-01", "time": "09:30", "service": "ultrasound" } }),
+                "appointment": { "date": "2026-12-01", "time": "09:30", "service": "ultrasound" },
+                "form": { "type": "home_visit", "district": "Central", "symptoms": "fever since Monday" } }),
     )
     .await;
     assert_eq!(
@@ -271,10 +272,9 @@ async fn ringing_agent_gets_the_card_others_get_nothing_and_resume_loses_nothing
     assert!(all.iter().any(|e| e.kind == "card_viewed"
         && e.agent.as_deref() == Some("1001")
         && e.data["lookup"] == "screen_pop"));
-    assert!(
-        all.iter()
-            .any(|e| e.kind == "call_disposition" && e.data["reason"] == "booked")
-    );
+    assert!(all.iter().any(|e| e.kind == "call_disposition"
+        && e.data["reason"] == "booked"
+        && e.data["form"]["district"] == "Central"));
     assert!(all.iter().any(|e| e.kind == "identity_confirmed"
         && e.agent.as_deref() == Some("1001")
         && e.data["patient"] == "mis-1"
