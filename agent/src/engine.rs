@@ -90,6 +90,8 @@ pub enum Notice {
     },
     /// The engine cannot go on (a refused password, bad settings).
     Failed(String),
+    /// The clinic's script prompts (`GET /api/scripts`).
+    Scripts(Value),
     /// The phone's registration.
     Registration {
         /// Whether the server has it now.
@@ -206,6 +208,15 @@ async fn run(
         role: session.role.clone(),
     });
     let phone_settings = api.phone_settings(&session).await?;
+    // The clinic's scripts; the screen keeps its built-in set without them.
+    match api
+        .call("GET", "/api/scripts", Some(&session.token), None)
+        .await
+    {
+        Ok((200, doc)) => tell(Notice::Scripts(doc)),
+        Ok((status, _)) => tracing::info!(status, "no scripts from the server"),
+        Err(e) => tracing::info!("no scripts from the server: {e:#}"),
+    }
     let registrar = phone_settings.udp_registrar(&api.url.host)?;
     let local_ip = match settings.bind {
         Some(ip) => ip,

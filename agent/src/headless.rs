@@ -156,6 +156,11 @@ pub async fn run(opts: Options) -> Result<()> {
                 log_ws(&msg);
             }
             Notice::ApiDone { .. } => {}
+            Notice::Scripts(doc) => println!(
+                "scripts clinic={:?} languages={}",
+                doc["clinic"].as_str().unwrap_or(""),
+                doc["languages"].as_array().map_or(0, Vec::len)
+            ),
             Notice::Refused(why) => println!("{why}"),
         }
     }

@@ -382,7 +382,16 @@ impl AgentApp {
     /// confirmed), the agent and the forms.
     pub(super) fn script_text(&self) -> script::Filled {
         let part = script::day_part(local_minutes());
-        let template = script::phrase(self.lang, self.call_type, self.stage, part);
+        // The clinic's wording from the server, else the built-in set.
+        let theirs = self.scripts.as_ref().and_then(|doc| {
+            let stage = &doc["phrases"][self.lang.code()][self.call_type.name()][self.stage.name()];
+            match stage {
+                serde_json::Value::Object(_) => stage[part.name()].as_str(),
+                other => other.as_str(),
+            }
+        });
+        let template =
+            theirs.unwrap_or_else(|| script::phrase(self.lang, self.call_type, self.stage, part));
         let card = match self.screen.as_ref().map(|s| s.caller()) {
             Some(Caller::Confirmed(c)) => Some(c.clone()),
             _ => None,

@@ -131,6 +131,8 @@ pub struct AgentApp {
     home_visit: HomeVisitForm,
     tasks: BTreeMap<String, Task>,
     recent: VecDeque<Recent>,
+    /// The server's scripts document, when it sent one.
+    scripts: Option<Value>,
     commands: Vec<Command>,
 }
 
@@ -166,6 +168,7 @@ impl AgentApp {
             home_visit: HomeVisitForm::default(),
             tasks: BTreeMap::new(),
             recent: VecDeque::new(),
+            scripts: None,
             commands: Vec::new(),
         }
     }
@@ -218,6 +221,12 @@ impl AgentApp {
             }
             Notice::ServerUnreachable { reason, retry_in } => {
                 self.problem = Some(format!("{reason} (retrying in {} s)", retry_in.as_secs()));
+            }
+            Notice::Scripts(doc) => {
+                if let Some(clinic) = doc["clinic"].as_str() {
+                    self.clinic = clinic.to_string();
+                }
+                self.scripts = Some(doc);
             }
             Notice::Failed(why) => {
                 self.name = None;

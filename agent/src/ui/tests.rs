@@ -411,3 +411,26 @@ fn an_nps_follow_up_shows_the_score_first_and_a_home_visit_takes_its_form() {
     assert_eq!(msg["form"]["district"], "Central");
     assert_eq!(msg["form"]["symptoms"], "fever since Monday");
 }
+
+#[test]
+fn the_clinics_own_wording_from_the_server_replaces_the_built_in_phrase() {
+    let mut h = harness(Lang::En);
+    notice(
+        &mut h,
+        Notice::Scripts(json!({
+            "clinic": "Clinic on Nevsky",
+            "phrases": { "en": { "inbound": { "purpose": "{clinic} here. What brings you to us, {address_as}?" } } }
+        })),
+    );
+    ring(&mut h);
+    talking(&mut h);
+    h.get_by_label("Identity confirmed").click();
+    h.run();
+    h.state_mut().app.stage = Stage::Purpose;
+    h.run();
+    h.get_by_label("Clinic on Nevsky here. What brings you to us, Anna Sergeevna?");
+    // A stage the clinic did not write keeps the built-in phrase.
+    h.state_mut().app.stage = Stage::Hold;
+    h.run();
+    h.get_by_label("Please stay on the line, I will check that for you.");
+}

@@ -12,6 +12,7 @@ mod openapi;
 mod operator;
 mod patients;
 pub mod phone;
+pub mod scripts;
 mod teleconsults;
 mod web;
 mod ws;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub teleconsult_refuse_missing: bool,
     /// What softphones are told to register with (`GET /api/phone`).
     pub phone: Arc<phone::PhoneSettings>,
+    /// The script prompts (`GET /api/scripts`).
+    pub scripts: Arc<serde_json::Value>,
 }
 
 /// The router.
@@ -83,6 +86,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/session", get(auth::session))
         .route("/api/ws", get(ws::upgrade))
         .route("/api/phone", get(phone::settings))
+        .route("/api/scripts", get(scripts::get))
         .route("/api/agents", get(operator::list_agents))
         .route(
             "/api/agents/{ext}/state",
@@ -214,6 +218,7 @@ mod tests {
                 domain: "clinic.test".into(),
                 register_expires: 300,
             }),
+            scripts: Arc::new(scripts::default_document("Clinic on Nevsky")),
             queue_members,
             store,
             metrics,

@@ -18,6 +18,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/session"),
     ("get", "/api/ws"),
     ("get", "/api/phone"),
+    ("get", "/api/scripts"),
     ("get", "/api/agents"),
     ("put", "/api/agents/{ext}/state"),
     ("get", "/api/calls/{id}"),
@@ -166,6 +167,11 @@ pub fn document() -> Value {
                 "summary": "A softphone's settings for the logged-in member of staff: {extension, domain (also the digest realm), listen (the server's SIP sockets; a 0.0.0.0 host means the API's own), register_expires}. The SIP password is the login's. 403 for the operator token.",
                 "security": auth,
                 "responses": { "200": { "description": "{extension, domain, listen, register_expires}" }, "401": unauthorized, "403": forbidden }
+            }},
+            "/api/scripts": { "get": {
+                "summary": "The script prompts as data: {clinic, languages, call_types, stages, day_parts, fields, phrases: {lang: {call_type: {stage: text, greeting: {day_part: text}}}}}, the default set with `[scripts] file` laid over it.",
+                "security": auth,
+                "responses": { "200": { "description": "The scripts document" }, "401": unauthorized }
             }},
             "/api/ws": { "get": {
                 "summary": "Live WebSocket: hello, events by role, call_offered screen pops; client messages state, note, disposition, identity (the date-of-birth check, audited). `after` resumes from a seq.",

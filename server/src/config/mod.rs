@@ -49,6 +49,8 @@ pub struct Config {
     pub callbacks: CallbacksConfig,
     /// `[teleconsult]`
     pub teleconsult: TeleconsultConfig,
+    /// `[scripts]`
+    pub scripts: ScriptsConfig,
     /// `[[queues]]`: where patients' calls land and who answers them.
     pub queues: Vec<QueueConfig>,
     /// `[[trunks]]`: how patients' numbers are reached.
@@ -368,6 +370,40 @@ impl Default for CallsConfig {
     }
 }
 
+/// `[scripts]`: what agents' screens prompt them to say.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScriptsConfig {
+    /// The clinic's name, as the scripts say it (`{clinic}`).
+    pub clinic: String,
+    /// A TOML file of the clinic's own phrases, laid over the default set
+    /// (see `api::scripts`).
+    pub file: Option<std::path::PathBuf>,
+}
+
+impl Default for ScriptsConfig {
+    fn default() -> Self {
+        ScriptsConfig {
+            clinic: "Careline clinic".into(),
+            file: None,
+        }
+    }
+}
+
+impl ScriptsConfig {
+    /// The scripts document: the default set, the file laid over it.
+    pub fn document(&self) -> Result<serde_json::Value, String> {
+        let doc = crate::api::scripts::default_document(&self.clinic);
+        let Some(path) = &self.file else {
+            return Ok(doc);
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        crate::api::scripts::with_overrides(doc, &text)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
 /// `[teleconsult]`: doctors' calls to patients.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -533,6 +569,9 @@ impl Config {
                 "teleconsult.missing_flags",
                 format!("`{}` is not refuse or warn", self.teleconsult.missing_flags),
             ));
+        }
+        if let Err(reason) = self.scripts.document() {
+            return Err(invalid("scripts.file", reason));
         }
         if let Err(reason) = crate::patients::PhoneNormalizer::new(&self.patients.default_region) {
             return Err(invalid("patients.default_region", reason));

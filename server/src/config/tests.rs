@@ -81,3 +81,43 @@ fn durations_in_every_unit() {
     assert_eq!("2m".parse::<Dur>().unwrap().0, Duration::from_secs(120));
     assert!("5 parsecs".parse::<Dur>().is_err());
 }
+
+#[test]
+fn a_scripts_file_that_is_missing_or_wrong_is_refused_naming_the_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("none.toml");
+    let err = Config::parse(&format!(
+        "[scripts]\nclinic = \"Clinic on Nevsky\"\nfile = \"{}\"\n",
+        missing.display()
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("scripts.file") && err.contains("line 3"),
+        "{err}"
+    );
+    assert!(err.contains("cannot read"), "{err}");
+
+    let wrong = dir.path().join("ours.toml");
+    std::fs::write(&wrong, "[en.inbound]\npurpose = \"Hello {nickname}\"\n").unwrap();
+    let err = Config::parse(&format!("[scripts]\nfile = \"{}\"\n", wrong.display()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("en.inbound.purpose") && err.contains("{nickname}"),
+        "{err}"
+    );
+
+    std::fs::write(&wrong, "[en.inbound]\npurpose = \"Hello, {address_as}\"\n").unwrap();
+    let c = Config::parse(&format!(
+        "[scripts]\nclinic = \"Nevsky\"\nfile = \"{}\"\n",
+        wrong.display()
+    ))
+    .unwrap();
+    let doc = c.scripts.document().unwrap();
+    assert_eq!(doc["clinic"], "Nevsky");
+    assert_eq!(
+        doc["phrases"]["en"]["inbound"]["purpose"],
+        "Hello, {address_as}"
+    );
+}

@@ -532,6 +532,12 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
                 .map_err(|e| anyhow::anyhow!("patients.default_region: {e}"))?,
         ),
         teleconsult_refuse_missing: config.teleconsult.missing_flags == "refuse",
+        scripts: Arc::new(
+            config
+                .scripts
+                .document()
+                .map_err(|e| anyhow::anyhow!("scripts.file: {e}"))?,
+        ),
         phone: Arc::new(crate::api::phone::PhoneSettings {
             domain: config.sip.domain.clone(),
             register_expires: config
