@@ -82,30 +82,40 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    let password = if cli.password_stdin {
+        let mut password = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut password)
+            .context("reading the password from standard input")?;
+        let password = password.trim_end_matches(['\r', '\n']).to_string();
+        if password.is_empty() {
+            bail!("standard input gave an empty password");
+        }
+        Some(password)
+    } else {
+        None
+    };
     if !cli.headless {
-        let lang = cli
-            .lang
-            .as_deref()
-            .map(careline_shared::script::Lang::from_locale);
-        return careline_agent::ui::window::run(cli.server, cli.ext.unwrap_or_default(), lang);
+        return careline_agent::ui::window::run(careline_agent::ui::window::Start {
+            server: cli.server,
+            extension: cli.ext.unwrap_or_default(),
+            password,
+            lang: cli
+                .lang
+                .as_deref()
+                .map(careline_shared::script::Lang::from_locale),
+            auto_answer: cli.auto_answer,
+        });
     }
     let Some(ext) = cli.ext else {
         bail!("--headless needs --ext");
     };
-    if !cli.password_stdin {
+    let Some(password) = password else {
         bail!(
             "give the password on standard input with --password-stdin (never on the command line)"
         );
-    }
-    let mut password = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut password)
-        .context("reading the password from standard input")?;
-    let password = password.trim_end_matches(['\r', '\n']).to_string();
-    if password.is_empty() {
-        bail!("standard input gave an empty password");
-    }
+    };
     let play = match &cli.play {
         Some(path) => {
             let file =

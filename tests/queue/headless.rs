@@ -112,7 +112,10 @@ fn the_headless_agent_registers_gets_the_card_answers_talks_and_saves_its_dispos
     assert_eq!(field(card, "mis"), "mis-55");
     assert_eq!(field(said("answered "), "call"), "call-00000001");
     // The clinic's scripts came from the server at login.
-    assert_eq!(said("scripts "), "scripts clinic=\"Careline clinic\" languages=4");
+    assert_eq!(
+        said("scripts "),
+        "scripts clinic=\"Careline clinic\" languages=4"
+    );
     assert_eq!(field(&ended, "reason"), "remote_hang_up");
     // Three seconds of talk at 50 packets a second, each way.
     let count = |k: &str| field(&ended, k).parse::<u64>().unwrap();

@@ -1,7 +1,8 @@
 //! Drawing the screen with egui. Every control has a plain text label (what
 //! screen readers and the UI tests find it by) and a keyboard shortcut:
 //! F2 answer, F3 hang up, F4 hold/resume, F6 mute, F7 transfer to senior,
-//! F8 consult / complete, F9 keypad (then the digit keys).
+//! F8 consult / complete, F9 keypad (then the digit keys), F10 identity
+//! confirmed.
 
 use std::time::{Duration, Instant};
 
@@ -131,6 +132,9 @@ impl AgentApp {
         if pressed(Key::F9) {
             self.keypad = !self.keypad;
         }
+        if pressed(Key::F10) {
+            self.confirm_identity(now);
+        }
         if self.keypad {
             let keys = [
                 (Key::Num0, '0'),
@@ -180,6 +184,8 @@ impl AgentApp {
                     self.set_state(state);
                 }
             }
+            let auto = self.t(T::AutoAnswer);
+            ui.checkbox(&mut self.auto_answer, auto);
             ui.separator();
             egui::ComboBox::from_label(self.t(T::Language))
                 .selected_text(match self.lang {
@@ -206,7 +212,13 @@ impl AgentApp {
         ui.horizontal(|ui| {
             let (text, colour) = match phase {
                 _ if ringing => (self.t(T::Ringing).to_string(), ATTENTION),
-                Some(Phase::Talking) => (self.t(T::Talking).to_string(), CALM),
+                Some(Phase::Talking) => {
+                    let talked = self
+                        .talking_since
+                        .map(|t| now.saturating_duration_since(t))
+                        .unwrap_or_default();
+                    (format!("{} {}", self.t(T::Talking), clock(talked)), CALM)
+                }
                 Some(Phase::OnHold { .. }) => {
                     let held = self
                         .screen
@@ -306,6 +318,7 @@ impl AgentApp {
                         answered,
                         egui::Checkbox::new(&mut ticked, self.t(T::IdentityConfirmed)),
                     )
+                    .on_hover_text("F10")
                     .clicked()
                 {
                     self.confirm_identity(now);

@@ -104,6 +104,8 @@ pub struct AgentApp {
     pub clinic: String,
     /// The login form, until logged in.
     pub login: LoginForm,
+    /// Answer each call as it rings (headset users often work so).
+    pub auto_answer: bool,
     login_requested: bool,
     name: Option<String>,
     registered: bool,
@@ -120,6 +122,8 @@ pub struct AgentApp {
     screen_call: Option<String>,
     held: bool,
     muted: bool,
+    /// When the patient's call was answered (the call timer).
+    talking_since: Option<Instant>,
     reminder: Option<(u32, Duration)>,
     stage: Stage,
     call_type: CallType,
@@ -143,6 +147,7 @@ impl AgentApp {
             lang,
             clinic: "Careline".into(),
             login,
+            auto_answer: false,
             login_requested: false,
             name: None,
             registered: false,
@@ -157,6 +162,7 @@ impl AgentApp {
             screen_call: None,
             held: false,
             muted: false,
+            talking_since: None,
             reminder: None,
             stage: Stage::Greeting,
             call_type: CallType::Inbound,
@@ -171,6 +177,12 @@ impl AgentApp {
             scripts: None,
             commands: Vec::new(),
         }
+    }
+
+    /// Logs in with the form as it is (a password given on the command
+    /// line's standard input).
+    pub fn log_in_now(&mut self) {
+        self.login_requested = true;
     }
 
     /// Whether the agent pressed "Log in" (the window then starts the
@@ -254,6 +266,9 @@ impl AgentApp {
                 if self.patient_line.is_none() {
                     self.patient_line = Some(line);
                     self.start_screen(call_id, &caller_of(&from));
+                    if self.auto_answer {
+                        self.commands.push(Command::Answer(line));
+                    }
                 }
             }
             Notice::Dialling { line, target } => {
@@ -279,6 +294,7 @@ impl AgentApp {
                     && let Some(s) = &mut self.screen
                 {
                     s.answered(now);
+                    self.talking_since.get_or_insert(now);
                 }
             }
             Notice::Ended { line, reason, .. } => self.line_ended(line, reason, now),
@@ -304,6 +320,7 @@ impl AgentApp {
         self.screen_call = call_id.clone();
         self.held = false;
         self.muted = false;
+        self.talking_since = None;
         self.reminder = None;
         self.stage = Stage::Greeting;
         self.call_type = CallType::Inbound;

@@ -135,7 +135,9 @@ fn a_ringing_call_shows_the_caller_and_the_answer_button_answers_it() {
     h.run();
     assert_eq!(commands(&mut h), vec![Command::Answer(LINE)]);
     talking(&mut h);
-    h.get_by_label("On the call");
+    h.get_by_label("On the call 0:00");
+    advance(&mut h, Duration::from_secs(75));
+    h.get_by_label("On the call 1:15");
     assert!(h.query_by_label("Answer").is_none());
     h.get_by_label("Hang up").click();
     h.run();
@@ -199,7 +201,7 @@ fn the_hold_reminder_appears_at_exactly_thirty_seconds() {
     h.get_by_label("Resume").click();
     h.run();
     assert!(h.query_by_label_contains("Go back to the caller").is_none());
-    h.get_by_label("On the call");
+    h.get_by_label_contains("On the call");
 }
 
 #[test]
@@ -433,4 +435,24 @@ fn the_clinics_own_wording_from_the_server_replaces_the_built_in_phrase() {
     h.state_mut().app.stage = Stage::Hold;
     h.run();
     h.get_by_label("Please stay on the line, I will check that for you.");
+}
+
+#[test]
+fn auto_answer_answers_as_it_rings_and_f10_confirms_identity() {
+    let mut h = harness(Lang::En);
+    h.get_by_label("Auto-answer").click();
+    h.run();
+    assert!(h.state().app.auto_answer);
+    ring(&mut h);
+    assert_eq!(commands(&mut h), vec![Command::Answer(LINE)]);
+    talking(&mut h);
+    h.key_press(egui::Key::F10);
+    h.run();
+    h.get_by_label("Anna Petrova");
+    assert_eq!(
+        commands(&mut h),
+        vec![Command::Ws(json!({
+            "type": "identity", "call_id": "call-00000007", "patient": "mis-42",
+        }))]
+    );
 }

@@ -65,21 +65,47 @@ impl Window {
     }
 }
 
+/// How the window starts.
+#[derive(Debug, Clone, Default)]
+pub struct Start {
+    /// The server's URL for the login form.
+    pub server: String,
+    /// The extension for the login form.
+    pub extension: String,
+    /// A password given on standard input: log in at once.
+    pub password: Option<String>,
+    /// The screen's language (default: the system's).
+    pub lang: Option<Lang>,
+    /// Auto-answer on from the start.
+    pub auto_answer: bool,
+}
+
 /// Opens the window and runs until it is closed.
-pub fn run(server: String, extension: String, lang: Option<Lang>) -> Result<()> {
+pub fn run(start: Start) -> Result<()> {
+    let Start {
+        server,
+        extension,
+        password,
+        lang,
+        auto_answer,
+    } = start;
     let lang = lang.unwrap_or_else(system_lang);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let app = AgentApp::new(
+    let mut app = AgentApp::new(
         lang,
         LoginForm {
             server,
             extension,
-            password: String::new(),
+            password: password.clone().unwrap_or_default(),
         },
     );
+    app.auto_answer = auto_answer;
+    if password.is_some() {
+        app.log_in_now();
+    }
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Careline")
