@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::api::{Api, ServerUrl, Session};
+use crate::audio::{FileSound, Headset, Levels, Sound};
 use crate::phone::{EndReason, LineId, Media, Phone, PhoneConfig, PhoneEvent};
 use crate::stream::{AudioStream, Counters, FRAME_SAMPLES};
 
@@ -36,10 +37,28 @@ pub struct Settings {
     pub password: String,
     /// Our address (default: the one that reaches the server).
     pub bind: Option<IpAddr>,
-    /// Samples (8 kHz) played into each call, looped; empty: silence.
-    pub play: Vec<i16>,
-    /// Where to record each call (`<call id>.wav`).
-    pub record: Option<PathBuf>,
+    /// Where each call's audio comes from and goes to.
+    pub audio: AudioChoice,
+}
+
+/// The ends of each call's audio.
+#[derive(Debug, Clone)]
+pub enum AudioChoice {
+    /// Samples (8 kHz) played into each call, looped (empty: silence), and
+    /// what is heard recorded to `<dir>/<call id>.wav`.
+    Files {
+        /// What to play.
+        play: Vec<i16>,
+        /// Where to record.
+        record: Option<PathBuf>,
+    },
+    /// The headset: devices by id (`None`: the system's default).
+    Headset {
+        /// The microphone.
+        input: Option<String>,
+        /// The speaker or headset.
+        output: Option<String>,
+    },
 }
 
 /// What the engine is told to do.
@@ -154,18 +173,26 @@ pub struct Handle {
     pub commands: mpsc::UnboundedSender<Command>,
     /// Where notices come from.
     pub notices: mpsc::UnboundedReceiver<Notice>,
+    /// The current call's audio levels, for the meters.
+    pub levels: std::sync::Arc<std::sync::Mutex<Levels>>,
 }
 
 /// Starts the engine on the current tokio runtime.
 pub fn spawn(settings: Settings) -> Handle {
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (notice_tx, notices) = mpsc::unbounded_channel();
+    let levels = std::sync::Arc::new(std::sync::Mutex::new(Levels::default()));
+    let meters = std::sync::Arc::clone(&levels);
     tokio::spawn(async move {
-        if let Err(e) = run(settings, command_rx, notice_tx.clone()).await {
+        if let Err(e) = run(settings, command_rx, notice_tx.clone(), meters).await {
             let _ = notice_tx.send(Notice::Failed(format!("{e:#}")));
         }
     });
-    Handle { commands, notices }
+    Handle {
+        commands,
+        notices,
+        levels,
+    }
 }
 
 /// What the main loop hears from its helpers.
@@ -195,6 +222,7 @@ async fn run(
     settings: Settings,
     mut commands: mpsc::UnboundedReceiver<Command>,
     notices: mpsc::UnboundedSender<Notice>,
+    meters: std::sync::Arc<std::sync::Mutex<Levels>>,
 ) -> Result<()> {
     let tell = |n: Notice| {
         let _ = notices.send(n);
@@ -316,17 +344,29 @@ async fn run(
                             .call_id
                             .clone()
                             .unwrap_or_else(|| format!("line-{}", line.0));
-                        let record = settings
-                            .record
-                            .as_ref()
-                            .map(|dir| dir.join(format!("{call}.wav")));
+                        let sound: Box<dyn Sound> = match &settings.audio {
+                            AudioChoice::Files { play, record } => Box::new(FileSound::new(
+                                play.clone(),
+                                record.as_ref().map(|dir| dir.join(format!("{call}.wav"))),
+                            )),
+                            AudioChoice::Headset { input, output } => {
+                                match Headset::open(input.as_deref(), output.as_deref()) {
+                                    Ok(h) => Box::new(h),
+                                    Err(e) => {
+                                        // The call goes on; the agent is told why it is silent.
+                                        tell(Notice::Refused(format!("the headset: {e:#}")));
+                                        Box::new(FileSound::new(Vec::new(), None))
+                                    }
+                                }
+                            }
+                        };
                         tokio::spawn(audio(
                             socket,
                             stream,
                             media.clone(),
                             rx,
-                            settings.play.clone(),
-                            record,
+                            sound,
+                            std::sync::Arc::clone(&meters),
                             done_tx,
                         ));
                         ctx.audio = Some(tx);
@@ -532,18 +572,11 @@ async fn audio(
     mut stream: AudioStream,
     mut media: Media,
     mut control: mpsc::UnboundedReceiver<AudioControl>,
-    source: Vec<i16>,
-    record: Option<PathBuf>,
+    mut sound: Box<dyn Sound>,
+    meters: std::sync::Arc<std::sync::Mutex<Levels>>,
     done: oneshot::Sender<Counters>,
 ) {
-    let mut recorder = record.and_then(|path| {
-        std::fs::File::create(&path)
-            .and_then(|f| crate::wav::Writer::new(std::io::BufWriter::new(f)))
-            .map_err(|e| tracing::warn!(path = %path.display(), "cannot record: {e}"))
-            .ok()
-    });
     let mut tick = tokio::time::interval(Duration::from_millis(20));
-    let mut at = 0usize;
     let mut frame = [0i16; FRAME_SAMPLES];
     let mut heard = [0i16; FRAME_SAMPLES];
     let mut packet = [0u8; 1500];
@@ -551,16 +584,14 @@ async fn audio(
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                for s in &mut frame {
-                    *s = if source.is_empty() { 0 } else { source[at % source.len()] };
-                    at += 1;
-                }
+                sound.capture(&mut frame);
                 if let (Some(n), Some(remote)) = (stream.send_frame(&frame, &mut packet), media.remote) {
                     let _ = socket.send_to(&packet[..n], remote).await;
                 }
                 stream.play_frame(Instant::now().into_std(), &mut heard);
-                if let Some(w) = &mut recorder {
-                    let _ = w.frame(&heard);
+                sound.play(&heard);
+                if let Ok(mut m) = meters.lock() {
+                    *m = sound.levels();
                 }
             }
             r = socket.recv_from(&mut incoming) => {
@@ -581,8 +612,10 @@ async fn audio(
             },
         }
     }
-    if let Some(w) = recorder {
-        let _ = w.finish();
+    // Closes the recording (or the headset) before the counters go back.
+    drop(sound);
+    if let Ok(mut m) = meters.lock() {
+        *m = Levels::default();
     }
     let _ = done.send(stream.counters());
 }

@@ -47,6 +47,7 @@ pub async fn run(opts: Options) -> Result<()> {
     let engine::Handle {
         commands,
         mut notices,
+        ..
     } = engine::spawn(opts.engine.clone());
     // The server's call id of each line, and which lines we answered.
     let mut calls: HashMap<LineId, Option<String>> = HashMap::new();

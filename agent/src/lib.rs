@@ -5,6 +5,7 @@
 //! real sockets and clocks; the window is still to come.
 
 pub mod api;
+pub mod audio;
 pub mod engine;
 pub mod headless;
 pub mod jitter;

@@ -130,8 +130,10 @@ fn run(cli: Cli) -> Result<()> {
             extension: ext,
             password,
             bind: cli.bind,
-            play,
-            record: cli.record,
+            audio: careline_agent::engine::AudioChoice::Files {
+                play,
+                record: cli.record,
+            },
         },
         auto_answer: cli.auto_answer,
         answer_after: cli.answer_after,

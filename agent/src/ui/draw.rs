@@ -33,6 +33,7 @@ impl AgentApp {
             if self.keypad {
                 self.keypad_row(ui);
             }
+            self.audio_row(ui);
             self.banners(ui);
         });
         egui::Panel::right("side")
@@ -267,6 +268,54 @@ impl AgentApp {
                 }
             }
         });
+    }
+
+    /// Device choices (folded away) and, during a call, the level meters.
+    fn audio_row(&mut self, ui: &mut Ui) {
+        if self.talking() {
+            ui.horizontal(|ui| {
+                for (label, level) in [
+                    (T::Microphone, self.levels.mic),
+                    (T::Speaker, self.levels.speaker),
+                ] {
+                    ui.label(self.t(label));
+                    // RMS of full scale, shown on a speech-friendly scale.
+                    let shown = (level * 4.0).min(1.0);
+                    ui.add(egui::ProgressBar::new(shown).desired_width(120.0));
+                }
+            });
+        }
+        let default = self.t(T::SystemDefault).to_string();
+        let inputs = self.devices.inputs.clone();
+        let outputs = self.devices.outputs.clone();
+        let labels = [
+            self.t(T::Microphone),
+            self.t(T::Speaker),
+            self.t(T::Ringtone),
+        ];
+        egui::CollapsingHeader::new(self.t(T::Audio))
+            .id_salt("audio")
+            .show(ui, |ui| {
+                let choices = [
+                    (labels[0], &mut self.input_device, &inputs),
+                    (labels[1], &mut self.output_device, &outputs),
+                    (labels[2], &mut self.ring_device, &outputs),
+                ];
+                for (label, chosen, list) in choices {
+                    let shown = chosen
+                        .as_ref()
+                        .and_then(|id| list.iter().find(|d| &d.id == id))
+                        .map_or(default.clone(), |d| d.name.clone());
+                    egui::ComboBox::from_label(label)
+                        .selected_text(shown)
+                        .show_ui(ui, |ui| {
+                            ui.selectable_value(chosen, None, default.as_str());
+                            for d in list {
+                                ui.selectable_value(chosen, Some(d.id.clone()), d.name.as_str());
+                            }
+                        });
+                }
+            });
     }
 
     fn keypad_row(&mut self, ui: &mut Ui) {

@@ -106,6 +106,17 @@ pub struct AgentApp {
     pub login: LoginForm,
     /// Answer each call as it rings (headset users often work so).
     pub auto_answer: bool,
+    /// The headset's microphone and speaker, and where the ringtone
+    /// plays, by device id (`None`: the system's default).
+    pub input_device: Option<String>,
+    /// See `input_device`.
+    pub output_device: Option<String>,
+    /// See `input_device`.
+    pub ring_device: Option<String>,
+    /// The devices there are (listed by the window at start).
+    pub devices: crate::audio::Devices,
+    /// The current call's levels (set by the window each frame).
+    pub levels: crate::audio::Levels,
     login_requested: bool,
     name: Option<String>,
     registered: bool,
@@ -148,6 +159,11 @@ impl AgentApp {
             clinic: "Careline".into(),
             login,
             auto_answer: false,
+            input_device: None,
+            output_device: None,
+            ring_device: None,
+            devices: crate::audio::Devices::default(),
+            levels: crate::audio::Levels::default(),
             login_requested: false,
             name: None,
             registered: false,
@@ -610,6 +626,13 @@ impl AgentApp {
             msg["form"] = form;
         }
         self.commands.push(Command::Ws(msg));
+    }
+
+    /// Whether the patient's line is ringing (the window rings then).
+    pub fn ringing(&self) -> bool {
+        self.patient_line
+            .and_then(|l| self.lines.get(&l))
+            .is_some_and(|l| l.ringing)
     }
 
     fn talking(&self) -> bool {

@@ -456,3 +456,52 @@ fn auto_answer_answers_as_it_rings_and_f10_confirms_identity() {
         }))]
     );
 }
+
+#[test]
+fn the_audio_devices_are_chosen_by_id_and_the_meters_show_during_a_call() {
+    let mut h = harness(Lang::En);
+    h.state_mut().app.devices = crate::audio::Devices {
+        inputs: vec![crate::audio::Device {
+            id: "alsa:hw:1,0".into(),
+            name: "USB headset".into(),
+        }],
+        outputs: vec![
+            crate::audio::Device {
+                id: "alsa:hw:1,0".into(),
+                name: "USB headset".into(),
+            },
+            crate::audio::Device {
+                id: "alsa:hw:0,0".into(),
+                name: "Desk speaker".into(),
+            },
+        ],
+    };
+    h.run();
+    h.get_by_label("Audio devices").click();
+    h.run();
+    h.get_by_label("Ringtone on").click();
+    h.run();
+    h.get_by_label("Desk speaker").click();
+    h.run();
+    assert_eq!(h.state().app.ring_device.as_deref(), Some("alsa:hw:0,0"));
+    assert_eq!(
+        h.state().app.input_device,
+        None,
+        "the others stay on the default"
+    );
+    assert!(h.query_by_label("Microphone").is_some());
+    ring(&mut h);
+    assert!(h.state().app.ringing());
+    talking(&mut h);
+    assert!(!h.state().app.ringing());
+    h.state_mut().app.levels = crate::audio::Levels {
+        mic: 0.1,
+        speaker: 0.05,
+    };
+    h.run();
+    assert_eq!(
+        h.get_all_by_label("Microphone").count(),
+        2,
+        "the meter's label and the picker's"
+    );
+}

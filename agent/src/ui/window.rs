@@ -17,6 +17,8 @@ struct Window {
     app: AgentApp,
     runtime: tokio::runtime::Runtime,
     engine: Option<Handle>,
+    /// The ringtone, while the phone rings.
+    ringer: Option<crate::audio::Ringer>,
 }
 
 impl eframe::App for Window {
@@ -30,11 +32,23 @@ impl eframe::App for Window {
                 self.app.notice(n, now);
             }
         }
+        if let Some(levels) = self.engine.as_ref().and_then(|e| e.levels.lock().ok()) {
+            self.app.levels = *levels;
+        }
         self.app.ui(ui, now);
         if let Some(engine) = &self.engine {
             for c in self.app.take_commands() {
                 let _ = engine.commands.send(c);
             }
+        }
+        match (self.app.ringing(), self.ringer.is_some()) {
+            (true, false) => match crate::audio::Ringer::start(self.app.ring_device.as_deref()) {
+                Ok(r) => self.ringer = Some(r),
+                // No sound card: the screen still shows the ring.
+                Err(e) => tracing::warn!("ringtone: {e:#}"),
+            },
+            (false, true) => self.ringer = None,
+            _ => {}
         }
         // Notices arrive between frames; timers (hold, wrap-up) tick.
         ui.ctx().request_repaint_after(Duration::from_millis(100));
@@ -57,8 +71,10 @@ impl Window {
             extension: login.extension.trim().to_string(),
             password: login.password.clone(),
             bind: None,
-            play: Vec::new(),
-            record: None,
+            audio: engine::AudioChoice::Headset {
+                input: self.app.input_device.clone(),
+                output: self.app.output_device.clone(),
+            },
         };
         let _guard = self.runtime.enter();
         self.engine = Some(engine::spawn(settings));
@@ -103,6 +119,7 @@ pub fn run(start: Start) -> Result<()> {
         },
     );
     app.auto_answer = auto_answer;
+    app.devices = crate::audio::devices();
     if password.is_some() {
         app.log_in_now();
     }
@@ -121,6 +138,7 @@ pub fn run(start: Start) -> Result<()> {
                 app,
                 runtime,
                 engine: None,
+                ringer: None,
             }))
         }),
     )
