@@ -57,13 +57,19 @@ pub struct PhoneConfig {
 }
 
 impl PhoneConfig {
-    /// The defaults for `account` at `local`: G.711 (μ-law first) with
-    /// DTMF events, two lines (a call and a consultation).
+    /// The defaults for `account` at `local`: G.711 first (what the
+    /// server relays to the phone network without transcoding), then Opus,
+    /// with DTMF events; two lines (a call and a consultation).
     pub fn new(account: Account, local: SocketAddr) -> PhoneConfig {
         PhoneConfig {
             account,
             local,
-            codecs: vec![Codec::PCMU, Codec::PCMA, Codec::TELEPHONE_EVENT],
+            codecs: vec![
+                Codec::PCMU,
+                Codec::PCMA,
+                Codec::OPUS,
+                Codec::TELEPHONE_EVENT,
+            ],
             max_lines: 2,
         }
     }

@@ -426,6 +426,32 @@ fn a_reinvite_moving_the_media_is_answered_with_the_next_version_and_reported() 
 }
 
 #[test]
+fn an_opus_only_offer_is_answered_with_opus_on_its_payload_type() {
+    let mut rig = Rig::new();
+    let opus = "v=0\r\no=- 7 7 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 30000 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 useinbandfec=1\r\n";
+    rig.receive(ms(0), &invite("op", 1, Some(opus)));
+    rig.sent();
+    let line = match rig.events().as_slice() {
+        [PhoneEvent::Ringing { line, .. }] => *line,
+        other => panic!("{other:?}"),
+    };
+    rig.phone
+        .answer(rig.at(ms(10)), line, RTP.parse().unwrap())
+        .unwrap();
+    let ok = rig.sent().remove(0);
+    let codecs = sdp_of(&ok).audio().unwrap().codecs();
+    assert_eq!(codecs.len(), 1);
+    assert_eq!((codecs[0].pt, codecs[0].name.as_ref()), (111, "opus"));
+    match rig.events().as_slice() {
+        [PhoneEvent::Media { media, .. }] => {
+            assert_eq!(media.codec.kind(), careline_shared::sdp::CodecKind::Opus);
+            assert_eq!(media.dtmf_pt, None);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn an_offer_we_cannot_answer_gets_488_and_a_third_call_gets_486() {
     let mut rig = Rig::new();
     rig.receive(ms(0), &invite("nosdp", 1, None));

@@ -7,8 +7,9 @@
 //! of its own clock and [`AudioStream::receive`] for each datagram; time
 //! is always an argument.
 //!
-//! Opus is not here yet: a line that agreed on anything but PCMU or PCMA
-//! has no stream (the phone offers G.711 only until it is).
+//! Voice is G.711 (μ-law, A-law) or Opus (RFC 7587: a 48 kHz RTP clock,
+//! coded here at 8 kHz narrowband, with the decoder's own loss
+//! concealment); other codecs get no stream.
 
 use std::time::{Duration, Instant};
 
@@ -52,10 +53,125 @@ pub struct Counters {
     pub jitter: crate::jitter::Stats,
 }
 
+/// The voice codec of a stream.
+enum Voice {
+    G711(G711),
+    Opus {
+        encoder: Box<opus::Encoder>,
+        decoder: Box<opus::Decoder>,
+    },
+}
+
+impl std::fmt::Debug for Voice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Voice::G711(law) => write!(f, "{}", law.name()),
+            Voice::Opus { .. } => f.write_str("opus"),
+        }
+    }
+}
+
+/// Opus packets are at most 120 ms: 960 samples at 8 kHz.
+const OPUS_MAX_SAMPLES: usize = 960;
+
+impl Voice {
+    fn for_codec(kind: CodecKind) -> Option<Voice> {
+        Some(match kind {
+            CodecKind::Pcmu => Voice::G711(G711::Ulaw),
+            CodecKind::Pcma => Voice::G711(G711::Alaw),
+            CodecKind::Opus => {
+                let mut encoder =
+                    opus::Encoder::new(8000, opus::Channels::Mono, opus::Application::Voip).ok()?;
+                // Speech at telephone quality, robust to a lost packet.
+                let _ = encoder.set_bitrate(opus::Bitrate::Bits(16_000));
+                let _ = encoder.set_inband_fec(true);
+                let _ = encoder.set_packet_loss_perc(5);
+                Voice::Opus {
+                    encoder: Box::new(encoder),
+                    decoder: Box::new(opus::Decoder::new(8000, opus::Channels::Mono).ok()?),
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    /// The RTP clock.
+    fn clock_rate(&self) -> u32 {
+        match self {
+            Voice::G711(_) => 8000,
+            Voice::Opus { .. } => 48_000,
+        }
+    }
+
+    /// Encodes 20 ms into `out`: the payload's length.
+    fn encode(
+        &mut self,
+        samples: &[i16; FRAME_SAMPLES],
+        muted: bool,
+        out: &mut [u8],
+    ) -> Option<usize> {
+        let silence = [0i16; FRAME_SAMPLES];
+        let input = if muted { &silence } else { samples };
+        match self {
+            Voice::G711(law) => {
+                let out = out.get_mut(..FRAME_SAMPLES)?;
+                law.encode_into(input, out);
+                Some(FRAME_SAMPLES)
+            }
+            Voice::Opus { encoder, .. } => encoder.encode(input, out).ok(),
+        }
+    }
+
+    /// A payload's duration in RTP clock units.
+    fn duration(&self, payload: &[u8]) -> Option<u32> {
+        match self {
+            Voice::G711(_) => (!payload.is_empty()).then_some(payload.len() as u32),
+            Voice::Opus { .. } => opus::packet::get_nb_samples(payload, 48_000)
+                .ok()
+                .filter(|&n| n > 0)
+                .map(|n| n as u32),
+        }
+    }
+
+    /// A payload's samples at 8 kHz.
+    fn decode(&mut self, payload: &[u8], out: &mut Vec<i16>) {
+        out.clear();
+        match self {
+            Voice::G711(law) => out.extend(payload.iter().map(|&c| law.decode(c))),
+            Voice::Opus { decoder, .. } => {
+                let mut buf = [0i16; OPUS_MAX_SAMPLES];
+                if let Ok(n) = decoder.decode(payload, &mut buf, false) {
+                    out.extend_from_slice(&buf[..n]);
+                }
+            }
+        }
+    }
+
+    /// Stands in for a lost packet as long as `last`: Opus's own
+    /// concealment, or for G.711 the last packet at half the level (a
+    /// long gap fades to silence).
+    fn conceal(&mut self, last: &mut Vec<i16>) {
+        match self {
+            Voice::G711(_) => {
+                for s in last.iter_mut() {
+                    *s /= 2;
+                }
+            }
+            Voice::Opus { decoder, .. } => {
+                let mut buf = vec![0i16; last.len().clamp(80, OPUS_MAX_SAMPLES)];
+                if let Ok(n) = decoder.decode(&[], &mut buf, false) {
+                    buf.truncate(n);
+                    *last = buf;
+                }
+            }
+        }
+    }
+}
+
 /// One line's audio.
 #[derive(Debug)]
 pub struct AudioStream {
-    law: G711,
+    voice: Voice,
     pt: u8,
     send: bool,
     ssrc: u32,
@@ -77,16 +193,11 @@ pub struct AudioStream {
 
 impl AudioStream {
     /// A stream for the media a line agreed on; `None` when its codec is
-    /// not G.711. `random` seeds the SSRC, first sequence number and
-    /// timestamp (RFC 3550 §5.1 wants them unpredictable).
+    /// neither G.711 nor Opus. `random` seeds the SSRC, first sequence
+    /// number and timestamp (RFC 3550 §5.1 wants them unpredictable).
     pub fn new(media: &Media, random: u64) -> Option<AudioStream> {
-        let law = match media.codec.kind() {
-            CodecKind::Pcmu => G711::Ulaw,
-            CodecKind::Pcma => G711::Alaw,
-            _ => return None,
-        };
         Some(AudioStream {
-            law,
+            voice: Voice::for_codec(media.codec.kind())?,
             pt: media.codec.pt,
             send: media.send,
             ssrc: random as u32,
@@ -106,10 +217,12 @@ impl AudioStream {
     /// The line's media changed (hold, a transfer): same SSRC and numbering,
     /// new codec or direction.
     pub fn update(&mut self, media: &Media) {
-        match media.codec.kind() {
-            CodecKind::Pcmu => self.law = G711::Ulaw,
-            CodecKind::Pcma => self.law = G711::Alaw,
-            _ => {}
+        if self.pt != media.codec.pt
+            && let Some(voice) = Voice::for_codec(media.codec.kind())
+        {
+            self.voice = voice;
+            self.jitter = None;
+            self.pending.clear();
         }
         self.pt = media.codec.pt;
         self.dtmf_pt = media.dtmf_pt;
@@ -150,21 +263,18 @@ impl AudioStream {
     /// on either way, as the clock does.
     pub fn send_frame(&mut self, samples: &[i16; FRAME_SAMPLES], out: &mut [u8]) -> Option<usize> {
         let ts = self.ts;
-        self.ts = self.ts.wrapping_add(FRAME_SAMPLES as u32);
+        let step = FRAME_SAMPLES as u32 * (self.voice.clock_rate() / 8000);
+        self.ts = self.ts.wrapping_add(step);
         if !self.send {
             return None;
         }
         if let Some(n) = self.key_packet(ts, out) {
             return Some(n);
         }
-        let mut payload = [0u8; FRAME_SAMPLES];
-        if self.muted {
-            payload.fill(self.law.silence());
-        } else {
-            self.law.encode_into(samples, &mut payload);
-        }
+        let mut payload = [0u8; 400];
+        let len = self.voice.encode(samples, self.muted, &mut payload)?;
         let header = RtpHeader::new(self.pt, self.seq, ts, self.ssrc);
-        let n = header.write(&payload, out).ok()?;
+        let n = header.write(&payload[..len], out).ok()?;
         self.seq = self.seq.wrapping_add(1);
         self.counters.sent += 1;
         Some(n)
@@ -207,17 +317,22 @@ impl AudioStream {
     pub fn receive(&mut self, now: Instant, datagram: &[u8]) {
         match RtpPacket::parse(datagram) {
             Ok(p) if p.payload_type() == self.pt => {
-                // G.711 is one byte a sample: the packet's length is its
-                // duration. A sender that changes it starts a new buffer.
-                let samples = p.payload().len();
-                if samples == 0 || samples % 8 != 0 {
+                // The packet's duration sets the buffer's frame; a sender
+                // that changes it starts a new buffer.
+                let rate = self.voice.clock_rate();
+                let Some(units) = self
+                    .voice
+                    .duration(p.payload())
+                    .filter(|u| (u * 1000) % rate == 0)
+                else {
                     self.counters.ignored += 1;
                     return;
-                }
+                };
                 self.counters.received += 1;
-                let frame = Duration::from_millis(samples as u64 / 8);
+                let frame = Duration::from_millis(u64::from(units * 1000 / rate));
                 if self.jitter.as_ref().is_none_or(|j| j.frame() != frame) {
                     self.jitter = Some(JitterBuffer::new(Settings {
+                        clock_rate: rate,
                         frame,
                         min_delay: (frame * 2).max(Settings::default().min_delay),
                         ..Settings::default()
@@ -241,22 +356,16 @@ impl AudioStream {
                 break;
             };
             match jitter.pop(now) {
-                Playout::Frame(codes) => {
-                    self.last_played.clear();
-                    self.last_played
-                        .extend(codes.iter().map(|&c| self.law.decode(c)));
+                Playout::Frame(payload) => {
+                    self.voice.decode(&payload, &mut self.last_played);
                     self.pending.extend(&self.last_played);
                     self.counters.played += 1;
                 }
                 Playout::Conceal => {
-                    // Half the level each time: a lost packet is bridged,
-                    // a long gap fades to silence.
-                    for s in &mut self.last_played {
-                        *s /= 2;
-                    }
                     if self.last_played.is_empty() {
                         break;
                     }
+                    self.voice.conceal(&mut self.last_played);
                     self.pending.extend(&self.last_played);
                     self.counters.concealed += 1;
                 }
@@ -414,6 +523,60 @@ mod tests {
     }
 
     #[test]
+    fn opus_carries_a_tone_at_its_pitch_and_level_and_conceals_a_lost_packet() {
+        let mut a = AudioStream::new(&media(Codec::OPUS, true), 11).unwrap();
+        let mut b = AudioStream::new(&media(Codec::OPUS, true), 12).unwrap();
+        let t0 = virtual_epoch();
+        let hz = 440.0;
+        let mut n = 0usize;
+        let mut next_tone = || -> [i16; FRAME_SAMPLES] {
+            std::array::from_fn(|_| {
+                n += 1;
+                ((2.0 * std::f64::consts::PI * hz * n as f64 / 8000.0).sin() * 8000.0) as i16
+            })
+        };
+        let mut buf = [0u8; 1500];
+        let mut heard = Vec::new();
+        let mut stamps = Vec::new();
+        for i in 0..100u64 {
+            let now = t0 + Duration::from_millis(20 * i);
+            let len = a.send_frame(&next_tone(), &mut buf).unwrap();
+            let p = RtpPacket::parse(&buf[..len]).unwrap();
+            assert_eq!(p.payload_type(), 96);
+            assert!(
+                p.payload().len() < 160,
+                "compressed: {} bytes",
+                p.payload().len()
+            );
+            stamps.push(p.timestamp());
+            if i != 50 {
+                b.receive(now, &buf[..len]);
+            }
+            let mut out = [0; FRAME_SAMPLES];
+            b.play_frame(now, &mut out);
+            heard.extend_from_slice(&out);
+        }
+        // The 48 kHz clock: 960 a packet.
+        assert!(stamps.windows(2).all(|w| w[1].wrapping_sub(w[0]) == 960));
+        let c = b.counters();
+        assert_eq!((c.received, c.played, c.concealed), (99, 98, 1));
+        // After the codec's start-up, the tone: 440 Hz, near its level.
+        let steady = &heard[8000..15_000];
+        let crossings = steady
+            .windows(2)
+            .filter(|w| (w[0] < 0) != (w[1] < 0))
+            .count();
+        let pitch = crossings as f64 / 2.0 / (steady.len() as f64 / 8000.0);
+        assert!((pitch - hz).abs() < 10.0, "{pitch} Hz");
+        let rms = crate::audio::level(steady) * 32768.0;
+        let sent_rms = 8000.0 / std::f32::consts::SQRT_2;
+        assert!(
+            (rms / sent_rms - 1.0).abs() < 0.25,
+            "rms {rms} vs {sent_rms}"
+        );
+    }
+
+    #[test]
     fn a_held_line_sends_nothing_but_keeps_its_clock() {
         let mut a = AudioStream::new(&media(Codec::PCMU, false), 1 << 16).unwrap();
         let mut buf = [0u8; 512];
@@ -436,7 +599,8 @@ mod tests {
             .unwrap();
         b.receive(t0, &buf[..dtmf]);
         assert_eq!(b.counters().ignored, 2);
-        assert!(AudioStream::new(&media(Codec::OPUS, true), 1).is_none());
+        let g722 = Codec::new(9, "G722", 8000, 1);
+        assert!(AudioStream::new(&media(g722, true), 1).is_none());
         // Frames 0, 1, 2 and 4: frame 3 is concealed at half the level of 2.
         let mut big = [0u8; 512];
         let mut sender = AudioStream::new(&media(Codec::PCMU, true), 0).unwrap();
