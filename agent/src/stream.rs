@@ -22,6 +22,21 @@ use crate::phone::Media;
 /// Samples in one 20 ms frame at 8 kHz.
 pub const FRAME_SAMPLES: usize = 160;
 
+/// Our playout period.
+const FRAME: Duration = Duration::from_millis(20);
+
+/// The least the jitter buffer holds before playing, for a sender's packet
+/// length: one packet when packets divide our 20 ms period (each period
+/// then finds a whole frame in), two when they beat against it (30 ms
+/// packets leave some periods with none arriving).
+fn min_delay(packet: Duration) -> Duration {
+    if !packet.is_zero() && FRAME.as_micros() % packet.as_micros() == 0 {
+        FRAME
+    } else {
+        packet * 2
+    }
+}
+
 /// A key press lasts this many frames (100 ms), then three end packets.
 const DTMF_FRAMES: u16 = 5;
 const DTMF_END_PACKETS: u16 = 3;
@@ -81,8 +96,12 @@ impl Voice {
             CodecKind::Pcma => Voice::G711(G711::Alaw),
             CodecKind::Opus => {
                 let mut encoder =
-                    opus::Encoder::new(8000, opus::Channels::Mono, opus::Application::Voip).ok()?;
-                // Speech at telephone quality, robust to a lost packet.
+                    opus::Encoder::new(8000, opus::Channels::Mono, opus::Application::LowDelay)
+                        .ok()?;
+                // The low-delay mode (2.5 ms of look-ahead rather than
+                // SILK's 6.5 ms keeps mouth-to-ear within 40 ms; see
+                // BENCHMARKS.md); speech at telephone quality, robust to a
+                // lost packet.
                 let _ = encoder.set_bitrate(opus::Bitrate::Bits(16_000));
                 let _ = encoder.set_inband_fec(true);
                 let _ = encoder.set_packet_loss_perc(5);
@@ -331,10 +350,14 @@ impl AudioStream {
                 self.counters.received += 1;
                 let frame = Duration::from_millis(u64::from(units * 1000 / rate));
                 if self.jitter.as_ref().is_none_or(|j| j.frame() != frame) {
+                    // One packet's worth at least; the buffer's target
+                    // grows with the jitter it measures (one frame plus
+                    // three times the jitter), so a clinic's LAN gets the
+                    // short delay and a jittery link the depth it needs.
                     self.jitter = Some(JitterBuffer::new(Settings {
                         clock_rate: rate,
                         frame,
-                        min_delay: (frame * 2).max(Settings::default().min_delay),
+                        min_delay: min_delay(frame),
                         ..Settings::default()
                     }));
                     self.pending.clear();
@@ -423,10 +446,10 @@ mod tests {
         assert_eq!(a.counters().sent, 10);
         let c = b.counters();
         assert_eq!((c.received, c.ignored), (10, 0));
-        // Played once 40 ms are buffered (frames 0 and 1): one period of
-        // silence, then the tone a frame behind, within G.711's error.
-        assert!(heard[0].iter().all(|&s| s == 0));
-        for (played, sent) in heard[1..].iter().zip(0..) {
+        // A steady sender on a quiet network: played as soon as one frame
+        // is in (the target is one frame plus three times the jitter), the
+        // tone within G.711's error.
+        for (played, sent) in heard.iter().zip(0..) {
             let want = tone(sent);
             let worst = played
                 .iter()
@@ -559,7 +582,11 @@ mod tests {
         // The 48 kHz clock: 960 a packet.
         assert!(stamps.windows(2).all(|w| w[1].wrapping_sub(w[0]) == 960));
         let c = b.counters();
-        assert_eq!((c.received, c.played, c.concealed), (99, 98, 1));
+        // With one frame buffered, the missing packet is first an underrun
+        // (nothing there yet: conceal and wait), then lost once its
+        // successor is in (conceal and move on): two periods concealed.
+        assert_eq!((c.received, c.played, c.concealed), (99, 98, 2));
+        assert_eq!((c.jitter.lost, c.jitter.underruns), (1, 1));
         // After the codec's start-up, the tone: 440 Hz, near its level.
         let steady = &heard[8000..15_000];
         let crossings = steady
@@ -617,16 +644,20 @@ mod tests {
             played.push(out[0]);
         }
         let c = b.counters();
-        assert_eq!(c.concealed, 1);
-        // Filling, then frames 0, 1, 2; frame 3's period; frame 4 …
-        assert_eq!(played[0], 0);
-        let level = played[3];
+        // Frames 0, 1, 2 play at once; in frame 3's period nothing is there
+        // (an underrun: conceal at half the level, and wait), in frame 4's
+        // frame 3 is known lost (conceal again, a quarter), then frame 4.
+        assert_eq!(c.concealed, 2);
+        assert_eq!((c.jitter.underruns, c.jitter.lost), (1, 1));
+        let level = played[0];
         assert!((7800..=8200).contains(&level), "{level}");
+        assert_eq!(&played[..3], &[level; 3]);
         assert_eq!(
-            played[4],
+            played[3],
             level / 2,
-            "the lost frame repeats the last at half level"
+            "the gap repeats the last frame at half level"
         );
+        assert_eq!(played[4], level / 4);
         assert_eq!(played[5], level);
     }
 }
