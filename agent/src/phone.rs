@@ -36,6 +36,10 @@ use careline_shared::sip::{
 /// The header in which the server names its call.
 pub const CALL_HEADER: &str = "X-Careline-Call";
 
+/// How often a keep-alive (a blank datagram, RFC 5626 §3.5.1's CRLF) goes
+/// to the server, holding NAT mappings open between registrations.
+pub const KEEPALIVE: Duration = Duration::from_secs(25);
+
 /// What the phone answers to `OPTIONS` and puts in `Allow`.
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, NOTIFY, INFO";
 
@@ -225,6 +229,8 @@ pub struct Phone {
     seed: u64,
     /// Messages dropped as unreadable.
     discarded: u64,
+    /// When the next keep-alive goes to the server.
+    keepalive: Option<Instant>,
 }
 
 impl Phone {
@@ -247,6 +253,7 @@ impl Phone {
             next_line: 1,
             seed,
             discarded: 0,
+            keepalive: Some(now + KEEPALIVE),
         }
     }
 
@@ -281,6 +288,20 @@ impl Phone {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.layer.handle_timeout(now);
         self.registrations.handle_timeout(now, &mut self.layer);
+        if self.keepalive.is_some_and(|t| t <= now) && self.registered() {
+            // A NAT between us and the server forgets a UDP mapping after
+            // tens of seconds; our registration refreshes far less often.
+            self.layer.send_stateless(
+                self.config.account.remote,
+                false,
+                Bytes::from_static(b"\r\n\r\n"),
+            );
+            self.keepalive = Some(now + KEEPALIVE);
+        }
+        if self.keepalive.is_some_and(|t| t <= now) {
+            // Not registered: the next one is due a period after we are.
+            self.keepalive = Some(now + KEEPALIVE);
+        }
         for i in (0..self.lines.len()).rev() {
             self.resend_2xx(now, i);
         }
@@ -293,11 +314,15 @@ impl Phone {
             .lines
             .iter()
             .filter_map(|l| l.unacked.as_ref().map(|u| u.next.min(u.give_up)));
-        [self.layer.poll_timeout(), self.registrations.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .chain(lines)
-            .min()
+        [
+            self.layer.poll_timeout(),
+            self.registrations.poll_timeout(),
+            self.keepalive.filter(|_| self.registered()),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(lines)
+        .min()
     }
 
     /// The next datagram to send.
@@ -534,10 +559,18 @@ impl Phone {
                 let ours = self.lines[i].ours.clone();
                 self.send_session(now, i, key, &msg, ours);
             }
-            // A session refresh by UPDATE, NOTIFY, INFO: acknowledged.
-            _ => {
+            // A session refresh by UPDATE, NOTIFY, INFO, OPTIONS: acknowledged.
+            Some(Method::Update | Method::Notify | Method::Info | Method::Options) => {
                 let bytes = response_to(&msg, StatusCode::OK, None).finish();
                 self.reply(now, key, StatusCode::OK, bytes, false);
+            }
+            // REFER and the rest: transfers go through the server's API,
+            // so a request to move this call elsewhere is refused, not
+            // acknowledged and ignored.
+            _ => {
+                let mut w = response_to(&msg, StatusCode::METHOD_NOT_ALLOWED, None);
+                w.header(&HeaderName::Allow, ALLOW);
+                self.reply(now, key, StatusCode::METHOD_NOT_ALLOWED, w.finish(), false);
             }
         }
     }

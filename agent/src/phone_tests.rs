@@ -94,8 +94,10 @@ impl Rig {
     }
 }
 
+/// The SIP messages the phone sent (keep-alives left out).
 pub(super) fn sent(phone: &mut Phone) -> Vec<Message> {
     std::iter::from_fn(|| phone.poll_transmit())
+        .filter(|t| t.bytes.as_ref() != b"\r\n\r\n")
         .map(|t| parse_datagram(t.bytes).expect("the phone writes SIP that parses"))
         .collect()
 }
@@ -530,4 +532,40 @@ fn garbage_and_keepalives_are_dropped_and_options_answered() {
             .value_str()
             .contains("INVITE")
     );
+}
+
+#[test]
+fn a_keepalive_goes_to_the_server_every_25_seconds_and_a_refer_is_refused() {
+    let mut rig = Rig::new();
+    let datagrams = |rig: &mut Rig| -> Vec<Bytes> {
+        std::iter::from_fn(|| rig.phone.poll_transmit())
+            .map(|t| t.bytes)
+            .collect()
+    };
+    rig.run_until(ms(24_999));
+    assert!(
+        datagrams(&mut rig)
+            .iter()
+            .all(|b| b.as_ref() != b"\r\n\r\n")
+    );
+    rig.run_until(ms(25_000));
+    let sent = datagrams(&mut rig);
+    assert_eq!(sent, vec![Bytes::from_static(b"\r\n\r\n")]);
+    rig.run_until(ms(50_000));
+    assert!(datagrams(&mut rig).contains(&Bytes::from_static(b"\r\n\r\n")));
+
+    let line = rig.ring(ms(50_100), "r1");
+    rig.phone
+        .answer(rig.at(ms(50_200)), line, RTP.parse().unwrap())
+        .unwrap();
+    let ok = rig.sent().remove(0);
+    rig.receive(ms(50_300), &in_dialog("ACK", &ok, 1, "ack", None));
+    let refer = in_dialog("REFER", &ok, 2, "ref", None).replace(
+        "Content-Length: 0",
+        "Refer-To: <sip:2001@clinic.test>\r\nContent-Length: 0",
+    );
+    rig.receive(ms(51_000), &refer);
+    let answer = rig.sent().remove(0);
+    assert_eq!(answer.status(), Some(StatusCode::METHOD_NOT_ALLOWED));
+    assert_eq!(rig.phone.lines().count(), 1, "the call goes on");
 }

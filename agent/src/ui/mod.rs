@@ -224,7 +224,8 @@ impl AgentApp {
             return;
         };
         screen.handle_timeout(now);
-        while let Some(action) = screen.poll_action() {
+        let actions: Vec<Action> = std::iter::from_fn(|| screen.poll_action()).collect();
+        for action in actions {
             match action {
                 Action::IdentityConfirmed { call_id, mis_id } => {
                     self.commands.push(Command::Ws(json!({
@@ -234,7 +235,13 @@ impl AgentApp {
                     })));
                 }
                 Action::HoldReminder { n, held_for } => self.reminder = Some((n, held_for)),
-                Action::WrapUpOver => {}
+                // An outcome filled in but not saved is saved as wrap-up
+                // ends: nothing the agent wrote is lost.
+                Action::WrapUpOver => {
+                    if !self.disposition.saved && !self.disposition.reason.trim().is_empty() {
+                        self.save_disposition();
+                    }
+                }
             }
         }
     }

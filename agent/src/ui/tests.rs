@@ -505,3 +505,28 @@ fn the_audio_devices_are_chosen_by_id_and_the_meters_show_during_a_call() {
         "the meter's label and the picker's"
     );
 }
+
+#[test]
+fn an_outcome_left_unsaved_is_saved_when_wrap_up_ends() {
+    let mut h = harness(Lang::En);
+    ring(&mut h);
+    talking(&mut h);
+    notice(
+        &mut h,
+        Notice::Ended {
+            line: LINE,
+            reason: EndReason::RemoteHangUp,
+            counters: Counters::default(),
+        },
+    );
+    h.state_mut().app.disposition.reason = "question answered".into();
+    advance(&mut h, Duration::from_millis(9_999));
+    assert!(commands(&mut h).is_empty());
+    advance(&mut h, Duration::from_millis(1));
+    let sent = commands(&mut h);
+    let [Command::Ws(msg)] = sent.as_slice() else {
+        panic!("the disposition, once: {sent:?}");
+    };
+    assert_eq!(msg["reason"], "question answered");
+    assert_eq!(msg["call_id"], "call-00000007");
+}
