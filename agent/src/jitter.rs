@@ -71,9 +71,14 @@ pub struct Stats {
     pub late: u64,
     /// Frames that came twice.
     pub duplicates: u64,
-    /// Frames dropped because the buffer stayed too deep.
+    /// Frames dropped because the buffer stayed too deep (or overflowed).
     pub dropped: u64,
+    /// Times the sender's timeline jumped back and playout started again.
+    pub resyncs: u64,
 }
+
+/// The most frames held (ten seconds of 20 ms frames).
+const MAX_FRAMES: usize = 500;
 
 /// The buffer; `T` is the payload (encoded or decoded audio).
 #[derive(Debug)]
@@ -129,7 +134,9 @@ impl<T> JitterBuffer<T> {
     /// The delay aimed at now.
     pub fn target(&self) -> Duration {
         let aim = self.s.frame.as_secs_f64() + 3.0 * self.jitter;
-        Duration::from_secs_f64(aim).clamp(self.s.min_delay, self.s.max_delay)
+        // Settings whose floor is above their ceiling keep the floor.
+        let most = self.s.max_delay.max(self.s.min_delay);
+        Duration::from_secs_f64(aim.min(most.as_secs_f64())).clamp(self.s.min_delay, most)
     }
 
     /// What is buffered ahead of playout, as time.
@@ -147,7 +154,8 @@ impl<T> JitterBuffer<T> {
     }
 
     fn units_to_time(&self, units: u64) -> Duration {
-        Duration::from_micros(units * 1_000_000 / u64::from(self.s.clock_rate))
+        let micros = u128::from(units) * 1_000_000 / u128::from(self.s.clock_rate.max(1));
+        Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
     }
 
     /// The 32-bit RTP timestamp made monotonic across wraps.
@@ -170,6 +178,27 @@ impl<T> JitterBuffer<T> {
     /// A frame arrived at `now` with RTP timestamp `ts`.
     pub fn push(&mut self, now: Instant, ts: u32, payload: T) {
         let ext = self.extend(ts);
+        // Far behind playout (more than the deepest we would ever buffer):
+        // the sender's timeline moved (a new source behind the same relay),
+        // not a late frame. Start again from it.
+        if self
+            .next
+            .is_some_and(|n| ext + self.units(self.s.max_delay) < n)
+        {
+            self.frames.clear();
+            self.next = None;
+            self.transit = None;
+            self.origin = None;
+            self.deep_for = 0;
+            self.last_ts = Some(ext);
+            self.stats.resyncs += 1;
+        }
+        // A buffer this full is a sender far ahead of playout: the oldest
+        // goes, so memory stays bounded whatever arrives.
+        if self.frames.len() >= MAX_FRAMES {
+            self.frames.pop_first();
+            self.stats.dropped += 1;
+        }
         let origin = *self.origin.get_or_insert(now);
         // RFC 3550 interarrival jitter, from this frame's transit time.
         let arrival = now.duration_since(origin).as_secs_f64();

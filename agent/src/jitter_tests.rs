@@ -183,3 +183,51 @@ fn timestamps_wrap_and_a_long_pause_resyncs_playout() {
         "no run of 250 concealed frames"
     );
 }
+
+#[test]
+fn a_timeline_that_jumps_back_restarts_playout_instead_of_going_silent() {
+    // A transfer re-points the relay at another source: same payload
+    // type, timestamps far behind where playout is.
+    let mut b = buffer();
+    let t0 = virtual_epoch();
+    for i in 0..20u32 {
+        let now = t0 + FRAME * i;
+        b.push(now, 1_000_000 + STEP * i, i);
+        let _ = b.pop(now);
+    }
+    let mut heard = Vec::new();
+    for i in 0..20u32 {
+        let now = t0 + FRAME * (20 + i);
+        b.push(now, 5_000 + STEP * i, 100 + i);
+        if let Playout::Frame(f) = b.pop(now) {
+            heard.push(f);
+        }
+    }
+    assert_eq!(b.stats().resyncs, 1);
+    assert!(heard.len() >= 17, "the new source is heard: {heard:?}");
+    assert!(heard.windows(2).all(|w| w[1] == w[0] + 1), "{heard:?}");
+}
+
+#[test]
+fn odd_settings_and_floods_neither_panic_nor_grow_without_bound() {
+    // A floor above the ceiling (a 120 ms sender) keeps the floor.
+    let mut b: JitterBuffer<u32> = JitterBuffer::new(Settings {
+        frame: Duration::from_millis(120),
+        min_delay: Duration::from_millis(240),
+        ..Settings::default()
+    });
+    assert_eq!(b.target(), Duration::from_millis(240));
+    let t0 = virtual_epoch();
+    // Timestamps leaping by half the clock's range, then a flood of
+    // distinct ones far ahead, never played: no panic, and at most 500
+    // frames kept (the rest dropped, oldest first).
+    for i in 0..10u32 {
+        b.push(t0 + FRAME * i, i.wrapping_mul(1 << 31), i);
+    }
+    for i in 0..2_000u32 {
+        b.push(t0 + FRAME * i, 7 + i * 100_000, i);
+    }
+    let _ = b.depth();
+    let s = b.stats();
+    assert_eq!(s.received - s.dropped, 500, "{s:?}");
+}

@@ -198,6 +198,8 @@ pub struct AudioStream {
     ts: u32,
     /// Made for the sender's packet length once the first one comes.
     jitter: Option<JitterBuffer<Vec<u8>>>,
+    /// The source being played; another one starts a new buffer.
+    source_ssrc: Option<u32>,
     /// Decoded samples waiting to be played.
     pending: std::collections::VecDeque<i16>,
     /// The last packet played, faded for each concealed one.
@@ -223,6 +225,7 @@ impl AudioStream {
             seq: (random >> 32) as u16,
             ts: (random >> 16) as u32,
             jitter: None,
+            source_ssrc: None,
             pending: std::collections::VecDeque::new(),
             last_played: Vec::new(),
             dtmf_pt: media.dtmf_pt,
@@ -240,12 +243,18 @@ impl AudioStream {
             && let Some(voice) = Voice::for_codec(media.codec.kind())
         {
             self.voice = voice;
-            self.jitter = None;
-            self.pending.clear();
+            self.restart_playout();
         }
         self.pt = media.codec.pt;
         self.dtmf_pt = media.dtmf_pt;
         self.send = media.send;
+    }
+
+    /// Forgets what was buffered: a new source, codec or packet length.
+    fn restart_playout(&mut self) {
+        self.jitter = None;
+        self.pending.clear();
+        self.last_played.clear();
     }
 
     /// Mutes (silence goes out instead of our audio) or unmutes.
@@ -336,13 +345,21 @@ impl AudioStream {
     pub fn receive(&mut self, now: Instant, datagram: &[u8]) {
         match RtpPacket::parse(datagram) {
             Ok(p) if p.payload_type() == self.pt => {
+                // Another source behind the relay (a transfer moved the
+                // media, a phone restarted its stream): its timestamps
+                // have nothing to do with the last one's.
+                if self.source_ssrc.is_some_and(|s| s != p.ssrc()) {
+                    self.restart_playout();
+                }
+                self.source_ssrc = Some(p.ssrc());
                 // The packet's duration sets the buffer's frame; a sender
                 // that changes it starts a new buffer.
                 let rate = self.voice.clock_rate();
+                // Whole milliseconds, at most 120 (Opus's longest packet).
                 let Some(units) = self
                     .voice
                     .duration(p.payload())
-                    .filter(|u| (u * 1000) % rate == 0)
+                    .filter(|&u| u <= rate / 1000 * 120 && (u * 1000) % rate == 0)
                 else {
                     self.counters.ignored += 1;
                     return;
@@ -354,11 +371,12 @@ impl AudioStream {
                     // grows with the jitter it measures (one frame plus
                     // three times the jitter), so a clinic's LAN gets the
                     // short delay and a jittery link the depth it needs.
+                    let floor = min_delay(frame);
                     self.jitter = Some(JitterBuffer::new(Settings {
                         clock_rate: rate,
                         frame,
-                        min_delay: min_delay(frame),
-                        ..Settings::default()
+                        min_delay: floor,
+                        max_delay: Settings::default().max_delay.max(floor * 2),
                     }));
                     self.pending.clear();
                 }
@@ -601,6 +619,49 @@ mod tests {
             (rms / sent_rms - 1.0).abs() < 0.25,
             "rms {rms} vs {sent_rms}"
         );
+    }
+
+    #[test]
+    fn a_new_source_is_played_at_once_and_oversized_packets_are_refused() {
+        let mut b = AudioStream::new(&media(Codec::PCMU, true), 5).unwrap();
+        let t0 = virtual_epoch();
+        let mut buf = [0u8; 2000];
+        let loud = [G711::Ulaw.encode(8000); FRAME_SAMPLES];
+        let mut played = Vec::new();
+        for i in 0..40u32 {
+            let now = t0 + Duration::from_millis(20 * u64::from(i));
+            // The first source, then (a transfer) another whose timestamps
+            // are far behind.
+            let (ssrc, ts) = if i < 20 {
+                (1, 900_000 + 160 * i)
+            } else {
+                (2, 1_000 + 160 * i)
+            };
+            let len = RtpHeader::new(0, i as u16, ts, ssrc)
+                .write(&loud, &mut buf)
+                .unwrap();
+            b.receive(now, &buf[..len]);
+            let mut out = [0; FRAME_SAMPLES];
+            b.play_frame(now, &mut out);
+            played.push(out[0]);
+        }
+        assert!(
+            played[21..].iter().all(|&s| s > 7000),
+            "{:?}",
+            &played[18..]
+        );
+        // 808 bytes of μ-law (101 ms) is a packet length no phone sends
+        // and more than Opus's longest: refused, not a crash.
+        let huge = [0xffu8; 1200];
+        let len = RtpHeader::new(0, 99, 0, 2).write(&huge, &mut buf).unwrap();
+        b.receive(t0, &buf[..len]);
+        let mut out = [0; FRAME_SAMPLES];
+        b.play_frame(t0 + Duration::from_secs(1), &mut out);
+        assert_eq!(b.counters().ignored, 1);
+        let ok = [0xffu8; 808];
+        let len = RtpHeader::new(0, 100, 0, 3).write(&ok, &mut buf).unwrap();
+        b.receive(t0, &buf[..len]);
+        b.play_frame(t0 + Duration::from_secs(2), &mut out);
     }
 
     #[test]
