@@ -14,6 +14,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 
+/// How long one API request may take.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Where the server is: `http://host:port`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerUrl {
@@ -89,9 +92,19 @@ impl PhoneSettings {
             .parse()
             .with_context(|| format!("the server's SIP socket `{listen}`"))?;
         if addr.ip().is_unspecified() {
-            let ip = api_host
-                .parse()
-                .with_context(|| format!("the API's host `{api_host}` is not an address"))?;
+            // The API's host, by address or by name (resolved once, at login).
+            use std::net::ToSocketAddrs;
+            let ip = (api_host, addr.port())
+                .to_socket_addrs()
+                .with_context(|| format!("the API's host `{api_host}` does not resolve"))?
+                .find(|a| a.is_ipv4() == addr.is_ipv4())
+                .map(|a| a.ip())
+                .with_context(|| {
+                    format!(
+                        "the API's host `{api_host}` has no {} address",
+                        if addr.is_ipv4() { "IPv4" } else { "IPv6" }
+                    )
+                })?;
             return Ok(SocketAddr::new(ip, addr.port()));
         }
         Ok(addr)
@@ -153,6 +166,29 @@ impl Api {
     /// One request on a connection of its own: the status and the JSON
     /// body (`null` when there is none).
     pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Result<(u16, Value)> {
+        // A server that accepts the connection and then says nothing must
+        // not hang the agent.
+        tokio::time::timeout(REQUEST_TIMEOUT, self.call_once(method, path, token, body))
+            .await
+            .map_err(|_| {
+                anyhow::Error::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "{method} {path}: no answer from {} within {} s",
+                        self.url.authority,
+                        REQUEST_TIMEOUT.as_secs()
+                    ),
+                ))
+            })?
+    }
+
+    async fn call_once(
         &self,
         method: &str,
         path: &str,
@@ -231,6 +267,11 @@ mod tests {
         assert_eq!(
             s.udp_registrar("192.168.1.10").unwrap(),
             "192.168.1.10:5060".parse().unwrap()
+        );
+        assert_eq!(
+            s.udp_registrar("localhost").unwrap(),
+            "127.0.0.1:5060".parse().unwrap(),
+            "a host name is resolved"
         );
         let tcp_only = PhoneSettings {
             listen: vec!["tcp://10.0.0.1:5060".into()],

@@ -292,6 +292,13 @@ impl Headset {
         })
     }
 
+    /// Samples waiting in the rings (from the microphone, for the speaker).
+    pub fn queued(&self) -> (usize, usize) {
+        let mic = self.shared.mic.lock().map_or(0, |r| r.samples.len());
+        let speaker = self.shared.speaker.lock().map_or(0, |r| r.samples.len());
+        (mic, speaker)
+    }
+
     /// Device callbacks so far (input, output) and output underruns.
     pub fn activity(&self) -> (u64, u64, u64) {
         (
@@ -613,12 +620,31 @@ mod device_tests {
                 headset.activity()
             );
         }
-        assert!(headset.levels().speaker > 0.1, "{:?}", headset.levels());
+        // What the line played went to the device: played while the
+        // device is running, the speaker's ring drains instead of growing.
+        for _ in 0..5 {
+            headset.play(&tone);
+        }
+        let (_, waiting) = headset.queued();
+        let drained = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while headset.queued().1 >= waiting && std::time::Instant::now() < drained {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(headset.queued().1 < waiting, "the device took nothing");
         // The ringtone plays on its own device meanwhile, and stops.
         let ringer = Ringer::start(output.as_deref()).expect("the ringer opens the null device");
         drop(ringer);
         assert!(Ringer::start(Some("alsa:no-such-device")).is_err());
-        // The null device records silence.
+        // The microphone side delivers (the null device's silence).
+        let filled = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while headset.queued().0 == 0 && std::time::Instant::now() < filled {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(
+            headset.queued().0 > 0,
+            "no samples from the microphone side"
+        );
+        headset.capture(&mut frame);
         assert!(frame.iter().all(|&s| s == 0), "{:?}", &frame[..8]);
         drop(headset);
     }

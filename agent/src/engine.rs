@@ -350,7 +350,15 @@ async fn run(
                                 record.as_ref().map(|dir| dir.join(format!("{call}.wav"))),
                             )),
                             AudioChoice::Headset { input, output } => {
-                                match Headset::open(input.as_deref(), output.as_deref()) {
+                                // Opening a device blocks (ALSA): not on the loop's thread.
+                                let (input, output) = (input.clone(), output.clone());
+                                let opened = tokio::task::spawn_blocking(move || {
+                                    Headset::open(input.as_deref(), output.as_deref())
+                                })
+                                .await
+                                .map_err(|e| anyhow::anyhow!("the headset thread: {e}"))
+                                .and_then(|r| r);
+                                match opened {
                                     Ok(h) => Box::new(h),
                                     Err(e) => {
                                         // The call goes on; the agent is told why it is silent.
@@ -414,9 +422,18 @@ async fn run(
                 let now = Instant::now().into_std();
                 match command {
                     Command::Answer(line) => {
-                        let Some(ctx) = lines.get_mut(&line) else { continue };
-                        let socket = UdpSocket::bind((local_ip, 0)).await.context("binding an RTP socket")?;
-                        let addr = socket.local_addr()?;
+                        // A second press, or a line already gone: nothing to bind.
+                        let Some(ctx) = lines.get_mut(&line).filter(|_| phone.is_ringing(line)) else {
+                            continue;
+                        };
+                        let socket = match UdpSocket::bind((local_ip, 0)).await {
+                            Ok(s) => s,
+                            Err(e) => {
+                                tell(Notice::Refused(format!("cannot answer: no RTP socket: {e}")));
+                                continue;
+                            }
+                        };
+                        let Ok(addr) = socket.local_addr() else { continue };
                         ctx.rtp_socket = Some(socket);
                         if let Err(e) = phone.answer(now, line, addr) {
                             tell(Notice::Refused(format!("cannot answer: {e}")));
@@ -428,8 +445,14 @@ async fn run(
                         }
                     }
                     Command::Dial(target) => {
-                        let socket = UdpSocket::bind((local_ip, 0)).await.context("binding an RTP socket")?;
-                        let addr = socket.local_addr()?;
+                        let bound = UdpSocket::bind((local_ip, 0)).await;
+                        let Some((socket, addr)) = bound
+                            .ok()
+                            .and_then(|s| s.local_addr().ok().map(|a| (s, a)))
+                        else {
+                            tell(Notice::Refused("cannot call: no RTP socket".into()));
+                            continue;
+                        };
                         match phone.dial(now, &target, addr) {
                             Ok(line) => {
                                 lines.insert(line, LineCtx { rtp_socket: Some(socket), ..LineCtx::default() });
@@ -525,6 +548,9 @@ async fn websocket(
 ) {
     let mut last_seq: Option<i64> = None;
     let mut wait = Duration::from_secs(1);
+    // A message that could not be sent goes again after reconnecting (an
+    // identity check or a disposition is an audit fact: none may be lost).
+    let mut unsent: Option<Value> = None;
     loop {
         let url = api.ws_url(&session, last_seq);
         let Ok((ws, _)) = tokio_tungstenite::connect_async(url.as_str()).await else {
@@ -536,6 +562,13 @@ async fn websocket(
         wait = Duration::from_secs(1);
         let _ = input.send(Input::Link(true));
         let (mut tx, mut rx) = ws.split();
+        if let Some(v) = unsent.take()
+            && tx.send(WsMessage::text(v.to_string())).await.is_err()
+        {
+            unsent = Some(v);
+            let _ = input.send(Input::Link(false));
+            continue;
+        }
         loop {
             tokio::select! {
                 m = rx.next() => match m {
@@ -554,6 +587,7 @@ async fn websocket(
                 out = outgoing.recv() => match out {
                     Some(v) => {
                         if tx.send(WsMessage::text(v.to_string())).await.is_err() {
+                            unsent = Some(v);
                             break;
                         }
                     }
@@ -595,7 +629,11 @@ async fn audio(
                 }
             }
             r = socket.recv_from(&mut incoming) => {
-                if let Ok((n, _)) = r {
+                // Only the server's relay speaks on this line: nobody else
+                // on the network can play into a patient's call.
+                if let Ok((n, from)) = r
+                    && media.remote.is_none_or(|m| m.ip() == from.ip())
+                {
                     stream.receive(Instant::now().into_std(), &incoming[..n]);
                 }
             }
@@ -612,8 +650,9 @@ async fn audio(
             },
         }
     }
-    // Closes the recording (or the headset) before the counters go back.
-    drop(sound);
+    // Closes the recording (or the headset, which joins its device thread)
+    // before the counters go back, off the runtime's threads.
+    let _ = tokio::task::spawn_blocking(move || drop(sound)).await;
     if let Ok(mut m) = meters.lock() {
         *m = Levels::default();
     }

@@ -104,7 +104,13 @@ pub async fn run(opts: Options) -> Result<()> {
                 }
             }
             Notice::Dialling { line, target } => {
-                println!("dialling line={} to={target}", line.0);
+                // A patient's number (a call-back) is shown by its tail only.
+                let shown = if target.chars().filter(char::is_ascii_digit).count() > 6 {
+                    format!("…{}", number_tail(&target))
+                } else {
+                    target
+                };
+                println!("dialling line={} to={shown}", line.0);
                 calls.insert(line, None);
             }
             Notice::Talking { line, media } => {

@@ -267,6 +267,13 @@ impl Phone {
         self.lines.iter().map(|l| l.id)
     }
 
+    /// Whether `line` is ringing (not yet answered).
+    pub fn is_ringing(&self, line: LineId) -> bool {
+        self.lines
+            .iter()
+            .any(|l| l.id == line && l.state == LineState::Ringing)
+    }
+
     /// Datagrams that could not be read as SIP (dropped).
     pub fn discarded(&self) -> u64 {
         self.discarded
@@ -276,6 +283,12 @@ impl Phone {
     pub fn handle_datagram(&mut self, now: Instant, bytes: Bytes, source: SocketAddr) {
         if bytes.iter().all(|b| b.is_ascii_whitespace()) {
             return; // a keep-alive (RFC 5626 §4.4.1 CRLF)
+        }
+        // The server is our only peer: anything else on the network that
+        // tries to ring or hang up this phone is dropped.
+        if source.ip() != self.config.account.remote.ip() {
+            self.discarded += 1;
+            return;
         }
         match parse_datagram(bytes) {
             Ok(msg) => self.layer.handle_message(now, msg, source, false),
@@ -496,7 +509,9 @@ impl Phone {
             .all
             .iter()
             .find(|h| h.name.as_str().eq_ignore_ascii_case(CALL_HEADER))
-            .map(|h| h.value_str().trim().to_string());
+            .map(|h| h.value_str().trim().to_string())
+            // It names files and API paths: only the server's own shape.
+            .filter(|c| is_call_id(c));
         let from = msg
             .headers
             .from
@@ -546,6 +561,23 @@ impl Phone {
         }
         match method {
             Some(Method::Bye) => {
+                // A BYE in the early dialog: the INVITE still wants its
+                // final response (§15.1.2), 487, before the BYE's 200.
+                if self.lines[i].state == LineState::Ringing {
+                    let l = &self.lines[i];
+                    let bytes = response_to(
+                        &l.invite,
+                        StatusCode::REQUEST_TERMINATED,
+                        Some(&l.dialog.local_tag),
+                    )
+                    .finish();
+                    let _ = self.layer.respond(
+                        now,
+                        l.invite_key,
+                        StatusCode::REQUEST_TERMINATED,
+                        bytes,
+                    );
+                }
                 let bytes = response_to(&msg, StatusCode::OK, None).finish();
                 self.reply(now, key, StatusCode::OK, bytes, false);
                 self.end(i, EndReason::RemoteHangUp);
@@ -762,6 +794,16 @@ impl Phone {
         let line = self.lines.remove(i).id;
         self.events.push_back(PhoneEvent::Ended { line, reason });
     }
+}
+
+/// Whether `s` looks like a call id the server makes (`call-00000042`):
+/// letters, digits, `-`, `_`, `.`, at most 64, not starting with a dot.
+pub fn is_call_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && !s.starts_with('.')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// Our Contact: the extension at our SIP address.

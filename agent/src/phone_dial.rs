@@ -192,6 +192,8 @@ impl Phone {
                     (l.dialog, l.invite, l.invite_key) = (dialog, invite, key);
                     if let Some(o) = &mut l.outgoing {
                         o.authed = true;
+                        // The new INVITE has had no provisional yet (§9.1).
+                        o.provisional = false;
                     }
                     return;
                 }

@@ -569,3 +569,52 @@ fn a_keepalive_goes_to_the_server_every_25_seconds_and_a_refer_is_refused() {
     assert_eq!(answer.status(), Some(StatusCode::METHOD_NOT_ALLOWED));
     assert_eq!(rig.phone.lines().count(), 1, "the call goes on");
 }
+
+#[test]
+fn only_the_server_may_ring_the_phone_and_its_call_id_must_look_like_one() {
+    let mut rig = Rig::new();
+    let stranger: SocketAddr = "127.0.0.9:5060".parse().unwrap();
+    rig.phone.handle_datagram(
+        rig.at(ms(0)),
+        Bytes::from(invite("c9", 1, Some(OFFER))),
+        stranger,
+    );
+    assert!(rig.sent().is_empty());
+    assert!(rig.events().is_empty());
+    assert_eq!(rig.phone.discarded(), 1);
+    // A call id that would climb out of a directory or a URL is not passed on.
+    rig.receive(
+        ms(10),
+        &invite("c10", 1, Some(OFFER))
+            .replace("X-Careline-Call: c10", "X-Careline-Call: ../../etc/x"),
+    );
+    rig.sent();
+    match rig.events().as_slice() {
+        [PhoneEvent::Ringing { call_id, .. }] => assert_eq!(call_id, &None),
+        other => panic!("{other:?}"),
+    }
+    assert!(is_call_id("call-00000042"));
+    assert!(!is_call_id("a/b") && !is_call_id("..") && !is_call_id(""));
+}
+
+#[test]
+fn a_bye_while_ringing_gets_the_invite_its_487_first() {
+    let mut rig = Rig::new();
+    rig.receive(ms(0), &invite("e1", 1, Some(OFFER)));
+    let ringing = rig.sent().remove(0);
+    rig.events();
+    rig.receive(ms(500), &in_dialog("BYE", &ringing, 2, "bye-early", None));
+    let out: Vec<_> = rig
+        .sent()
+        .iter()
+        .map(|m| (m.cseq().unwrap().method.clone(), m.status().unwrap()))
+        .collect();
+    assert_eq!(
+        out,
+        vec![
+            (Method::Invite, StatusCode::REQUEST_TERMINATED),
+            (Method::Bye, StatusCode::OK)
+        ]
+    );
+    assert_eq!(rig.phone.lines().count(), 0);
+}

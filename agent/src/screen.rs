@@ -120,6 +120,15 @@ impl CallScreen {
         }
     }
 
+    /// The card came after the ring (the WebSocket was slower than SIP):
+    /// it is shown, behind the identity gate, unless identity was already
+    /// confirmed on another card.
+    pub fn set_card(&mut self, card: Card) {
+        if !self.confirmed {
+            self.card = Some(card);
+        }
+    }
+
     /// Where the call is.
     pub fn phase(&self) -> Phase {
         self.phase

@@ -468,10 +468,25 @@ impl AgentApp {
             "service" => Some(d.service.clone()),
             "date" => Some(d.date.clone()),
             "time" => Some(d.time.clone()),
+            "doctor" => self.next_appointment_field("doctor"),
             "score" => Some(self.nps.score.clone()),
             "comment" => Some(self.nps.comment.clone()),
             _ => None,
         })
+    }
+
+    /// A field of the confirmed caller's next appointment.
+    fn next_appointment_field(&self, key: &str) -> Option<String> {
+        if !matches!(
+            self.screen.as_ref().map(|s| s.caller()),
+            Some(Caller::Confirmed(_))
+        ) {
+            return None;
+        }
+        let call = self.screen_call.as_ref()?;
+        self.offered.get(call)?["patients"][0]["appointments"]["next"][key]
+            .as_str()
+            .map(str::to_string)
     }
 
     fn transfer_panel(&mut self, ui: &mut Ui, now: Instant) {

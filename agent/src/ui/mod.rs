@@ -148,6 +148,8 @@ pub struct AgentApp {
     recent: VecDeque<Recent>,
     /// The server's scripts document, when it sent one.
     scripts: Option<Value>,
+    /// The latest time seen (for answers that come without one).
+    clock: Instant,
     commands: Vec<Command>,
 }
 
@@ -191,6 +193,7 @@ impl AgentApp {
             tasks: BTreeMap::new(),
             recent: VecDeque::new(),
             scripts: None,
+            clock: Instant::now(),
             commands: Vec::new(),
         }
     }
@@ -220,6 +223,7 @@ impl AgentApp {
 
     /// Time passes: reminders and wrap-up.
     pub fn tick(&mut self, now: Instant) {
+        self.clock = now;
         let Some(screen) = &mut self.screen else {
             return;
         };
@@ -248,6 +252,7 @@ impl AgentApp {
 
     /// What the engine reported, at `now`.
     pub fn notice(&mut self, notice: Notice, now: Instant) {
+        self.clock = now;
         match notice {
             Notice::LoggedIn { name, .. } => {
                 self.name = Some(name);
@@ -328,6 +333,16 @@ impl AgentApp {
     }
 
     fn start_screen(&mut self, call_id: Option<String>, number: &str) {
+        // The call before may still be in wrap-up: what the agent wrote
+        // about it is saved before its form makes way for this one.
+        if !self.disposition.saved && !self.disposition.reason.trim().is_empty() {
+            self.save_disposition();
+        }
+        // Cards of calls gone by leave memory (this call's stays).
+        self.offered
+            .retain(|c, _| call_id.as_deref() == Some(c.as_str()));
+        self.transfer_target.clear();
+        self.transfer_note.clear();
         let card = call_id
             .as_ref()
             .and_then(|c| self.offered.get(c))
@@ -387,43 +402,39 @@ impl AgentApp {
                 let Some(call) = msg["call_id"].as_str().map(str::to_string) else {
                     return;
                 };
-                // The card may come just before or just after the ring.
-                let ringing_now = self.screen_call.as_deref() == Some(call.as_str())
-                    && self
-                        .screen
-                        .as_ref()
-                        .is_some_and(|s| s.phase() == crate::screen::Phase::Ringing);
-                self.offered.insert(call.clone(), msg);
-                if ringing_now {
-                    let number = self
-                        .patient_line
-                        .and_then(|l| self.lines.get(&l))
-                        .map(|l| l.peer.clone())
-                        .unwrap_or_default();
-                    self.start_screen(Some(call), &number);
+                // The card may come before the ring, or after it (even
+                // after an auto-answer): either way it joins its call.
+                let card = msg["patients"].get(0).map(card_of);
+                let this_call = self.screen_call.as_deref() == Some(call.as_str());
+                self.offered.insert(call, msg);
+                if this_call && let (Some(card), Some(screen)) = (card, self.screen.as_mut()) {
+                    screen.set_card(card);
                 }
             }
             Some("event") => {
                 let kind = msg["kind"].as_str().unwrap_or("");
-                if let Some(task) = kind.strip_prefix("callback_") {
-                    let id = msg["data"]["task"]
-                        .as_i64()
-                        .map(|t| t.to_string())
-                        .or_else(|| msg["data"]["task"].as_str().map(str::to_string))
-                        .unwrap_or_else(|| msg["seq"].to_string());
-                    let who = msg["data"]["patient"]
-                        .as_str()
-                        .or(msg["data"]["number_tail"].as_str())
-                        .unwrap_or("—")
-                        .to_string();
-                    if matches!(task, "done" | "given_up" | "cancelled") {
+                if kind.starts_with("callback_") {
+                    let task = &msg["data"]["task"];
+                    let Some(id) = task["id"].as_str().map(str::to_string) else {
+                        return;
+                    };
+                    if kind == "callback_closed" || !task["closed_at"].is_null() {
                         self.tasks.remove(&id);
                     } else {
+                        // The number by its tail, as everywhere on screen
+                        // outside the card.
+                        let tail =
+                            crate::headless::number_tail(task["number"].as_str().unwrap_or(""));
+                        let state = if task["overdue"] == true {
+                            "overdue".to_string()
+                        } else {
+                            task["status"].as_str().unwrap_or("open").replace('_', " ")
+                        };
                         self.tasks.insert(
                             id,
                             Task {
-                                who,
-                                state: task.replace('_', " "),
+                                who: format!("…{tail} ({})", task["reason"].as_str().unwrap_or("")),
+                                state,
                             },
                         );
                     }
@@ -449,9 +460,20 @@ impl AgentApp {
             .as_str()
             .unwrap_or("no answer from the server");
         self.problem = Some(format!("{tag}: {why}"));
-        if tag.starts_with("hold") || tag.starts_with("consult:") {
+        let now = self.clock;
+        if tag == "hold" || tag.starts_with("consult:") {
             // The hold did not happen: the screen must not say it did.
             self.held = false;
+            self.reminder = None;
+            if let Some(s) = &mut self.screen {
+                s.resume(now);
+            }
+        } else if tag == "resume" {
+            // Still on hold, as the server says.
+            self.held = true;
+            if let Some(s) = &mut self.screen {
+                s.hold(now);
+            }
         }
     }
 
@@ -472,8 +494,14 @@ impl AgentApp {
         }
     }
 
+    /// The line the agent is talking on: the consultation while there is
+    /// one (the patient waits on hold), else the patient's.
+    fn active_line(&self) -> Option<LineId> {
+        self.consult_line.or(self.patient_line)
+    }
+
     fn hang_up(&mut self) {
-        if let Some(line) = self.patient_line {
+        if let Some(line) = self.active_line() {
             self.commands.push(Command::HangUp(line));
         }
     }
@@ -501,14 +529,14 @@ impl AgentApp {
     }
 
     fn toggle_mute(&mut self) {
-        if let Some(line) = self.patient_line.filter(|_| self.talking()) {
+        if let Some(line) = self.active_line().filter(|_| self.talking()) {
             self.muted = !self.muted;
             self.commands.push(Command::Mute(line, self.muted));
         }
     }
 
     fn key(&mut self, key: char) {
-        if let Some(line) = self.patient_line.filter(|_| self.talking()) {
+        if let Some(line) = self.active_line().filter(|_| self.talking()) {
             self.commands.push(Command::Key(line, key));
         }
     }

@@ -530,3 +530,144 @@ fn an_outcome_left_unsaved_is_saved_when_wrap_up_ends() {
     assert_eq!(msg["reason"], "question answered");
     assert_eq!(msg["call_id"], "call-00000007");
 }
+
+#[test]
+fn a_card_that_comes_after_the_answer_still_joins_its_call_behind_the_gate() {
+    let mut h = harness(Lang::En);
+    h.state_mut().app.auto_answer = true;
+    notice(
+        &mut h,
+        Notice::Ringing {
+            line: LINE,
+            call_id: Some("call-00000007".into()),
+            from: "<sip:+79211234567@clinic>".into(),
+        },
+    );
+    talking(&mut h);
+    h.get_by_label("Unknown caller");
+    notice(&mut h, Notice::Ws(offered()));
+    assert!(h.query_by_label("Unknown caller").is_none());
+    assert!(
+        h.query_by_label("Anna Petrova").is_none(),
+        "still behind the gate"
+    );
+    h.get_by_label("Identity confirmed").click();
+    h.run();
+    h.get_by_label("Anna Petrova");
+}
+
+#[test]
+fn call_back_tasks_are_listed_by_number_tail_and_leave_when_closed() {
+    let mut h = harness(Lang::En);
+    let task = |kind: &str, closed: bool| {
+        Notice::Ws(json!({
+            "type": "event", "seq": 9, "kind": kind, "call_id": "call-00000003",
+            "data": { "task": { "id": "cb-1", "number": "+79211234567", "reason": "dropped",
+                "status": "open", "overdue": false, "closed_at": if closed { json!(1) } else { Value::Null } } }
+        }))
+    };
+    notice(&mut h, task("callback_created", false));
+    h.get_by_label("…67 (dropped) — open");
+    notice(&mut h, task("callback_due", false));
+    assert_eq!(
+        h.query_all_by_label_contains("…67").count(),
+        1,
+        "one row per task"
+    );
+    assert!(
+        h.query_by_label_contains("+7921").is_none(),
+        "never the whole number"
+    );
+    notice(&mut h, task("callback_closed", true));
+    assert!(h.query_by_label_contains("…67").is_none());
+}
+
+#[test]
+fn during_a_consultation_hang_up_ends_the_consultation_not_the_patients_call() {
+    let mut h = harness(Lang::En);
+    ring(&mut h);
+    talking(&mut h);
+    h.state_mut().app.transfer_target = "2001".into();
+    h.get_by_label("Consult").click();
+    h.run();
+    commands(&mut h);
+    notice(
+        &mut h,
+        Notice::ApiDone {
+            tag: "consult:2001".into(),
+            status: 204,
+            body: Value::Null,
+        },
+    );
+    commands(&mut h);
+    notice(
+        &mut h,
+        Notice::Dialling {
+            line: LineId(2),
+            target: "2001".into(),
+        },
+    );
+    h.key_press(egui::Key::F3);
+    h.run();
+    assert_eq!(commands(&mut h), vec![Command::HangUp(LineId(2))]);
+}
+
+#[test]
+fn a_hold_the_server_refused_leaves_the_screen_on_the_call() {
+    let mut h = harness(Lang::En);
+    ring(&mut h);
+    talking(&mut h);
+    h.get_by_label("Hold").click();
+    h.run();
+    commands(&mut h);
+    notice(
+        &mut h,
+        Notice::ApiDone {
+            tag: "hold".into(),
+            status: 404,
+            body: json!({ "error": "no call call-00000007 in progress" }),
+        },
+    );
+    h.get_by_label_contains("On the call");
+    h.get_by_label("Hold");
+    advance(&mut h, Duration::from_secs(31));
+    assert!(h.query_by_label_contains("Go back to the caller").is_none());
+}
+
+#[test]
+fn the_next_call_during_wrap_up_saves_the_last_outcome_and_clears_the_transfer_note() {
+    let mut h = harness(Lang::En);
+    ring(&mut h);
+    talking(&mut h);
+    h.state_mut().app.transfer_note = "asks about her scan".into();
+    notice(
+        &mut h,
+        Notice::Ended {
+            line: LINE,
+            reason: EndReason::RemoteHangUp,
+            counters: Counters::default(),
+        },
+    );
+    h.state_mut().app.disposition.reason = "advice given".into();
+    notice(
+        &mut h,
+        Notice::Ringing {
+            line: LineId(3),
+            call_id: Some("call-00000008".into()),
+            from: "<sip:+79990000000@clinic>".into(),
+        },
+    );
+    let sent = commands(&mut h);
+    let [Command::Ws(msg)] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(
+        (msg["call_id"].as_str(), msg["reason"].as_str()),
+        (Some("call-00000007"), Some("advice given"))
+    );
+    assert_eq!(h.state().app.transfer_note, "");
+    assert!(
+        !h.state().app.offered.contains_key("call-00000007"),
+        "the last caller's card is gone"
+    );
+}
