@@ -30,7 +30,7 @@ const FRAME: Duration = Duration::from_millis(20);
 /// then finds a whole frame in), two when they beat against it (30 ms
 /// packets leave some periods with none arriving).
 fn min_delay(packet: Duration) -> Duration {
-    if !packet.is_zero() && FRAME.as_micros() % packet.as_micros() == 0 {
+    if !packet.is_zero() && FRAME.as_micros().is_multiple_of(packet.as_micros()) {
         FRAME
     } else {
         packet * 2
