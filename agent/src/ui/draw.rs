@@ -361,6 +361,15 @@ impl AgentApp {
                 ui.heading(self.t(T::Caller));
                 ui.label(number);
                 ui.label(self.t(T::CheckBirthDate));
+                let dob = self.t(T::BirthDateSaid);
+                ui.horizontal(|ui| {
+                    let l = ui.label(dob);
+                    ui.add(egui::TextEdit::singleline(&mut self.dob_said).desired_width(110.0))
+                        .labelled_by(l.id);
+                });
+                if self.dob_mismatch {
+                    ui.colored_label(WARN, self.t(T::BirthDateMismatch));
+                }
                 let mut ticked = false;
                 if ui
                     .add_enabled(

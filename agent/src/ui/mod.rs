@@ -150,6 +150,10 @@ pub struct AgentApp {
     scripts: Option<Value>,
     /// The latest time seen (for answers that come without one).
     clock: Instant,
+    /// The date of birth the caller gave, as the agent typed it.
+    dob_said: String,
+    /// It matched no card.
+    dob_mismatch: bool,
     commands: Vec<Command>,
 }
 
@@ -194,6 +198,8 @@ impl AgentApp {
             recent: VecDeque::new(),
             scripts: None,
             clock: Instant::now(),
+            dob_said: String::new(),
+            dob_mismatch: false,
             commands: Vec::new(),
         }
     }
@@ -343,6 +349,8 @@ impl AgentApp {
             .retain(|c, _| call_id.as_deref() == Some(c.as_str()));
         self.transfer_target.clear();
         self.transfer_note.clear();
+        self.dob_said.clear();
+        self.dob_mismatch = false;
         let card = call_id
             .as_ref()
             .and_then(|c| self.offered.get(c))
@@ -606,8 +614,42 @@ impl AgentApp {
             .push(Command::Ws(json!({ "type": "state", "state": state })));
     }
 
+    /// The identity check: the date of birth the caller gives must be a
+    /// card's (the patient whose it is is the one confirmed: a family may
+    /// share a number); a card without a date of birth is confirmed on the
+    /// agent's word. Nothing of the cards is revealed by a mismatch.
     fn confirm_identity(&mut self, now: Instant) {
-        if let Some(s) = &mut self.screen {
+        let candidates: Vec<Value> = self
+            .screen_call
+            .as_ref()
+            .and_then(|c| self.offered.get(c))
+            .and_then(|o| o["patients"].as_array().cloned())
+            .unwrap_or_default();
+        let with_dates: Vec<&Value> = candidates
+            .iter()
+            .filter(|p| p["birth_date"].as_str().is_some_and(|d| !d.is_empty()))
+            .collect();
+        let chosen = if with_dates.is_empty() {
+            candidates.first()
+        } else {
+            let said = parse_birth_date(&self.dob_said);
+            let found = said.and_then(|said| {
+                with_dates
+                    .iter()
+                    .find(|p| {
+                        parse_birth_date(p["birth_date"].as_str().unwrap_or("")) == Some(said)
+                    })
+                    .copied()
+            });
+            if found.is_none() {
+                self.dob_mismatch = true;
+                return;
+            }
+            found
+        };
+        self.dob_mismatch = false;
+        if let (Some(s), Some(p)) = (&mut self.screen, chosen) {
+            s.set_card(card_of(p));
             s.confirm_identity();
         }
         self.tick(now);
@@ -675,6 +717,27 @@ impl AgentApp {
             .and_then(|l| self.lines.get(&l))
             .is_some_and(|l| l.talking)
     }
+}
+
+/// A date of birth as agents type what callers say: `1990-11-25`,
+/// `25.11.1990`, `25/11/1990`, `25 11 1990`; (year, month, day).
+pub fn parse_birth_date(s: &str) -> Option<(u32, u32, u32)> {
+    let parts: Vec<&str> = s
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .collect();
+    let [a, b, c] = parts.as_slice() else {
+        return None;
+    };
+    let n = |t: &str| t.parse::<u32>().ok();
+    let (y, m, d) = if a.len() == 4 {
+        (n(a)?, n(b)?, n(c)?)
+    } else if c.len() == 4 {
+        (n(c)?, n(b)?, n(a)?)
+    } else {
+        return None;
+    };
+    ((1..=12).contains(&m) && (1..=31).contains(&d)).then_some((y, m, d))
 }
 
 /// The number or name in a From header, for the screen.

@@ -107,6 +107,14 @@ fn ring(h: &mut Harness<'_, Rig>) {
     notice(h, Notice::Ws(offered()));
 }
 
+/// The caller gives her date of birth; the agent types it and ticks.
+fn confirm(h: &mut Harness<'_, Rig>) {
+    h.state_mut().app.dob_said = "25/11/1990".into();
+    h.run();
+    h.get_by_label("Identity confirmed").click();
+    h.run();
+}
+
 fn talking(h: &mut Harness<'_, Rig>) {
     notice(
         h,
@@ -157,8 +165,7 @@ fn the_identity_gate_hides_the_card_until_ticked_and_the_tick_is_reported() {
     h.run();
     h.get_by_label_contains("[address_as]");
 
-    h.get_by_label("Identity confirmed").click();
-    h.run();
+    confirm(&mut h);
     h.get_by_label("Anna Petrova");
     h.get_by_label("Anna Sergeevna");
     h.get_by_label("Age: 36 (1990-11-25)");
@@ -368,8 +375,7 @@ fn an_nps_follow_up_shows_the_score_first_and_a_home_visit_takes_its_form() {
     let mut h = harness(Lang::En);
     ring(&mut h);
     talking(&mut h);
-    h.get_by_label("Identity confirmed").click();
-    h.run();
+    confirm(&mut h);
     commands(&mut h);
     h.get_by_label("NPS follow-up").click();
     h.run();
@@ -426,8 +432,7 @@ fn the_clinics_own_wording_from_the_server_replaces_the_built_in_phrase() {
     );
     ring(&mut h);
     talking(&mut h);
-    h.get_by_label("Identity confirmed").click();
-    h.run();
+    confirm(&mut h);
     h.state_mut().app.stage = Stage::Purpose;
     h.run();
     h.get_by_label("Clinic on Nevsky here. What brings you to us, Anna Sergeevna?");
@@ -446,6 +451,7 @@ fn auto_answer_answers_as_it_rings_and_f10_confirms_identity() {
     ring(&mut h);
     assert_eq!(commands(&mut h), vec![Command::Answer(LINE)]);
     talking(&mut h);
+    h.state_mut().app.dob_said = "25.11.1990".into();
     h.key_press(egui::Key::F10);
     h.run();
     h.get_by_label("Anna Petrova");
@@ -551,8 +557,7 @@ fn a_card_that_comes_after_the_answer_still_joins_its_call_behind_the_gate() {
         h.query_by_label("Anna Petrova").is_none(),
         "still behind the gate"
     );
-    h.get_by_label("Identity confirmed").click();
-    h.run();
+    confirm(&mut h);
     h.get_by_label("Anna Petrova");
 }
 
@@ -670,4 +675,49 @@ fn the_next_call_during_wrap_up_saves_the_last_outcome_and_clears_the_transfer_n
         !h.state().app.offered.contains_key("call-00000007"),
         "the last caller's card is gone"
     );
+}
+
+#[test]
+fn the_identity_check_needs_the_cards_date_of_birth_and_picks_the_patient_who_has_it() {
+    let mut h = harness(Lang::En);
+    notice(
+        &mut h,
+        Notice::Ringing {
+            line: LINE,
+            call_id: Some("call-00000007".into()),
+            from: "<sip:+79211234567@clinic>".into(),
+        },
+    );
+    // A family's shared number: two cards.
+    let mut family = offered();
+    family["patients"] = json!([
+        { "mis_id": "mis-41", "full_name": "Olga Petrova", "birth_date": "1962-04-03" },
+        { "mis_id": "mis-42", "full_name": "Anna Petrova", "birth_date": "1990-11-25" },
+    ]);
+    notice(&mut h, Notice::Ws(family));
+    talking(&mut h);
+    // Nothing typed, or a wrong date: not confirmed, and nothing shown.
+    h.get_by_label("Identity confirmed").click();
+    h.run();
+    h.get_by_label("Does not match the card: ask again");
+    h.state_mut().app.dob_said = "1990-11-26".into();
+    h.get_by_label("Identity confirmed").click();
+    h.run();
+    assert!(h.query_by_label_contains("Petrova").is_none());
+    assert!(commands(&mut h).is_empty());
+    // The daughter's date: her card, and her id in the audit fact.
+    h.state_mut().app.dob_said = "25 11 1990".into();
+    h.get_by_label("Identity confirmed").click();
+    h.run();
+    h.get_by_label("Anna Petrova");
+    assert!(h.query_by_label("Olga Petrova").is_none());
+    assert_eq!(
+        commands(&mut h),
+        vec![Command::Ws(
+            json!({ "type": "identity", "call_id": "call-00000007", "patient": "mis-42" })
+        )]
+    );
+    assert_eq!(parse_birth_date("03.04.1962"), Some((1962, 4, 3)));
+    assert_eq!(parse_birth_date("1962-13-03"), None);
+    assert_eq!(parse_birth_date("03.04"), None);
 }

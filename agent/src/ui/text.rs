@@ -48,6 +48,8 @@ pub enum T {
     UnknownCaller,
     IdentityConfirmed,
     CheckBirthDate,
+    BirthDateSaid,
+    BirthDateMismatch,
     Age,
     NextAppointment,
     LastAppointment,
@@ -167,6 +169,18 @@ impl T {
                 "Уточните дату рождения и подтвердите",
                 "Demandez la date de naissance, puis confirmez",
                 "请核对出生日期后确认",
+            ],
+            T::BirthDateSaid => [
+                "Date of birth given",
+                "Названная дата рождения",
+                "Date de naissance donnée",
+                "所述出生日期",
+            ],
+            T::BirthDateMismatch => [
+                "Does not match the card: ask again",
+                "Не совпадает с картой: уточните",
+                "Ne correspond pas à la fiche : redemandez",
+                "与档案不符：请再次核对",
             ],
             T::Age => ["Age", "Возраст", "Âge", "年龄"],
             T::NextAppointment => [
