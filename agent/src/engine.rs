@@ -76,6 +76,9 @@ pub enum Command {
     Mute(LineId, bool),
     /// A message for the live WebSocket (state, note, disposition, identity).
     Ws(Value),
+    /// Hang up, unregister and stop (the window closes, headless ends);
+    /// [`Notice::Stopped`] says when it is done.
+    Quit,
     /// An API request (hold, transfer …); its answer comes back as
     /// [`Notice::ApiDone`] with `tag`.
     Api {
@@ -165,6 +168,9 @@ pub enum Notice {
     },
     /// A command could not be carried out.
     Refused(String),
+    /// After [`Command::Quit`]: calls hung up, registration removed (or
+    /// given up on after a few seconds).
+    Stopped,
 }
 
 /// The engine's handle: commands in, notices out.
@@ -293,6 +299,12 @@ async fn run(
                         text: format!("registered {name} expires={}s", expires.as_secs()),
                     });
                 }
+                PhoneEvent::Registration(RegistrationEvent::Unregistered { name }) => {
+                    tell(Notice::Registration {
+                        ok: false,
+                        text: format!("unregistered {name}"),
+                    });
+                }
                 PhoneEvent::Registration(RegistrationEvent::Failed {
                     name,
                     status,
@@ -417,7 +429,8 @@ async fn run(
             },
             command = commands.recv() => {
                 let Some(command) = command else {
-                    return Ok(()); // the window or headless loop has gone
+                    // The window or headless loop has gone: leave cleanly.
+                    return leave(&mut phone, &sip, &notices).await;
                 };
                 let now = Instant::now().into_std();
                 match command {
@@ -474,6 +487,7 @@ async fn run(
                     Command::Ws(v) => {
                         let _ = ws_out.send(v);
                     }
+                    Command::Quit => return leave(&mut phone, &sip, &notices).await,
                     Command::Api { method, path, body, tag } => {
                         let (api, token, tx) = (api.clone(), session.token.clone(), input_tx.clone());
                         tokio::spawn(async move {
@@ -486,6 +500,49 @@ async fn run(
                     }
                 }
             }
+        }
+    }
+}
+
+/// Hangs up every line and removes the registration, so the server stops
+/// ringing a phone that has gone; waits at most three seconds for the
+/// server's answers.
+async fn leave(
+    phone: &mut Phone,
+    sip: &UdpSocket,
+    notices: &mpsc::UnboundedSender<Notice>,
+) -> Result<()> {
+    let now = Instant::now().into_std();
+    phone.shut_down(now);
+    let give_up = Instant::now() + Duration::from_secs(3);
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        while let Some(t) = phone.poll_transmit() {
+            let _ = sip.send_to(&t.bytes, t.destination).await;
+        }
+        while let Some(e) = phone.poll_event() {
+            if let PhoneEvent::Registration(RegistrationEvent::Unregistered { name }) = e {
+                let _ = notices.send(Notice::Registration {
+                    ok: false,
+                    text: format!("unregistered {name}"),
+                });
+            }
+        }
+        if phone.is_idle() || Instant::now() >= give_up {
+            let _ = notices.send(Notice::Stopped);
+            return Ok(());
+        }
+        let deadline = phone
+            .poll_timeout()
+            .map_or(give_up, Instant::from_std)
+            .min(give_up);
+        tokio::select! {
+            r = sip.recv_from(&mut buf) => {
+                if let Ok((n, from)) = r {
+                    phone.handle_datagram(Instant::now().into_std(), Bytes::copy_from_slice(&buf[..n]), from);
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => phone.handle_timeout(Instant::now().into_std()),
         }
     }
 }

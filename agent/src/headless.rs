@@ -61,7 +61,7 @@ pub async fn run(opts: Options) -> Result<()> {
         if opts.calls.is_some_and(|n| ended >= n) && calls.is_empty() {
             let give_up = *leaving.get_or_insert_with(|| Instant::now() + Duration::from_secs(10));
             if unconfirmed == 0 {
-                return Ok(());
+                return leave(&commands, &mut notices).await;
             }
             if Instant::now() >= give_up {
                 bail!("{unconfirmed} disposition(s) were not confirmed by the server");
@@ -77,7 +77,7 @@ pub async fn run(opts: Options) -> Result<()> {
                 continue;
             }
             _ = sleep_until(leaving) => continue,
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = tokio::signal::ctrl_c() => return leave(&commands, &mut notices).await,
         };
         match notice {
             Notice::LoggedIn { role, .. } => {
@@ -162,7 +162,7 @@ pub async fn run(opts: Options) -> Result<()> {
                 }
                 log_ws(&msg);
             }
-            Notice::ApiDone { .. } => {}
+            Notice::ApiDone { .. } | Notice::Stopped => {}
             Notice::Scripts(doc) => println!(
                 "scripts clinic={:?} languages={}",
                 doc["clinic"].as_str().unwrap_or(""),
@@ -171,6 +171,29 @@ pub async fn run(opts: Options) -> Result<()> {
             Notice::Refused(why) => println!("{why}"),
         }
     }
+}
+
+/// Hangs up and unregisters before the process goes (bounded: the engine
+/// gives up on a silent server after three seconds).
+async fn leave(
+    commands: &tokio::sync::mpsc::UnboundedSender<Command>,
+    notices: &mut tokio::sync::mpsc::UnboundedReceiver<Notice>,
+) -> Result<()> {
+    let _ = commands.send(Command::Quit);
+    let waited = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(n) = notices.recv().await {
+            match n {
+                Notice::Registration { text, .. } => println!("{text}"),
+                Notice::Stopped => return,
+                _ => {}
+            }
+        }
+    })
+    .await;
+    if waited.is_err() {
+        println!("left without the server's answer");
+    }
+    Ok(())
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -267,6 +267,34 @@ impl Phone {
         self.lines.iter().map(|l| l.id)
     }
 
+    /// The phone is going away: every line hung up (declined, cancelled or
+    /// BYE) and the registration removed.
+    pub fn shut_down(&mut self, now: Instant) {
+        let lines: Vec<LineId> = self.lines.iter().map(|l| l.id).collect();
+        for line in lines {
+            let _ = self.hang_up(now, line);
+        }
+        // A line still waiting for its ACK gets its BYE now.
+        while let Some(i) = self
+            .lines
+            .iter()
+            .position(|l| l.state == LineState::Answered)
+        {
+            self.lines[i].state = LineState::Confirmed;
+            self.send_bye(now, i);
+            self.end(i, EndReason::LocalHangUp);
+        }
+        self.keepalive = None;
+        self.registrations.unregister_all(now, &mut self.layer);
+        self.drain(now);
+    }
+
+    /// Whether the registration has nothing in flight (after
+    /// [`Phone::shut_down`]: its removal was answered or failed).
+    pub fn is_idle(&self) -> bool {
+        self.registrations.is_idle()
+    }
+
     /// Whether `line` is ringing (not yet answered).
     pub fn is_ringing(&self, line: LineId) -> bool {
         self.lines

@@ -618,3 +618,55 @@ fn a_bye_while_ringing_gets_the_invite_its_487_first() {
     );
     assert_eq!(rig.phone.lines().count(), 0);
 }
+
+#[test]
+fn shutting_down_hangs_up_and_removes_the_registration() {
+    let mut rig = Rig::new();
+    let line = rig.ring(ms(0), "s1");
+    rig.phone
+        .answer(rig.at(ms(10)), line, RTP.parse().unwrap())
+        .unwrap();
+    let ok = rig.sent().remove(0);
+    rig.receive(ms(20), &in_dialog("ACK", &ok, 1, "ack", None));
+    rig.events();
+    rig.phone.shut_down(rig.at(ms(1000)));
+    let out = rig.sent();
+    let methods: Vec<_> = out.iter().filter_map(|m| m.method().cloned()).collect();
+    assert_eq!(methods, vec![Method::Bye, Method::Register]);
+    let register = &out[1];
+    assert_eq!(
+        register
+            .headers
+            .get(&HeaderName::Expires)
+            .unwrap()
+            .value_str(),
+        "0"
+    );
+    assert!(!rig.phone.is_idle());
+    let ok = format!(
+        "SIP/2.0 200 OK\r\n{}Content-Length: 0\r\n\r\n",
+        echo(register)
+    );
+    rig.receive(ms(1010), &ok);
+    let bye_ok = format!(
+        "SIP/2.0 200 OK\r\n{}Content-Length: 0\r\n\r\n",
+        echo(&out[0])
+    );
+    rig.receive(ms(1020), &bye_ok);
+    assert!(rig.phone.is_idle());
+    assert!(!rig.phone.registered());
+    let events = rig.events();
+    assert!(
+        events.contains(&PhoneEvent::Registration(RegistrationEvent::Unregistered {
+            name: "1001".into()
+        }))
+    );
+    // Nothing is refreshed, retried or kept alive afterwards.
+    rig.run_until(ms(3_600_000));
+    assert!(rig.sent().is_empty());
+    assert!(
+        std::iter::from_fn(|| rig.phone.poll_transmit())
+            .next()
+            .is_none()
+    );
+}

@@ -195,8 +195,11 @@ fn the_headless_agent_registers_gets_the_card_answers_talks_and_saves_its_dispos
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    // Patient data stays out of its log.
+    // On its way out it hung up nothing (no call left) and removed its
+    // registration, so the queue stops offering calls to it.
     let log = agent.log();
+    assert!(log.contains("unregistered 1001"), "{log}");
+    // Patient data stays out of its log.
     assert!(!log.contains("Irina") && !log.contains("921000"), "{log}");
 }
 

@@ -335,6 +335,7 @@ impl AgentApp {
             Notice::Ws(msg) => self.ws(msg),
             Notice::ApiDone { tag, status, body } => self.api_done(&tag, status, &body),
             Notice::Refused(why) => self.problem = Some(why),
+            Notice::Stopped => {}
         }
     }
 

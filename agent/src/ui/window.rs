@@ -22,6 +22,10 @@ struct Window {
 }
 
 impl eframe::App for Window {
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        self.leave();
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let now = Instant::now();
         if self.app.take_login() {
@@ -56,6 +60,24 @@ impl eframe::App for Window {
 }
 
 impl Window {
+    /// The window closes: calls hung up and the registration removed, so
+    /// the server stops ringing this desk (at most a few seconds).
+    fn leave(&mut self) {
+        let Some(mut engine) = self.engine.take() else {
+            return;
+        };
+        let _ = engine.commands.send(engine::Command::Quit);
+        let _ = self
+            .runtime
+            .block_on(tokio::time::timeout(Duration::from_secs(5), async {
+                while let Some(n) = engine.notices.recv().await {
+                    if n == engine::Notice::Stopped {
+                        return;
+                    }
+                }
+            }));
+    }
+
     fn start_engine(&mut self) {
         let login = &self.app.login;
         let server = match ServerUrl::parse(login.server.trim()) {

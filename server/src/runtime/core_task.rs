@@ -448,6 +448,11 @@ impl CoreTask {
                     serde_json::json!({ "trunk": trunk, "expires_s": expires.as_secs() }),
                 )
             }
+            // Only after unregister_all, which the server does not call yet.
+            TrunkEvent::Unregistered { name: trunk } => {
+                tracing::info!(trunk, "unregistered from the trunk");
+                ("trunk_unregistered", serde_json::json!({ "trunk": trunk }))
+            }
             TrunkEvent::Failed {
                 name: trunk,
                 status,

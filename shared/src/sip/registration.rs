@@ -66,6 +66,11 @@ pub enum RegistrationEvent {
         /// The interval granted.
         expires: Duration,
     },
+    /// The registrar removed it, as asked ([`Registrations::unregister_all`]).
+    Unregistered {
+        /// The account's name.
+        name: String,
+    },
     /// It failed (`status`: the provider's answer, `None`: no answer);
     /// tried again after `retry_in`.
     Failed {
@@ -93,6 +98,8 @@ struct Registration {
     /// Failures in a row.
     failures: u32,
     registered: bool,
+    /// Leaving: the REGISTERs say `Expires: 0` and nothing is retried.
+    leaving: bool,
 }
 
 /// Every registration of this user agent.
@@ -130,6 +137,7 @@ impl Registrations {
                 next: Some(now),
                 failures: 0,
                 registered: false,
+                leaving: false,
             })
             .collect();
         Registrations {
@@ -146,6 +154,27 @@ impl Registrations {
         self.regs
             .iter()
             .map(|r| (r.account.name.as_str(), r.registered))
+    }
+
+    /// Removes every registration the registrar holds (REGISTER with
+    /// `Expires: 0`, answering a challenge as usual), at shutdown: the
+    /// registrar stops sending calls to a contact that has gone. Nothing is
+    /// refreshed or retried afterwards.
+    pub fn unregister_all(&mut self, now: Instant, layer: &mut TransactionLayer) {
+        for i in 0..self.regs.len() {
+            let r = &mut self.regs[i];
+            r.leaving = true;
+            r.next = None;
+            if r.registered && r.pending.is_none() {
+                self.send(now, layer, i, None);
+            }
+        }
+    }
+
+    /// Whether nothing is in flight any more (after [`Self::unregister_all`]:
+    /// every removal has been answered or has failed).
+    pub fn is_idle(&self) -> bool {
+        self.regs.iter().all(|r| r.pending.is_none())
     }
 
     /// The next fact.
@@ -187,6 +216,14 @@ impl Registrations {
         }
         let authed = self.regs[i].pending.take().is_some_and(|(_, a)| a);
         let code = status.as_u16();
+        if status.is_success() && self.regs[i].leaving {
+            let r = &mut self.regs[i];
+            r.registered = false;
+            self.events.push_back(RegistrationEvent::Unregistered {
+                name: r.account.name.clone(),
+            });
+            return true;
+        }
         if status.is_success() {
             let ours = self.our_contact(i);
             let r = &mut self.regs[i];
@@ -286,6 +323,11 @@ impl Registrations {
 
     fn failed(&mut self, now: Instant, i: usize, status: Option<u16>) {
         let r = &mut self.regs[i];
+        if r.leaving {
+            // Going away: the registration lapses by itself; no retry.
+            r.registered = false;
+            return;
+        }
         let retry_in = RETRY_BASE
             .saturating_mul(1 << r.failures.min(10))
             .min(RETRY_MAX);
@@ -346,7 +388,10 @@ impl Registrations {
                 transport.to_ascii_lowercase()
             ),
         )
-        .header(&HeaderName::Expires, r.asking.as_secs())
+        .header(
+            &HeaderName::Expires,
+            if r.leaving { 0 } else { r.asking.as_secs() },
+        )
         .header(&HeaderName::UserAgent, "Careline");
         let authed = authorization.is_some();
         if let Some((name, value)) = &authorization {
