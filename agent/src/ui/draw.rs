@@ -1,8 +1,8 @@
 //! Drawing the screen with egui. Every control has a plain text label (what
 //! screen readers and the UI tests find it by) and a keyboard shortcut:
 //! F2 answer, F3 hang up, F4 hold/resume, F6 mute, F7 transfer to senior,
-//! F8 consult / complete, F9 keypad (then the digit keys), F10 identity
-//! confirmed.
+//! F5 transfer to the number typed, F8 consult / complete, F11 cancel the
+//! consultation, F9 keypad (then the digit keys), F10 identity confirmed.
 
 use std::time::{Duration, Instant};
 
@@ -129,6 +129,13 @@ impl AgentApp {
             } else {
                 self.consult(now);
             }
+        }
+        if pressed(Key::F5) {
+            let target = self.transfer_target.clone();
+            self.transfer(&target);
+        }
+        if pressed(Key::F11) && self.consult_line.is_some() {
+            self.consult_end(false);
         }
         if pressed(Key::F9) {
             self.keypad = !self.keypad;
@@ -426,6 +433,7 @@ impl AgentApp {
                         ui.label(format!("• {n}"));
                     }
                 }
+                self.history_panel(ui);
             }
         }
     }
@@ -452,7 +460,7 @@ impl AgentApp {
     /// The current stage's phrase, filled from the card (once identity is
     /// confirmed), the agent and the forms.
     pub(super) fn script_text(&self) -> script::Filled {
-        let part = script::day_part(local_minutes());
+        let part = script::day_part(local_minutes(self.utc_offset_minutes()));
         // The clinic's wording from the server, else the built-in set.
         let theirs = self.scripts.as_ref().and_then(|doc| {
             let stage = &doc["phrases"][self.lang.code()][self.call_type.name()][self.stage.name()];
@@ -482,6 +490,38 @@ impl AgentApp {
             "comment" => Some(self.nps.comment.clone()),
             _ => None,
         })
+    }
+
+    /// The caller's earlier calls and open call-backs (fetched once the
+    /// identity is confirmed).
+    fn history_panel(&self, ui: &mut Ui) {
+        let Some(h) = &self.history else { return };
+        let offset = self.utc_offset_minutes();
+        let open = h["open_callbacks"].as_array().map_or(0, Vec::len);
+        if open > 0 {
+            ui.colored_label(ATTENTION, format!("{}: {open}", self.t(T::OpenCallbacks)));
+        }
+        let earlier = h["earlier_calls"].as_array().map_or(&[][..], Vec::as_slice);
+        ui.strong(self.t(T::PreviousCalls));
+        if earlier.is_empty() {
+            ui.weak(self.t(T::None));
+        }
+        for c in earlier.iter().take(5) {
+            ui.label(format!(
+                "{} · {} · {}",
+                local_time(c["arrived_at"].as_i64().unwrap_or(0), offset),
+                c["answered_by"].as_str().unwrap_or("—"),
+                c["end_reason"].as_str().unwrap_or("—"),
+            ));
+        }
+    }
+
+    /// The clinic's offset from UTC, from the server's scripts.
+    fn utc_offset_minutes(&self) -> i64 {
+        self.scripts
+            .as_ref()
+            .and_then(|d| d["utc_offset_minutes"].as_i64())
+            .unwrap_or(0)
     }
 
     /// A field of the confirmed caller's next appointment.
@@ -517,7 +557,7 @@ impl AgentApp {
                 {
                     self.transfer("senior");
                 }
-                if ui.button(self.t(T::Transfer)).clicked() {
+                if ui.button(self.t(T::Transfer)).on_hover_text("F5").clicked() {
                     let target = self.transfer_target.clone();
                     self.transfer(&target);
                 }
@@ -534,7 +574,7 @@ impl AgentApp {
                     if ui.button(self.t(T::Complete)).on_hover_text("F8").clicked() {
                         self.consult_end(true);
                     }
-                    if ui.button(self.t(T::Cancel)).clicked() {
+                    if ui.button(self.t(T::Cancel)).on_hover_text("F11").clicked() {
                         self.consult_end(false);
                     }
                 }
@@ -717,11 +757,29 @@ fn appointment_line(a: &serde_json::Value) -> String {
 
 /// Minutes after local midnight, for the greeting (UTC when the zone is
 /// unknown to us; the clinic's zone comes with the server's scripts).
-fn local_minutes() -> u32 {
+fn local_minutes(utc_offset_minutes: i64) -> u32 {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    ((secs / 60) % (24 * 60)) as u32
+        .map_or(0, |d| d.as_secs() as i64);
+    (secs / 60 + utc_offset_minutes).rem_euclid(24 * 60) as u32
+}
+
+/// `YYYY-MM-DD HH:MM` of an epoch-ms time at the clinic's offset.
+pub(super) fn local_time(ms: i64, utc_offset_minutes: i64) -> String {
+    let minutes = ms.div_euclid(60_000) + utc_offset_minutes;
+    let (days, m) = (minutes.div_euclid(1440), minutes.rem_euclid(1440));
+    // Days since 1970-01-01 to a civil date (the proleptic Gregorian
+    // calendar, by eras of 400 years).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    format!("{y:04}-{mo:02}-{d:02} {:02}:{:02}", m / 60, m % 60)
 }
 
 fn call_type_name(call: CallType, lang: Lang) -> &'static str {

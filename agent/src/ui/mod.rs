@@ -154,6 +154,8 @@ pub struct AgentApp {
     dob_said: String,
     /// It matched no card.
     dob_mismatch: bool,
+    /// The caller's past (`GET /api/calls/{id}/history`), once confirmed.
+    history: Option<Value>,
     commands: Vec<Command>,
 }
 
@@ -200,6 +202,7 @@ impl AgentApp {
             clock: Instant::now(),
             dob_said: String::new(),
             dob_mismatch: false,
+            history: None,
             commands: Vec::new(),
         }
     }
@@ -352,6 +355,7 @@ impl AgentApp {
         self.transfer_note.clear();
         self.dob_said.clear();
         self.dob_mismatch = false;
+        self.history = None;
         let card = call_id
             .as_ref()
             .and_then(|c| self.offered.get(c))
@@ -458,6 +462,13 @@ impl AgentApp {
     }
 
     fn api_done(&mut self, tag: &str, status: u16, body: &Value) {
+        if let Some(call) = tag.strip_prefix("history:") {
+            // For the call still on screen only; a failure leaves the card as it is.
+            if status == 200 && self.screen_call.as_deref() == Some(call) {
+                self.history = Some(body.clone());
+            }
+            return;
+        }
         if (200..300).contains(&status) {
             if let Some(target) = tag.strip_prefix("consult:") {
                 // The caller is on hold now: call the colleague.
@@ -652,6 +663,16 @@ impl AgentApp {
         if let (Some(s), Some(p)) = (&mut self.screen, chosen) {
             s.set_card(card_of(p));
             s.confirm_identity();
+            // The confirmation (an audit fact) first, then the past.
+            self.tick(now);
+            if let Some(call) = self.screen_call.clone() {
+                self.commands.push(Command::Api {
+                    method: "GET",
+                    path: format!("/api/calls/{call}/history"),
+                    body: None,
+                    tag: format!("history:{call}"),
+                });
+            }
         }
         self.tick(now);
     }

@@ -175,9 +175,17 @@ fn the_identity_gate_hides_the_card_until_ticked_and_the_tick_is_reported() {
     h.get_by_label_contains("How may I help you, Anna Sergeevna?");
     assert_eq!(
         commands(&mut h),
-        vec![Command::Ws(json!({
-            "type": "identity", "call_id": "call-00000007", "patient": "mis-42",
-        }))]
+        vec![
+            Command::Ws(json!({
+                "type": "identity", "call_id": "call-00000007", "patient": "mis-42",
+            })),
+            Command::Api {
+                method: "GET",
+                path: "/api/calls/call-00000007/history".into(),
+                body: None,
+                tag: "history:call-00000007".into(),
+            }
+        ]
     );
 }
 
@@ -457,9 +465,17 @@ fn auto_answer_answers_as_it_rings_and_f10_confirms_identity() {
     h.get_by_label("Anna Petrova");
     assert_eq!(
         commands(&mut h),
-        vec![Command::Ws(json!({
-            "type": "identity", "call_id": "call-00000007", "patient": "mis-42",
-        }))]
+        vec![
+            Command::Ws(json!({
+                "type": "identity", "call_id": "call-00000007", "patient": "mis-42",
+            })),
+            Command::Api {
+                method: "GET",
+                path: "/api/calls/call-00000007/history".into(),
+                body: None,
+                tag: "history:call-00000007".into(),
+            }
+        ]
     );
 }
 
@@ -713,11 +729,131 @@ fn the_identity_check_needs_the_cards_date_of_birth_and_picks_the_patient_who_ha
     assert!(h.query_by_label("Olga Petrova").is_none());
     assert_eq!(
         commands(&mut h),
-        vec![Command::Ws(
-            json!({ "type": "identity", "call_id": "call-00000007", "patient": "mis-42" })
-        )]
+        vec![
+            Command::Ws(
+                json!({ "type": "identity", "call_id": "call-00000007", "patient": "mis-42" })
+            ),
+            Command::Api {
+                method: "GET",
+                path: "/api/calls/call-00000007/history".into(),
+                body: None,
+                tag: "history:call-00000007".into(),
+            }
+        ]
     );
     assert_eq!(parse_birth_date("03.04.1962"), Some((1962, 4, 3)));
     assert_eq!(parse_birth_date("1962-13-03"), None);
     assert_eq!(parse_birth_date("03.04"), None);
+}
+
+#[test]
+fn once_confirmed_the_card_shows_earlier_calls_in_the_clinics_time_and_open_call_backs() {
+    let mut h = harness(Lang::En);
+    notice(
+        &mut h,
+        Notice::Scripts(json!({ "clinic": "Nevsky", "utc_offset_minutes": 180 })),
+    );
+    ring(&mut h);
+    talking(&mut h);
+    confirm(&mut h);
+    commands(&mut h);
+    notice(
+        &mut h,
+        Notice::ApiDone {
+            tag: "history:call-00000007".into(),
+            status: 200,
+            body: json!({
+                "call": "call-00000007",
+                // 2025-11-30 07:05 UTC is 10:05 in the clinic (UTC+3).
+                "earlier_calls": [{ "id": "call-00000002", "arrived_at": 1_764_486_300_000i64, "answered_by": "1002", "end_reason": "completed" }],
+                "open_callbacks": [{ "id": "cb-1", "reason": "dropped" }],
+            }),
+        },
+    );
+    h.get_by_label("Previous calls");
+    h.get_by_label("2025-11-30 10:05 · 1002 · completed");
+    h.get_by_label("Call-backs still open for this number: 1");
+    // A history for another call (one gone by) is not shown on this one.
+    notice(
+        &mut h,
+        Notice::Ended {
+            line: LINE,
+            reason: EndReason::RemoteHangUp,
+            counters: Counters::default(),
+        },
+    );
+    notice(
+        &mut h,
+        Notice::Ringing {
+            line: LineId(4),
+            call_id: Some("call-00000010".into()),
+            from: "<sip:+79990000001@clinic>".into(),
+        },
+    );
+    notice(
+        &mut h,
+        Notice::ApiDone {
+            tag: "history:call-00000007".into(),
+            status: 200,
+            body: json!({ "earlier_calls": [], "open_callbacks": [] }),
+        },
+    );
+    assert!(h.query_by_label("Previous calls").is_none());
+    assert_eq!(draw::local_time(0, 0), "1970-01-01 00:00");
+    assert_eq!(draw::local_time(951_782_400_000, 0), "2000-02-29 00:00");
+}
+
+#[test]
+fn every_call_control_has_its_key() {
+    let mut h = harness(Lang::En);
+    ring(&mut h);
+    h.key_press(egui::Key::F2);
+    h.run();
+    talking(&mut h);
+    commands(&mut h);
+    h.state_mut().app.transfer_target = "2002".into();
+    h.key_press(egui::Key::F5);
+    h.run();
+    let sent = commands(&mut h);
+    assert!(
+        matches!(&sent[..], [Command::Api { path, body: Some(b), .. }] if path.ends_with("/transfer") && b["to"] == "2002"),
+        "{sent:?}"
+    );
+    h.key_press(egui::Key::F6);
+    h.run();
+    assert_eq!(commands(&mut h), vec![Command::Mute(LINE, true)]);
+    h.key_press(egui::Key::F9);
+    h.key_press(egui::Key::Num7);
+    h.run();
+    assert_eq!(commands(&mut h), vec![Command::Key(LINE, '7')]);
+    h.key_press(egui::Key::F4);
+    h.run();
+    assert!(matches!(&commands(&mut h)[..], [Command::Api { tag, .. }] if tag == "hold"));
+    h.key_press(egui::Key::F8);
+    h.run();
+    assert!(matches!(&commands(&mut h)[..], [Command::Api { tag, .. }] if tag == "consult:2002"));
+    notice(
+        &mut h,
+        Notice::Dialling {
+            line: LineId(2),
+            target: "2002".into(),
+        },
+    );
+    h.key_press(egui::Key::F11);
+    h.run();
+    assert!(
+        matches!(&commands(&mut h)[..], [Command::Api { path, .. }] if path.ends_with("/transfer/cancel"))
+    );
+    h.key_press(egui::Key::F7);
+    h.run();
+    assert!(
+        matches!(&commands(&mut h)[..], [Command::Api { body: Some(b), .. }] if b["to"] == "senior")
+    );
+    h.key_press(egui::Key::F3);
+    h.run();
+    assert_eq!(
+        commands(&mut h),
+        vec![Command::HangUp(LineId(2))],
+        "the consultation first"
+    );
 }

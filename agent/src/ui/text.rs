@@ -57,6 +57,8 @@ pub enum T {
     Notes,
     Script,
     CallBackTasks,
+    PreviousCalls,
+    OpenCallbacks,
     RecentCalls,
     Disposition,
     Reason,
@@ -199,6 +201,18 @@ impl T {
             T::Notes => ["Service card", "Сервисная карта", "Fiche service", "服务卡"],
             T::Script => ["Script", "Сценарий", "Script", "话术"],
             T::CallBackTasks => ["Call-backs", "Перезвоны", "Rappels", "回拨任务"],
+            T::PreviousCalls => [
+                "Previous calls",
+                "Прошлые звонки",
+                "Appels précédents",
+                "以往来电",
+            ],
+            T::OpenCallbacks => [
+                "Call-backs still open for this number",
+                "Открытые перезвоны по этому номеру",
+                "Rappels encore ouverts pour ce numéro",
+                "该号码待回拨任务",
+            ],
             T::RecentCalls => [
                 "Recent calls",
                 "Недавние звонки",

@@ -406,6 +406,50 @@ mod tests {
     }
 
     #[sqlx::test(migrations = "../migrations")]
+    async fn the_card_shows_the_callers_earlier_calls_to_those_on_the_call(pool: sqlx::SqlitePool) {
+        let s = clinic(pool).await;
+        // The same caller a day earlier (answered by 1002), and someone else.
+        let arrived = |id: &str, caller: &str, at: i64| EventRecord {
+            seq: 0,
+            at,
+            kind: "call_arrived".into(),
+            call_id: Some(id.into()),
+            agent: None,
+            data: json!({ "queue": "reception", "caller": caller }),
+            hash: None,
+        };
+        let day = 86_400_000;
+        let now = crate::store::now_ms();
+        s.store
+            .append_events(&mut [
+                arrived("call-00000000", "89211234567", now - day),
+                arrived("call-00000009", "89990000000", now - day),
+            ])
+            .await
+            .unwrap();
+        let token = login_as(&s, "1001").await;
+        let (status, body) = call(&s, get("/api/calls/call-00000001/history", &token)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let earlier: Vec<&str> = body["earlier_calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(earlier, ["call-00000000"]);
+        assert_eq!(body["open_callbacks"], json!([]));
+        // 1002 had no part in this call: it does not exist for them.
+        let other = login_as(&s, "1002").await;
+        let (status, _) = call(&s, get("/api/calls/call-00000001/history", &other)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        // The look is in the audit trail.
+        let all = s.store.events_after(0, 100).await.unwrap();
+        assert!(all.iter().any(|e| e.kind == "call_history_viewed"
+            && e.agent.as_deref() == Some("1001")
+            && e.data["call"] == "call-00000001"));
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
     async fn roles_decide_what_each_may_see_and_do(pool: sqlx::SqlitePool) {
         let s = clinic(pool).await;
         let agent = login_as(&s, "1001").await;

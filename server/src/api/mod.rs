@@ -93,6 +93,7 @@ pub fn app(state: AppState) -> Router {
             axum::routing::put(operator::set_agent_state),
         )
         .route("/api/calls/{id}", get(operator::get_call))
+        .route("/api/calls/{id}/history", get(operator::call_history))
         .route("/api/calls/{id}/hold", axum::routing::put(operator::hold))
         .route(
             "/api/calls/{id}/transfer",

@@ -22,6 +22,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/agents"),
     ("put", "/api/agents/{ext}/state"),
     ("get", "/api/calls/{id}"),
+    ("get", "/api/calls/{id}/history"),
     ("put", "/api/calls/{id}/hold"),
     ("post", "/api/calls/{id}/transfer"),
     ("post", "/api/calls/{id}/transfer/complete"),
@@ -172,6 +173,12 @@ pub fn document() -> Value {
                 "summary": "The script prompts as data: {clinic, languages, call_types, stages, day_parts, fields, phrases: {lang: {call_type: {stage: text, greeting: {day_part: text}}}}}, the default set with `[scripts] file` laid over it.",
                 "security": auth,
                 "responses": { "200": { "description": "The scripts document" }, "401": unauthorized }
+            }},
+            "/api/calls/{id}/history": { "get": {
+                "summary": "The caller's past for the card: {call, earlier_calls: [{id, queue, arrived_at, answered_by, end_reason}] (newest first, at most 10), open_callbacks: [{id, reason, due_at, overdue, queue}]}. Staff who took part in the call, and supervisors; audited as call_history_viewed.",
+                "security": auth,
+                "parameters": [ { "name": "id", "in": "path", "required": true, "schema": { "type": "string" } } ],
+                "responses": { "200": { "description": "The history" }, "401": unauthorized, "404": error_response("No such call, or not one of yours.") }
             }},
             "/api/ws": { "get": {
                 "summary": "Live WebSocket: hello, events by role, call_offered screen pops; client messages state, note, disposition, identity (the date-of-birth check, audited). `after` resumes from a seq.",

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
-use super::auth::{Principal, principal};
+use super::auth::{Principal, principal, record_fact};
 use super::error::ApiError;
 use crate::calls::acd::AcdError;
 use crate::calls::agents::AgentState;
@@ -79,6 +79,74 @@ pub(crate) async fn set_agent_state(
 }
 
 /// `GET /api/calls/{id}`: the call's row and its events in order.
+/// `GET /api/calls/{id}/history`: what the card shows of the caller's past
+/// — their earlier calls (when, answered by whom, how they ended) and the
+/// call-back tasks still open for their number. For the staff who took part
+/// in the call (and supervisors); each look is an audit fact.
+pub(crate) async fn call_history(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let who = principal(&state, &headers).await?;
+    if let Principal::User { extension, .. } = &who
+        && !who.sees_everything()
+        && !state.store.took_part_in(extension, &id).await?
+    {
+        return Err(ApiError::NotFound(format!("no call {id}")));
+    }
+    let Some(call) = state.store.call(&id).await? else {
+        return Err(ApiError::NotFound(format!("no call {id} from a caller")));
+    };
+    let earlier: Vec<_> = state
+        .store
+        .calls_from(&call.caller, call.arrived_at, 10)
+        .await?
+        .into_iter()
+        .map(|c| {
+            json!({
+                "id": c.id, "queue": c.queue, "arrived_at": c.arrived_at,
+                "answered_by": c.answered_by, "end_reason": c.end_reason,
+            })
+        })
+        .collect();
+    let number = state
+        .phones
+        .caller(&call.caller)
+        .unwrap_or(call.caller.clone());
+    let open: Vec<_> = state
+        .store
+        .callbacks(
+            Some(crate::callbacks::Status::Open),
+            crate::store::callbacks::Scope::All,
+            500,
+        )
+        .await?
+        .into_iter()
+        .filter(|t| t.number == number || t.number == call.caller)
+        .map(|t| {
+            json!({
+                "id": t.id, "reason": t.reason, "due_at": t.due_at,
+                "overdue": t.overdue, "queue": t.queue,
+            })
+        })
+        .collect();
+    record_fact(
+        &state,
+        "call_history_viewed",
+        match &who {
+            Principal::User { extension, .. } => Some(extension.clone()),
+            Principal::Operator => None,
+        },
+        json!({ "call": id, "by": who.audit_name() }),
+    )
+    .await?;
+    Ok(
+        Json(json!({ "call": id, "earlier_calls": earlier, "open_callbacks": open }))
+            .into_response(),
+    )
+}
+
 pub(crate) async fn get_call(
     State(state): State<AppState>,
     headers: HeaderMap,

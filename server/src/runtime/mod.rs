@@ -532,12 +532,15 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
                 .map_err(|e| anyhow::anyhow!("patients.default_region: {e}"))?,
         ),
         teleconsult_refuse_missing: config.teleconsult.missing_flags == "refuse",
-        scripts: Arc::new(
-            config
+        scripts: Arc::new({
+            let mut doc = config
                 .scripts
                 .document()
-                .map_err(|e| anyhow::anyhow!("scripts.file: {e}"))?,
-        ),
+                .map_err(|e| anyhow::anyhow!("scripts.file: {e}"))?;
+            // The clinic's clock, for greetings by the part of its day.
+            doc["utc_offset_minutes"] = (config.dashboard.utc_offset_ms() / 60_000).into();
+            doc
+        }),
         phone: Arc::new(crate::api::phone::PhoneSettings {
             domain: config.sip.domain.clone(),
             register_expires: config

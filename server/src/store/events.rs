@@ -246,6 +246,39 @@ impl Store {
     }
 
     /// One call's row.
+    /// The calls from `caller` (as it came in) before `before` (epoch ms),
+    /// newest first, at most `limit`.
+    pub async fn calls_from(
+        &self,
+        caller: &str,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<CallRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, queue, caller, arrived_at, answered_at, answered_by, within_deadline, ended_at, end_reason
+             FROM calls WHERE caller = ? AND arrived_at < ? ORDER BY arrived_at DESC LIMIT ?",
+        )
+        .bind(caller)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| CallRow {
+                id: r.get(0),
+                queue: r.get(1),
+                caller: r.get(2),
+                arrived_at: r.get(3),
+                answered_at: r.get(4),
+                answered_by: r.get(5),
+                within_deadline: r.get::<Option<i64>, _>(6).map(|v| v != 0),
+                ended_at: r.get(7),
+                end_reason: r.get(8),
+            })
+            .collect())
+    }
+
     pub async fn call(&self, id: &str) -> Result<Option<CallRow>, StoreError> {
         let row = sqlx::query(
             "SELECT id, queue, caller, arrived_at, answered_at, answered_by, within_deadline, ended_at, end_reason
