@@ -52,6 +52,15 @@ struct Cli {
     /// Exit after this many calls.
     #[arg(long)]
     calls: Option<u64>,
+    /// The window's microphone, by device id (`alsa:hw:1,0`; default: the system's).
+    #[arg(long)]
+    input_device: Option<String>,
+    /// The window's speaker or headset, by device id.
+    #[arg(long)]
+    output_device: Option<String>,
+    /// Where the window's ringtone plays, by device id.
+    #[arg(long)]
+    ring_device: Option<String>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -106,6 +115,9 @@ fn run(cli: Cli) -> Result<()> {
                 .as_deref()
                 .map(careline_shared::script::Lang::from_locale),
             auto_answer: cli.auto_answer,
+            input_device: cli.input_device,
+            output_device: cli.output_device,
+            ring_device: cli.ring_device,
         });
     }
     let Some(ext) = cli.ext else {

@@ -369,11 +369,22 @@ impl AgentApp {
                 ui.label(number);
                 ui.label(self.t(T::CheckBirthDate));
                 let dob = self.t(T::BirthDateSaid);
-                ui.horizontal(|ui| {
-                    let l = ui.label(dob);
-                    ui.add(egui::TextEdit::singleline(&mut self.dob_said).desired_width(110.0))
-                        .labelled_by(l.id);
-                });
+                let field = ui
+                    .horizontal(|ui| {
+                        let l = ui.label(dob);
+                        ui.add(egui::TextEdit::singleline(&mut self.dob_said).desired_width(110.0))
+                            .labelled_by(l.id)
+                    })
+                    .inner;
+                // Once answered, the cursor waits in the field: the agent
+                // types what the caller says and presses Enter.
+                if answered && !self.dob_focused {
+                    field.request_focus();
+                    self.dob_focused = true;
+                }
+                if field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)) {
+                    self.confirm_identity(now);
+                }
                 if self.dob_mismatch {
                     ui.colored_label(WARN, self.t(T::BirthDateMismatch));
                 }

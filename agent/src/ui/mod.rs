@@ -154,6 +154,8 @@ pub struct AgentApp {
     dob_said: String,
     /// It matched no card.
     dob_mismatch: bool,
+    /// The field has had its focus on this call.
+    dob_focused: bool,
     /// The caller's past (`GET /api/calls/{id}/history`), once confirmed.
     history: Option<Value>,
     commands: Vec<Command>,
@@ -202,6 +204,7 @@ impl AgentApp {
             clock: Instant::now(),
             dob_said: String::new(),
             dob_mismatch: false,
+            dob_focused: false,
             history: None,
             commands: Vec::new(),
         }
@@ -355,6 +358,7 @@ impl AgentApp {
         self.transfer_note.clear();
         self.dob_said.clear();
         self.dob_mismatch = false;
+        self.dob_focused = false;
         self.history = None;
         let card = call_id
             .as_ref()

@@ -857,3 +857,19 @@ fn every_call_control_has_its_key() {
         "the consultation first"
     );
 }
+
+#[test]
+fn the_date_of_birth_is_typed_straight_in_and_enter_confirms() {
+    let mut h = harness(Lang::En);
+    ring(&mut h);
+    talking(&mut h);
+    h.run();
+    // The field has the focus by itself: typing goes into it.
+    h.get_by_label("Date of birth given")
+        .type_text("25.11.1990");
+    h.run();
+    assert_eq!(h.state().app.dob_said, "25.11.1990");
+    h.key_press(egui::Key::Enter);
+    h.run();
+    h.get_by_label("Anna Petrova");
+}

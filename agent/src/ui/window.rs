@@ -116,6 +116,12 @@ pub struct Start {
     pub lang: Option<Lang>,
     /// Auto-answer on from the start.
     pub auto_answer: bool,
+    /// The headset's devices and the ringtone's, by id.
+    pub input_device: Option<String>,
+    /// See `input_device`.
+    pub output_device: Option<String>,
+    /// See `input_device`.
+    pub ring_device: Option<String>,
 }
 
 /// Opens the window and runs until it is closed.
@@ -126,6 +132,9 @@ pub fn run(start: Start) -> Result<()> {
         password,
         lang,
         auto_answer,
+        input_device,
+        output_device,
+        ring_device,
     } = start;
     let lang = lang.unwrap_or_else(system_lang);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -141,6 +150,8 @@ pub fn run(start: Start) -> Result<()> {
         },
     );
     app.auto_answer = auto_answer;
+    (app.input_device, app.output_device, app.ring_device) =
+        (input_device, output_device, ring_device);
     app.devices = crate::audio::devices();
     if password.is_some() {
         app.log_in_now();
