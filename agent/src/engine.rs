@@ -70,6 +70,8 @@ pub enum Command {
     HangUp(LineId),
     /// Call a number through the server (a consultation, a call-back).
     Dial(String),
+    /// Transfer a call by REFER (blind).
+    Refer(LineId, String),
     /// Send a DTMF key on a line.
     Key(LineId, char),
     /// Mute or unmute our audio on a line.
@@ -145,6 +147,15 @@ pub enum Notice {
         line: LineId,
         /// What was agreed.
         media: Media,
+    },
+    /// A transfer asked for by REFER: its progress.
+    Transfer {
+        /// The line.
+        line: LineId,
+        /// The SIP status.
+        status: u16,
+        /// Whether it is the last word.
+        done: bool,
     },
     /// A line ended.
     Ended {
@@ -394,6 +405,9 @@ async fn run(
                     }
                     tell(Notice::Talking { line, media });
                 }
+                PhoneEvent::Transfer { line, status, done } => {
+                    tell(Notice::Transfer { line, status, done });
+                }
                 PhoneEvent::Ended { line, reason } => {
                     let mut ctx = lines.remove(&line).unwrap_or_default();
                     ctx.audio = None;
@@ -472,6 +486,11 @@ async fn run(
                                 tell(Notice::Dialling { line, target });
                             }
                             Err(e) => tell(Notice::Refused(format!("cannot call: {e}"))),
+                        }
+                    }
+                    Command::Refer(line, target) => {
+                        if let Err(e) = phone.refer(now, line, &target) {
+                            tell(Notice::Refused(format!("cannot transfer: {e}")));
                         }
                     }
                     Command::Key(line, key) => {

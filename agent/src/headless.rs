@@ -163,6 +163,9 @@ pub async fn run(opts: Options) -> Result<()> {
                 log_ws(&msg);
             }
             Notice::ApiDone { .. } | Notice::Stopped => {}
+            Notice::Transfer { line, status, done } => {
+                println!("transfer line={} status={status} done={done}", line.0);
+            }
             Notice::Scripts(doc) => println!(
                 "scripts clinic={:?} languages={}",
                 doc["clinic"].as_str().unwrap_or(""),

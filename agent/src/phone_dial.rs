@@ -103,6 +103,7 @@ impl Phone {
             local_rtp: Some(local_rtp),
             unacked: None,
             bye_on_ack: false,
+            refer: None,
         });
         Ok(line)
     }

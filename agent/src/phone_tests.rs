@@ -670,3 +670,66 @@ fn shutting_down_hangs_up_and_removes_the_registration() {
             .is_none()
     );
 }
+
+#[test]
+fn a_refer_transfers_the_call_and_its_notifies_report_the_outcome() {
+    let mut rig = Rig::new();
+    let line = rig.ring(ms(0), "t1");
+    rig.phone
+        .answer(rig.at(ms(10)), line, RTP.parse().unwrap())
+        .unwrap();
+    let ok = rig.sent().remove(0);
+    rig.receive(ms(20), &in_dialog("ACK", &ok, 1, "ack", None));
+    rig.events();
+    assert!(matches!(
+        rig.phone.refer(rig.at(ms(30)), line, "20 01"),
+        Err(PhoneError::BadTarget(_))
+    ));
+    rig.phone.refer(rig.at(ms(40)), line, "2001").unwrap();
+    let refer = rig.sent().remove(0);
+    assert_eq!(refer.method(), Some(&Method::Refer));
+    assert_eq!(
+        refer.headers.get(&HeaderName::ReferTo).unwrap().value_str(),
+        "<sip:2001@clinic.test>"
+    );
+    // In the call's dialog: their tag in To, ours in From.
+    assert_eq!(refer.to_tag().unwrap().as_str(), "srv-t1");
+    assert_eq!(refer.from_tag(), ok.to_tag());
+    rig.receive(
+        ms(50),
+        &format!(
+            "SIP/2.0 202 Accepted\r\n{}Content-Length: 0\r\n\r\n",
+            echo(&refer)
+        ),
+    );
+    let notify = |cseq: u32, frag: &str| {
+        in_dialog("NOTIFY", &ok, cseq, &format!("n{cseq}"), Some(frag)).replace(
+            "Content-Type: application/sdp",
+            "Event: refer\r\nContent-Type: message/sipfrag",
+        )
+    };
+    rig.receive(ms(60), &notify(2, "SIP/2.0 100 Trying\r\n"));
+    rig.receive(ms(900), &notify(3, "SIP/2.0 200 OK\r\n"));
+    let answers: Vec<_> = rig.sent().iter().map(|m| m.status().unwrap()).collect();
+    assert_eq!(answers, vec![StatusCode::OK, StatusCode::OK]);
+    assert_eq!(
+        rig.events(),
+        vec![
+            PhoneEvent::Transfer {
+                line,
+                status: 202,
+                done: false
+            },
+            PhoneEvent::Transfer {
+                line,
+                status: 100,
+                done: false
+            },
+            PhoneEvent::Transfer {
+                line,
+                status: 200,
+                done: true
+            },
+        ]
+    );
+}
