@@ -42,7 +42,7 @@ pub struct Settings {
 }
 
 /// The ends of each call's audio.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum AudioChoice {
     /// Samples (8 kHz) played into each call, looped (empty: silence), and
     /// what is heard recorded to `<dir>/<call id>.wav`.
@@ -72,6 +72,9 @@ pub enum Command {
     Dial(String),
     /// Transfer a call by REFER (blind).
     Refer(LineId, String),
+    /// Use these audio ends from the next call on (the agent chose
+    /// other devices).
+    Audio(AudioChoice),
     /// Send a DTMF key on a line.
     Key(LineId, char),
     /// Mute or unmute our audio on a line.
@@ -236,7 +239,7 @@ struct LineCtx {
 }
 
 async fn run(
-    settings: Settings,
+    mut settings: Settings,
     mut commands: mpsc::UnboundedReceiver<Command>,
     notices: mpsc::UnboundedSender<Notice>,
     meters: std::sync::Arc<std::sync::Mutex<Levels>>,
@@ -488,6 +491,7 @@ async fn run(
                             Err(e) => tell(Notice::Refused(format!("cannot call: {e}"))),
                         }
                     }
+                    Command::Audio(choice) => settings.audio = choice,
                     Command::Refer(line, target) => {
                         if let Err(e) = phone.refer(now, line, &target) {
                             tell(Notice::Refused(format!("cannot transfer: {e}")));

@@ -39,10 +39,29 @@ impl eframe::App for Window {
         if let Some(levels) = self.engine.as_ref().and_then(|e| e.levels.lock().ok()) {
             self.app.levels = *levels;
         }
+        let devices = (
+            self.app.input_device.clone(),
+            self.app.output_device.clone(),
+        );
         self.app.ui(ui, now);
         if let Some(engine) = &self.engine {
             for c in self.app.take_commands() {
                 let _ = engine.commands.send(c);
+            }
+            // Devices chosen on the screen take effect from the next call.
+            if devices
+                != (
+                    self.app.input_device.clone(),
+                    self.app.output_device.clone(),
+                )
+            {
+                let _ =
+                    engine
+                        .commands
+                        .send(engine::Command::Audio(engine::AudioChoice::Headset {
+                            input: self.app.input_device.clone(),
+                            output: self.app.output_device.clone(),
+                        }));
             }
         }
         match (self.app.ringing(), self.ringer.is_some()) {
