@@ -452,6 +452,23 @@ impl Session {
             }
             ClientMessage::Identity { call_id, patient } => {
                 self.own_call(extension, *role, &call_id).await?;
+                // Only a patient whose card this call showed can be the
+                // one confirmed on it.
+                let shown = self
+                    .state
+                    .store
+                    .call_events(&call_id)
+                    .await?
+                    .iter()
+                    .any(|e| e.kind == "card_viewed" && e.data["patient"] == patient.as_str());
+                if !shown {
+                    return Err(ApiError::BadRequest {
+                        message: format!(
+                            "patient {patient} was not among the cards shown on {call_id}"
+                        ),
+                        field: Some("patient"),
+                    });
+                }
                 record_fact(
                     &self.state,
                     "identity_confirmed",

@@ -204,18 +204,35 @@ async fn ringing_agent_gets_the_card_others_get_nothing_and_resume_loses_nothing
         (ok["type"].as_str(), ok["for"].as_str()),
         (Some("ok"), Some("disposition"))
     );
-    let checked = say(
+    // A patient whose card this call did not show cannot be confirmed on it.
+    let stranger = say(
         &mut anna_agent,
         json!({ "type": "identity", "call_id": "call-00000001", "patient": "mis-1" }),
     )
     .await;
+    assert_eq!(stranger["type"], "error", "{stranger}");
+    assert!(
+        stranger["error"]
+            .as_str()
+            .unwrap()
+            .contains("not among the cards")
+    );
+    // The card's own patient can, once its card view is committed (the
+    // supervisor's feed carries every committed event).
+    while next(&mut supervisor).await["kind"] != "card_viewed" {}
+    let checked = say(
+        &mut anna_agent,
+        json!({ "type": "identity", "call_id": "call-00000001", "patient": "mis-42" }),
+    )
+    .await;
     assert_eq!(
         (checked["type"].as_str(), checked["for"].as_str()),
-        (Some("ok"), Some("identity"))
+        (Some("ok"), Some("identity")),
+        "{checked}"
     );
     let not_hers = say(
         &mut anna_agent,
-        json!({ "type": "identity", "call_id": "call-99999999", "patient": "mis-1" }),
+        json!({ "type": "identity", "call_id": "call-99999999", "patient": "mis-42" }),
     )
     .await;
     assert_eq!(not_hers["type"], "error", "{not_hers}");
@@ -277,7 +294,7 @@ async fn ringing_agent_gets_the_card_others_get_nothing_and_resume_loses_nothing
         && e.data["form"]["district"] == "Central"));
     assert!(all.iter().any(|e| e.kind == "identity_confirmed"
         && e.agent.as_deref() == Some("1001")
-        && e.data["patient"] == "mis-1"
+        && e.data["patient"] == "mis-42"
         && e.data["call"] == "call-00000001"));
     assert_eq!(
         clinic.state.store.verify_chain().await.unwrap().broken,
