@@ -712,7 +712,7 @@ async fn audio(
                 // Only the server's relay speaks on this line: nobody else
                 // on the network can play into a patient's call.
                 if let Ok((n, from)) = r
-                    && media.remote.is_none_or(|m| m.ip() == from.ip())
+                    && media.remote.is_some_and(|m| m.ip() == from.ip())
                 {
                     stream.receive(Instant::now().into_std(), &incoming[..n]);
                 }

@@ -177,7 +177,7 @@ impl<T> JitterBuffer<T> {
 
     /// A frame arrived at `now` with RTP timestamp `ts`.
     pub fn push(&mut self, now: Instant, ts: u32, payload: T) {
-        let ext = self.extend(ts);
+        let mut ext = self.extend(ts);
         // Far behind playout (more than the deepest we would ever buffer):
         // the sender's timeline moved (a new source behind the same relay),
         // not a late frame. Start again from it.
@@ -190,7 +190,10 @@ impl<T> JitterBuffer<T> {
             self.transit = None;
             self.origin = None;
             self.deep_for = 0;
-            self.last_ts = Some(ext);
+            // A fresh timeline from this frame (never below zero however
+            // often the sender jumps back).
+            self.last_ts = None;
+            ext = self.extend(ts);
             self.stats.resyncs += 1;
         }
         // A buffer this full is a sender far ahead of playout: the oldest

@@ -484,7 +484,9 @@ impl Phone {
                     }
                 }
                 Event::Timeout { key } | Event::TransportError { key } => {
-                    if !self.registrations.handle_transaction_timeout(now, key) {
+                    if !self.registrations.handle_transaction_timeout(now, key)
+                        && !self.on_refer_timeout(key)
+                    {
                         self.on_dial_timeout(key);
                     }
                 }

@@ -4,7 +4,7 @@
 //! transfer's progress as a `message/sipfrag` status line, each answered
 //! 200. The server then ends our leg with a BYE, as for any transfer. (The
 //! window transfers through the server's API, which also carries a note;
-//! this is the path a plain SIP phone uses, and the headless agent too.)
+//! this is the plain SIP path, `Command::Refer` on the engine.)
 
 use std::time::Instant;
 
@@ -22,7 +22,8 @@ impl Phone {
             .iter()
             .position(|l| l.id == line)
             .ok_or(PhoneError::NoSuchLine(line))?;
-        if self.lines[i].state != LineState::Confirmed {
+        if self.lines[i].state != LineState::Confirmed || self.lines[i].refer.is_some() {
+            // Not talking, or a transfer already under way.
             return Err(PhoneError::NotRinging);
         }
         if target.is_empty()
@@ -64,6 +65,20 @@ impl Phone {
                 done: !status.is_success(),
             });
         }
+        true
+    }
+
+    /// Our REFER got no answer at all: the transfer did not happen.
+    pub(super) fn on_refer_timeout(&mut self, key: Key) -> bool {
+        let Some(i) = self.lines.iter().position(|l| l.refer == Some(key)) else {
+            return false;
+        };
+        self.lines[i].refer = None;
+        self.events.push_back(PhoneEvent::Transfer {
+            line: self.lines[i].id,
+            status: 408,
+            done: true,
+        });
         true
     }
 

@@ -733,3 +733,40 @@ fn a_refer_transfers_the_call_and_its_notifies_report_the_outcome() {
         ]
     );
 }
+
+#[test]
+fn shutting_down_during_a_refresh_removes_the_binding_the_refresh_made() {
+    let t0 = virtual_epoch();
+    let mut phone = Phone::new(config(), t0, 3);
+    phone.handle_timeout(t0);
+    // The first REGISTER is still unanswered when the phone goes away.
+    let register = sent(&mut phone).remove(0);
+    phone.shut_down(t0 + ms(10));
+    assert!(sent(&mut phone).is_empty(), "nothing before the answer");
+    let ok = format!(
+        "SIP/2.0 200 OK\r\n{}Contact: <sip:1001@{PHONE};transport=udp>;expires=300\r\nContent-Length: 0\r\n\r\n",
+        echo(&register)
+    );
+    phone.handle_datagram(t0 + ms(20), ok.into(), SERVER.parse().unwrap());
+    let removal = sent(&mut phone).remove(0);
+    assert_eq!(removal.method(), Some(&Method::Register));
+    assert_eq!(
+        removal
+            .headers
+            .get(&HeaderName::Expires)
+            .unwrap()
+            .value_str(),
+        "0"
+    );
+    assert!(!phone.is_idle());
+    let done = format!(
+        "SIP/2.0 200 OK\r\n{}Content-Length: 0\r\n\r\n",
+        echo(&removal)
+    );
+    phone.handle_datagram(t0 + ms(30), done.into(), SERVER.parse().unwrap());
+    assert!(phone.is_idle());
+    assert!(std::iter::from_fn(|| phone.poll_event()).any(|e| e
+        == PhoneEvent::Registration(RegistrationEvent::Unregistered {
+            name: "1001".into()
+        })));
+}

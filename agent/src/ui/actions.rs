@@ -158,24 +158,26 @@ impl AgentApp {
             candidates.first()
         } else {
             let said = parse_birth_date(&self.dob_said);
-            let found = said.and_then(|said| {
-                with_dates
-                    .iter()
-                    .find(|p| {
-                        parse_birth_date(p["birth_date"].as_str().unwrap_or("")) == Some(said)
-                    })
-                    .copied()
-            });
-            if found.is_none() {
+            let matching: Vec<&Value> = with_dates
+                .iter()
+                .filter(|p| {
+                    said.is_some()
+                        && parse_birth_date(p["birth_date"].as_str().unwrap_or("")) == said
+                })
+                .copied()
+                .collect();
+            // None, or twins on one number: not confirmed on a date alone.
+            if matching.len() != 1 {
                 self.dob_mismatch = true;
                 return;
             }
-            found
+            matching.first().copied()
         };
         self.dob_mismatch = false;
         if let (Some(s), Some(p)) = (&mut self.screen, chosen) {
             s.set_card(card_of(p));
             s.confirm_identity();
+            self.confirmed_patient = p["mis_id"].as_str().map(str::to_string);
             // The confirmation (an audit fact) first, then the past.
             self.tick(now);
             if let Some(call) = self.screen_call.clone() {
@@ -237,6 +239,7 @@ impl AgentApp {
         if let Some(form) = form {
             msg["form"] = form;
         }
+        self.saving.push_back(call);
         self.commands.push(Command::Ws(msg));
     }
 }

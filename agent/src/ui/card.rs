@@ -61,13 +61,7 @@ impl AgentApp {
                 }
             }
             Caller::Confirmed(card) => {
-                let raw = self
-                    .screen_call
-                    .as_ref()
-                    .and_then(|c| self.offered.get(c))
-                    .and_then(|o| o["patients"].get(0))
-                    .cloned()
-                    .unwrap_or_default();
+                let raw = self.confirmed_raw().cloned().unwrap_or_default();
                 ui.heading(&card.full_name);
                 let mut ticked = true;
                 ui.add_enabled(
@@ -141,8 +135,7 @@ impl AgentApp {
         ) {
             return None;
         }
-        let call = self.screen_call.as_ref()?;
-        self.offered.get(call)?["patients"][0]["appointments"]["next"][key]
+        self.confirmed_raw()?["appointments"]["next"][key]
             .as_str()
             .map(str::to_string)
     }

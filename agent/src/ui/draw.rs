@@ -143,7 +143,8 @@ impl AgentApp {
         if pressed(Key::F10) {
             self.confirm_identity(now);
         }
-        if self.keypad {
+        // Digits typed into a field (the date of birth) are not DTMF.
+        if self.keypad && !ctx.egui_wants_keyboard_input() {
             let keys = [
                 (Key::Num0, '0'),
                 (Key::Num1, '1'),

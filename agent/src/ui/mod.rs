@@ -158,6 +158,10 @@ pub struct AgentApp {
     dob_mismatch: bool,
     /// The field has had its focus on this call.
     dob_focused: bool,
+    /// The MIS id of the patient confirmed on this call.
+    confirmed_patient: Option<String>,
+    /// Calls whose dispositions were sent and not yet answered, in order.
+    saving: VecDeque<String>,
     /// The caller's past (`GET /api/calls/{id}/history`), once confirmed.
     history: Option<Value>,
     commands: Vec<Command>,
@@ -207,6 +211,8 @@ impl AgentApp {
             dob_said: String::new(),
             dob_mismatch: false,
             dob_focused: false,
+            confirmed_patient: None,
+            saving: VecDeque::new(),
             history: None,
             commands: Vec::new(),
         }
@@ -363,6 +369,8 @@ impl AgentApp {
         self.dob_said.clear();
         self.dob_mismatch = false;
         self.dob_focused = false;
+        self.confirmed_patient = None;
+        self.problem = None;
         self.history = None;
         let card = call_id
             .as_ref()
@@ -461,7 +469,17 @@ impl AgentApp {
                     }
                 }
             }
-            Some("ok") if msg["for"] == "disposition" => self.disposition.saved = true,
+            // Answers come in the order the dispositions went: this one
+            // is for the oldest still waiting (which may be the last call's).
+            Some("ok" | "error") if msg["for"] == "disposition" => {
+                let call = self.saving.pop_front();
+                if msg["type"] == "ok" && call.is_some() && call == self.disposition.call_id {
+                    self.disposition.saved = true;
+                }
+                if msg["type"] == "error" {
+                    self.problem = Some(msg["error"].as_str().unwrap_or("refused").to_string());
+                }
+            }
             Some("error") => {
                 self.problem = Some(msg["error"].as_str().unwrap_or("refused").to_string());
             }
@@ -503,6 +521,16 @@ impl AgentApp {
                 s.hold(now);
             }
         }
+    }
+
+    /// The raw card of the patient confirmed on this call.
+    pub(super) fn confirmed_raw(&self) -> Option<&Value> {
+        let call = self.screen_call.as_ref()?;
+        let id = self.confirmed_patient.as_ref()?;
+        self.offered.get(call)?["patients"]
+            .as_array()?
+            .iter()
+            .find(|p| p["mis_id"].as_str() == Some(id.as_str()))
     }
 
     /// Whether the patient's line is ringing (the window rings then).

@@ -322,6 +322,12 @@ fn the_next_call_during_wrap_up_saves_the_last_outcome_and_clears_the_transfer_n
         (Some("call-00000007"), Some("advice given"))
     );
     assert_eq!(h.state().app.transfer_note, "");
+    // The server's "saved" is for the last call's outcome, not this one's.
+    notice(
+        &mut h,
+        Notice::Ws(json!({ "type": "ok", "for": "disposition" })),
+    );
+    assert!(!h.state().app.disposition.saved);
     assert!(
         !h.state().app.offered.contains_key("call-00000007"),
         "the last caller's card is gone"
@@ -342,8 +348,10 @@ fn the_identity_check_needs_the_cards_date_of_birth_and_picks_the_patient_who_ha
     // A family's shared number: two cards.
     let mut family = offered();
     family["patients"] = json!([
-        { "mis_id": "mis-41", "full_name": "Olga Petrova", "birth_date": "1962-04-03" },
-        { "mis_id": "mis-42", "full_name": "Anna Petrova", "birth_date": "1990-11-25" },
+        { "mis_id": "mis-41", "full_name": "Olga Petrova", "birth_date": "1962-04-03",
+          "today": { "age": 64 }, "appointments": { "next": { "starts_at": "2026-12-09 12:00", "service": "Cardiology" } } },
+        { "mis_id": "mis-42", "full_name": "Anna Petrova", "birth_date": "1990-11-25",
+          "today": { "age": 36 }, "appointments": { "next": null, "last": null } },
     ]);
     notice(&mut h, Notice::Ws(family));
     talking(&mut h);
@@ -362,6 +370,9 @@ fn the_identity_check_needs_the_cards_date_of_birth_and_picks_the_patient_who_ha
     h.run();
     h.get_by_label("Anna Petrova");
     assert!(h.query_by_label("Olga Petrova").is_none());
+    // Her age, and none of her mother's appointments.
+    h.get_by_label("Age: 36 (1990-11-25)");
+    assert!(h.query_by_label_contains("Cardiology").is_none());
     assert_eq!(
         commands(&mut h),
         vec![
@@ -445,7 +456,19 @@ fn every_call_control_has_its_key() {
     h.key_press(egui::Key::F2);
     h.run();
     talking(&mut h);
-    commands(&mut h);
+    // The identity check first (its field has the keyboard until then:
+    // digits typed there are not DTMF).
+    h.key_press(egui::Key::F9);
+    h.key_press(egui::Key::Num7);
+    h.run();
+    confirm(&mut h);
+    let sent = commands(&mut h);
+    assert!(
+        !sent.iter().any(|c| matches!(c, Command::Key(..))),
+        "{sent:?}"
+    );
+    h.key_press(egui::Key::F9);
+    h.run();
     h.state_mut().app.transfer_target = "2002".into();
     h.key_press(egui::Key::F5);
     h.run();
@@ -507,4 +530,30 @@ fn the_date_of_birth_is_typed_straight_in_and_enter_confirms() {
     h.key_press(egui::Key::Enter);
     h.run();
     h.get_by_label("Anna Petrova");
+}
+
+#[test]
+fn twins_on_one_number_are_not_told_apart_by_a_date_alone() {
+    let mut h = harness(Lang::En);
+    notice(
+        &mut h,
+        Notice::Ringing {
+            line: LINE,
+            call_id: Some("call-00000007".into()),
+            from: "<sip:+79211234567@clinic>".into(),
+        },
+    );
+    let mut twins = offered();
+    twins["patients"] = json!([
+        { "mis_id": "mis-51", "full_name": "Ivan Orlov", "birth_date": "2015-06-01" },
+        { "mis_id": "mis-52", "full_name": "Petr Orlov", "birth_date": "2015-06-01" },
+    ]);
+    notice(&mut h, Notice::Ws(twins));
+    talking(&mut h);
+    h.state_mut().app.dob_said = "01.06.2015".into();
+    h.get_by_label("Identity confirmed").click();
+    h.run();
+    h.get_by_label("Does not match the card: ask again");
+    assert!(h.query_by_label_contains("Orlov").is_none());
+    assert!(commands(&mut h).is_empty());
 }

@@ -428,6 +428,22 @@ mod tests {
             .await
             .unwrap();
         let token = login_as(&s, "1001").await;
+        // Not before the caller's identity is confirmed on the call.
+        let (status, body) = call(&s, get("/api/calls/call-00000001/history", &token)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert!(body["error"].as_str().unwrap().contains("identity"));
+        s.store
+            .append_events(&mut [EventRecord {
+                seq: 0,
+                at: now,
+                kind: "identity_confirmed".into(),
+                call_id: Some("call-00000001".into()),
+                agent: Some("1001".into()),
+                data: json!({ "call": "call-00000001", "patient": "mis-1" }),
+                hash: None,
+            }])
+            .await
+            .unwrap();
         let (status, body) = call(&s, get("/api/calls/call-00000001/history", &token)).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let earlier: Vec<&str> = body["earlier_calls"]
@@ -438,6 +454,26 @@ mod tests {
             .collect();
         assert_eq!(earlier, ["call-00000000"]);
         assert_eq!(body["open_callbacks"], json!([]));
+        // A withheld number has no past: nobody else's calls show.
+        s.store
+            .append_events(&mut [
+                arrived("call-00000020", "anonymous", now - day),
+                arrived("call-00000021", "anonymous", now),
+                EventRecord {
+                    seq: 0,
+                    at: now,
+                    kind: "identity_confirmed".into(),
+                    call_id: Some("call-00000021".into()),
+                    agent: Some("1001".into()),
+                    data: json!({ "call": "call-00000021", "patient": "mis-1" }),
+                    hash: None,
+                },
+            ])
+            .await
+            .unwrap();
+        let (status, body) = call(&s, get("/api/calls/call-00000021/history", &token)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["earlier_calls"], json!([]));
         // 1002 had no part in this call: it does not exist for them.
         let other = login_as(&s, "1002").await;
         let (status, _) = call(&s, get("/api/calls/call-00000001/history", &other)).await;

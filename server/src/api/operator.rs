@@ -78,7 +78,6 @@ pub(crate) async fn set_agent_state(
     }
 }
 
-/// `GET /api/calls/{id}`: the call's row and its events in order.
 /// `GET /api/calls/{id}/history`: what the card shows of the caller's past
 /// — their earlier calls (when, answered by whom, how they ended) and the
 /// call-back tasks still open for their number. For the staff who took part
@@ -98,6 +97,24 @@ pub(crate) async fn call_history(
     let Some(call) = state.store.call(&id).await? else {
         return Err(ApiError::NotFound(format!("no call {id} from a caller")));
     };
+    // The caller's past is theirs: staff see it once they have confirmed
+    // who is calling (the identity check on this call).
+    if let Principal::User { extension, .. } = &who
+        && !who.sees_everything()
+        && !state.store.call_events(&id).await?.iter().any(|e| {
+            e.kind == "identity_confirmed" && e.agent.as_deref() == Some(extension.as_str())
+        })
+    {
+        return Err(ApiError::Forbidden(
+            "confirm the caller's identity on this call first".into(),
+        ));
+    }
+    // A withheld or unreadable number is nobody's: no past to show.
+    let Some(number) = state.phones.caller(&call.caller) else {
+        return Ok(
+            Json(json!({ "call": id, "earlier_calls": [], "open_callbacks": [] })).into_response(),
+        );
+    };
     let earlier: Vec<_> = state
         .store
         .calls_from(&call.caller, call.arrived_at, 10)
@@ -110,10 +127,6 @@ pub(crate) async fn call_history(
             })
         })
         .collect();
-    let number = state
-        .phones
-        .caller(&call.caller)
-        .unwrap_or(call.caller.clone());
     let open: Vec<_> = state
         .store
         .callbacks(
@@ -147,6 +160,7 @@ pub(crate) async fn call_history(
     )
 }
 
+/// `GET /api/calls/{id}`: the call's row and its events in order.
 pub(crate) async fn get_call(
     State(state): State<AppState>,
     headers: HeaderMap,

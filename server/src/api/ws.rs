@@ -469,13 +469,23 @@ impl Session {
                         field: Some("patient"),
                     });
                 }
-                record_fact(
-                    &self.state,
-                    "identity_confirmed",
-                    Some(extension.clone()),
-                    json!({ "call": call_id, "patient": patient, "by": extension }),
-                )
-                .await
+                // Filed under the call, so the call's own events say who
+                // was confirmed on it (and the history route can check).
+                let fact = EventRecord {
+                    seq: 0,
+                    at: crate::store::now_ms(),
+                    kind: "identity_confirmed".into(),
+                    call_id: Some(call_id.clone()),
+                    agent: Some(extension.clone()),
+                    data: json!({ "call": call_id, "patient": patient, "by": extension }),
+                    hash: None,
+                };
+                self.state
+                    .events
+                    .commit(fact)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| ApiError::Unavailable(e.to_string()))
             }
         }
     }

@@ -245,7 +245,6 @@ impl Store {
         Ok(rows.into_iter().map(record).collect())
     }
 
-    /// One call's row.
     /// The calls from `caller` (as it came in) before `before` (epoch ms),
     /// newest first, at most `limit`.
     pub async fn calls_from(
@@ -279,6 +278,7 @@ impl Store {
             .collect())
     }
 
+    /// One call's row.
     pub async fn call(&self, id: &str) -> Result<Option<CallRow>, StoreError> {
         let row = sqlx::query(
             "SELECT id, queue, caller, arrived_at, answered_at, answered_by, within_deadline, ended_at, end_reason

@@ -100,6 +100,12 @@ struct Registration {
     registered: bool,
     /// Leaving: the REGISTERs say `Expires: 0` and nothing is retried.
     leaving: bool,
+    /// The REGISTER in flight is the removal (not a refresh sent before
+    /// we started leaving).
+    removing: bool,
+    /// The registrar has accepted us at some time (a binding may be live
+    /// even after a failed refresh).
+    ever: bool,
 }
 
 /// Every registration of this user agent.
@@ -138,6 +144,8 @@ impl Registrations {
                 failures: 0,
                 registered: false,
                 leaving: false,
+                removing: false,
+                ever: false,
             })
             .collect();
         Registrations {
@@ -165,7 +173,9 @@ impl Registrations {
             let r = &mut self.regs[i];
             r.leaving = true;
             r.next = None;
-            if r.registered && r.pending.is_none() {
+            // A REGISTER already in flight is followed by the removal once
+            // it is answered (below).
+            if r.ever && r.pending.is_none() {
                 self.send(now, layer, i, None);
             }
         }
@@ -216,6 +226,13 @@ impl Registrations {
         }
         let authed = self.regs[i].pending.take().is_some_and(|(_, a)| a);
         let code = status.as_u16();
+        if status.is_success() && self.regs[i].leaving && !self.regs[i].removing {
+            // A refresh answered after we started leaving: the binding is
+            // fresh, so remove it now.
+            self.regs[i].ever = true;
+            self.send(now, layer, i, None);
+            return true;
+        }
         if status.is_success() && self.regs[i].leaving {
             let r = &mut self.regs[i];
             r.registered = false;
@@ -230,6 +247,7 @@ impl Registrations {
             let granted = granted_expires(msg, r.asking, &ours).clamp(GRANT_MIN, GRANT_MAX);
             r.failures = 0;
             r.registered = true;
+            r.ever = true;
             r.next = Some(now + granted * 4 / 5);
             self.events.push_back(RegistrationEvent::Registered {
                 name: r.account.name.clone(),
@@ -356,6 +374,7 @@ impl Registrations {
             return;
         };
         r.cseq += 1;
+        r.removing = r.leaving;
         let branch = layer.new_branch();
         let transport = if tcp_flow { "TCP" } else { "UDP" };
         let aor = format!("sip:{}@{}", r.account.username, r.account.domain);
