@@ -94,7 +94,7 @@ fn a_supervisor_sees_real_calls_change_the_dashboard_live_and_history_agrees() {
             .calls(2);
         move || uas.run()
     });
-    let media_port = support::free_udp_port(Ipv4Addr::LOCALHOST) & !1;
+    let media_port = support::free_udp_block(Ipv4Addr::LOCALHOST, 4);
     let calls = Sipp::new(server.dir(), "queue_caller.xml", server.sip)
         .var("number", "100")
         .var("caller", "+79210000002")

@@ -15,7 +15,7 @@ fn a_caller_whose_line_goes_silent_is_called_back_by_the_same_agent() {
     let trunk = trunk_at(trunk_port);
     let server = start_configured(&["1001"], &[], "5s", "0s", "rtp_timeout = \"2s\"\n", &trunk);
     let _phone = agent(&server, "1001", false);
-    let media_port = support::free_udp_port(Ipv4Addr::LOCALHOST) & !1;
+    let media_port = support::free_udp_block(Ipv4Addr::LOCALHOST, 4);
     let run = Sipp::new(server.dir(), "queue_caller_goes_silent.xml", server.sip)
         .var("number", "100")
         .var("caller", "+79210000000")
@@ -112,7 +112,7 @@ fn a_caller_whose_line_goes_silent_is_called_back_by_the_same_agent() {
 fn a_waiting_caller_who_presses_one_gets_a_call_back_task_instead() {
     // Nobody is logged in to answer; the patient presses 1 on the keypad.
     let server = start(&["1001"], "5s");
-    let media_port = support::free_udp_port(Ipv4Addr::LOCALHOST) & !1;
+    let media_port = support::free_udp_block(Ipv4Addr::LOCALHOST, 4);
     let run = Sipp::new(server.dir(), "queue_caller_presses_1.xml", server.sip)
         .var("number", "100")
         .var("caller", "+79210000003")

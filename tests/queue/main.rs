@@ -112,7 +112,7 @@ fn caller(server: &Server, talk_ms: u32) -> Sipp {
 
 /// The same dialling `number`.
 fn caller_to(server: &Server, number: &str, talk_ms: u32) -> Sipp {
-    let media_port = support::free_udp_port(Ipv4Addr::LOCALHOST) & !1;
+    let media_port = support::free_udp_block(Ipv4Addr::LOCALHOST, 4);
     Sipp::new(server.dir(), "queue_caller.xml", server.sip)
         .var("number", number)
         .var("caller", "+79210000000")
@@ -167,7 +167,7 @@ fn patient_behind_trunk(
     trunk_port: u16,
     talk_ms: u32,
 ) -> std::thread::JoinHandle<anyhow::Result<support::sipp::Run>> {
-    let media = support::free_udp_port(Ipv4Addr::LOCALHOST) & !1;
+    let media = support::free_udp_block(Ipv4Addr::LOCALHOST, 4);
     let uas = Sipp::new(server.dir(), "patient_answers.xml", server.sip)
         .port(trunk_port)
         .var("talk_ms", &talk_ms.to_string())

@@ -107,7 +107,7 @@ fn a_teleconsult_through_a_trunk_that_challenges_is_placed_with_credentials() {
         Server::start(options).unwrap_or_else(|e| panic!("careline-server does not start: {e:#}"));
     let _doctors_phone = agent(&server, "3001", false);
     file_appointment(&server);
-    let media = support::free_udp_port(Ipv4Addr::LOCALHOST) & !1;
+    let media = support::free_udp_block(Ipv4Addr::LOCALHOST, 4);
     let patient = std::thread::spawn({
         let uas = Sipp::new(server.dir(), "patient_behind_auth.xml", server.sip)
             .local_ip(PROVIDER)

@@ -37,7 +37,7 @@ impl Linphone {
         let sip_port = free_sip_port(LOCALHOST);
         let home = dir.join(format!("linphone-{sip_port}"));
         std::fs::create_dir_all(home.join(".local/share/linphone"))?;
-        let rtp_port = super::free_udp_port(LOCALHOST) & !1;
+        let rtp_port = super::free_udp_block(LOCALHOST, 4);
         write_file(
             &home,
             "linphonerc",

@@ -92,6 +92,25 @@ pub fn free_udp_port(ip: Ipv4Addr) -> u16 {
         .port()
 }
 
+/// The first of `n` consecutive UDP ports (the first even) free on `ip`
+/// right now, all checked at once: SIPp's media takes its port, the next
+/// for RTCP and two more for video, and a busy neighbour makes it fail.
+pub fn free_udp_block(ip: Ipv4Addr, n: u16) -> u16 {
+    for _ in 0..200 {
+        let base = free_udp_port(ip) & !1;
+        if base.checked_add(n).is_none() {
+            continue;
+        }
+        let held: Vec<_> = (base..base + n)
+            .map_while(|p| UdpSocket::bind(SocketAddrV4::new(ip, p)).ok())
+            .collect();
+        if held.len() == usize::from(n) {
+            return base;
+        }
+    }
+    panic!("no {n} consecutive UDP ports free on {ip}");
+}
+
 /// A TCP port that is free on `ip` right now.
 pub fn free_tcp_port(ip: Ipv4Addr) -> u16 {
     TcpListener::bind(SocketAddrV4::new(ip, 0))
