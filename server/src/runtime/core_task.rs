@@ -199,6 +199,27 @@ impl CoreTask {
             self.flush().await;
         }
         self.flush().await;
+        // Leaving: the providers drop our registrations (for at most two
+        // seconds; a silent provider lets them lapse by themselves).
+        self.core.leave_trunks(now());
+        self.flush().await;
+        let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        while !self.core.trunks_idle() && tokio::time::Instant::now() < give_up {
+            let deadline = self
+                .core
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std)
+                .map_or(give_up, |d| d.min(give_up));
+            tokio::select! {
+                r = recv_from(main_udp.as_deref(), &mut buf) => {
+                    if let Ok((n, remote)) = r {
+                        self.datagram(local, remote, &buf[..n]);
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => self.core.handle_timeout(now()),
+            }
+            self.flush().await;
+        }
     }
 
     /// Turns new calls away (503) while the socket never empties, and
@@ -448,7 +469,7 @@ impl CoreTask {
                     serde_json::json!({ "trunk": trunk, "expires_s": expires.as_secs() }),
                 )
             }
-            // Only after unregister_all, which the server does not call yet.
+            // At shutdown (leave_trunks): the provider removed us.
             TrunkEvent::Unregistered { name: trunk } => {
                 tracing::info!(trunk, "unregistered from the trunk");
                 ("trunk_unregistered", serde_json::json!({ "trunk": trunk }))

@@ -416,6 +416,20 @@ impl SipCore {
         self.drain_layer(now, Transport::Udp);
     }
 
+    /// The server is stopping: the providers are asked to remove our
+    /// registrations (`Expires: 0`), so they stop sending calls to an
+    /// address nobody answers.
+    pub fn leave_trunks(&mut self, now: Instant) {
+        self.trunks.unregister_all(now, &mut self.layer);
+        self.drain_layer(now, Transport::Udp);
+    }
+
+    /// Whether no trunk REGISTER is in flight (after `leave_trunks`: every
+    /// removal answered or given up on).
+    pub fn trunks_idle(&self) -> bool {
+        self.trunks.is_idle()
+    }
+
     /// Whether each trunk we register to is registered now.
     pub fn trunk_status(&self) -> Vec<(String, bool)> {
         self.trunks

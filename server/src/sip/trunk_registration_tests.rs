@@ -284,3 +284,38 @@ fn only_our_contacts_grant_counts_and_absurd_grants_are_held_within_bounds() {
         }]
     );
 }
+
+#[test]
+fn on_shutdown_the_registration_is_removed_and_not_renewed() {
+    let t0 = virtual_epoch();
+    let mut core = registering(t0);
+    core.handle_timeout(t0);
+    let first = one_register(&mut core);
+    answer(
+        &mut core,
+        t0 + 10 * MS,
+        &first,
+        200,
+        &[(HeaderName::Expires, "600")],
+    );
+    trunk_events(&mut core);
+    assert!(core.trunks_idle());
+    core.leave_trunks(t0 + S);
+    let removal = one_register(&mut core);
+    assert_eq!(header(&removal, &HeaderName::Expires).as_deref(), Some("0"));
+    assert!(!core.trunks_idle());
+    answer(&mut core, t0 + S + 10 * MS, &removal, 200, &[]);
+    assert!(core.trunks_idle());
+    assert_eq!(
+        trunk_events(&mut core),
+        vec![TrunkEvent::Unregistered {
+            name: "pstn".into()
+        }]
+    );
+    // Nothing is refreshed afterwards.
+    let later = t0 + 3600 * S;
+    while let Some(t) = core.poll_timeout().filter(|&t| t <= later) {
+        core.handle_timeout(t);
+    }
+    assert!(registers(&mut core).is_empty());
+}
