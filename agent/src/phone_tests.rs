@@ -78,6 +78,25 @@ impl Rig {
         std::iter::from_fn(|| self.phone.poll_event()).collect()
     }
 
+    /// A call rung at `ring`, answered at `answer`, ACKed at `ack`: the
+    /// line and our 200 (its dialog is the call's), events drained.
+    pub(super) fn talking(
+        &mut self,
+        ring: Duration,
+        call: &str,
+        answer: Duration,
+        ack: Duration,
+    ) -> (LineId, Message) {
+        let line = self.ring(ring, call);
+        self.phone
+            .answer(self.at(answer), line, RTP.parse().unwrap())
+            .unwrap();
+        let ok = self.sent().remove(0);
+        self.receive(ack, &in_dialog("ACK", &ok, 1, "ack", None));
+        self.events();
+        (line, ok)
+    }
+
     /// An INVITE from the server for call `call` rings the phone; the line.
     pub(super) fn ring(&mut self, offset: Duration, call: &str) -> LineId {
         self.receive(offset, &invite(call, 1, Some(OFFER)));
@@ -385,13 +404,7 @@ fn a_cancel_while_ringing_ends_the_line_with_487() {
 #[test]
 fn a_reinvite_moving_the_media_is_answered_with_the_next_version_and_reported() {
     let mut rig = Rig::new();
-    let line = rig.ring(ms(0), "c4");
-    rig.phone
-        .answer(rig.at(ms(100)), line, RTP.parse().unwrap())
-        .unwrap();
-    let ok = rig.sent().remove(0);
-    rig.receive(ms(150), &in_dialog("ACK", &ok, 1, "ack", None));
-    rig.events();
+    let (line, ok) = rig.talking(ms(0), "c4", ms(100), ms(150));
     // Hold: the server sends music and wants nothing back.
     let held = OFFER
         .replace("o=- 7 7", "o=- 7 8")
@@ -554,12 +567,7 @@ fn a_keepalive_goes_to_the_server_every_25_seconds_and_a_refer_is_refused() {
     rig.run_until(ms(50_000));
     assert!(datagrams(&mut rig).contains(&Bytes::from_static(b"\r\n\r\n")));
 
-    let line = rig.ring(ms(50_100), "r1");
-    rig.phone
-        .answer(rig.at(ms(50_200)), line, RTP.parse().unwrap())
-        .unwrap();
-    let ok = rig.sent().remove(0);
-    rig.receive(ms(50_300), &in_dialog("ACK", &ok, 1, "ack", None));
+    let (_, ok) = rig.talking(ms(50_100), "r1", ms(50_200), ms(50_300));
     let refer = in_dialog("REFER", &ok, 2, "ref", None).replace(
         "Content-Length: 0",
         "Refer-To: <sip:2001@clinic.test>\r\nContent-Length: 0",
@@ -622,13 +630,7 @@ fn a_bye_while_ringing_gets_the_invite_its_487_first() {
 #[test]
 fn shutting_down_hangs_up_and_removes_the_registration() {
     let mut rig = Rig::new();
-    let line = rig.ring(ms(0), "s1");
-    rig.phone
-        .answer(rig.at(ms(10)), line, RTP.parse().unwrap())
-        .unwrap();
-    let ok = rig.sent().remove(0);
-    rig.receive(ms(20), &in_dialog("ACK", &ok, 1, "ack", None));
-    rig.events();
+    let _ = rig.talking(ms(0), "s1", ms(10), ms(20));
     rig.phone.shut_down(rig.at(ms(1000)));
     let out = rig.sent();
     let methods: Vec<_> = out.iter().filter_map(|m| m.method().cloned()).collect();
@@ -674,13 +676,7 @@ fn shutting_down_hangs_up_and_removes_the_registration() {
 #[test]
 fn a_refer_transfers_the_call_and_its_notifies_report_the_outcome() {
     let mut rig = Rig::new();
-    let line = rig.ring(ms(0), "t1");
-    rig.phone
-        .answer(rig.at(ms(10)), line, RTP.parse().unwrap())
-        .unwrap();
-    let ok = rig.sent().remove(0);
-    rig.receive(ms(20), &in_dialog("ACK", &ok, 1, "ack", None));
-    rig.events();
+    let (line, ok) = rig.talking(ms(0), "t1", ms(10), ms(20));
     assert!(matches!(
         rig.phone.refer(rig.at(ms(30)), line, "20 01"),
         Err(PhoneError::BadTarget(_))

@@ -187,14 +187,9 @@ fn the_headless_agent_registers_gets_the_card_answers_talks_and_saves_its_dispos
     assert_eq!(disposition["data"]["reason"], "booked");
 
     // With --calls 1 it leaves by itself once the call is done.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while agent.exited().is_none() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the agent did not exit"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    agent
+        .wait_exit(Duration::from_secs(10))
+        .expect("the agent leaves by itself");
     // On its way out it hung up nothing (no call left) and removed its
     // registration, so the queue stops offering calls to it.
     let log = agent.log();
@@ -211,14 +206,9 @@ fn a_wrong_password_is_refused_plainly_and_an_absent_server_is_retried() {
         .wait_for_line("careline-agent:", Duration::from_secs(15))
         .unwrap();
     assert!(refused.contains("refused extension 1001"), "{refused}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while agent.exited().is_none() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the agent did not exit"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    agent
+        .wait_exit(Duration::from_secs(10))
+        .expect("the agent gives up on a refused password");
 
     // Nobody listens on this port: the agent says so and keeps trying.
     let port = crate::support::free_tcp_port(std::net::Ipv4Addr::LOCALHOST);

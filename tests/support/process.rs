@@ -74,6 +74,25 @@ impl Spawned {
         self.child.try_wait().ok().flatten()
     }
 
+    /// Waits until the process ends, at most `timeout`: its output closing
+    /// is the event (both pumps gone), then its status is collected. Lines
+    /// still arriving are in the log file.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(_) => continue,
+                Err(RecvTimeoutError::Disconnected) => return Ok(self.child.wait()?),
+                Err(RecvTimeoutError::Timeout) => bail!(
+                    "{} did not exit within {timeout:?}\n{}",
+                    self.name,
+                    self.tail(40)
+                ),
+            }
+        }
+    }
+
     /// Waits at most `timeout` for the next line of output. Used both to
     /// react to what the process says and to pace bounded polling loops.
     pub fn next_line(&self, timeout: Duration) -> Option<String> {

@@ -158,13 +158,9 @@ impl Server {
         std::process::Command::new("kill")
             .args(["-TERM", &pid])
             .status()?;
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while self.process.exited().is_none() {
-            if Instant::now() > deadline {
-                bail!("careline-server did not exit within 15 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.process
+            .wait_exit(Duration::from_secs(15))
+            .map_err(|e| anyhow::anyhow!("after SIGTERM: {e:#}"))?;
         let mut cmd = Command::new(SERVER_BIN);
         cmd.arg("--config").arg(&self.config).arg("serve");
         if std::env::var_os("RUST_LOG").is_none() {

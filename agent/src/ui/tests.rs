@@ -107,6 +107,22 @@ pub(super) fn ring(h: &mut Harness<'_, Rig>) {
     notice(h, Notice::Ws(offered()));
 }
 
+/// What confirming `patient` on call-00000007 leaves for the engine: the
+/// audit fact, then the request for the caller's past.
+pub(super) fn confirmed(patient: &str) -> Vec<Command> {
+    vec![
+        Command::Ws(json!({
+            "type": "identity", "call_id": "call-00000007", "patient": patient,
+        })),
+        Command::Api {
+            method: "GET",
+            path: "/api/calls/call-00000007/history".into(),
+            body: None,
+            tag: "history:call-00000007".into(),
+        },
+    ]
+}
+
 /// The caller gives her date of birth; the agent types it and ticks.
 pub(super) fn confirm(h: &mut Harness<'_, Rig>) {
     h.state_mut().app.dob_said = "25/11/1990".into();
@@ -173,20 +189,7 @@ fn the_identity_gate_hides_the_card_until_ticked_and_the_tick_is_reported() {
     h.get_by_label("Next visit: 2026-12-03 10:00 · Ultrasound · Dr Orlova");
     h.get_by_label("• bring the scan");
     h.get_by_label_contains("How may I help you, Anna Sergeevna?");
-    assert_eq!(
-        commands(&mut h),
-        vec![
-            Command::Ws(json!({
-                "type": "identity", "call_id": "call-00000007", "patient": "mis-42",
-            })),
-            Command::Api {
-                method: "GET",
-                path: "/api/calls/call-00000007/history".into(),
-                body: None,
-                tag: "history:call-00000007".into(),
-            }
-        ]
-    );
+    assert_eq!(commands(&mut h), confirmed("mis-42"));
 }
 
 #[test]

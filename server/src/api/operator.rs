@@ -78,6 +78,24 @@ pub(crate) async fn set_agent_state(
     }
 }
 
+/// Who may read call `id`: staff who took part in it, and those who see
+/// everything. Others get the same 404 as for a call that does not exist:
+/// staff learn nothing about calls that were not theirs.
+async fn call_reader(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<Principal, ApiError> {
+    let who = principal(state, headers).await?;
+    if let Principal::User { extension, .. } = &who
+        && !who.sees_everything()
+        && !state.store.took_part_in(extension, id).await?
+    {
+        return Err(ApiError::NotFound(format!("no call {id}")));
+    }
+    Ok(who)
+}
+
 /// `GET /api/calls/{id}/history`: what the card shows of the caller's past
 /// — their earlier calls (when, answered by whom, how they ended) and the
 /// call-back tasks still open for their number. For the staff who took part
@@ -87,13 +105,7 @@ pub(crate) async fn call_history(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let who = principal(&state, &headers).await?;
-    if let Principal::User { extension, .. } = &who
-        && !who.sees_everything()
-        && !state.store.took_part_in(extension, &id).await?
-    {
-        return Err(ApiError::NotFound(format!("no call {id}")));
-    }
+    let who = call_reader(&state, &headers, &id).await?;
     let Some(call) = state.store.call(&id).await? else {
         return Err(ApiError::NotFound(format!("no call {id} from a caller")));
     };
@@ -166,15 +178,7 @@ pub(crate) async fn get_call(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let who = principal(&state, &headers).await?;
-    if let Principal::User { extension, .. } = &who
-        && !who.sees_everything()
-        && !state.store.took_part_in(extension, &id).await?
-    {
-        // The same answer as for a call that does not exist: staff learn
-        // nothing about calls that were not theirs.
-        return Err(ApiError::NotFound(format!("no call {id}")));
-    }
+    call_reader(&state, &headers, &id).await?;
     // The row first, then the events: an event committed in between shows
     // in the list, never the other way round.
     let row = state.store.call(&id).await?;
