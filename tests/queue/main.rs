@@ -23,6 +23,7 @@ mod callbacks;
 mod headless;
 mod teleconsult;
 mod trunks;
+mod websocket;
 
 const PASSWORD: &str = "correct-horse";
 const TOKEN: &str = "queue-suite-token-0123";

@@ -16,6 +16,7 @@ pub mod process;
 pub mod server;
 pub mod sip;
 pub mod sipp;
+pub mod ws_sip;
 
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};

@@ -110,6 +110,8 @@ pub struct Server {
     pub sip: SocketAddr,
     /// The HTTP address.
     pub http: SocketAddr,
+    /// SIP over WebSocket (`ws://`).
+    pub ws: SocketAddr,
     /// The configuration file.
     pub config: PathBuf,
     // Dropped before `dir`, so the process is gone before its files.
@@ -124,10 +126,16 @@ impl Server {
         let dir = temp_dir();
         let sip = SocketAddr::V4(SocketAddrV4::new(LOCALHOST, free_sip_port(LOCALHOST)));
         let http = SocketAddr::V4(SocketAddrV4::new(LOCALHOST, free_tcp_port(LOCALHOST)));
+        let ws = loop {
+            let port = free_tcp_port(LOCALHOST);
+            if port != http.port() {
+                break SocketAddr::V4(SocketAddrV4::new(LOCALHOST, port));
+            }
+        };
         let config = write_file(
             dir.path(),
             "careline.toml",
-            &config_text(dir.path(), sip, http, &options),
+            &config_text(dir.path(), sip, http, ws, &options),
         )?;
         for user in &options.users {
             add_user(&config, user)?;
@@ -141,6 +149,7 @@ impl Server {
         let mut server = Self {
             sip,
             http,
+            ws,
             config,
             process,
             dir,
@@ -220,7 +229,13 @@ impl Server {
 }
 
 /// The configuration file for one test server.
-fn config_text(dir: &Path, sip: SocketAddr, http: SocketAddr, o: &Options) -> String {
+fn config_text(
+    dir: &Path,
+    sip: SocketAddr,
+    http: SocketAddr,
+    ws: SocketAddr,
+    o: &Options,
+) -> String {
     let secs = |d: Duration| format!("\"{}s\"", d.as_secs());
     let algorithms = o
         .algorithms
@@ -236,7 +251,7 @@ fn config_text(dir: &Path, sip: SocketAddr, http: SocketAddr, o: &Options) -> St
 url = "sqlite://{db}"
 
 [sip]
-listen = ["udp://{sip}", "tcp://{sip}"]
+listen = ["udp://{sip}", "tcp://{sip}", "ws://{ws}"]
 domain = "{domain}"
 
 [registrar]

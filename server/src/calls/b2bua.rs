@@ -36,6 +36,8 @@ pub struct B2buaSettings {
     pub udp: Option<SocketAddr>,
     /// Our TCP socket, if we listen on TCP.
     pub tcp: Option<SocketAddr>,
+    /// Our WebSocket listener, if we take SIP over WebSocket.
+    pub ws: Option<SocketAddr>,
     /// The SIP domain (for agents' To URIs).
     pub domain: String,
     /// The Server/User-Agent header.
@@ -709,10 +711,10 @@ impl B2bua {
 
 /// How to reach a registered phone: over the flow its REGISTER came on.
 fn flow_of(binding: &crate::sip::registrar::Binding) -> Flow {
-    let transport = if binding.transport == "tcp" {
-        Transport::Tcp
-    } else {
-        Transport::Udp
+    let transport = match binding.transport {
+        "tcp" => Transport::Tcp,
+        "ws" => Transport::Ws,
+        _ => Transport::Udp,
     };
     Flow {
         transport,

@@ -299,7 +299,7 @@ impl B2bua {
         self.run_commands(now, layer, registrar);
     }
 
-    /// A TCP connection closed: a connected call with a leg over it has
+    /// A TCP or WebSocket connection closed: a connected call with a leg over it has
     /// lost that leg.
     pub fn handle_flow_closed(
         &mut self,
@@ -308,9 +308,7 @@ impl B2bua {
         registrar: &Registrar,
         remote: std::net::SocketAddr,
     ) {
-        let over = |flow: &super::Flow| {
-            flow.transport == crate::config::Transport::Tcp && flow.remote == remote
-        };
+        let over = |flow: &super::Flow| flow.transport.is_stream() && flow.remote == remote;
         let mut lost = Vec::new();
         for (&call, c) in &self.calls {
             let Some(key) = c.connected else { continue };

@@ -166,13 +166,7 @@ impl B2bua {
         let Ok(req) = careline_shared::sip::parse_datagram(bytes.clone()) else {
             return;
         };
-        match layer.send_request(
-            now,
-            &req,
-            bytes,
-            flow.remote,
-            flow.transport == crate::config::Transport::Tcp,
-        ) {
+        match layer.send_request(now, &req, bytes, flow.remote, flow.transport.is_stream()) {
             Ok(key) => {
                 // The last one's answer (kept for a retransmitted 2xx) is
                 // of no more use.
@@ -224,11 +218,7 @@ impl B2bua {
                         &self.contact(flow.transport),
                     )
                     .finish();
-                layer.send_stateless(
-                    flow.remote,
-                    flow.transport == crate::config::Transport::Tcp,
-                    ack,
-                );
+                layer.send_stateless(flow.remote, flow.transport.is_stream(), ack);
             }
             return true;
         }
@@ -319,13 +309,7 @@ impl B2bua {
             let Ok(req) = careline_shared::sip::parse_datagram(bytes.clone()) else {
                 continue;
             };
-            match layer.send_request(
-                now,
-                &req,
-                bytes,
-                flow.remote,
-                flow.transport == crate::config::Transport::Tcp,
-            ) {
+            match layer.send_request(now, &req, bytes, flow.remote, flow.transport.is_stream()) {
                 Ok(key) => {
                     self.keepalives.insert(key, (call, side, leg));
                 }

@@ -96,13 +96,7 @@ impl B2bua {
             tracing::error!(call = inv.call, "could not read back our own INVITE");
             return None;
         };
-        match layer.send_request(
-            now,
-            &invite,
-            bytes,
-            inv.flow.remote,
-            transport == Transport::Tcp,
-        ) {
+        match layer.send_request(now, &invite, bytes, inv.flow.remote, transport.is_stream()) {
             Ok(key) => {
                 self.legs.insert(
                     key,
@@ -130,6 +124,7 @@ impl B2bua {
         let (first, second) = match transport {
             Transport::Udp => (self.settings.udp, self.settings.tcp),
             Transport::Tcp => (self.settings.tcp, self.settings.udp),
+            Transport::Ws => (self.settings.ws, self.settings.udp),
         };
         first
             .or(second)
@@ -138,18 +133,20 @@ impl B2bua {
 
     pub(super) fn via(&self, transport: Transport, branch: &Branch) -> Via {
         let local = self.local(transport);
-        let name = match transport {
-            Transport::Udp => "UDP",
-            Transport::Tcp => "TCP",
-        };
-        Via::new(name, Host::from(local.ip()), Some(local.port()), branch)
+        Via::new(
+            transport.via_name(),
+            Host::from(local.ip()),
+            Some(local.port()),
+            branch,
+        )
     }
 
     pub(super) fn contact(&self, transport: Transport) -> Uri {
         let local = self.local(transport);
         let mut uri = SipUri::new(Some("careline"), Host::from(local.ip()), Some(local.port()));
-        if transport == Transport::Tcp {
-            uri.params.set("transport", Some("tcp".into()));
+        if transport.is_stream() {
+            uri.params
+                .set("transport", Some(transport.to_string().into()));
         }
         Uri::Sip(uri)
     }
@@ -190,7 +187,7 @@ impl B2bua {
                         &cancel,
                         bytes,
                         flow.remote,
-                        flow.transport == Transport::Tcp,
+                        flow.transport.is_stream(),
                     )
                 {
                     tracing::warn!(error = %e, "could not send CANCEL");
@@ -216,7 +213,7 @@ impl B2bua {
                 &self.contact(leg.flow.transport),
             )
             .finish();
-        layer.send_stateless(leg.flow.remote, leg.flow.transport == Transport::Tcp, bytes);
+        layer.send_stateless(leg.flow.remote, leg.flow.transport.is_stream(), bytes);
     }
 
     pub(super) fn bye_agent(&mut self, now: Instant, layer: &mut TransactionLayer, key: Key) {
@@ -275,13 +272,9 @@ impl B2bua {
     ) {
         match parse_datagram(bytes.clone()) {
             Ok(req) => {
-                if let Err(e) = layer.send_request(
-                    now,
-                    &req,
-                    bytes,
-                    flow.remote,
-                    flow.transport == Transport::Tcp,
-                ) {
+                if let Err(e) =
+                    layer.send_request(now, &req, bytes, flow.remote, flow.transport.is_stream())
+                {
                     tracing::warn!(error = %e, "could not send an in-dialog request");
                 }
             }
@@ -398,6 +391,7 @@ impl B2bua {
     pub(super) fn transport_of(&self, req: &Message) -> Transport {
         match req.top_via().map(|v| v.transport.to_ascii_uppercase()) {
             Some(t) if t == "TCP" => Transport::Tcp,
+            Some(t) if t == "WS" || t == "WSS" => Transport::Ws,
             _ => Transport::Udp,
         }
     }

@@ -13,7 +13,6 @@ use careline_shared::sip::{HeaderName, Message, Method, parse_datagram};
 
 use super::anchoring::point_leg;
 use super::{B2bua, CallTimer};
-use crate::config::Transport;
 use crate::media::{Leg, Mode};
 use crate::sip::registrar::Registrar;
 
@@ -96,13 +95,7 @@ impl B2bua {
             tracing::error!(call, "could not read back our own re-INVITE");
             return;
         };
-        match layer.send_request(
-            now,
-            &req,
-            bytes,
-            flow.remote,
-            flow.transport == Transport::Tcp,
-        ) {
+        match layer.send_request(now, &req, bytes, flow.remote, flow.transport.is_stream()) {
             Ok(key) => {
                 self.reinvites.insert(
                     key,
@@ -232,7 +225,7 @@ impl B2bua {
                 &self.contact(leg.flow.transport),
             )
             .finish();
-        layer.send_stateless(leg.flow.remote, leg.flow.transport == Transport::Tcp, bytes);
+        layer.send_stateless(leg.flow.remote, leg.flow.transport.is_stream(), bytes);
     }
 
     /// The target accepted the caller's media: relay caller ↔ target.

@@ -71,6 +71,7 @@ fn core_configured(
         }],
         udp: Some("127.0.0.1:5060".parse().unwrap()),
         tcp: None,
+        ws: None,
         hold_reminder: 30 * S,
         keepalive,
         dropped_announcement: 4 * S,

@@ -228,7 +228,8 @@ impl From<Durability> for crate::store::Durability {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SipConfig {
-    /// Listening sockets, `udp://HOST:PORT` or `tcp://HOST:PORT`.
+    /// Listening sockets, `udp://HOST:PORT`, `tcp://HOST:PORT` or
+    /// `ws://HOST:PORT` (SIP over WebSocket).
     pub listen: Vec<Listen>,
     /// The SIP domain; also the digest realm.
     pub domain: String,

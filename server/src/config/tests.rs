@@ -14,6 +14,8 @@ fn example_config_loads() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../careline.example.toml");
     let c = Config::load(Path::new(path)).unwrap();
     assert_eq!(c.sip.listen[0].to_string(), "udp://127.0.0.1:5060");
+    assert_eq!(c.sip.listen[2].transport, Transport::Ws);
+    assert_eq!(c.sip.listen[2].to_string(), "ws://127.0.0.1:8088");
     assert_eq!(c.registrar.algorithms[0].0, DigestAlgorithm::Md5);
     assert_eq!(c.queues[0].number, "100");
     assert_eq!(
@@ -30,6 +32,18 @@ fn bad_listen_address_names_key_and_line() {
     assert!(err.contains("line 3"), "{err}");
     assert!(err.contains("listen"), "{err}");
     assert!(err.contains("udp://127.0.0.1:5060"), "{err}");
+}
+
+#[test]
+fn an_unsupported_transport_is_named_with_the_ones_there_are() {
+    let err = Config::parse("[sip]\nlisten = [\"sctp://127.0.0.1:5060\"]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("line 2"), "{err}");
+    assert!(
+        err.contains("`sctp`") && err.contains("udp, tcp or ws"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -71,6 +71,26 @@ pub enum Transport {
     Udp,
     /// A stream with Content-Length framing.
     Tcp,
+    /// SIP over WebSocket (RFC 7118): one message per frame, the browser's
+    /// connection is the only way to reach it.
+    Ws,
+}
+
+impl Transport {
+    /// Whether messages travel on a connection (no retransmissions of our
+    /// own, answers go back on the connection they came on).
+    pub fn is_stream(self) -> bool {
+        matches!(self, Transport::Tcp | Transport::Ws)
+    }
+
+    /// The name in a Via header.
+    pub fn via_name(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+            Transport::Ws => "WS",
+        }
+    }
 }
 
 impl fmt::Display for Transport {
@@ -78,6 +98,7 @@ impl fmt::Display for Transport {
         f.write_str(match self {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
+            Transport::Ws => "ws",
         })
     }
 }
@@ -95,14 +116,17 @@ impl FromStr for Listen {
     type Err = String;
     fn from_str(s: &str) -> Result<Listen, String> {
         let (scheme, rest) = s.split_once("://").ok_or_else(|| {
-            format!("`{s}` should look like udp://127.0.0.1:5060 or tcp://127.0.0.1:5060")
+            format!(
+                "`{s}` should look like udp://127.0.0.1:5060, tcp://127.0.0.1:5060 or ws://127.0.0.1:8088"
+            )
         })?;
         let transport = match scheme.to_ascii_lowercase().as_str() {
             "udp" => Transport::Udp,
             "tcp" => Transport::Tcp,
+            "ws" => Transport::Ws,
             other => {
                 return Err(format!(
-                    "unsupported transport `{other}` in `{s}` (udp or tcp)"
+                    "unsupported transport `{other}` in `{s}` (udp, tcp or ws)"
                 ));
             }
         };

@@ -134,7 +134,12 @@ impl CoreTask {
                 call_id: careline_shared::sip::CallId::new(b.call_id),
                 cseq: b.cseq,
                 source: b.source.parse().ok()?,
-                transport: if b.transport == "tcp" { "tcp" } else { "udp" },
+                transport: match b.transport.as_str() {
+                    "tcp" => "tcp",
+                    // A browser's WebSocket did not survive the restart.
+                    "ws" => return None,
+                    _ => "udp",
+                },
                 user_agent: b.user_agent,
             },
         ))
@@ -354,7 +359,7 @@ impl CoreTask {
                     tracing::debug!(destination = %t.destination, error = %e, "udp send failed");
                 }
             }
-            Transport::Tcp => match self.tcp.get(&t.destination) {
+            Transport::Tcp | Transport::Ws => match self.tcp.get(&t.destination) {
                 Some(writer) => {
                     if writer.try_send(t.data).is_err() {
                         tracing::debug!(destination = %t.destination, "tcp connection busy or closed; message dropped");

@@ -9,6 +9,7 @@ pub use events::{EventSink, WriterGone, spawn as spawn_event_writer};
 mod persist;
 mod tcp;
 mod udp;
+mod ws;
 
 use std::collections::HashMap;
 use std::future::IntoFuture;
@@ -245,6 +246,7 @@ fn endpoint_settings(
     config: &Config,
     udp: Option<SocketAddr>,
     tcp: Option<SocketAddr>,
+    ws: Option<SocketAddr>,
 ) -> EndpointSettings {
     let r = &config.registrar;
     EndpointSettings {
@@ -267,6 +269,7 @@ fn endpoint_settings(
         queues: config.queues.iter().map(|q| q.settings()).collect(),
         udp,
         tcp,
+        ws,
         hold_reminder: config.calls.hold_reminder.0,
         trunk: config.trunks.first().map(|t| t.route()),
         inbound_trunks: config.trunks.iter().map(|t| t.inbound()).collect(),
@@ -362,8 +365,9 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
     // Bind everything first, so a busy port fails start-up with a clear error.
     let mut udp_sockets = Vec::new();
     let mut tcp_listeners = Vec::new();
+    let mut ws_listeners = Vec::new();
     let mut bound = Vec::new();
-    let (mut first_udp, mut first_tcp) = (None, None);
+    let (mut first_udp, mut first_tcp, mut first_ws) = (None, None, None);
     for l in &config.sip.listen {
         match l.transport {
             Transport::Udp => {
@@ -380,6 +384,14 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
                 first_tcp.get_or_insert(s.local_addr()?);
                 bound.push(format!("tcp://{}", s.local_addr()?));
                 tcp_listeners.push(s);
+            }
+            Transport::Ws => {
+                let s = TcpListener::bind(l.addr)
+                    .await
+                    .with_context(|| format!("binding sip {l}"))?;
+                first_ws.get_or_insert(s.local_addr()?);
+                bound.push(format!("ws://{}", s.local_addr()?));
+                ws_listeners.push(s);
             }
         }
     }
@@ -413,6 +425,14 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
     }
     for l in tcp_listeners {
         tasks.spawn(tcp::accept(
+            l,
+            input_tx.clone(),
+            shutdown_rx.clone(),
+            metrics.clone(),
+        ));
+    }
+    for l in ws_listeners {
+        tasks.spawn(ws::serve(
             l,
             input_tx.clone(),
             shutdown_rx.clone(),
@@ -487,7 +507,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
             advertise,
         });
     let core = core_task::CoreTask::new(
-        endpoint_settings(&config, first_udp, first_tcp),
+        endpoint_settings(&config, first_udp, first_tcp, first_ws),
         credentials,
         restored,
         Some(media),

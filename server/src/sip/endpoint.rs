@@ -52,6 +52,8 @@ pub struct EndpointSettings {
     pub udp: Option<SocketAddr>,
     /// Our TCP socket.
     pub tcp: Option<SocketAddr>,
+    /// Our WebSocket listener (SIP over WebSocket).
+    pub ws: Option<SocketAddr>,
     /// Reminder time for callers on hold (`[calls] hold_reminder`).
     pub hold_reminder: Duration,
     /// Where calls to numbers that are not our extensions go (`[[trunks]]`).
@@ -164,6 +166,7 @@ impl SipCore {
             B2buaSettings {
                 udp: settings.udp,
                 tcp: settings.tcp,
+                ws: settings.ws,
                 domain: settings.domain.clone(),
                 server_name: settings.server_name.clone(),
                 hold_reminder: settings.hold_reminder,
@@ -249,6 +252,10 @@ impl SipCore {
     pub fn handle_flow_closed(&mut self, now: Instant, remote: SocketAddr) {
         self.b2bua
             .handle_flow_closed(now, &mut self.layer, &self.registrar, remote);
+        // A browser is reachable only over its WebSocket: with the socket
+        // gone its registrations are too (it registers again on reconnect).
+        self.registrar.remove_flow(remote);
+        self.drain_registrar(now);
         self.drain_layer(now, Transport::Udp);
     }
 
@@ -396,7 +403,7 @@ impl SipCore {
 
     /// A parsed message arrived (a datagram, or one framed off a stream).
     pub fn handle_message(&mut self, now: Instant, flow: Flow, msg: Message) {
-        let reliable = flow.transport == Transport::Tcp;
+        let reliable = flow.transport.is_stream();
         if msg.is_request() {
             self.layer.handle_request(now, msg, flow.remote, reliable);
         } else {
@@ -688,6 +695,7 @@ impl SipCore {
         let transport = match transport {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
+            Transport::Ws => "ws",
         };
         let outcome = self.registrar.handle_register(now, msg, source, transport);
         self.send_response(now, key, msg, outcome.status, outcome.response);

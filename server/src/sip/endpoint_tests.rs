@@ -31,6 +31,7 @@ fn settings() -> EndpointSettings {
         queues: Vec::new(),
         udp: Some("127.0.0.1:5060".parse().unwrap()),
         tcp: None,
+        ws: None,
         hold_reminder: Duration::from_secs(30),
         trunk: None,
         inbound_trunks: Vec::new(),

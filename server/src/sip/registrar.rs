@@ -74,7 +74,7 @@ pub struct Binding {
     pub cseq: u32,
     /// Where the REGISTER came from (the flow to reach the phone behind NAT).
     pub source: SocketAddr,
-    /// `udp` or `tcp`.
+    /// `udp`, `tcp` or `ws`.
     pub transport: &'static str,
     /// The phone's User-Agent, if it sent one.
     pub user_agent: Option<String>,
@@ -89,6 +89,8 @@ pub enum UnbindReason {
     Expired,
     /// Pushed out by a newer contact over `max_contacts`.
     Replaced,
+    /// Its WebSocket closed: the phone cannot be reached any more.
+    FlowClosed,
 }
 
 /// Facts the registrar reports.
@@ -225,6 +227,31 @@ impl Registrar {
                     reason: UnbindReason::Expired,
                 });
             }
+        }
+    }
+
+    /// Removes the WebSocket bindings registered over the connection from
+    /// `remote`, which has closed. UDP and TCP bindings stay: a phone on
+    /// those can be reached on a new connection.
+    pub fn remove_flow(&mut self, remote: SocketAddr) {
+        let mut gone = Vec::new();
+        for (ext, list) in &mut self.bindings {
+            list.retain(|b| {
+                let lost = b.transport == "ws" && b.source == remote;
+                if lost {
+                    gone.push((ext.clone(), b.uri.clone(), b.expires_at));
+                }
+                !lost
+            });
+        }
+        self.bindings.retain(|_, list| !list.is_empty());
+        for (extension, uri, at) in gone {
+            self.expiry.remove(&(at, extension.clone(), uri.clone()));
+            self.events.push_back(RegistrarEvent::Unbound {
+                extension,
+                uri,
+                reason: UnbindReason::FlowClosed,
+            });
         }
     }
 

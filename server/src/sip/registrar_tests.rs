@@ -511,3 +511,45 @@ fn refreshes_keep_one_deadline_per_binding() {
     // The only deadline left is the last refresh's.
     assert_eq!(r.poll_timeout(), Some(t0 + Duration::from_secs(49 + 3600)));
 }
+
+#[test]
+fn a_closed_websocket_takes_its_bindings_and_only_those() {
+    let t0 = virtual_epoch();
+    let mut r = registrar(t0);
+    // 1001 registers over a WebSocket, 1002 over UDP from the same address.
+    let over = |r: &mut Registrar, req: &Req<'_>, transport| {
+        let out = r.handle_register(t0, &req.build(), src(), transport);
+        parse_datagram(out.response).unwrap()
+    };
+    for (ext, password, transport) in [
+        ("1001", "secret-1001", "ws"),
+        ("1002", "secret-1002", "udp"),
+    ] {
+        let mut req = Req::new(ext);
+        let first = over(&mut r, &req, transport);
+        req.auth = Some((nonce_from(&first), password, DigestAlgorithm::Md5));
+        req.cseq += 1;
+        assert_eq!(over(&mut r, &req, transport).status(), Some(StatusCode::OK));
+    }
+    while r.poll_event().is_some() {}
+
+    r.remove_flow(src());
+    assert!(r.bindings("1001").is_empty());
+    assert_eq!(
+        r.bindings("1002").len(),
+        1,
+        "a UDP phone can still be reached"
+    );
+    assert!(matches!(
+        r.poll_event(),
+        Some(RegistrarEvent::Unbound { extension, reason: UnbindReason::FlowClosed, .. }) if extension == "1001"
+    ));
+    assert_eq!(r.poll_event(), None);
+    // The removed binding does not lapse a second time later.
+    r.handle_timeout(t0 + Duration::from_secs(3601));
+    let lapsed: Vec<_> = std::iter::from_fn(|| r.poll_event()).collect();
+    assert_eq!(lapsed.len(), 1, "{lapsed:?}");
+    assert!(
+        matches!(&lapsed[0], RegistrarEvent::Unbound { extension, reason: UnbindReason::Expired, .. } if extension == "1002")
+    );
+}

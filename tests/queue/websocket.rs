@@ -1,0 +1,205 @@
+//! SIP over WebSocket (RFC 7118): a phone on the server's `ws://` listener,
+//! as a browser softphone is, registers with digest, is rung for a queue
+//! call over its socket, answers, and its media is relayed. Closing the
+//! socket ends the call as dropped and removes the registration.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use super::support::server::http_get_auth;
+use super::support::ws_sip::WsPhone;
+use super::{PASSWORD, TOKEN, caller, finished_call, media_stats, start};
+
+/// Where an SDP body says to send RTP (`c=` address, `m=audio` port).
+fn sdp_target(message: &str) -> SocketAddr {
+    let body = message.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let ip = body
+        .lines()
+        .find_map(|l| l.strip_prefix("c=IN IP4 "))
+        .expect("a c= line");
+    let port = body
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|l| l.split(' ').next())
+        .expect("an m=audio line");
+    format!("{}:{}", ip.trim(), port).parse().unwrap()
+}
+
+/// Our answer: A-law (what the caller offers) on `port`.
+fn answer_sdp(port: u16) -> String {
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n"
+    )
+}
+
+/// One 20 ms A-law packet.
+fn rtp_packet(seq: u16) -> Vec<u8> {
+    let mut p = vec![0x80, 8];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+    p.extend_from_slice(&0x5eed_u32.to_be_bytes());
+    p.extend(std::iter::repeat_n(0xd5, 160));
+    p
+}
+
+/// Registers 1001 over the WebSocket, lets a SIPp caller dial the queue,
+/// and answers; the INVITE, our RTP socket and the caller's run.
+fn answered_call(
+    server: &super::support::server::Server,
+    talk_ms: u32,
+) -> (
+    WsPhone,
+    String,
+    UdpSocket,
+    std::thread::JoinHandle<anyhow::Result<super::support::sipp::Run>>,
+) {
+    let domain = server.sip.ip().to_string();
+    let mut phone = WsPhone::connect(server.ws, "1001", PASSWORD, &domain).unwrap();
+    assert_eq!(phone.register(600).unwrap(), 200, "{}", server.tail(30));
+    let run = std::thread::spawn({
+        let sipp = caller(server, talk_ms);
+        move || sipp.run()
+    });
+    let invite = phone
+        .next_request("INVITE", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("no INVITE on the websocket: {e:#}\n{}", server.tail(40)));
+    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    rtp.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let port = rtp.local_addr().unwrap().port();
+    phone
+        .respond(&invite, 180, "Ringing", Some("wsagent"), None)
+        .unwrap();
+    phone
+        .respond(&invite, 200, "OK", Some("wsagent"), Some(&answer_sdp(port)))
+        .unwrap();
+    phone
+        .next_request("ACK", Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("no ACK: {e:#}\n{}", server.tail(30)));
+    (phone, invite, rtp, run)
+}
+
+#[test]
+fn a_phone_on_a_websocket_registers_and_answers_a_queue_call_with_relayed_audio() {
+    let server = start(&["1001"], "5s");
+    let (mut phone, invite, rtp, run) = answered_call(&server, 2500);
+
+    // The server reached the phone over its socket, addressed to the
+    // contact it registered, with a WebSocket Via of its own.
+    assert!(
+        invite.starts_with("INVITE sip:w") && invite.contains(".invalid;transport=ws SIP/2.0"),
+        "{invite}"
+    );
+    let via = super::support::sip::header(invite.as_bytes(), "Via", Some("v")).unwrap();
+    assert!(via.starts_with("SIP/2.0/WS "), "{via}");
+    let contact = super::support::sip::header(invite.as_bytes(), "Contact", Some("m")).unwrap();
+    assert!(contact.contains("transport=ws"), "{contact}");
+
+    // Speak into the call: 50 packets to our anchored port, and hear the
+    // caller's audio relayed to us.
+    let target = sdp_target(&invite);
+    for seq in 0..50 {
+        rtp.send_to(&rtp_packet(seq), target).unwrap();
+    }
+    let mut heard = 0;
+    let mut buf = [0u8; 2048];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while heard < 20 && Instant::now() < deadline {
+        if let Ok((_, from)) = rtp.recv_from(&mut buf) {
+            assert_eq!(from, target, "media came from the anchored port");
+            heard += 1;
+        }
+    }
+    assert!(
+        heard >= 20,
+        "only {heard} packets of the caller's audio reached the phone"
+    );
+
+    let bye = phone
+        .next_request("BYE", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("no BYE: {e:#}\n{}", server.tail(30)));
+    phone.respond(&bye, 200, "OK", None, None).unwrap();
+    let run = run.join().unwrap().unwrap();
+    assert!(run.passed(), "the caller's call failed\n{}", run.describe());
+
+    let call = finished_call(&server, "call-00000001");
+    assert_eq!(call["answered_by"], "1001");
+    assert_eq!(call["end_reason"], "completed");
+    let whole = media_stats(&call, false);
+    assert!(whole["agent_in"].as_u64().unwrap() >= 50, "{whole}");
+    assert!(whole["agent_out"].as_u64().unwrap() >= 20, "{whole}");
+}
+
+#[test]
+fn closing_the_websocket_drops_the_call_and_the_registration() {
+    let server = start(&["1001"], "5s");
+    let (phone, _invite, _rtp, run) = answered_call(&server, 8000);
+    assert_eq!(agent_state(&server), "on_call");
+
+    // The tab is closed mid-call.
+    phone.close();
+    let call = finished_call(&server, "call-00000001");
+    assert_eq!(call["end_reason"], "dropped", "{call:#}");
+    let dropped = call["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "line_dropped")
+        .unwrap_or_else(|| panic!("no line_dropped in {call:#}"));
+    assert_eq!(dropped["data"]["side"], "agent", "{dropped}");
+    assert_eq!(dropped["data"]["cause"], "connection_closed", "{dropped}");
+    // The server hung up on the caller: SIPp, which meant to hang up by
+    // itself after 8 s of talk, counts the server's BYE as unexpected.
+    let run = run.join().unwrap().unwrap();
+    assert!(
+        !run.passed() && run.describe().contains("BYE sip:"),
+        "the caller was not hung up on\n{}",
+        run.describe()
+    );
+    // Nobody can reach the browser any more: its binding is gone, so the
+    // agent is offline and is not offered calls.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let state = agent_state(&server);
+        if state == "offline" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent is still {state} with no socket\n{}",
+            server.tail(30)
+        );
+    }
+}
+
+/// Agent 1001's state on the supervisors' board.
+fn agent_state(server: &super::support::server::Server) -> String {
+    let (status, body) = http_get_auth(server.http, "/api/agents", TOKEN).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let agents: serde_json::Value = serde_json::from_str(&body).unwrap();
+    agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["extension"] == "1001")
+        .map(|a| a["state"].as_str().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("1001 not on the board: {body}"))
+}
+
+#[test]
+fn the_sip_websocket_refuses_clients_without_the_sip_subprotocol() {
+    let server = start(&["1001"], "5s");
+    // A plain HTTP request: told what the port is for.
+    let (status, body) = super::support::server::http_get(server.ws, "/").unwrap();
+    assert_eq!(status, 426, "{body}");
+    assert!(body.contains("Sec-WebSocket-Protocol: sip"), "{body}");
+    // A WebSocket without the sip subprotocol.
+    let stream = std::net::TcpStream::connect(server.ws).unwrap();
+    let refused = tokio_tungstenite::tungstenite::client(format!("ws://{}/", server.ws), stream);
+    match refused {
+        Err(tokio_tungstenite::tungstenite::HandshakeError::Failure(
+            tokio_tungstenite::tungstenite::Error::Http(response),
+        )) => assert_eq!(response.status(), 400),
+        other => panic!("expected a 400 refusal, got {:?}", other.map(|_| ())),
+    }
+}
