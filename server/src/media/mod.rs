@@ -83,10 +83,13 @@ mod ports;
 mod session;
 mod stats;
 mod tones;
+pub mod webrtc;
 mod worker;
 
 #[cfg(test)]
 mod engine_tests;
+#[cfg(test)]
+mod webrtc_tests;
 
 pub use config::MediaConfig;
 pub use engine::{Leg, MediaEngine, MediaError, MediaEvent, Mode, SessionHandle, SessionId};

@@ -1,0 +1,495 @@
+//! The WebRTC gateway, sans-IO: a browser's leg (ICE-lite, DTLS-SRTP, on
+//! `str0m`) joined to the plain RTP the rest of the media engine speaks.
+//!
+//! # How a browser leg is built
+//!
+//! The call core anchors every call as usual (two plain RTP legs). When the
+//! agent on leg B is a browser, the offer for it goes through
+//! [`Gateway::offer`]: a new peer gets an `Rtc` whose audio codecs are the
+//! plain offer's, on the same payload type numbers (so packets need no
+//! renumbering either way), and the browser is sent that `Rtc`'s offer —
+//! one host candidate, the gateway's public address, ICE-lite, DTLS
+//! fingerprint. The browser's answer goes through [`Gateway::answer`],
+//! which gives the call core a plain answer: the codecs the browser chose,
+//! at the peer's *inner* address. The media session's leg B then talks
+//! plain RTP to that inner address, and the gateway carries each packet
+//! across, encrypting it one way and decrypting it the other.
+//!
+//! Every browser shares one public UDP socket: a datagram belongs to the
+//! peer whose `Rtc` accepts it (its ICE credentials, or the address it was
+//! nominated on). Each peer has one inner socket, on the media engine's side.
+//!
+//! Nothing here touches a socket or a clock: datagrams come in through
+//! `handle_public`/`handle_inner` with the time, go out through
+//! [`Gateway::poll_datagram`], and [`Gateway::poll_timeout`] says when to
+//! call [`Gateway::handle_timeout`] (str0m's ICE, DTLS and RTCP timers).
+//!
+//! Not here yet: transcoding (the browser is offered the SIP side's own
+//! codecs, and browsers take PCMU/PCMA), renegotiation after the answer
+//! (hold goes through the API, not a re-INVITE from the browser), and the
+//! browser as the offerer (a call placed from the page).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use careline_shared::rtp::{RtpHeader, RtpPacket};
+use careline_shared::sdp::{self, Codec, CodecKind, Direction, Sdp};
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::config::CryptoProvider;
+use str0m::format::{Codec as RtcCodec, FormatParams};
+use str0m::media::{Frequency, MediaKind, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{RtpWrite, SeqNo};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use thiserror::Error;
+
+use super::SessionId;
+
+/// A browser peer's id, unique for the gateway's life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub u64);
+
+/// Which socket a datagram leaves from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// The public socket every browser talks to.
+    Public,
+    /// A peer's inner socket, towards the media session.
+    Inner(PeerId),
+}
+
+/// A datagram to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Datagram {
+    /// The socket to send it from.
+    pub via: Via,
+    /// Where to.
+    pub to: SocketAddr,
+    /// The bytes.
+    pub data: Vec<u8>,
+}
+
+/// What the gateway reports about its peers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GatewayEvent {
+    /// ICE and DTLS are up: media can flow.
+    Connected(PeerId),
+    /// The browser stopped answering ICE checks.
+    Disconnected(PeerId),
+}
+
+/// Why a browser leg could not be set up.
+#[derive(Error, Debug, Clone, PartialEq, Eq)]
+pub enum GatewayError {
+    /// The plain offer has no audio a browser can take.
+    #[error("no audio codec a browser can take (PCMU, PCMA or Opus)")]
+    NoCodec,
+    /// The plain offer had no audio address.
+    #[error("the offer has no audio address")]
+    NoAddress,
+    /// The browser's SDP did not parse or did not answer our offer.
+    #[error("the browser's answer was refused: {0}")]
+    BadAnswer(String),
+    /// No such peer (closed, or never made).
+    #[error("no such webrtc peer")]
+    UnknownPeer,
+    /// str0m refused what we asked.
+    #[error("webrtc: {0}")]
+    Rtc(String),
+}
+
+/// Packet counts of one peer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerStats {
+    /// RTP packets from the browser carried to the media session.
+    pub from_browser: u64,
+    /// RTP packets from the media session carried to the browser.
+    pub to_browser: u64,
+}
+
+struct Peer {
+    rtc: Rtc,
+    session: SessionId,
+    pending: Option<SdpPendingOffer>,
+    mid: Mid,
+    /// The plain offer the browser's answer answers (for the plain answer).
+    plain_offer: Sdp,
+    /// Our inner socket's address (the plain side's view of the browser).
+    inner: SocketAddr,
+    /// The media session's leg B port, where plain RTP goes.
+    session_rtp: SocketAddr,
+    /// The sequence numbers we send the browser: continuous, whatever the
+    /// plain side's stream does.
+    seq: u64,
+    connected: bool,
+    next_timeout: Option<Instant>,
+    stats: PeerStats,
+}
+
+/// The gateway: every browser peer and the datagrams they want sent.
+pub struct Gateway {
+    /// The host candidate written into offers (the public address).
+    candidate: SocketAddr,
+    /// The public socket's own address (what datagrams arrive on).
+    local: SocketAddr,
+    crypto: Arc<CryptoProvider>,
+    peers: HashMap<PeerId, Peer>,
+    next_id: u64,
+    out: VecDeque<Datagram>,
+    events: VecDeque<GatewayEvent>,
+}
+
+/// The plain codecs a browser can be offered, in the plain offer's order.
+fn browser_codecs(offer: &Sdp) -> Vec<Codec> {
+    offer
+        .audio()
+        .map(|m| m.codecs())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| {
+            matches!(
+                c.kind(),
+                CodecKind::Pcmu | CodecKind::Pcma | CodecKind::Opus | CodecKind::TelephoneEvent
+            )
+        })
+        .collect()
+}
+
+impl Gateway {
+    /// A gateway whose public socket is bound at `local` and reached by
+    /// browsers at `candidate` (the same, or a static NAT mapping of it).
+    pub fn new(local: SocketAddr, candidate: SocketAddr) -> Gateway {
+        Gateway {
+            candidate,
+            local,
+            crypto: Arc::new(str0m::crypto::from_feature_flags()),
+            peers: HashMap::new(),
+            next_id: 1,
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Peers alive.
+    pub fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Whether no peer is alive.
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+    }
+
+    /// A new browser peer for `session`'s leg B, offered the plain offer's
+    /// codecs; `inner` is the peer's inner socket. The peer's id and the
+    /// SDP offer for the browser.
+    pub fn offer(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        plain: &Sdp,
+        inner: SocketAddr,
+    ) -> Result<(PeerId, String), GatewayError> {
+        let codecs = browser_codecs(plain);
+        if !codecs.iter().any(|c| c.kind().is_voice()) {
+            return Err(GatewayError::NoCodec);
+        }
+        let session_rtp = plain.remote_rtp().ok_or(GatewayError::NoAddress)?;
+        let mut config = Rtc::builder()
+            .set_ice_lite(true)
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .set_crypto_provider(Arc::clone(&self.crypto));
+        for c in &codecs {
+            let (codec, channels) = match c.kind() {
+                CodecKind::Pcmu => (RtcCodec::PCMU, None),
+                CodecKind::Pcma => (RtcCodec::PCMA, None),
+                CodecKind::Opus => (RtcCodec::Opus, Some(2)),
+                _ => (RtcCodec::Tele, None),
+            };
+            let format = FormatParams {
+                use_inband_fec: (codec == RtcCodec::Opus).then_some(true),
+                ..FormatParams::default()
+            };
+            config.codec_config().add_config(
+                Pt::from(c.pt),
+                None,
+                codec,
+                Frequency::new(c.clock_rate).ok_or(GatewayError::NoCodec)?,
+                channels,
+                format,
+            );
+        }
+        let mut rtc = config.build(now);
+        let candidate =
+            Candidate::host(self.candidate, "udp").map_err(|e| GatewayError::Rtc(e.to_string()))?;
+        rtc.add_local_candidate(candidate);
+        let mut api = rtc.sdp_api();
+        let mid = api.add_media(
+            MediaKind::Audio,
+            str0m::media::Direction::SendRecv,
+            None,
+            None,
+            None,
+        );
+        let (offer, pending) = api
+            .apply()
+            .ok_or_else(|| GatewayError::Rtc("no offer".into()))?;
+        let id = PeerId(self.next_id);
+        self.next_id += 1;
+        self.peers.insert(
+            id,
+            Peer {
+                rtc,
+                session,
+                pending: Some(pending),
+                mid,
+                plain_offer: plain.clone(),
+                inner,
+                session_rtp,
+                seq: u64::from(rand::random::<u16>()),
+                connected: false,
+                next_timeout: None,
+                stats: PeerStats::default(),
+            },
+        );
+        self.drain(id);
+        Ok((id, offer.to_sdp_string()))
+    }
+
+    /// The browser answered: the plain answer for the call core (the codecs
+    /// it chose, at the peer's inner address).
+    pub fn answer(
+        &mut self,
+        now: Instant,
+        id: PeerId,
+        answer: &[u8],
+        session_id: u64,
+    ) -> Result<Sdp, GatewayError> {
+        let peer = self.peers.get_mut(&id).ok_or(GatewayError::UnknownPeer)?;
+        let text =
+            std::str::from_utf8(answer).map_err(|_| GatewayError::BadAnswer("not UTF-8".into()))?;
+        let parsed =
+            SdpAnswer::from_sdp_string(text).map_err(|e| GatewayError::BadAnswer(e.to_string()))?;
+        let pending = peer
+            .pending
+            .take()
+            .ok_or_else(|| GatewayError::BadAnswer("already answered".into()))?;
+        peer.rtc
+            .sdp_api()
+            .accept_answer(pending, parsed)
+            .map_err(|e| GatewayError::BadAnswer(e.to_string()))?;
+        // What the browser chose, read with our own SDP reader.
+        let chosen = Sdp::parse(answer)
+            .ok()
+            .and_then(|s| s.audio().map(|m| m.codecs()))
+            .unwrap_or_default();
+        let plain = sdp::answer(
+            &peer.plain_offer,
+            &chosen,
+            peer.inner.ip(),
+            peer.inner.port(),
+            Direction::SendRecv,
+            session_id,
+        )
+        .map_err(|e| GatewayError::BadAnswer(e.to_string()))?;
+        let _ = now;
+        self.drain(id);
+        Ok(plain)
+    }
+
+    /// Forgets a peer.
+    pub fn close(&mut self, id: PeerId) {
+        if let Some(mut peer) = self.peers.remove(&id) {
+            peer.rtc.disconnect();
+        }
+    }
+
+    /// Forgets every peer of `session`; their ids.
+    pub fn close_session(&mut self, session: SessionId) -> Vec<PeerId> {
+        let ids: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.session == session)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            self.close(*id);
+        }
+        ids
+    }
+
+    /// A peer's counters.
+    pub fn stats(&self, id: PeerId) -> Option<PeerStats> {
+        self.peers.get(&id).map(|p| p.stats)
+    }
+
+    /// Whether the peer's ICE and DTLS are up.
+    pub fn is_connected(&self, id: PeerId) -> bool {
+        self.peers.get(&id).is_some_and(|p| p.connected)
+    }
+
+    /// The inner address of a peer.
+    pub fn inner(&self, id: PeerId) -> Option<SocketAddr> {
+        self.peers.get(&id).map(|p| p.inner)
+    }
+
+    /// A datagram on the public socket from `source`; false when no peer
+    /// takes it (dropped).
+    pub fn handle_public(&mut self, now: Instant, source: SocketAddr, data: &[u8]) -> bool {
+        let Ok(contents) = data.try_into() else {
+            return false;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.local,
+                contents,
+            },
+        );
+        let Some(id) = self
+            .peers
+            .iter()
+            .find(|(_, p)| p.rtc.accepts(&input))
+            .map(|(id, _)| *id)
+        else {
+            return false;
+        };
+        if let Some(peer) = self.peers.get_mut(&id)
+            && let Err(e) = peer.rtc.handle_input(input)
+        {
+            tracing::debug!(peer = id.0, error = %e, "webrtc input refused");
+        }
+        self.drain(id);
+        true
+    }
+
+    /// A datagram on peer `id`'s inner socket: plain RTP from the media
+    /// session, to be sent to the browser.
+    pub fn handle_inner(&mut self, now: Instant, id: PeerId, source: SocketAddr, data: &[u8]) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        // Only the media session's leg speaks to this socket.
+        if source != peer.session_rtp || !peer.connected {
+            return;
+        }
+        let Ok(rtp) = RtpPacket::parse(data) else {
+            return;
+        };
+        let mid = peer.mid;
+        let seq = SeqNo::from(peer.seq);
+        let write = RtpWrite::new(
+            Pt::from(rtp.payload_type()),
+            seq,
+            rtp.timestamp(),
+            now,
+            rtp.payload().to_vec(),
+        )
+        .marker(rtp.marker());
+        let mut api = peer.rtc.direct_api();
+        let Some(stream) = api.stream_tx_by_mid(mid, None) else {
+            return;
+        };
+        stream.write_rtp(write);
+        peer.seq += 1;
+        peer.stats.to_browser += 1;
+        self.drain(id);
+    }
+
+    /// Moves every peer's timers on to `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.next_timeout.is_none_or(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(peer) = self.peers.get_mut(&id)
+                && let Err(e) = peer.rtc.handle_input(Input::Timeout(now))
+            {
+                tracing::debug!(peer = id.0, error = %e, "webrtc timeout refused");
+            }
+            self.drain(id);
+        }
+    }
+
+    /// When `handle_timeout` is next due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.peers.values().filter_map(|p| p.next_timeout).min()
+    }
+
+    /// The next datagram to send.
+    pub fn poll_datagram(&mut self) -> Option<Datagram> {
+        self.out.pop_front()
+    }
+
+    /// The next fact about a peer.
+    pub fn poll_event(&mut self) -> Option<GatewayEvent> {
+        self.events.pop_front()
+    }
+
+    /// Runs a peer's `Rtc` until it wants nothing but time (str0m's
+    /// invariant after every change), queueing what it sends.
+    fn drain(&mut self, id: PeerId) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        loop {
+            match peer.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => {
+                    peer.next_timeout = Some(t);
+                    break;
+                }
+                Ok(Output::Transmit(t)) => self.out.push_back(Datagram {
+                    via: Via::Public,
+                    to: t.destination,
+                    data: t.contents.to_vec(),
+                }),
+                Ok(Output::Event(event)) => match event {
+                    Event::Connected => {
+                        peer.connected = true;
+                        self.events.push_back(GatewayEvent::Connected(id));
+                    }
+                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                        peer.connected = false;
+                        self.events.push_back(GatewayEvent::Disconnected(id));
+                    }
+                    Event::RtpPacket(p) => {
+                        let h = &p.header;
+                        let mut header = RtpHeader::new(
+                            *h.payload_type,
+                            h.sequence_number,
+                            h.timestamp,
+                            *h.ssrc,
+                        );
+                        header.marker = h.marker;
+                        let mut buf = vec![0u8; 12 + p.payload.len()];
+                        if let Ok(n) = header.write(&p.payload, &mut buf) {
+                            buf.truncate(n);
+                            peer.stats.from_browser += 1;
+                            self.out.push_back(Datagram {
+                                via: Via::Inner(id),
+                                to: peer.session_rtp,
+                                data: buf,
+                            });
+                        }
+                    }
+                    _ => {}
+                },
+                Err(e) => {
+                    tracing::debug!(peer = id.0, error = %e, "webrtc peer failed");
+                    peer.next_timeout = None;
+                    peer.connected = false;
+                    self.events.push_back(GatewayEvent::Disconnected(id));
+                    break;
+                }
+            }
+        }
+    }
+}

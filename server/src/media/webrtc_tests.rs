@@ -1,0 +1,297 @@
+//! The gateway against a browser-like str0m peer, in virtual time: offer,
+//! answer, ICE and DTLS, then RTP carried both ways between the plain side
+//! and the encrypted one.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use careline_shared::sdp::{CodecKind, Sdp};
+use careline_shared::testing::virtual_epoch;
+use str0m::change::SdpOffer;
+use str0m::media::{Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{RtpWrite, SeqNo};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+
+use super::SessionId;
+use super::webrtc::{Datagram, Gateway, GatewayError, GatewayEvent, Via};
+
+const PUBLIC: &str = "10.0.0.1:40000";
+const BROWSER: &str = "10.0.0.2:50000";
+const INNER: &str = "127.0.0.1:41000";
+const SESSION_B: &str = "127.0.0.1:20002";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// The plain offer the call core makes for an agent (the caller's, anchored
+/// at our port B): A-law, μ-law and telephone-event.
+fn plain_offer() -> Sdp {
+    let text = "v=0\r\no=- 7 7 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 20002 RTP/AVP 8 0 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\n";
+    Sdp::parse(text.as_bytes()).unwrap()
+}
+
+/// A browser: a full ICE agent (controlling).
+struct Browser {
+    rtc: Rtc,
+    mid: Option<Mid>,
+    received: Vec<(u8, Vec<u8>)>,
+    connected: bool,
+    timeout: Instant,
+    /// What it sent while taking input, not yet delivered.
+    outbox: Vec<(SocketAddr, Vec<u8>)>,
+}
+
+impl Browser {
+    fn new(now: Instant) -> Browser {
+        // Audio codecs as Chrome offers them: Opus, G.711 both laws.
+        let mut config = Rtc::builder()
+            .set_rtp_mode(true)
+            .enable_pcmu(true, false)
+            .enable_pcma(true, false)
+            .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()));
+        config.codec_config().add_config(
+            Pt::from(126),
+            None,
+            str0m::format::Codec::Tele,
+            str0m::media::Frequency::EIGHT_KHZ,
+            None,
+            str0m::format::FormatParams::default(),
+        );
+        let mut rtc = config.build(now);
+        rtc.add_local_candidate(Candidate::host(addr(BROWSER), "udp").unwrap());
+        Browser {
+            rtc,
+            mid: None,
+            received: Vec::new(),
+            connected: false,
+            timeout: now,
+            outbox: Vec::new(),
+        }
+    }
+
+    fn drain(&mut self, out: &mut Vec<(SocketAddr, Vec<u8>)>) {
+        loop {
+            match self.rtc.poll_output().unwrap() {
+                Output::Timeout(t) => {
+                    self.timeout = t;
+                    return;
+                }
+                Output::Transmit(t) => out.push((t.destination, t.contents.to_vec())),
+                Output::Event(Event::Connected) => self.connected = true,
+                Output::Event(Event::MediaAdded(m)) => self.mid = Some(m.mid),
+                Output::Event(Event::RtpPacket(p)) => self
+                    .received
+                    .push((*p.header.payload_type, p.payload.to_vec())),
+                Output::Event(_) => {}
+            }
+        }
+    }
+
+    fn receive(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source: from,
+                destination: addr(BROWSER),
+                contents: data.try_into().unwrap(),
+            },
+        );
+        self.rtc.handle_input(input).unwrap();
+        // str0m wants its output drained after every input.
+        let mut out = std::mem::take(&mut self.outbox);
+        self.drain(&mut out);
+        self.outbox = out;
+    }
+}
+
+/// Moves datagrams between the gateway's public socket and the browser,
+/// and time forward in 5 ms steps, until `done` or 10 virtual seconds.
+/// Datagrams for the inner side are kept in `inner`.
+fn run(
+    gw: &mut Gateway,
+    browser: &mut Browser,
+    now: &mut Instant,
+    inner: &mut Vec<Datagram>,
+    done: impl Fn(&Gateway, &Browser, &[Datagram]) -> bool,
+) {
+    let end = *now + Duration::from_secs(10);
+    while *now < end {
+        let mut to_gateway = std::mem::take(&mut browser.outbox);
+        browser.drain(&mut to_gateway);
+        for (to, data) in to_gateway {
+            assert_eq!(to, addr(PUBLIC), "the browser talks to our candidate only");
+            gw.handle_public(*now, addr(BROWSER), &data);
+        }
+        while let Some(d) = gw.poll_datagram() {
+            match d.via {
+                Via::Public => {
+                    assert_eq!(d.to, addr(BROWSER));
+                    browser.receive(*now, addr(PUBLIC), &d.data);
+                }
+                Via::Inner(_) => inner.push(d),
+            }
+        }
+        if done(gw, browser, inner) {
+            return;
+        }
+        *now += Duration::from_millis(5);
+        if gw.poll_timeout().is_some_and(|t| t <= *now) {
+            gw.handle_timeout(*now);
+        }
+        if browser.timeout <= *now {
+            browser.rtc.handle_input(Input::Timeout(*now)).unwrap();
+        }
+    }
+    panic!("not done within 10 s of virtual time");
+}
+
+/// A gateway peer offered to the browser, answered and connected.
+fn connected() -> (Gateway, Browser, Instant, Sdp, super::webrtc::PeerId) {
+    let t0 = virtual_epoch();
+    let mut now = t0;
+    let mut gw = Gateway::new(addr(PUBLIC), addr(PUBLIC));
+    let (peer, offer) = gw
+        .offer(now, SessionId(1), &plain_offer(), addr(INNER))
+        .unwrap();
+    // What the browser is offered: ICE-lite, DTLS, our candidate, the
+    // plain side's codecs on its payload types.
+    assert!(offer.contains("a=ice-lite"), "{offer}");
+    assert!(offer.contains("a=fingerprint:sha-256"), "{offer}");
+    assert!(offer.contains("UDP/TLS/RTP/SAVPF 8 0 101"), "{offer}");
+    assert!(offer.contains("10.0.0.1 40000 typ host"), "{offer}");
+
+    let mut browser = Browser::new(now);
+    let answer = browser
+        .rtc
+        .sdp_api()
+        .accept_offer(SdpOffer::from_sdp_string(&offer).unwrap())
+        .unwrap();
+    let plain = gw
+        .answer(now, peer, answer.to_sdp_string().as_bytes(), 7)
+        .unwrap();
+    let mut inner = Vec::new();
+    run(&mut gw, &mut browser, &mut now, &mut inner, |gw, b, _| {
+        gw.is_connected(peer) && b.connected && b.mid.is_some()
+    });
+    assert_eq!(gw.poll_event(), Some(GatewayEvent::Connected(peer)));
+    (gw, browser, now, plain, peer)
+}
+
+#[test]
+fn a_browser_peer_connects_and_the_call_core_gets_a_plain_answer() {
+    let (gw, _browser, _now, plain, peer) = connected();
+    // The call core sees an ordinary RTP phone at the peer's inner address,
+    // with the codecs the browser took, on the offer's payload types.
+    assert_eq!(plain.remote_rtp(), Some(addr(INNER)));
+    let codecs = plain.audio().unwrap().codecs();
+    assert_eq!(codecs[0].kind(), CodecKind::Pcma);
+    assert_eq!(codecs[0].pt, 8);
+    assert!(codecs.iter().any(|c| c.kind() == CodecKind::TelephoneEvent));
+    assert_eq!(gw.inner(peer), Some(addr(INNER)));
+}
+
+/// One plain 20 ms A-law packet.
+fn plain_rtp(seq: u16, fill: u8) -> Vec<u8> {
+    let mut p = vec![0x80, 8];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+    p.extend_from_slice(&0x1234_5678_u32.to_be_bytes());
+    p.extend(std::iter::repeat_n(fill, 160));
+    p
+}
+
+#[test]
+fn rtp_is_carried_both_ways_between_the_plain_side_and_the_browser() {
+    let (mut gw, mut browser, mut now, _plain, peer) = connected();
+    let mut inner = Vec::new();
+
+    // The caller's audio, from the media session's leg B, reaches the
+    // browser decrypted, payload and payload type unchanged.
+    for seq in 0..20 {
+        gw.handle_inner(now, peer, addr(SESSION_B), &plain_rtp(seq, 0x55));
+    }
+    // From anyone else it is dropped.
+    gw.handle_inner(now, peer, addr("127.0.0.1:9"), &plain_rtp(99, 0x11));
+    run(&mut gw, &mut browser, &mut now, &mut inner, |_, b, _| {
+        b.received.len() >= 20
+    });
+    assert_eq!(browser.received.len(), 20);
+    assert!(
+        browser
+            .received
+            .iter()
+            .all(|(pt, payload)| *pt == 8 && payload.len() == 160 && payload[0] == 0x55)
+    );
+
+    // The browser speaks: its packets come out of the inner socket as
+    // plain RTP for the session's port.
+    let mid = browser.mid.unwrap();
+    for seq in 0..15u64 {
+        let mut api = browser.rtc.direct_api();
+        let stream = api.stream_tx_by_mid(mid, None).expect("a send stream");
+        stream.write_rtp(RtpWrite::new(
+            Pt::from(8),
+            SeqNo::from(1000 + seq),
+            seq as u32 * 160,
+            now,
+            vec![0x2a; 160],
+        ));
+        let mut out = Vec::new();
+        browser.drain(&mut out);
+        for (_, data) in out {
+            gw.handle_public(now, addr(BROWSER), &data);
+        }
+    }
+    run(
+        &mut gw,
+        &mut browser,
+        &mut now,
+        &mut inner,
+        |_, _, inner| inner.len() >= 15,
+    );
+    assert_eq!(inner.len(), 15);
+    for d in &inner {
+        assert_eq!(d.via, Via::Inner(peer));
+        assert_eq!(d.to, addr(SESSION_B));
+        let rtp = careline_shared::rtp::RtpPacket::parse(&d.data).unwrap();
+        assert_eq!(rtp.payload_type(), 8);
+        assert_eq!(rtp.payload(), &[0x2a; 160][..]);
+    }
+    let stats = gw.stats(peer).unwrap();
+    assert_eq!((stats.to_browser, stats.from_browser), (20, 15));
+}
+
+#[test]
+fn strangers_and_bad_answers_are_refused_and_closing_forgets_the_peer() {
+    let t0 = virtual_epoch();
+    let mut gw = Gateway::new(addr(PUBLIC), addr(PUBLIC));
+    // A datagram nobody expects is dropped.
+    assert!(!gw.handle_public(t0, addr(BROWSER), b"\x00\x01\x00\x00garbage"));
+    // An offer with nothing a browser plays is refused.
+    let video_only = Sdp::parse(
+        b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 20002 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n",
+    )
+    .unwrap();
+    assert_eq!(
+        gw.offer(t0, SessionId(1), &video_only, addr(INNER)),
+        Err(GatewayError::NoCodec)
+    );
+    let (peer, _) = gw
+        .offer(t0, SessionId(2), &plain_offer(), addr(INNER))
+        .unwrap();
+    // A browser's answer that is not SDP is refused with a reason.
+    assert!(matches!(
+        gw.answer(t0, peer, b"hello", 1),
+        Err(GatewayError::BadAnswer(_))
+    ));
+    assert_eq!(gw.close_session(SessionId(2)), vec![peer]);
+    assert!(gw.is_empty());
+    assert_eq!(
+        gw.answer(t0, peer, b"v=0\r\n", 1),
+        Err(GatewayError::UnknownPeer)
+    );
+}
