@@ -36,7 +36,7 @@ fn a_supervisor_sees_real_calls_change_the_dashboard_live_and_history_agrees() {
     let options = Options {
         api_token: Some("dashboard-suite-token-0123".into()),
         extra: format!(
-            "\n[media]\nbind_ip = \"127.0.0.1\"\nport_min = {base}\nport_max = {}\n\n\
+            "\n[media]\nbind_ip = \"127.0.0.1\"\nwebrtc_port = 0\nport_min = {base}\nport_max = {}\n\n\
              [[queues]]\nname = \"reception\"\nnumber = \"100\"\nagents = [\"1001\"]\n\
              ring_cycle = \"1s\"\nwrap_up = \"0s\"\n",
             base + 39

@@ -80,7 +80,7 @@ fn configured(
     let mut options = Options {
         api_token: Some(TOKEN.into()),
         extra: format!(
-            "\n[media]\nbind_ip = \"127.0.0.1\"\nport_min = {base}\nport_max = {}\n{media}\n[[queues]]\nname = \"reception\"\nnumber = \"100\"\nagents = [{list}]\nseniors = [{seniors_list}]\nring_cycle = \"{ring_cycle}\"\nwrap_up = \"{wrap_up}\"\n{more}",
+            "\n[media]\nbind_ip = \"127.0.0.1\"\nwebrtc_port = 0\nport_min = {base}\nport_max = {}\n{media}\n[[queues]]\nname = \"reception\"\nnumber = \"100\"\nagents = [{list}]\nseniors = [{seniors_list}]\nring_cycle = \"{ring_cycle}\"\nwrap_up = \"{wrap_up}\"\n{more}",
             base + 39
         ),
         ..Options::default()

@@ -1,56 +1,29 @@
 //! SIP over WebSocket (RFC 7118): a phone on the server's `ws://` listener,
 //! as a browser softphone is, registers with digest, is rung for a queue
-//! call over its socket, answers, and its media is relayed. Closing the
-//! socket ends the call as dropped and removes the registration.
+//! call over its socket with a WebRTC offer, answers it with a browser's
+//! media side (ICE, DTLS-SRTP), and its audio goes through the gateway and
+//! the relay. Closing the socket ends the call as dropped and removes the
+//! registration.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use super::support::server::http_get_auth;
+use super::support::webrtc_peer::BrowserPeer;
 use super::support::ws_sip::WsPhone;
 use super::{PASSWORD, TOKEN, caller, finished_call, media_stats, start};
 
-/// Where an SDP body says to send RTP (`c=` address, `m=audio` port).
-fn sdp_target(message: &str) -> SocketAddr {
-    let body = message.split("\r\n\r\n").nth(1).unwrap_or_default();
-    let ip = body
-        .lines()
-        .find_map(|l| l.strip_prefix("c=IN IP4 "))
-        .expect("a c= line");
-    let port = body
-        .lines()
-        .find_map(|l| l.strip_prefix("m=audio "))
-        .and_then(|l| l.split(' ').next())
-        .expect("an m=audio line");
-    format!("{}:{}", ip.trim(), port).parse().unwrap()
-}
-
-/// Our answer: A-law (what the caller offers) on `port`.
-fn answer_sdp(port: u16) -> String {
-    format!(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n"
-    )
-}
-
-/// One 20 ms A-law packet.
-fn rtp_packet(seq: u16) -> Vec<u8> {
-    let mut p = vec![0x80, 8];
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
-    p.extend_from_slice(&0x5eed_u32.to_be_bytes());
-    p.extend(std::iter::repeat_n(0xd5, 160));
-    p
-}
-
 /// Registers 1001 over the WebSocket, lets a SIPp caller dial the queue,
-/// and answers; the INVITE, our RTP socket and the caller's run.
+/// and answers the server's WebRTC offer as a browser does; the INVITE,
+/// the browser's media side and the caller's run.
 fn answered_call(
     server: &super::support::server::Server,
     talk_ms: u32,
+    speak: u64,
 ) -> (
     WsPhone,
     String,
-    UdpSocket,
+    BrowserPeer,
     std::thread::JoinHandle<anyhow::Result<super::support::sipp::Run>>,
 ) {
     let domain = server.sip.ip().to_string();
@@ -63,26 +36,25 @@ fn answered_call(
     let invite = phone
         .next_request("INVITE", Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("no INVITE on the websocket: {e:#}\n{}", server.tail(40)));
-    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    rtp.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let port = rtp.local_addr().unwrap().port();
+    let offer = invite.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let (answer, peer) = BrowserPeer::answer(offer, Ipv4Addr::LOCALHOST.into(), speak)
+        .unwrap_or_else(|e| panic!("the offer is not one a browser takes: {e:#}\n{offer}"));
     phone
         .respond(&invite, 180, "Ringing", Some("wsagent"), None)
         .unwrap();
     phone
-        .respond(&invite, 200, "OK", Some("wsagent"), Some(&answer_sdp(port)))
+        .respond(&invite, 200, "OK", Some("wsagent"), Some(&answer))
         .unwrap();
     phone
         .next_request("ACK", Duration::from_secs(5))
         .unwrap_or_else(|e| panic!("no ACK: {e:#}\n{}", server.tail(30)));
-    (phone, invite, rtp, run)
+    (phone, invite, peer, run)
 }
 
 #[test]
-fn a_phone_on_a_websocket_registers_and_answers_a_queue_call_with_relayed_audio() {
+fn a_browser_on_a_websocket_answers_a_queue_call_with_audio_through_the_webrtc_gateway() {
     let server = start(&["1001"], "5s");
-    let (mut phone, invite, rtp, run) = answered_call(&server, 2500);
+    let (mut phone, invite, peer, run) = answered_call(&server, 3000, 50);
 
     // The server reached the phone over its socket, addressed to the
     // contact it registered, with a WebSocket Via of its own.
@@ -94,26 +66,23 @@ fn a_phone_on_a_websocket_registers_and_answers_a_queue_call_with_relayed_audio(
     assert!(via.starts_with("SIP/2.0/WS "), "{via}");
     let contact = super::support::sip::header(invite.as_bytes(), "Contact", Some("m")).unwrap();
     assert!(contact.contains("transport=ws"), "{contact}");
+    // The offer is a WebRTC one: ICE-lite, DTLS-SRTP, the caller's A-law.
+    for needle in [
+        "a=ice-lite",
+        "a=fingerprint:sha-256",
+        "UDP/TLS/RTP/SAVPF 8",
+        "typ host",
+    ] {
+        assert!(invite.contains(needle), "{needle} missing from\n{invite}");
+    }
 
-    // Speak into the call: 50 packets to our anchored port, and hear the
-    // caller's audio relayed to us.
-    let target = sdp_target(&invite);
-    for seq in 0..50 {
-        rtp.send_to(&rtp_packet(seq), target).unwrap();
-    }
-    let mut heard = 0;
-    let mut buf = [0u8; 2048];
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while heard < 20 && Instant::now() < deadline {
-        if let Ok((_, from)) = rtp.recv_from(&mut buf) {
-            assert_eq!(from, target, "media came from the anchored port");
-            heard += 1;
-        }
-    }
-    assert!(
-        heard >= 20,
-        "only {heard} packets of the caller's audio reached the phone"
-    );
+    // ICE and DTLS come up with the gateway; the browser speaks for a
+    // second and hears the caller's audio.
+    let seen = peer
+        .wait(Duration::from_secs(10), |r| {
+            r.connected && r.sent >= 50 && r.received >= 20
+        })
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", server.tail(40)));
 
     let bye = phone
         .next_request("BYE", Duration::from_secs(10))
@@ -125,15 +94,26 @@ fn a_phone_on_a_websocket_registers_and_answers_a_queue_call_with_relayed_audio(
     let call = finished_call(&server, "call-00000001");
     assert_eq!(call["answered_by"], "1001");
     assert_eq!(call["end_reason"], "completed");
+    // The relay counted the browser's packets in and the caller's out.
     let whole = media_stats(&call, false);
-    assert!(whole["agent_in"].as_u64().unwrap() >= 50, "{whole}");
-    assert!(whole["agent_out"].as_u64().unwrap() >= 20, "{whole}");
+    assert!(
+        whole["agent_in"].as_u64().unwrap() >= 45,
+        "{whole} {seen:?}"
+    );
+    assert!(
+        whole["agent_out"].as_u64().unwrap() >= 20,
+        "{whole} {seen:?}"
+    );
+    assert!(
+        whole["caller_out"].as_u64().unwrap() >= 45,
+        "{whole} {seen:?}"
+    );
 }
 
 #[test]
 fn closing_the_websocket_drops_the_call_and_the_registration() {
     let server = start(&["1001"], "5s");
-    let (phone, _invite, _rtp, run) = answered_call(&server, 8000);
+    let (phone, _invite, _peer, run) = answered_call(&server, 8000, 0);
     assert_eq!(agent_state(&server), "on_call");
 
     // The tab is closed mid-call.

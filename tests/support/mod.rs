@@ -16,6 +16,7 @@ pub mod process;
 pub mod server;
 pub mod sip;
 pub mod sipp;
+pub mod webrtc_peer;
 pub mod ws_sip;
 
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};

@@ -284,6 +284,11 @@ listen = "{http}"
     if let Some(min) = o.min_password_length {
         let _ = write!(text, "\n[users]\nmin_password_length = {min}\n");
     }
+    // The WebRTC gateway runs beside the ws:// listener; on a free port, so
+    // servers of suites running side by side do not collide.
+    if !o.extra.contains("[media]") {
+        text.push_str("\n[media]\nwebrtc_port = 0\n");
+    }
     text.push_str(&o.extra);
     text
 }

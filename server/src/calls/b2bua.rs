@@ -89,6 +89,9 @@ struct AgentLeg {
     dialout: bool,
     /// Sent again with credentials after a challenge (so not again).
     auth_tried: bool,
+    /// The WebRTC gateway's peer when the agent is a browser: its SDP is
+    /// translated to and from the plain RTP the media session speaks.
+    webrtc: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -264,6 +267,9 @@ impl B2bua {
     /// Forgets an agent leg and its dialog.
     fn remove_leg(&mut self, key: Key) -> Option<AgentLeg> {
         let leg = self.legs.remove(&key)?;
+        if let (Some(peer), Some(media)) = (leg.webrtc, self.media.as_mut()) {
+            media.webrtc_close(peer);
+        }
         if !self.reinvites.is_empty() {
             self.reinvites.retain(|_, r| r.leg != key);
         }

@@ -178,8 +178,24 @@ impl B2bua {
         let Some(leg) = self.legs.get_mut(&key) else {
             return;
         };
-        let (call, agent) = (leg.call, leg.agent.clone());
+        let (call, agent, webrtc) = (leg.call, leg.agent.clone(), leg.webrtc);
         self.ack_agent(layer, key);
+        // A browser's answer becomes the gateway's plain one; a refused one
+        // ends the leg and the call goes on to the next agent.
+        let body = match (webrtc, self.media.as_mut()) {
+            (Some(peer), Some(media)) => match media.webrtc_answer(peer, &msg.body, call) {
+                Some(plain) => plain,
+                None => {
+                    self.bye_agent(now, layer, key);
+                    if self.calls.contains_key(&call) {
+                        self.acd.handle_agent_rejected(now, call, &agent);
+                    }
+                    self.run_commands(now, layer, registrar);
+                    return;
+                }
+            },
+            _ => msg.body.clone(),
+        };
         let outcome = if self.calls.contains_key(&call) {
             self.acd.handle_agent_answered(now, call, &agent)
         } else {
@@ -190,7 +206,7 @@ impl B2bua {
                 if let Some(leg) = self.legs.get_mut(&key) {
                     leg.state = AgentLegState::Connected;
                 }
-                let sdp = self.join_media(now, call, &msg.body);
+                let sdp = self.join_media(now, call, &body);
                 let c = self.calls.get_mut(&call).expect("checked above");
                 c.connected = Some(key);
                 if c.caller.answered {
@@ -212,7 +228,7 @@ impl B2bua {
                 self.arm_keepalive(now, call);
             }
             AnswerOutcome::Consulting => {
-                self.consult_connected(now, layer, registrar, key, call, &msg.body);
+                self.consult_connected(now, layer, registrar, key, call, &body);
             }
             AnswerOutcome::NotWanted => self.bye_agent(now, layer, key),
         }
@@ -323,11 +339,36 @@ impl B2bua {
             None,
         ));
         let content_type = caller.headers.content_type.as_ref().map(|c| c.to_string());
-        let body = c
+        let mut body = c
             .consult
             .as_ref()
             .map_or(&c.sdp_for_agent, |k| &k.sdp_for_target)
             .clone();
+        // A browser (SIP over WebSocket) gets a WebRTC offer from the
+        // gateway instead of the plain one. Consultations are not bridged
+        // to browsers yet.
+        let mut webrtc = None;
+        if transport == crate::config::Transport::Ws && !body.is_empty() {
+            let session = c
+                .consult
+                .is_none()
+                .then(|| c.media.as_ref().map(|(_, a)| a.id));
+            let offer = match (session.flatten(), self.media.as_mut()) {
+                (Some(id), Some(media)) => media.webrtc_offer(id, &body),
+                _ => None,
+            };
+            let Some((peer, offer)) = offer else {
+                tracing::info!(
+                    call,
+                    agent,
+                    "a browser agent cannot take this call's media; skipped"
+                );
+                self.acd.handle_agent_rejected(now, call, agent);
+                return;
+            };
+            webrtc = Some(peer);
+            body = offer;
+        }
         let sent = self.send_invite(
             now,
             layer,
@@ -344,8 +385,18 @@ impl B2bua {
                 again: None,
             },
         );
-        if sent.is_none() {
-            self.acd.handle_agent_rejected(now, call, agent);
+        match sent {
+            Some(key) => {
+                if let Some(leg) = self.legs.get_mut(&key) {
+                    leg.webrtc = webrtc;
+                }
+            }
+            None => {
+                if let (Some(peer), Some(media)) = (webrtc, self.media.as_mut()) {
+                    media.webrtc_close(peer);
+                }
+                self.acd.handle_agent_rejected(now, call, agent);
+            }
         }
     }
 }

@@ -109,6 +109,7 @@ impl B2bua {
                         dialog: None,
                         dialout: inv.dialout,
                         auth_tried: inv.again.is_some(),
+                        webrtc: None,
                     },
                 );
                 Some(key)

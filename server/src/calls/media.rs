@@ -35,6 +35,24 @@ pub trait MediaControl: Send {
     fn stats(&self, id: SessionId) -> Option<crate::media::Stats>;
     /// Frees the session's ports.
     fn destroy(&mut self, id: SessionId);
+    /// A WebRTC (browser) peer for session `id`'s agent leg, offered the
+    /// codecs of `plain` (our offer for agents): the peer's number and the
+    /// SDP offer for the browser. `None` when there is no gateway or the
+    /// offer holds nothing a browser takes.
+    fn webrtc_offer(&mut self, id: SessionId, plain: &[u8]) -> Option<(u64, bytes::Bytes)> {
+        let _ = (id, plain);
+        None
+    }
+    /// The browser's answer for `peer`: the plain answer to use in its
+    /// place. `None` when it is refused.
+    fn webrtc_answer(&mut self, peer: u64, answer: &[u8], call: u64) -> Option<bytes::Bytes> {
+        let _ = (peer, answer, call);
+        None
+    }
+    /// Forgets a WebRTC peer.
+    fn webrtc_close(&mut self, peer: u64) {
+        let _ = peer;
+    }
 }
 
 /// The real engine, with the address to advertise in SDP.
@@ -43,6 +61,8 @@ pub struct EngineControl {
     pub engine: std::sync::Arc<MediaEngine>,
     /// The address phones send RTP to.
     pub advertise: IpAddr,
+    /// The WebRTC gateway, when browsers can register (a `ws://` listener).
+    pub webrtc: Option<std::sync::Arc<crate::media::WebRtcGateway>>,
 }
 
 impl MediaControl for EngineControl {
@@ -87,6 +107,38 @@ impl MediaControl for EngineControl {
     }
 
     fn destroy(&mut self, id: SessionId) {
+        if let Some(gw) = &self.webrtc {
+            gw.close_session(id);
+        }
         self.engine.destroy(id);
+    }
+
+    fn webrtc_offer(&mut self, id: SessionId, plain: &[u8]) -> Option<(u64, bytes::Bytes)> {
+        let gw = self.webrtc.as_ref()?;
+        let sdp = careline_shared::sdp::Sdp::parse(plain).ok()?;
+        match gw.offer(id, &sdp) {
+            Ok((peer, offer)) => Some((peer.0, bytes::Bytes::from(offer))),
+            Err(e) => {
+                tracing::info!(session = id.0, error = %e, "no webrtc leg");
+                None
+            }
+        }
+    }
+
+    fn webrtc_answer(&mut self, peer: u64, answer: &[u8], call: u64) -> Option<bytes::Bytes> {
+        let gw = self.webrtc.as_ref()?;
+        match gw.answer(crate::media::webrtc::PeerId(peer), answer, call) {
+            Ok(plain) => Some(bytes::Bytes::from(plain.to_bytes())),
+            Err(e) => {
+                tracing::info!(peer, error = %e, "browser answer refused");
+                None
+            }
+        }
+    }
+
+    fn webrtc_close(&mut self, peer: u64) {
+        if let Some(gw) = &self.webrtc {
+            gw.close(crate::media::webrtc::PeerId(peer));
+        }
     }
 }

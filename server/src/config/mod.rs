@@ -90,6 +90,10 @@ pub struct MediaSection {
     /// (a recorded "we will call you back"), same formats; by default
     /// three information tones.
     pub dropped_file: Option<std::path::PathBuf>,
+    /// The UDP port of the WebRTC gateway, one for every browser (default
+    /// 20443; 0 picks a free one). Bound on `bind_ip`, announced at
+    /// `public_ip` when set. Used only when `[sip] listen` has a `ws://`.
+    pub webrtc_port: u16,
 }
 
 impl Default for MediaSection {
@@ -105,6 +109,7 @@ impl Default for MediaSection {
             ringback_file: None,
             hold_file: None,
             dropped_file: None,
+            webrtc_port: 20443,
         }
     }
 }
@@ -633,6 +638,15 @@ impl Config {
             return Err(invalid(
                 "media.port_max",
                 "the RTP port range needs at least four ports (one call)".into(),
+            ));
+        }
+        if (self.media.port_min..=self.media.port_max).contains(&self.media.webrtc_port) {
+            return Err(invalid(
+                "media.webrtc_port",
+                format!(
+                    "{} is inside the RTP port range {}-{}; the gateway needs a port of its own",
+                    self.media.webrtc_port, self.media.port_min, self.media.port_max
+                ),
             ));
         }
         if self.media.workers == 0 || self.media.workers > 64 {

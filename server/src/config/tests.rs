@@ -47,6 +47,17 @@ fn an_unsupported_transport_is_named_with_the_ones_there_are() {
 }
 
 #[test]
+fn a_webrtc_port_inside_the_rtp_range_is_refused_by_name() {
+    let err = Config::parse("[media]\nport_min = 30000\nport_max = 30099\nwebrtc_port = 30010\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("webrtc_port") && err.contains("30000-30099"),
+        "{err}"
+    );
+}
+
+#[test]
 fn unknown_key_is_named() {
     let err = Config::parse("[registrar]\nlockout_afterr = 3\n")
         .unwrap_err()

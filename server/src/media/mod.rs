@@ -84,6 +84,7 @@ mod session;
 mod stats;
 mod tones;
 pub mod webrtc;
+mod webrtc_io;
 mod worker;
 
 #[cfg(test)]
@@ -94,3 +95,4 @@ mod webrtc_tests;
 pub use config::MediaConfig;
 pub use engine::{Leg, MediaEngine, MediaError, MediaEvent, Mode, SessionHandle, SessionId};
 pub use stats::{LegStats, Stats};
+pub use webrtc_io::WebRtcGateway;

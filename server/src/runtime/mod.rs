@@ -501,10 +501,23 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
         } else {
             config.media.bind_ip
         });
+    // Browsers reach the server only over SIP WebSocket: the gateway runs
+    // when there is a ws:// listener.
+    let webrtc = match first_ws {
+        Some(_) => {
+            let bind = SocketAddr::new(config.media.bind_ip, config.media.webrtc_port);
+            let gw = crate::media::WebRtcGateway::start(bind, advertise).with_context(|| {
+                format!("binding the webrtc gateway on udp {bind} ([media] webrtc_port)")
+            })?;
+            Some(Arc::new(gw))
+        }
+        None => None,
+    };
     let media: Box<dyn crate::calls::media::MediaControl> =
         Box::new(crate::calls::media::EngineControl {
             engine: Arc::new(engine),
             advertise,
+            webrtc,
         });
     let core = core_task::CoreTask::new(
         endpoint_settings(&config, first_udp, first_tcp, first_ws),

@@ -1,0 +1,275 @@
+//! The WebRTC gateway's driver: one OS thread with a `mio` poll over the
+//! public socket (every browser) and each peer's inner socket (towards the
+//! media session), feeding the sans-IO [`Gateway`] and sending what it
+//! queues. The call core offers, answers and closes peers from its own
+//! thread through [`WebRtcGateway`]; those calls lock the gateway briefly,
+//! send what the change produced, and wake the thread so it waits on the
+//! right deadline.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use careline_shared::sdp::Sdp;
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+
+use super::SessionId;
+use super::webrtc::{Gateway, GatewayError, GatewayEvent, PeerId, PeerStats, Via};
+
+const PUBLIC: Token = Token(0);
+const WAKE: Token = Token(1);
+
+fn token(peer: PeerId) -> Token {
+    Token(peer.0 as usize + 2)
+}
+
+struct State {
+    gateway: Gateway,
+    public: UdpSocket,
+    inner: HashMap<PeerId, UdpSocket>,
+}
+
+impl State {
+    /// Sends everything the gateway queued.
+    fn flush(&mut self) {
+        while let Some(d) = self.gateway.poll_datagram() {
+            let socket = match d.via {
+                Via::Public => Some(&self.public),
+                Via::Inner(id) => self.inner.get(&id),
+            };
+            if let Some(s) = socket
+                && let Err(e) = s.send_to(&d.data, d.to)
+                && e.kind() != io::ErrorKind::WouldBlock
+            {
+                tracing::debug!(to = %d.to, error = %e, "webrtc send failed");
+            }
+        }
+        while let Some(e) = self.gateway.poll_event() {
+            match e {
+                GatewayEvent::Connected(id) => tracing::info!(peer = id.0, "webrtc peer connected"),
+                GatewayEvent::Disconnected(id) => {
+                    tracing::info!(peer = id.0, "webrtc peer disconnected")
+                }
+            }
+        }
+    }
+}
+
+/// The gateway and its thread.
+pub struct WebRtcGateway {
+    state: Arc<Mutex<State>>,
+    registry: Registry,
+    waker: Arc<Waker>,
+    inner_ip: IpAddr,
+    public_addr: SocketAddr,
+    stopping: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl WebRtcGateway {
+    /// Binds the public socket at `bind` and starts the thread; browsers
+    /// are told to reach it at `advertise` (with the bound port).
+    pub fn start(bind: SocketAddr, advertise: IpAddr) -> io::Result<WebRtcGateway> {
+        let std_socket = std::net::UdpSocket::bind(bind)?;
+        std_socket.set_nonblocking(true)?;
+        let local = std_socket.local_addr()?;
+        let mut public = UdpSocket::from_std(std_socket);
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut public, PUBLIC, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
+        let registry = poll.registry().try_clone()?;
+        let candidate = SocketAddr::new(advertise, local.port());
+        let state = Arc::new(Mutex::new(State {
+            gateway: Gateway::new(local, candidate),
+            public,
+            inner: HashMap::new(),
+        }));
+        let stopping = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::Builder::new()
+            .name("careline-webrtc".into())
+            .spawn({
+                let state = Arc::clone(&state);
+                let stopping = Arc::clone(&stopping);
+                move || run(poll, state, stopping)
+            })?;
+        // Inner sockets sit where the media engine's sockets can reach them.
+        let inner_ip = match bind.ip() {
+            ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ip => ip,
+        };
+        tracing::info!(listen = %local, candidate = %candidate, "webrtc gateway listening");
+        Ok(WebRtcGateway {
+            state,
+            registry,
+            waker,
+            inner_ip,
+            public_addr: candidate,
+            stopping,
+            thread: Some(thread),
+        })
+    }
+
+    /// Where browsers send media (the candidate in every offer).
+    pub fn public_addr(&self) -> SocketAddr {
+        self.public_addr
+    }
+
+    /// A browser peer for `session`'s leg B: its id and the browser's offer.
+    pub fn offer(&self, session: SessionId, plain: &Sdp) -> Result<(PeerId, String), GatewayError> {
+        let io = |e: io::Error| GatewayError::Rtc(format!("inner socket: {e}"));
+        let std_socket =
+            std::net::UdpSocket::bind(SocketAddr::new(self.inner_ip, 0)).map_err(io)?;
+        std_socket.set_nonblocking(true).map_err(io)?;
+        let inner = std_socket.local_addr().map_err(io)?;
+        let mut socket = UdpSocket::from_std(std_socket);
+        let mut state = lock(&self.state);
+        let (id, offer) = state.gateway.offer(Instant::now(), session, plain, inner)?;
+        if let Err(e) = self
+            .registry
+            .register(&mut socket, token(id), Interest::READABLE)
+        {
+            state.gateway.close(id);
+            return Err(io(e));
+        }
+        state.inner.insert(id, socket);
+        state.flush();
+        drop(state);
+        let _ = self.waker.wake();
+        Ok((id, offer))
+    }
+
+    /// The browser's answer for `peer`: the plain answer for the call core.
+    pub fn answer(
+        &self,
+        peer: PeerId,
+        answer: &[u8],
+        session_id: u64,
+    ) -> Result<Sdp, GatewayError> {
+        let mut state = lock(&self.state);
+        let plain = state
+            .gateway
+            .answer(Instant::now(), peer, answer, session_id)?;
+        state.flush();
+        drop(state);
+        let _ = self.waker.wake();
+        Ok(plain)
+    }
+
+    /// Forgets a peer and closes its inner socket.
+    pub fn close(&self, peer: PeerId) {
+        let mut state = lock(&self.state);
+        state.gateway.close(peer);
+        if let Some(mut s) = state.inner.remove(&peer) {
+            let _ = self.registry.deregister(&mut s);
+        }
+    }
+
+    /// Forgets every peer of a media session.
+    pub fn close_session(&self, session: SessionId) {
+        let mut state = lock(&self.state);
+        for id in state.gateway.close_session(session) {
+            if let Some(mut s) = state.inner.remove(&id) {
+                let _ = self.registry.deregister(&mut s);
+            }
+        }
+    }
+
+    /// A peer's packet counts.
+    pub fn stats(&self, peer: PeerId) -> Option<PeerStats> {
+        lock(&self.state).gateway.stats(peer)
+    }
+
+    /// Peers alive.
+    pub fn peers(&self) -> usize {
+        lock(&self.state).gateway.len()
+    }
+}
+
+impl Drop for WebRtcGateway {
+    fn drop(&mut self) {
+        self.stopping.store(true, Ordering::Release);
+        let _ = self.waker.wake();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(mut poll: Poll, state: Arc<Mutex<State>>, stopping: Arc<AtomicBool>) {
+    let mut events = Events::with_capacity(256);
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let timeout = lock(&state)
+            .gateway
+            .poll_timeout()
+            .map(|t| t.saturating_duration_since(Instant::now()))
+            // Nothing to time: still look up now and then.
+            .unwrap_or(Duration::from_secs(1));
+        if let Err(e) = poll.poll(&mut events, Some(timeout)) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            tracing::error!(error = %e, "webrtc poll failed; the gateway stops");
+            return;
+        }
+        if stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let mut state = lock(&state);
+        for event in events.iter() {
+            match event.token() {
+                WAKE => {}
+                PUBLIC => loop {
+                    match state.public.recv_from(&mut buf) {
+                        Ok((n, from)) => {
+                            let now = Instant::now();
+                            state.gateway.handle_public(now, from, &buf[..n]);
+                            state.flush();
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "webrtc receive failed");
+                            break;
+                        }
+                    }
+                },
+                Token(t) => {
+                    let id = PeerId((t - 2) as u64);
+                    loop {
+                        let Some(socket) = state.inner.get(&id) else {
+                            break;
+                        };
+                        match socket.recv_from(&mut buf) {
+                            Ok((n, from)) => {
+                                state
+                                    .gateway
+                                    .handle_inner(Instant::now(), id, from, &buf[..n]);
+                                state.flush();
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(e) => {
+                                tracing::debug!(peer = id.0, error = %e, "webrtc inner receive failed");
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let now = Instant::now();
+        if state.gateway.poll_timeout().is_some_and(|t| t <= now) {
+            state.gateway.handle_timeout(now);
+            state.flush();
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! A browser's media side for tests without a browser: a full ICE agent
+//! (controlling) with DTLS-SRTP, on `str0m`, over a real UDP socket. It
+//! answers the server's WebRTC offer, connects to the gateway, sends a
+//! 20 ms A-law packet every 20 ms once connected, and counts what it
+//! receives. Its thread stops when the peer is dropped or finished.
+
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use str0m::change::SdpOffer;
+use str0m::media::{Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{RtpWrite, SeqNo};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+
+/// What the peer saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// ICE and DTLS came up.
+    pub connected: bool,
+    /// RTP packets received (decrypted).
+    pub received: u64,
+    /// RTP packets sent.
+    pub sent: u64,
+}
+
+/// A running peer.
+pub struct BrowserPeer {
+    stop: Arc<AtomicBool>,
+    report: Arc<std::sync::Mutex<Report>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl BrowserPeer {
+    /// Answers `offer` from a socket on `ip`; the SDP answer and the peer,
+    /// which sends up to `send` packets once connected.
+    pub fn answer(offer: &str, ip: std::net::IpAddr, send: u64) -> Result<(String, BrowserPeer)> {
+        let socket = UdpSocket::bind(SocketAddr::new(ip, 0))?;
+        let local = socket.local_addr()?;
+        let mut rtc = Rtc::builder()
+            .set_rtp_mode(true)
+            .enable_pcmu(true, false)
+            .enable_pcma(true, false)
+            .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
+            .build(Instant::now());
+        rtc.add_local_candidate(Candidate::host(local, "udp").map_err(|e| anyhow!("{e}"))?);
+        let offer = SdpOffer::from_sdp_string(offer).context("the server's offer")?;
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .context("accepting the offer")?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let report = Arc::new(std::sync::Mutex::new(Report::default()));
+        let thread = std::thread::spawn({
+            let (stop, report) = (stop.clone(), report.clone());
+            move || run(rtc, socket, send, &stop, &report)
+        });
+        Ok((
+            answer.to_sdp_string(),
+            BrowserPeer {
+                stop,
+                report,
+                thread: Some(thread),
+            },
+        ))
+    }
+
+    /// What it has seen so far.
+    pub fn report(&self) -> Report {
+        *self.report.lock().unwrap()
+    }
+
+    /// Waits until `done` holds for the report, or `timeout`.
+    pub fn wait(&self, timeout: Duration, done: impl Fn(&Report) -> bool) -> Result<Report> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let r = self.report();
+            if done(&r) {
+                return Ok(r);
+            }
+            if Instant::now() >= deadline {
+                return Err(anyhow!("webrtc peer: not there within {timeout:?}: {r:?}"));
+            }
+            // The peer's thread updates the report as packets arrive; look
+            // again shortly (polling a counter, not timing the protocol).
+            std::thread::park_timeout(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for BrowserPeer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(
+    mut rtc: Rtc,
+    socket: UdpSocket,
+    send: u64,
+    stop: &AtomicBool,
+    report: &std::sync::Mutex<Report>,
+) {
+    let local = socket.local_addr().unwrap();
+    let mut buf = vec![0u8; 2048];
+    let mut mid: Option<Mid> = None;
+    let mut next_send: Option<Instant> = None;
+    let mut seq = 0u64;
+    let end = Instant::now() + Duration::from_secs(60);
+    while !stop.load(Ordering::Acquire) && Instant::now() < end {
+        // Drain everything str0m wants done.
+        let timeout = loop {
+            match rtc.poll_output() {
+                Ok(Output::Timeout(t)) => break t,
+                Ok(Output::Transmit(t)) => {
+                    let _ = socket.send_to(&t.contents, t.destination);
+                }
+                Ok(Output::Event(Event::Connected)) => {
+                    report.lock().unwrap().connected = true;
+                    next_send = Some(Instant::now());
+                }
+                Ok(Output::Event(Event::MediaAdded(m))) => mid = Some(m.mid),
+                Ok(Output::Event(Event::RtpPacket(_))) => report.lock().unwrap().received += 1,
+                Ok(Output::Event(_)) => {}
+                Err(_) => return,
+            }
+        };
+        let now = Instant::now();
+        // Speak: one packet per 20 ms of real time.
+        if let (Some(at), Some(mid)) = (next_send, mid)
+            && at <= now
+            && seq < send
+        {
+            let mut api = rtc.direct_api();
+            if let Some(stream) = api.stream_tx_by_mid(mid, None) {
+                stream.write_rtp(RtpWrite::new(
+                    Pt::from(8),
+                    SeqNo::from(seq),
+                    (seq * 160) as u32,
+                    now,
+                    vec![0xd5; 160],
+                ));
+                seq += 1;
+                report.lock().unwrap().sent = seq;
+            }
+            next_send = Some(at + Duration::from_millis(20));
+            continue;
+        }
+        let mut wait = timeout.saturating_duration_since(now);
+        if let Some(at) = next_send.filter(|_| seq < send) {
+            wait = wait.min(at.saturating_duration_since(now));
+        }
+        let _ = socket.set_read_timeout(Some(
+            wait.clamp(Duration::from_millis(1), Duration::from_millis(50)),
+        ));
+        let input = match socket.recv_from(&mut buf) {
+            Ok((n, source)) => match buf[..n].try_into() {
+                Ok(contents) => Input::Receive(
+                    Instant::now(),
+                    Receive {
+                        proto: Protocol::Udp,
+                        source,
+                        destination: local,
+                        contents,
+                    },
+                ),
+                Err(_) => continue,
+            },
+            Err(_) => Input::Timeout(Instant::now()),
+        };
+        if rtc.handle_input(input).is_err() {
+            return;
+        }
+    }
+}
