@@ -91,7 +91,7 @@ pub struct MediaSection {
     /// three information tones.
     pub dropped_file: Option<std::path::PathBuf>,
     /// The UDP port of the WebRTC gateway, one for every browser (default
-    /// 20443; 0 picks a free one). Bound on `bind_ip`, announced at
+    /// 21000, just past the RTP range; 0 picks a free one). Bound on `bind_ip`, announced at
     /// `public_ip` when set. Used only when `[sip] listen` has a `ws://`.
     pub webrtc_port: u16,
 }
@@ -109,7 +109,7 @@ impl Default for MediaSection {
             ringback_file: None,
             hold_file: None,
             dropped_file: None,
-            webrtc_port: 20443,
+            webrtc_port: 21000,
         }
     }
 }
