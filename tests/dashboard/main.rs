@@ -12,6 +12,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod phone;
+
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::process::Command;

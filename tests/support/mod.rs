@@ -53,8 +53,34 @@ fn only_loopback() -> bool {
         dev.lines()
             .skip(2)
             .filter_map(|l| l.split(':').next())
-            .all(|name| name.trim() == "lo")
+            .all(|name| name.trim() == "lo" || name.trim().starts_with(VETH))
     })
+}
+
+/// The names of the veth pair [`veth_pair`] makes (`clv0`, `clv1`).
+const VETH: &str = "clv";
+
+/// A veth pair inside the private namespace, `clv0` with `a` and `clv1`
+/// with `b` (a /24): a network that is not loopback, for peers that will
+/// not use loopback (a browser's ICE). Made once; later calls find it.
+pub fn veth_pair(a: Ipv4Addr, b: Ipv4Addr) -> Result<()> {
+    require_private_netns();
+    let ip = |args: &[&str]| -> Result<()> {
+        let out = std::process::Command::new("ip").args(args).output()?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() || err.contains("File exists") || err.contains("already assigned") {
+            Ok(())
+        } else {
+            anyhow::bail!("ip {}: {}", args.join(" "), err.trim())
+        }
+    };
+    let (v0, v1) = (format!("{VETH}0"), format!("{VETH}1"));
+    ip(&["link", "add", &v0, "type", "veth", "peer", "name", &v1])?;
+    ip(&["addr", "add", &format!("{a}/24"), "dev", &v0])?;
+    ip(&["addr", "add", &format!("{b}/24"), "dev", &v1])?;
+    ip(&["link", "set", &v0, "up"])?;
+    ip(&["link", "set", &v1, "up"])?;
+    Ok(())
 }
 
 /// The repository's top folder (the workspace root).

@@ -3,6 +3,14 @@
 // back to the login page.
 
 const KEY = "careline.session";
+// The browser phone registers with the login's own password (the server
+// knows no other for staff); it stays in this tab's sessionStorage only
+// and goes at sign-out.
+const SIP_KEY = "careline.sip";
+
+export function sipPassword() {
+  return sessionStorage.getItem(SIP_KEY);
+}
 
 export function session() {
   try {
@@ -30,12 +38,14 @@ export async function login(extension, password) {
   const body = await r.json().catch(() => ({}));
   if (!r.ok) throw new Error(body.error || `HTTP ${r.status}`);
   sessionStorage.setItem(KEY, JSON.stringify(body));
+  sessionStorage.setItem(SIP_KEY, password);
   return body;
 }
 
 export async function logout() {
   const s = session();
   sessionStorage.removeItem(KEY);
+  sessionStorage.removeItem(SIP_KEY);
   if (s) {
     await fetch("/api/logout", {
       method: "POST",
@@ -61,6 +71,19 @@ export async function get(path, { raw = false } = {}) {
   const body = await r.json().catch(() => ({}));
   if (!r.ok) throw new Error(body.error || `HTTP ${r.status}`);
   return body;
+}
+
+/** Sends `body` as JSON with `method`; the answer's JSON, or an error with the server's message. */
+export async function send(method, path, body) {
+  const s = session();
+  const r = await fetch(path, {
+    method,
+    headers: { authorization: `Bearer ${s?.token}`, "content-type": "application/json" },
+    body: JSON.stringify(body ?? {}),
+  });
+  const answer = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(answer.error || `HTTP ${r.status}`);
+  return answer;
 }
 
 /**

@@ -46,6 +46,9 @@ static ASSETS: &[Asset] = &[
     asset!("js/history.js", JS),
     asset!("js/agent.js", JS),
     asset!("js/teleconsults.js", JS),
+    asset!("js/phone.js", JS),
+    asset!("vendor/jssip/jssip.esm.js", JS),
+    asset!("vendor/jssip/LICENSES", "text/plain; charset=utf-8"),
     asset!("vendor/uplot/uPlot.esm.js", JS),
     asset!("vendor/uplot/uPlot.min.css", CSS),
     asset!("vendor/uplot/LICENSE", "text/plain; charset=utf-8"),
@@ -57,6 +60,10 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
                    connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 fn serve(path: &str) -> Response {
+    serve_with(path, CSP.to_string())
+}
+
+fn serve_with(path: &str, csp: String) -> Response {
     let Some(a) = ASSETS.iter().find(|a| a.path == path) else {
         return (StatusCode::NOT_FOUND, "no such file\n").into_response();
     };
@@ -64,10 +71,9 @@ fn serve(path: &str) -> Response {
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(a.mime));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -99,9 +105,48 @@ pub(crate) async fn teleconsults() -> Response {
     serve("teleconsults.html")
 }
 
-/// `GET /agent`
-pub(crate) async fn agent() -> Response {
-    serve("agent.html")
+/// `GET /agent`: the agent's page is also their browser phone, which
+/// connects to the SIP WebSocket listener(s) as well as to this origin.
+pub(crate) async fn agent(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    serve_with("agent.html", agent_csp(&state.sip_listen, host))
+}
+
+/// The page's policy with the SIP WebSocket origins added to `connect-src`;
+/// a listener on a wildcard address is reached at the host the page came
+/// from.
+fn agent_csp(listen: &[String], page_host: &str) -> String {
+    let page_host = match page_host.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => page_host,
+    };
+    let mut sources = String::new();
+    for l in listen {
+        let Some((scheme, addr)) = l.split_once("://") else {
+            continue;
+        };
+        if scheme != "ws" && scheme != "wss" {
+            continue;
+        }
+        let Some((host, port)) = addr.rsplit_once(':') else {
+            continue;
+        };
+        let host = match host {
+            "0.0.0.0" | "[::]" => page_host,
+            h => h,
+        };
+        sources.push_str(&format!(" {scheme}://{host}:{port}"));
+    }
+    CSP.replace(
+        "connect-src 'self'",
+        &format!("connect-src 'self'{sources}"),
+    )
 }
 
 /// `GET /static/{*path}`
@@ -183,5 +228,22 @@ mod tests {
         );
         let r = file(Path("js/../../Cargo.toml".into())).await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn the_agent_page_may_connect_to_the_sip_websocket_and_nothing_else() {
+        let listen = vec![
+            "udp://0.0.0.0:5060".to_string(),
+            "ws://0.0.0.0:8088".to_string(),
+            "ws://10.0.0.5:8089".to_string(),
+        ];
+        let csp = agent_csp(&listen, "clinic.example:8080");
+        assert!(
+            csp.contains("connect-src 'self' ws://clinic.example:8088 ws://10.0.0.5:8089;"),
+            "{csp}"
+        );
+        assert!(!csp.contains("udp"), "{csp}");
+        // Without a SIP WebSocket the policy is the other pages' one.
+        assert_eq!(agent_csp(&listen[..1], "x"), CSP);
     }
 }

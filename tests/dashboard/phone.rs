@@ -1,0 +1,165 @@
+//! The browser softphone in a real browser: headless Debian Chromium with a
+//! fake microphone (`tests/browser/phone.mjs`) signs in as an agent,
+//! registers over the server's SIP WebSocket and answers a SIPp patient's
+//! call through the queue after the identity check; audio flows both ways
+//! through the WebRTC gateway (the browser's getStats and the relay's
+//! packet counts). ICE needs an address that is not loopback, so the media
+//! side of the server sits on a veth pair inside the private namespace.
+
+use std::net::Ipv4Addr;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::support;
+use support::process::Spawned;
+use support::server::{Options, Server, http_get_auth, http_json};
+use support::sipp::Sipp;
+
+const PASSWORD: &str = "correct-horse";
+const TOKEN: &str = "phone-suite-token-0123";
+const MEDIA_IP: Ipv4Addr = Ipv4Addr::new(10, 231, 0, 1);
+const BROWSER_IP: Ipv4Addr = Ipv4Addr::new(10, 231, 0, 2);
+
+#[test]
+fn an_agent_answers_a_patients_call_in_the_browser_with_audio_both_ways() {
+    support::veth_pair(MEDIA_IP, BROWSER_IP).unwrap();
+    let browser_dir = support::repo_root().join("tests/browser");
+    assert!(
+        browser_dir.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed in tests/browser: scripts/test runs `npm ci` there"
+    );
+    let base = support::free_udp_port(Ipv4Addr::LOCALHOST) & !3;
+    let options = Options {
+        api_token: Some(TOKEN.into()),
+        extra: format!(
+            "\n[media]\nbind_ip = \"{MEDIA_IP}\"\nwebrtc_port = 0\nport_min = {base}\nport_max = {}\n\n\
+             [[queues]]\nname = \"reception\"\nnumber = \"100\"\nagents = [\"1001\"]\n\
+             ring_cycle = \"5s\"\nwrap_up = \"0s\"\n",
+            base + 39
+        ),
+        ..Options::default()
+    }
+    .algorithms(&["MD5"])
+    .user("1001", PASSWORD);
+    let server = Server::start(options).unwrap_or_else(|e| panic!("no server: {e:#}"));
+    // The patient is filed under another way of writing her number.
+    let (status, body) = http_json(
+        server.http,
+        "PUT",
+        "/api/patients/mis-55",
+        Some(TOKEN),
+        r#"{"full_name": "Anna Volkova", "address_as": "Anna Sergeevna", "birth_date": "1985-03-14",
+            "phones": ["8 921 000-00-00"], "notes": {"reminders": "bring the referral"}}"#,
+    )
+    .unwrap();
+    assert_eq!(status, 201, "{body}");
+
+    let shot = match std::env::var("CARELINE_PHONE_SCREENSHOT") {
+        Ok(p) => support::repo_root().join(p),
+        Err(_) => server.dir().join("phone.png"),
+    };
+    let mut node = Command::new("node");
+    node.arg(browser_dir.join("phone.mjs"))
+        .current_dir(&browser_dir)
+        .env("BASE_URL", format!("http://{}", server.http))
+        .env("EXTENSION", "1001")
+        .env("PASSWORD", PASSWORD)
+        .env("DOB", "14.03.1985")
+        .env("SCREENSHOT", &shot);
+    let mut page = Spawned::start(
+        "chromium phone",
+        &mut node,
+        &server.dir().join("browser.log"),
+    )
+    .unwrap();
+    let page_failed = |page: &Spawned, server: &Server, what: &str| -> String {
+        format!(
+            "{what}\n--- page ---\n{}\n--- server ---\n{}",
+            page.log(),
+            server.tail(40)
+        )
+    };
+    page.wait_for_line("READY", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{}", page_failed(&page, &server, &format!("{e:#}"))));
+
+    let media_port = support::free_udp_block(Ipv4Addr::LOCALHOST, 4);
+    let caller = std::thread::spawn({
+        let sipp = Sipp::new(server.dir(), "queue_caller.xml", server.sip)
+            .var("number", "100")
+            .var("caller", "+79210000000")
+            .var("talk_ms", "8000")
+            .arg("-mi")
+            .arg("127.0.0.1")
+            .arg("-mp")
+            .arg(&media_port.to_string());
+        move || sipp.run()
+    });
+    let ringing = page
+        .wait_for_line("RINGING", Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{}", page_failed(&page, &server, &format!("{e:#}"))));
+    // Before the check: how to address her, nothing more.
+    assert!(ringing.contains("Anna Sergeevna"), "{ringing}");
+    assert!(
+        !ringing.contains("Volkova") && !ringing.contains("1985"),
+        "{ringing}"
+    );
+    let card = page
+        .wait_for_line("CARD", Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{}", page_failed(&page, &server, &format!("{e:#}"))));
+    assert!(
+        card.contains("Anna Volkova") && card.contains("bring the referral"),
+        "{card}"
+    );
+    let stats = page
+        .wait_for_line("STATS", Duration::from_secs(40))
+        .unwrap_or_else(|e| panic!("{}", page_failed(&page, &server, &format!("{e:#}"))));
+    let stats: Value = serde_json::from_str(stats.trim_start_matches("STATS ").trim()).unwrap();
+    assert!(stats["inbound"].as_u64().unwrap() > 50, "{stats}");
+    assert!(stats["outbound"].as_u64().unwrap() > 50, "{stats}");
+    page.wait_for_line("DONE", Duration::from_secs(40))
+        .unwrap_or_else(|e| panic!("{}", page_failed(&page, &server, &format!("{e:#}"))));
+    let run = caller.join().unwrap().unwrap();
+    assert!(run.passed(), "the caller's call\n{}", run.describe());
+
+    // The server's side of the same call: answered in the browser, the
+    // relay counted packets both ways, and the identity check is on file.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let call = loop {
+        let (status, body) = http_get_auth(server.http, "/api/calls/call-00000001", TOKEN).unwrap();
+        if status == 200 {
+            let call: Value = serde_json::from_str(&body).unwrap();
+            if !call["end_reason"].is_null() {
+                break call;
+            }
+        }
+        assert!(Instant::now() < deadline, "the call has no end: {body}");
+    };
+    assert_eq!(call["answered_by"], "1001", "{call:#}");
+    let events = call["events"].as_array().unwrap();
+    let whole = events
+        .iter()
+        .find(|e| e["kind"] == "media_stats" && e["data"]["ringing"] == false)
+        .unwrap_or_else(|| panic!("no media_stats in {call:#}"));
+    assert!(whole["data"]["agent_in"].as_u64().unwrap() > 50, "{whole}");
+    assert!(whole["data"]["agent_out"].as_u64().unwrap() > 50, "{whole}");
+    assert!(
+        events.iter().any(|e| e["kind"] == "identity_confirmed"),
+        "no identity_confirmed in {call:#}"
+    );
+    assert!(shot.is_file(), "no screenshot at {}", shot.display());
+    // Patient data stays out of the server's log.
+    let log = server.log();
+    for secret in [
+        "Anna Volkova",
+        "Anna Sergeevna",
+        "79210000000",
+        "1985-03-14",
+    ] {
+        assert!(
+            !log.contains(secret),
+            "{secret:?} appears in the server's log"
+        );
+    }
+}
