@@ -144,9 +144,13 @@ export class Phone {
   async stats() {
     const pc = this.call?.session?.connection;
     if (!pc) return null;
-    const out = { inbound: 0, outbound: 0 };
-    (await pc.getStats()).forEach((r) => {
-      if (r.type === "inbound-rtp" && r.kind === "audio") out.inbound += r.packetsReceived;
+    const out = { inbound: 0, outbound: 0, codec: "" };
+    const report = await pc.getStats();
+    report.forEach((r) => {
+      if (r.type === "inbound-rtp" && r.kind === "audio") {
+        out.inbound += r.packetsReceived;
+        out.codec = report.get(r.codecId)?.mimeType ?? "";
+      }
       if (r.type === "outbound-rtp" && r.kind === "audio") out.outbound += r.packetsSent;
     });
     return out;

@@ -122,6 +122,7 @@ pub(crate) async fn upgrade(
                 calls,
                 sent: after,
                 popped: HashSet::new(),
+                shown: HashSet::new(),
             };
             if let Err(e) = session.run(socket).await {
                 tracing::debug!(error = %e, "websocket closed");
@@ -141,6 +142,9 @@ struct Session {
     /// event, whichever came first: the other pops nothing. Forgotten when
     /// the call ends.
     popped: HashSet<(String, i64)>,
+    /// The cards this session showed, by call and MIS id: an identity
+    /// check may follow a pop faster than its `card_viewed` is committed.
+    shown: HashSet<(String, String)>,
 }
 
 type WsResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
@@ -247,6 +251,7 @@ impl Session {
             self.calls.insert(call.clone());
             let caller = e.data["caller"].as_str().map(str::to_string);
             let mut pop = self.call_offered(call, caller, e.seq).await?;
+            self.remember_shown(call, &pop);
             // Handed on by a colleague: who, and their note.
             if let Some(t) = e.data.get("transfer") {
                 pop["transfer"] = t.clone();
@@ -266,6 +271,8 @@ impl Session {
         {
             self.calls.remove(call);
             self.popped.retain(|(c, _)| c != call);
+            // Its card views are committed by now (the end came after them).
+            self.shown.retain(|(c, _)| c != call);
         }
         Ok(())
     }
@@ -303,6 +310,7 @@ impl Session {
         self.calls.insert(call.clone());
         let caller = e.data["caller"].as_str().map(str::to_string);
         let mut pop = self.call_offered(call, caller, e.seq).await?;
+        self.remember_shown(call, &pop);
         pop["seq"] = Value::Null;
         if let Some(t) = e.data.get("transfer") {
             pop["transfer"] = t.clone();
@@ -311,6 +319,14 @@ impl Session {
     }
 
     /// The screen pop: the caller's number and every card it finds.
+    fn remember_shown(&mut self, call: &str, pop: &Value) {
+        for p in pop["patients"].as_array().into_iter().flatten() {
+            if let Some(id) = p["mis_id"].as_str() {
+                self.shown.insert((call.to_string(), id.to_string()));
+            }
+        }
+    }
+
     async fn call_offered(
         &self,
         call: &str,
@@ -453,14 +469,16 @@ impl Session {
             ClientMessage::Identity { call_id, patient } => {
                 self.own_call(extension, *role, &call_id).await?;
                 // Only a patient whose card this call showed can be the
-                // one confirmed on it.
-                let shown = self
-                    .state
-                    .store
-                    .call_events(&call_id)
-                    .await?
-                    .iter()
-                    .any(|e| e.kind == "card_viewed" && e.data["patient"] == patient.as_str());
+                // one confirmed on it: shown here, or (after a reconnect)
+                // on file.
+                let shown = self.shown.contains(&(call_id.clone(), patient.clone()))
+                    || self
+                        .state
+                        .store
+                        .call_events(&call_id)
+                        .await?
+                        .iter()
+                        .any(|e| e.kind == "card_viewed" && e.data["patient"] == patient.as_str());
                 if !shown {
                     return Err(ApiError::BadRequest {
                         message: format!(

@@ -94,6 +94,11 @@ pub struct MediaSection {
     /// 21000, just past the RTP range; 0 picks a free one). Bound on `bind_ip`, announced at
     /// `public_ip` when set. Used only when `[sip] listen` has a `ws://`.
     pub webrtc_port: u16,
+    /// Give browsers Opus, transcoded to and from the caller's G.711,
+    /// instead of relaying G.711 to them (default off). Opus hides lost
+    /// packets better on a home Wi-Fi; it costs CPU per call, and keys
+    /// pressed in the browser are not passed on.
+    pub webrtc_opus: bool,
 }
 
 impl Default for MediaSection {
@@ -110,6 +115,7 @@ impl Default for MediaSection {
             hold_file: None,
             dropped_file: None,
             webrtc_port: 21000,
+            webrtc_opus: false,
         }
     }
 }

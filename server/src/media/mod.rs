@@ -83,6 +83,7 @@ mod ports;
 mod session;
 mod stats;
 mod tones;
+pub mod transcode;
 pub mod webrtc;
 mod webrtc_io;
 mod worker;

@@ -24,10 +24,19 @@
 //! [`Gateway::poll_datagram`], and [`Gateway::poll_timeout`] says when to
 //! call [`Gateway::handle_timeout`] (str0m's ICE, DTLS and RTCP timers).
 //!
-//! Not here yet: transcoding (the browser is offered the SIP side's own
-//! codecs, and browsers take PCMU/PCMA), renegotiation after the answer
-//! (hold goes through the API, not a re-INVITE from the browser), and the
-//! browser as the offerer (a call placed from the page).
+//! # Transcoding
+//!
+//! By default the browser is offered the SIP side's own codecs (browsers
+//! take PCMU and PCMA) and packets pass unchanged. With `prefer_opus`
+//! (`[media] webrtc_opus`), a SIP side on G.711 alone is bridged to a
+//! browser on Opus: the browser is offered Opus only, and each packet is
+//! transcoded on the way ([`Transcoder`]). Keys (telephone-event) go on
+//! the 48 kHz clock towards the browser and on 8 kHz towards the SIP side,
+//! their timestamps and durations rescaled.
+//!
+//! Not here yet: renegotiation after the answer (hold goes through the API,
+//! not a re-INVITE from the browser), and the browser as the offerer (a
+//! call placed from the page).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -46,6 +55,35 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use thiserror::Error;
 
 use super::SessionId;
+use super::transcode::Transcoder;
+
+/// Opus's payload type towards browsers when transcoding.
+const OPUS_PT: u8 = 111;
+/// telephone-event/48000's payload type towards browsers when transcoding.
+const TELE_48K_PT: u8 = 110;
+
+/// A browser on Opus joined to a SIP side on G.711.
+struct Bridge {
+    transcoder: Box<Transcoder>,
+    /// The SIP side's G.711.
+    g711: Codec,
+    /// The SIP side's telephone-event (8 kHz), when it has one.
+    tele: Option<Codec>,
+}
+
+/// A telephone-event payload with its duration rescaled (RFC 4733: bytes
+/// 2–3 are the duration in timestamp units).
+fn rescale_event(payload: &[u8], up: bool) -> Option<Vec<u8>> {
+    let mut p = payload.get(..4)?.to_vec();
+    let d = u32::from(u16::from_be_bytes([p[2], p[3]]));
+    let d = if up {
+        (d * 6).min(u32::from(u16::MAX))
+    } else {
+        d / 6
+    };
+    p[2..4].copy_from_slice(&(d as u16).to_be_bytes());
+    Some(p)
+}
 
 /// A browser peer's id, unique for the gateway's life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -126,6 +164,11 @@ struct Peer {
     connected: bool,
     next_timeout: Option<Instant>,
     stats: PeerStats,
+    /// Opus towards the browser, G.711 (on this payload type) towards the
+    /// session, when the legs share no codec.
+    transcode: Option<Bridge>,
+    /// Reused for transcoded payloads.
+    scratch: Vec<u8>,
 }
 
 /// The gateway: every browser peer and the datagrams they want sent.
@@ -135,6 +178,8 @@ pub struct Gateway {
     /// The public socket's own address (what datagrams arrive on).
     local: SocketAddr,
     crypto: Arc<CryptoProvider>,
+    /// Offer browsers Opus and transcode when the SIP side has G.711 only.
+    prefer_opus: bool,
     peers: HashMap<PeerId, Peer>,
     next_id: u64,
     out: VecDeque<Datagram>,
@@ -165,11 +210,17 @@ impl Gateway {
             candidate,
             local,
             crypto: Arc::new(str0m::crypto::from_feature_flags()),
+            prefer_opus: false,
             peers: HashMap::new(),
             next_id: 1,
             out: VecDeque::new(),
             events: VecDeque::new(),
         }
+    }
+
+    /// Whether browsers get Opus (transcoded) when the SIP side has G.711 only.
+    pub fn set_prefer_opus(&mut self, on: bool) {
+        self.prefer_opus = on;
     }
 
     /// Peers alive.
@@ -192,10 +243,40 @@ impl Gateway {
         plain: &Sdp,
         inner: SocketAddr,
     ) -> Result<(PeerId, String), GatewayError> {
-        let codecs = browser_codecs(plain);
+        let mut codecs = browser_codecs(plain);
         if !codecs.iter().any(|c| c.kind().is_voice()) {
             return Err(GatewayError::NoCodec);
         }
+        let g711 = codecs
+            .iter()
+            .find(|c| matches!(c.kind(), CodecKind::Pcmu | CodecKind::Pcma))
+            .cloned();
+        let has_opus = codecs.iter().any(|c| c.kind() == CodecKind::Opus);
+        let transcode = match g711 {
+            Some(g711) if self.prefer_opus && !has_opus => {
+                let law = match g711.kind() {
+                    CodecKind::Pcmu => careline_shared::rtp::G711::Ulaw,
+                    _ => careline_shared::rtp::G711::Alaw,
+                };
+                let t = Transcoder::new(law).map_err(GatewayError::Rtc)?;
+                let tele = codecs
+                    .iter()
+                    .find(|c| c.kind() == CodecKind::TelephoneEvent && c.clock_rate == 8000)
+                    .cloned();
+                codecs = vec![Codec::OPUS.with_pt(OPUS_PT)];
+                if tele.is_some() {
+                    let mut t48 = Codec::new(TELE_48K_PT, "telephone-event", 48_000, 1);
+                    t48.fmtp = Some("0-16".into());
+                    codecs.push(t48);
+                }
+                Some(Bridge {
+                    transcoder: Box::new(t),
+                    g711,
+                    tele,
+                })
+            }
+            _ => None,
+        };
         let session_rtp = plain.remote_rtp().ok_or(GatewayError::NoAddress)?;
         let mut config = Rtc::builder()
             .set_ice_lite(true)
@@ -253,6 +334,8 @@ impl Gateway {
                 connected: false,
                 next_timeout: None,
                 stats: PeerStats::default(),
+                transcode,
+                scratch: Vec::new(),
             },
         );
         self.drain(id);
@@ -281,11 +364,17 @@ impl Gateway {
             .sdp_api()
             .accept_answer(pending, parsed)
             .map_err(|e| GatewayError::BadAnswer(e.to_string()))?;
-        // What the browser chose, read with our own SDP reader.
-        let chosen = Sdp::parse(answer)
-            .ok()
-            .and_then(|s| s.audio().map(|m| m.codecs()))
-            .unwrap_or_default();
+        // What the browser chose, read with our own SDP reader; when we
+        // transcode, the SIP side keeps its G.711.
+        let chosen = match &peer.transcode {
+            Some(b) => std::iter::once(b.g711.clone())
+                .chain(b.tele.clone())
+                .collect(),
+            None => Sdp::parse(answer)
+                .ok()
+                .and_then(|s| s.audio().map(|m| m.codecs()))
+                .unwrap_or_default(),
+        };
         let plain = sdp::answer(
             &peer.plain_offer,
             &chosen,
@@ -382,22 +471,70 @@ impl Gateway {
             return;
         };
         let mid = peer.mid;
-        let seq = SeqNo::from(peer.seq);
-        let write = RtpWrite::new(
-            Pt::from(rtp.payload_type()),
+        let Peer {
+            rtc,
+            transcode,
             seq,
-            rtp.timestamp(),
-            now,
-            rtp.payload().to_vec(),
-        )
-        .marker(rtp.marker());
-        let mut api = peer.rtc.direct_api();
+            stats,
+            ..
+        } = peer;
+        let mut api = rtc.direct_api();
         let Some(stream) = api.stream_tx_by_mid(mid, None) else {
             return;
         };
-        stream.write_rtp(write);
-        peer.seq += 1;
-        peer.stats.to_browser += 1;
+        match transcode {
+            Some(b) if b.tele.as_ref().is_some_and(|t| t.pt == rtp.payload_type()) => {
+                let Some(event) = rescale_event(rtp.payload(), true) else {
+                    return;
+                };
+                stream.write_rtp(
+                    RtpWrite::new(
+                        Pt::from(TELE_48K_PT),
+                        SeqNo::from(*seq),
+                        rtp.timestamp().wrapping_mul(6),
+                        now,
+                        event,
+                    )
+                    .marker(rtp.marker()),
+                );
+                *seq += 1;
+                stats.to_browser += 1;
+            }
+            Some(b) => {
+                if rtp.payload_type() != b.g711.pt {
+                    return;
+                }
+                b.transcoder
+                    .to_opus(rtp.timestamp(), rtp.payload(), |ts, opus| {
+                        stream.write_rtp(
+                            RtpWrite::new(
+                                Pt::from(OPUS_PT),
+                                SeqNo::from(*seq),
+                                ts,
+                                now,
+                                opus.to_vec(),
+                            )
+                            .marker(rtp.marker()),
+                        );
+                        *seq += 1;
+                        stats.to_browser += 1;
+                    });
+            }
+            None => {
+                stream.write_rtp(
+                    RtpWrite::new(
+                        Pt::from(rtp.payload_type()),
+                        SeqNo::from(*seq),
+                        rtp.timestamp(),
+                        now,
+                        rtp.payload().to_vec(),
+                    )
+                    .marker(rtp.marker()),
+                );
+                *seq += 1;
+                stats.to_browser += 1;
+            }
+        }
         self.drain(id);
     }
 
@@ -462,15 +599,33 @@ impl Gateway {
                     }
                     Event::RtpPacket(p) => {
                         let h = &p.header;
-                        let mut header = RtpHeader::new(
-                            *h.payload_type,
-                            h.sequence_number,
-                            h.timestamp,
-                            *h.ssrc,
-                        );
+                        let (pt, timestamp, payload) = match &mut peer.transcode {
+                            Some(b) if *h.payload_type == TELE_48K_PT => {
+                                let (Some(tele), Some(event)) =
+                                    (&b.tele, rescale_event(&p.payload, false))
+                                else {
+                                    continue;
+                                };
+                                peer.scratch = event;
+                                (tele.pt, h.timestamp / 6, &peer.scratch[..])
+                            }
+                            Some(b) => {
+                                if *h.payload_type != OPUS_PT {
+                                    continue;
+                                }
+                                b.transcoder.to_g711(&p.payload, &mut peer.scratch);
+                                // 48 kHz to the G.711 clock.
+                                (b.g711.pt, h.timestamp / 6, &peer.scratch[..])
+                            }
+                            None => (*h.payload_type, h.timestamp, &p.payload[..]),
+                        };
+                        if payload.is_empty() {
+                            continue;
+                        }
+                        let mut header = RtpHeader::new(pt, h.sequence_number, timestamp, *h.ssrc);
                         header.marker = h.marker;
-                        let mut buf = vec![0u8; 12 + p.payload.len()];
-                        if let Ok(n) = header.write(&p.payload, &mut buf) {
+                        let mut buf = vec![0u8; 12 + payload.len()];
+                        if let Ok(n) = header.write(payload, &mut buf) {
                             buf.truncate(n);
                             peer.stats.from_browser += 1;
                             self.out.push_back(Datagram {

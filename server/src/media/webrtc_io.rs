@@ -78,7 +78,11 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 impl WebRtcGateway {
     /// Binds the public socket at `bind` and starts the thread; browsers
     /// are told to reach it at `advertise` (with the bound port).
-    pub fn start(bind: SocketAddr, advertise: IpAddr) -> io::Result<WebRtcGateway> {
+    pub fn start(
+        bind: SocketAddr,
+        advertise: IpAddr,
+        prefer_opus: bool,
+    ) -> io::Result<WebRtcGateway> {
         let std_socket = std::net::UdpSocket::bind(bind)?;
         std_socket.set_nonblocking(true)?;
         let local = std_socket.local_addr()?;
@@ -89,8 +93,10 @@ impl WebRtcGateway {
         let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
         let registry = poll.registry().try_clone()?;
         let candidate = SocketAddr::new(advertise, local.port());
+        let mut gateway = Gateway::new(local, candidate);
+        gateway.set_prefer_opus(prefer_opus);
         let state = Arc::new(Mutex::new(State {
-            gateway: Gateway::new(local, candidate),
+            gateway,
             public,
             inner: HashMap::new(),
         }));

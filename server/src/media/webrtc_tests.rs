@@ -60,6 +60,14 @@ impl Browser {
             None,
             str0m::format::FormatParams::default(),
         );
+        config.codec_config().add_config(
+            Pt::from(110),
+            None,
+            str0m::format::Codec::Tele,
+            str0m::media::Frequency::FORTY_EIGHT_KHZ,
+            None,
+            str0m::format::FormatParams::default(),
+        );
         let mut rtc = config.build(now);
         rtc.add_local_candidate(Candidate::host(addr(BROWSER), "udp").unwrap());
         Browser {
@@ -294,4 +302,130 @@ fn strangers_and_bad_answers_are_refused_and_closing_forgets_the_peer() {
         gw.answer(t0, peer, b"v=0\r\n", 1),
         Err(GatewayError::UnknownPeer)
     );
+}
+
+#[test]
+fn with_opus_preferred_a_g711_caller_is_transcoded_for_the_browser() {
+    let t0 = virtual_epoch();
+    let mut now = t0;
+    let mut gw = Gateway::new(addr(PUBLIC), addr(PUBLIC));
+    gw.set_prefer_opus(true);
+    let (peer, offer) = gw
+        .offer(now, SessionId(1), &plain_offer(), addr(INNER))
+        .unwrap();
+    // The browser is offered Opus alone; the SIP side keeps its A-law.
+    assert!(offer.contains("UDP/TLS/RTP/SAVPF 111 110\r\n"), "{offer}");
+    assert!(offer.contains("opus/48000/2"), "{offer}");
+    let mut browser = Browser::new(now);
+    let answer = browser
+        .rtc
+        .sdp_api()
+        .accept_offer(SdpOffer::from_sdp_string(&offer).unwrap())
+        .unwrap();
+    let plain = gw
+        .answer(now, peer, answer.to_sdp_string().as_bytes(), 7)
+        .unwrap();
+    let codecs = plain.audio().unwrap().codecs();
+    assert_eq!(codecs.len(), 2, "{codecs:?}");
+    assert_eq!((codecs[0].kind(), codecs[0].pt), (CodecKind::Pcma, 8));
+    assert_eq!(
+        (codecs[1].kind(), codecs[1].pt),
+        (CodecKind::TelephoneEvent, 101)
+    );
+    let mut inner = Vec::new();
+    run(&mut gw, &mut browser, &mut now, &mut inner, |gw, b, _| {
+        gw.is_connected(peer) && b.connected && b.mid.is_some()
+    });
+
+    // The caller's A-law becomes Opus frames the browser can decode.
+    for seq in 0..25 {
+        gw.handle_inner(now, peer, addr(SESSION_B), &plain_rtp(seq, 0x55));
+    }
+    run(&mut gw, &mut browser, &mut now, &mut inner, |_, b, _| {
+        b.received.len() >= 25
+    });
+    let mut decoder = opus::Decoder::new(48_000, opus::Channels::Mono).unwrap();
+    let mut pcm = vec![0i16; 5760];
+    for (pt, payload) in &browser.received {
+        assert_eq!(*pt, 111);
+        assert_eq!(decoder.decode(payload, &mut pcm, false).unwrap(), 960);
+    }
+
+    // The browser's Opus becomes A-law of the same length for the caller.
+    let mut encoder =
+        opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip).unwrap();
+    let mid = browser.mid.unwrap();
+    for seq in 0..10u64 {
+        let tone: Vec<i16> = (0..960)
+            .map(|i| ((i as f64 * 0.0576).sin() * 6000.0) as i16)
+            .collect();
+        let opus_frame = encoder.encode_vec(&tone, 400).unwrap();
+        let mut api = browser.rtc.direct_api();
+        let stream = api.stream_tx_by_mid(mid, None).unwrap();
+        stream.write_rtp(RtpWrite::new(
+            Pt::from(111),
+            SeqNo::from(500 + seq),
+            seq as u32 * 960,
+            now,
+            opus_frame,
+        ));
+        let mut out = Vec::new();
+        browser.drain(&mut out);
+        for (_, data) in out {
+            gw.handle_public(now, addr(BROWSER), &data);
+        }
+    }
+    run(
+        &mut gw,
+        &mut browser,
+        &mut now,
+        &mut inner,
+        |_, _, inner| inner.len() >= 10,
+    );
+    for (i, d) in inner.iter().enumerate() {
+        let rtp = careline_shared::rtp::RtpPacket::parse(&d.data).unwrap();
+        assert_eq!(rtp.payload_type(), 8);
+        assert_eq!(rtp.payload().len(), 160);
+        assert_eq!(rtp.timestamp(), i as u32 * 160);
+    }
+
+    // A key from the caller's side reaches the browser on the 48 kHz clock
+    // (duration 800 → 4800), and one from the browser the caller's side on
+    // 8 kHz (4800 → 800).
+    let mut key = vec![0x80, 101, 0, 50, 0, 0, 0x06, 0x40, 0x12, 0x34, 0x56, 0x78];
+    key.extend_from_slice(&[5, 0x0a, 0x03, 0x20]);
+    let before = browser.received.len();
+    gw.handle_inner(now, peer, addr(SESSION_B), &key);
+    run(&mut gw, &mut browser, &mut now, &mut inner, |_, b, _| {
+        b.received.len() > before
+    });
+    let (pt, event) = browser.received.last().unwrap();
+    assert_eq!((*pt, event.as_slice()), (110, &[5, 0x0a, 0x12, 0xc0][..]));
+    let mut api = browser.rtc.direct_api();
+    api.stream_tx_by_mid(mid, None)
+        .unwrap()
+        .write_rtp(RtpWrite::new(
+            Pt::from(110),
+            SeqNo::from(600),
+            9600,
+            now,
+            vec![7, 0x8a, 0x12, 0xc0],
+        ));
+    let mut out = Vec::new();
+    browser.drain(&mut out);
+    for (_, data) in out {
+        gw.handle_public(now, addr(BROWSER), &data);
+    }
+    let had = inner.len();
+    run(
+        &mut gw,
+        &mut browser,
+        &mut now,
+        &mut inner,
+        |_, _, inner| inner.len() > had,
+    );
+    let rtp = careline_shared::rtp::RtpPacket::parse(&inner.last().unwrap().data).unwrap();
+    assert_eq!(rtp.payload_type(), 101);
+    assert_eq!(rtp.timestamp(), 1600);
+    assert_eq!(rtp.payload(), &[7, 0x8a, 0x03, 0x20]);
 }

@@ -506,9 +506,10 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
     let webrtc = match first_ws {
         Some(_) => {
             let bind = SocketAddr::new(config.media.bind_ip, config.media.webrtc_port);
-            let gw = crate::media::WebRtcGateway::start(bind, advertise).with_context(|| {
-                format!("binding the webrtc gateway on udp {bind} ([media] webrtc_port)")
-            })?;
+            let gw = crate::media::WebRtcGateway::start(bind, advertise, config.media.webrtc_opus)
+                .with_context(|| {
+                    format!("binding the webrtc gateway on udp {bind} ([media] webrtc_port)")
+                })?;
             Some(Arc::new(gw))
         }
         None => None,
