@@ -157,6 +157,20 @@ impl B2bua {
             None => (None, Bytes::new()),
         };
         let flow = flow_of(&binding);
+        // A staff member in the browser gets the gateway's WebRTC offer.
+        let mut offer = offer;
+        let mut webrtc = None;
+        if flow.transport == crate::config::Transport::Ws
+            && let (Some(a), Some(media)) = (anchor, self.media.as_mut())
+        {
+            let Some((peer, browser_offer)) = media.webrtc_offer(a.id, &offer) else {
+                media.destroy(a.id);
+                self.acd.handle_outside_call_ended(now, &req.staff);
+                return Err(DialOutError::NoMedia);
+            };
+            webrtc = Some(peer);
+            offer = browser_offer;
+        }
         // The staff member's phone shows whom they are about to call.
         let from = NameAddr::new(self.domain_uri(&req.number));
         let to = NameAddr::new(self.domain_uri(&req.staff));
@@ -178,11 +192,17 @@ impl B2bua {
             },
         ) else {
             if let (Some(a), Some(media)) = (anchor, self.media.as_mut()) {
+                if let Some(peer) = webrtc {
+                    media.webrtc_close(peer);
+                }
                 media.destroy(a.id);
             }
             self.acd.handle_outside_call_ended(now, &req.staff);
             return Err(DialOutError::NotRegistered(req.staff));
         };
+        if let Some(leg) = self.legs.get_mut(&staff_leg) {
+            leg.webrtc = webrtc;
+        }
         self.timers
             .set(CallTimer::DialOutRing(id), now + STAFF_RING);
         self.events.push_back(Event::DialOutStarted {
@@ -295,7 +315,27 @@ impl B2bua {
         }
         let staff_answered = self.dialouts.get(&id).is_some_and(|d| d.staff_leg == key);
         if staff_answered {
-            self.staff_answered(now, layer, registrar, id, &msg.body);
+            // A browser's answer becomes the gateway's plain one.
+            let webrtc = self.legs.get(&key).and_then(|l| l.webrtc);
+            let body = match (webrtc, self.media.as_mut()) {
+                (Some(peer), Some(media)) => match media.webrtc_answer(peer, &msg.body, id) {
+                    Some(plain) => plain,
+                    None => {
+                        self.bye_agent(now, layer, key);
+                        self.finish_dialout(
+                            now,
+                            layer,
+                            registrar,
+                            id,
+                            "failed",
+                            EndReason::Completed,
+                        );
+                        return;
+                    }
+                },
+                _ => msg.body.clone(),
+            };
+            self.staff_answered(now, layer, registrar, id, &body);
         } else {
             self.patient_answered(now, id, &msg.body);
         }

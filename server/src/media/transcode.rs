@@ -15,6 +15,8 @@ const FRAME: usize = 160;
 const CLOCK_RATIO: u32 = 6;
 /// Largest Opus packet we write (20 ms at our bitrate is far below).
 const MAX_OPUS: usize = 400;
+/// The encoder's complexity (0–10).
+const COMPLEXITY: i32 = 3;
 /// Longest Opus packet we decode: 120 ms at 8 kHz.
 const MAX_SAMPLES: usize = 960;
 
@@ -44,8 +46,12 @@ impl Transcoder {
     pub fn new(law: G711) -> Result<Transcoder, String> {
         let mut encoder = opus::Encoder::new(8000, opus::Channels::Mono, opus::Application::Voip)
             .map_err(|e| format!("opus encoder: {e}"))?;
-        // Narrowband speech: 16 kb/s with room for FEC is plenty.
+        // Narrowband speech: 16 kb/s with room for FEC is plenty. Complexity
+        // 3 of 10 takes about a third off the encoder's time (its
+        // noise-shaping search, bench/webrtc) for a difference narrowband
+        // telephone audio barely shows.
         let _ = encoder.set_bitrate(opus::Bitrate::Bits(16_000));
+        let _ = encoder.set_complexity(COMPLEXITY);
         let _ = encoder.set_inband_fec(true);
         let _ = encoder.set_packet_loss_perc(5);
         let decoder = opus::Decoder::new(8000, opus::Channels::Mono)

@@ -71,6 +71,22 @@ struct Bridge {
     tele: Option<Codec>,
 }
 
+/// Asks the browser for narrowband Opus (RFC 7587 `maxplaybackrate`,
+/// `sprop-maxcapturerate`): the other side is 8 kHz G.711, so wider audio
+/// would only cost bandwidth and decoding time.
+fn narrowband_opus(sdp: &str) -> String {
+    let prefix = format!("a=fmtp:{OPUS_PT} ");
+    sdp.split_inclusive("\r\n")
+        .map(|line| match line.strip_prefix(&prefix) {
+            Some(rest) => format!(
+                "{prefix}{};maxplaybackrate=8000;sprop-maxcapturerate=8000\r\n",
+                rest.trim_end()
+            ),
+            None => line.to_string(),
+        })
+        .collect()
+}
+
 /// A telephone-event payload with its duration rescaled (RFC 4733: bytes
 /// 2–3 are the duration in timestamp units).
 fn rescale_event(payload: &[u8], up: bool) -> Option<Vec<u8>> {
@@ -181,6 +197,8 @@ pub struct Gateway {
     /// Offer browsers Opus and transcode when the SIP side has G.711 only.
     prefer_opus: bool,
     peers: HashMap<PeerId, Peer>,
+    /// Which peer last took datagrams from an address.
+    by_source: HashMap<SocketAddr, PeerId>,
     next_id: u64,
     out: VecDeque<Datagram>,
     events: VecDeque<GatewayEvent>,
@@ -212,6 +230,7 @@ impl Gateway {
             crypto: Arc::new(str0m::crypto::from_feature_flags()),
             prefer_opus: false,
             peers: HashMap::new(),
+            by_source: HashMap::new(),
             next_id: 1,
             out: VecDeque::new(),
             events: VecDeque::new(),
@@ -318,6 +337,10 @@ impl Gateway {
         let (offer, pending) = api
             .apply()
             .ok_or_else(|| GatewayError::Rtc("no offer".into()))?;
+        let mut offer = offer.to_sdp_string();
+        if transcode.is_some() {
+            offer = narrowband_opus(&offer);
+        }
         let id = PeerId(self.next_id);
         self.next_id += 1;
         self.peers.insert(
@@ -339,7 +362,7 @@ impl Gateway {
             },
         );
         self.drain(id);
-        Ok((id, offer.to_sdp_string()))
+        Ok((id, offer))
     }
 
     /// The browser answered: the plain answer for the call core (the codecs
@@ -393,6 +416,7 @@ impl Gateway {
     pub fn close(&mut self, id: PeerId) {
         if let Some(mut peer) = self.peers.remove(&id) {
             peer.rtc.disconnect();
+            self.by_source.retain(|_, p| *p != id);
         }
     }
 
@@ -440,14 +464,24 @@ impl Gateway {
                 contents,
             },
         );
-        let Some(id) = self
-            .peers
-            .iter()
-            .find(|(_, p)| p.rtc.accepts(&input))
-            .map(|(id, _)| *id)
-        else {
+        // The peer last seen at this address, if it still takes it (the
+        // common case, without asking every peer); else whoever does.
+        let known = self
+            .by_source
+            .get(&source)
+            .copied()
+            .filter(|id| self.peers.get(id).is_some_and(|p| p.rtc.accepts(&input)));
+        let Some(id) = known.or_else(|| {
+            self.peers
+                .iter()
+                .find(|(_, p)| p.rtc.accepts(&input))
+                .map(|(id, _)| *id)
+        }) else {
             return false;
         };
+        if known.is_none() {
+            self.by_source.insert(source, id);
+        }
         if let Some(peer) = self.peers.get_mut(&id)
             && let Err(e) = peer.rtc.handle_input(input)
         {

@@ -316,6 +316,12 @@ fn with_opus_preferred_a_g711_caller_is_transcoded_for_the_browser() {
     // The browser is offered Opus alone; the SIP side keeps its A-law.
     assert!(offer.contains("UDP/TLS/RTP/SAVPF 111 110\r\n"), "{offer}");
     assert!(offer.contains("opus/48000/2"), "{offer}");
+    // Narrowband is all the G.711 side can use.
+    assert!(
+        offer.contains("a=fmtp:111 ")
+            && offer.contains(";maxplaybackrate=8000;sprop-maxcapturerate=8000\r\n"),
+        "{offer}"
+    );
     let mut browser = Browser::new(now);
     let answer = browser
         .rtc

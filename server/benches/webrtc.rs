@@ -1,0 +1,406 @@
+//! The WebRTC gateway's figures (run by `bench/webrtc`):
+//!
+//! 1. **Sessions**: open and close browser sessions against the real
+//!    gateway (its thread and sockets, on loopback), each one a full ICE +
+//!    DTLS handshake with a str0m peer playing the browser, `SESSIONS` in
+//!    all, `BATCH` at a time; resident memory before, at the peak, and
+//!    after they are all closed.
+//! 2. **Transcoded calls**: `CALLS` concurrent calls with the gateway
+//!    bridging Opus (the browser side) and PCMU (the plain side), 20 ms
+//!    packets both ways for `SECONDS`; the CPU time of the gateway's own
+//!    thread (from /proc), per call, and what arrived each way.
+//!
+//! The load generators (the browsers' str0m peers with their SRTP, and the
+//! plain RTP senders) run in this process on other threads; only the
+//! gateway thread's CPU is counted for it.
+//!
+//!   cargo bench -p careline-server --bench webrtc -- SESSIONS BATCH CALLS SECONDS
+
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use careline_server::media::SessionId;
+use careline_server::media::WebRtcGateway;
+use careline_shared::sdp::Sdp;
+use str0m::change::SdpOffer;
+use str0m::media::{Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{RtpWrite, SeqNo};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+
+const LOCAL: Ipv4Addr = Ipv4Addr::LOCALHOST;
+
+/// A browser: a str0m peer on its own non-blocking socket.
+struct Browser {
+    rtc: Rtc,
+    socket: UdpSocket,
+    local: SocketAddr,
+    mid: Option<Mid>,
+    connected: bool,
+    received: u64,
+    timeout: Instant,
+    seq: u64,
+}
+
+impl Browser {
+    fn answer(offer: &str) -> (Browser, String) {
+        let socket = UdpSocket::bind((LOCAL, 0)).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let local = socket.local_addr().unwrap();
+        let mut rtc = Rtc::builder()
+            .set_rtp_mode(true)
+            .enable_pcmu(true, false)
+            .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
+            .build(Instant::now());
+        rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(SdpOffer::from_sdp_string(offer).unwrap())
+            .unwrap()
+            .to_sdp_string();
+        let b = Browser {
+            rtc,
+            socket,
+            local,
+            mid: None,
+            connected: false,
+            received: 0,
+            timeout: Instant::now(),
+            seq: 0,
+        };
+        (b, answer)
+    }
+
+    fn drain(&mut self) {
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => {
+                    self.timeout = t;
+                    return;
+                }
+                Ok(Output::Transmit(t)) => {
+                    let _ = self.socket.send_to(&t.contents, t.destination);
+                }
+                Ok(Output::Event(Event::Connected)) => self.connected = true,
+                Ok(Output::Event(Event::MediaAdded(m))) => self.mid = Some(m.mid),
+                Ok(Output::Event(Event::RtpPacket(_))) => self.received += 1,
+                Ok(Output::Event(_)) => {}
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Reads what has arrived and runs the timers.
+    fn poll(&mut self, buf: &mut [u8]) {
+        while let Ok((n, source)) = self.socket.recv_from(buf) {
+            let Ok(contents) = buf[..n].try_into() else {
+                continue;
+            };
+            let input = Input::Receive(
+                Instant::now(),
+                Receive {
+                    proto: Protocol::Udp,
+                    source,
+                    destination: self.local,
+                    contents,
+                },
+            );
+            if self.rtc.handle_input(input).is_ok() {
+                self.drain();
+            }
+        }
+        let now = Instant::now();
+        if self.timeout <= now && self.rtc.handle_input(Input::Timeout(now)).is_ok() {
+            self.drain();
+        }
+    }
+
+    fn speak(&mut self, pt: u8, samples: u32, payload: &[u8]) {
+        let (Some(mid), true) = (self.mid, self.connected) else {
+            return;
+        };
+        let mut api = self.rtc.direct_api();
+        if let Some(stream) = api.stream_tx_by_mid(mid, None) {
+            stream.write_rtp(RtpWrite::new(
+                Pt::from(pt),
+                SeqNo::from(self.seq),
+                (self.seq as u32).wrapping_mul(samples),
+                Instant::now(),
+                payload.to_vec(),
+            ));
+            self.seq += 1;
+        }
+        self.drain();
+    }
+}
+
+/// The plain side of a call: the media session's leg, as a UDP socket.
+struct Plain {
+    socket: UdpSocket,
+    inner: SocketAddr,
+    seq: u16,
+    received: u64,
+}
+
+fn plain_offer(port: u16) -> Sdp {
+    let text = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n"
+    );
+    Sdp::parse(text.as_bytes()).unwrap()
+}
+
+/// A call through the gateway: its peer and both ends.
+struct Call {
+    peer: u64,
+    browser: Browser,
+    plain: Plain,
+}
+
+/// Opens a call: offer, answer, both ends' sockets.
+fn open(gw: &WebRtcGateway, id: u64) -> Call {
+    let plain = UdpSocket::bind((LOCAL, 0)).unwrap();
+    plain.set_nonblocking(true).unwrap();
+    let port = plain.local_addr().unwrap().port();
+    let (peer, offer) = gw.offer(SessionId(id), &plain_offer(port)).unwrap();
+    let (browser, answer) = Browser::answer(&offer);
+    let plain_answer = gw.answer(peer, answer.as_bytes(), id).unwrap();
+    let inner = plain_answer.remote_rtp().unwrap();
+    Call {
+        peer: peer.0,
+        browser,
+        plain: Plain {
+            socket: plain,
+            inner,
+            seq: 0,
+            received: 0,
+        },
+    }
+}
+
+/// Resident memory of this process, in KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// CPU time (user + system, in clock ticks of 10 ms) of the thread named `name`.
+fn thread_ticks(name: &str) -> Option<u64> {
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let dir = task.ok()?.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+        if comm.trim() == name {
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            // Fields after the ")" that ends the name: utime is the 12th, stime the 13th.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split(' ').collect();
+            return Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?);
+        }
+    }
+    None
+}
+
+/// Drives the browsers until every one is connected, or 20 s.
+fn connect_all(calls: &mut [Call], buf: &mut [u8]) -> usize {
+    let until = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < until && calls.iter().any(|c| !c.browser.connected) {
+        for c in calls.iter_mut() {
+            c.browser.poll(buf);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    calls.iter().filter(|c| c.browser.connected).count()
+}
+
+fn sessions(total: u64, batch: u64) {
+    let gw = WebRtcGateway::start((LOCAL, 0).into(), LOCAL.into(), false).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let mut cycle = |from: u64, n: u64| -> usize {
+        let mut calls: Vec<Call> = (from..from + n).map(|i| open(&gw, i)).collect();
+        let ok = connect_all(&mut calls, &mut buf);
+        for c in &calls {
+            gw.close(careline_server::media::webrtc::PeerId(c.peer));
+        }
+        ok
+    };
+    // Warm up: the allocator's arenas and the crypto tables.
+    cycle(0, batch);
+    let before = rss_kib();
+    let mut peak = before;
+    let mut connected = 0;
+    let started = Instant::now();
+    let mut next = batch;
+    while next < batch + total {
+        let n = batch.min(batch + total - next);
+        connected += cycle(next, n);
+        peak = peak.max(rss_kib());
+        next += n;
+    }
+    let took = started.elapsed();
+    let after = rss_kib();
+    println!(
+        "sessions: {total} opened and closed ({batch} at a time), {connected} connected (ICE + DTLS) in {:.1} s; peers left {}",
+        took.as_secs_f64(),
+        gw.peers()
+    );
+    println!(
+        "resident memory: before {} KiB, peak {} KiB, after {} KiB; after/before = {:.3}",
+        before,
+        peak,
+        after,
+        after as f64 / before as f64
+    );
+}
+
+fn calls(n: u64, seconds: u64) {
+    let gw = WebRtcGateway::start((LOCAL, 0).into(), LOCAL.into(), true).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let mut all: Vec<Call> = (0..n).map(|i| open(&gw, 10_000 + i)).collect();
+    let connected = connect_all(&mut all, &mut buf);
+    let (mut browsers, mut plains): (Vec<Browser>, Vec<Plain>) =
+        all.into_iter().map(|c| (c.browser, c.plain)).unzip();
+    // The browser's speech: narrowband Opus (the gateway's offer asks for
+    // maxplaybackrate=8000), the voice-like second below encoded once and
+    // sent again and again (the browser's encoder is not what is measured).
+    let mut encoder =
+        opus::Encoder::new(8000, opus::Channels::Mono, opus::Application::Voip).unwrap();
+    let _ = encoder.set_bitrate(opus::Bitrate::Bits(20_000));
+    // The plain side speaks a second of a voice-like signal (a vowel's
+    // harmonics over noise), in μ-law, over and over.
+    let voice: Vec<Vec<u8>> = (0..50u32)
+        .map(|k| {
+            (0..160u32)
+                .map(|i| {
+                    let t = f64::from(k * 160 + i) / 8000.0;
+                    let f0 = 140.0 + 20.0 * (t * 3.0).sin();
+                    let s: f64 = (1..=8)
+                        .map(|h| {
+                            (2.0 * std::f64::consts::PI * f0 * f64::from(h) * t).sin()
+                                / f64::from(h)
+                        })
+                        .sum();
+                    let n = f64::from((k * 160 + i).wrapping_mul(2_654_435_761) >> 22) - 512.0;
+                    careline_shared::rtp::G711::Ulaw.encode((s * 5000.0 + n * 2.0) as i16)
+                })
+                .collect()
+        })
+        .collect();
+    let browser_frames: Vec<Vec<u8>> = voice
+        .iter()
+        .map(|g711| {
+            let pcm: Vec<i16> = g711
+                .iter()
+                .map(|&c| careline_shared::rtp::G711::Ulaw.decode(c))
+                .collect();
+            encoder.encode_vec(&pcm, 400).unwrap()
+        })
+        .collect();
+    let tick = Duration::from_millis(20);
+    let mut sent = 0u64;
+    let round = |browsers: &mut Vec<Browser>, plains: &mut Vec<Plain>, sent: &mut u64| {
+        for b in browsers.iter_mut() {
+            let frame = &browser_frames[(b.seq % 50) as usize];
+            b.speak(111, 960, frame);
+        }
+        for p in plains.iter_mut() {
+            let mut pkt = vec![0x80, 0];
+            pkt.extend_from_slice(&p.seq.to_be_bytes());
+            pkt.extend_from_slice(&(u32::from(p.seq) * 160).to_be_bytes());
+            pkt.extend_from_slice(&0xcafe_u32.to_be_bytes());
+            pkt.extend_from_slice(&voice[usize::from(p.seq) % voice.len()]);
+            let _ = p.socket.send_to(&pkt, p.inner);
+            p.seq = p.seq.wrapping_add(1);
+        }
+        *sent += 1;
+    };
+    // Two seconds to settle, then the measured window.
+    let settle_until = Instant::now() + Duration::from_secs(2);
+    let mut next = Instant::now();
+    let drain_all = |browsers: &mut Vec<Browser>, plains: &mut Vec<Plain>, buf: &mut [u8]| {
+        for b in browsers.iter_mut() {
+            b.poll(buf);
+        }
+        for p in plains.iter_mut() {
+            while p.socket.recv_from(buf).is_ok() {
+                p.received += 1;
+            }
+        }
+    };
+    while Instant::now() < settle_until {
+        if Instant::now() >= next {
+            round(&mut browsers, &mut plains, &mut sent);
+            next += tick;
+        }
+        drain_all(&mut browsers, &mut plains, &mut buf);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let b0: u64 = browsers.iter().map(|b| b.received).sum();
+    let p0: u64 = plains.iter().map(|p| p.received).sum();
+    let sent0 = sent;
+    let ticks0 = thread_ticks("careline-webrtc").unwrap_or(0);
+    let started = Instant::now();
+    let end = started + Duration::from_secs(seconds);
+    while Instant::now() < end {
+        if Instant::now() >= next {
+            round(&mut browsers, &mut plains, &mut sent);
+            next += tick;
+        }
+        drain_all(&mut browsers, &mut plains, &mut buf);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let ticks = thread_ticks("careline-webrtc").unwrap_or(0) - ticks0;
+    // Let the last packets land before counting.
+    let tail = Instant::now() + Duration::from_millis(200);
+    while Instant::now() < tail {
+        drain_all(&mut browsers, &mut plains, &mut buf);
+    }
+    let rounds = sent - sent0;
+    let to_browsers = browsers.iter().map(|b| b.received).sum::<u64>() - b0;
+    let to_plain = plains.iter().map(|p| p.received).sum::<u64>() - p0;
+    let expected = rounds * n;
+    let cpu = ticks as f64 / 100.0 / wall * 100.0;
+    println!(
+        "transcoded calls: {n} (connected {connected}), {seconds} s, 20 ms packets each way: {} sent each way",
+        expected
+    );
+    println!(
+        "  gateway thread CPU {cpu:.1} % of a core, {:.3} % per call -> about {:.0} calls per core",
+        cpu / n as f64,
+        if cpu > 0.0 {
+            100.0 * n as f64 / cpu
+        } else {
+            f64::INFINITY
+        }
+    );
+    println!(
+        "  arrived: browsers {} ({:.2} % lost), plain side {} ({:.2} % lost)",
+        to_browsers,
+        100.0 * (1.0 - to_browsers as f64 / expected as f64),
+        to_plain,
+        100.0 * (1.0 - to_plain as f64 / expected as f64)
+    );
+}
+
+fn main() {
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let total = args.first().copied().unwrap_or(1000).clamp(1, 5000);
+    let batch = args.get(1).copied().unwrap_or(50).clamp(1, 500);
+    let n = args.get(2).copied().unwrap_or(200).clamp(1, 1000);
+    let seconds = args.get(3).copied().unwrap_or(10).clamp(2, 120);
+    println!(
+        "machine: {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    sessions(total, batch);
+    calls(n, seconds);
+}
