@@ -183,3 +183,93 @@ fn the_sip_websocket_refuses_clients_without_the_sip_subprotocol() {
         other => panic!("expected a 400 refusal, got {:?}", other.map(|_| ())),
     }
 }
+
+#[test]
+fn a_doctor_in_the_browser_places_a_teleconsult_through_the_gateway() {
+    let trunk_port = super::support::free_udp_port(Ipv4Addr::LOCALHOST);
+    let trunk = super::trunk_at(trunk_port);
+    let options =
+        super::configured(&["1001"], &[], "5s", "0s", "", &trunk).staff("3001", PASSWORD, "doctor");
+    let server = super::support::server::Server::start(options)
+        .unwrap_or_else(|e| panic!("careline-server does not start: {e:#}"));
+    let domain = server.sip.ip().to_string();
+    let mut phone = WsPhone::connect(server.ws, "3001", PASSWORD, &domain).unwrap();
+    assert_eq!(phone.register(600).unwrap(), 200, "{}", server.tail(30));
+    super::teleconsult::file_appointment(&server);
+    // The patient answers and echoes what the doctor says for 2 s.
+    let patient = super::patient_behind_trunk(&server, trunk_port, 2000);
+    let token = super::login(&server, "3001");
+    let call_id = super::place_call(&server, "/api/teleconsults/A-17/call", &token);
+
+    // The doctor's browser rings first, with a WebRTC offer.
+    let invite = phone
+        .next_request("INVITE", Duration::from_secs(10))
+        .unwrap_or_else(|e| {
+            panic!(
+                "the doctor's browser never rang: {e:#}\n{}",
+                server.tail(40)
+            )
+        });
+    assert!(
+        invite.contains("a=ice-lite") && invite.contains("UDP/TLS/RTP/SAVPF"),
+        "{invite}"
+    );
+    let offer = invite.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let (answer, peer) = BrowserPeer::answer(offer, Ipv4Addr::LOCALHOST.into(), 100).unwrap();
+    phone
+        .respond(&invite, 200, "OK", Some("doctor"), Some(&answer))
+        .unwrap();
+    phone
+        .next_request("ACK", Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("no ACK: {e:#}\n{}", server.tail(30)));
+    // The doctor speaks; the patient's phone echoes it back through the
+    // relay and the gateway.
+    let seen = peer
+        .wait(Duration::from_secs(10), |r| r.connected && r.received >= 20)
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", server.tail(40)));
+    let bye = phone
+        .next_request("BYE", Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("no BYE: {e:#}\n{}", server.tail(30)));
+    phone.respond(&bye, 200, "OK", None, None).unwrap();
+    let patient = patient.join().unwrap().unwrap();
+    assert!(
+        patient.passed(),
+        "the patient's phone\n{}",
+        patient.describe()
+    );
+
+    // The call's facts, once its end is written.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let call = loop {
+        let (_, body) =
+            http_get_auth(server.http, &format!("/api/calls/{call_id}"), TOKEN).unwrap();
+        let call: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let ended = call["events"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["kind"] == "dialout_ended"));
+        if ended {
+            break call;
+        }
+        assert!(Instant::now() < deadline, "no end: {body}");
+    };
+    let answered: Vec<&str> = call["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "dialout_answered")
+        .filter_map(|e| e["data"]["side"].as_str())
+        .collect();
+    assert_eq!(answered, ["staff", "patient"], "{call:#}");
+    assert!(seen.sent >= 20, "{seen:?}");
+    let relayed = call["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "media_stats")
+        .unwrap_or_else(|| panic!("no media_stats: {call:#}"));
+    // The doctor's side is leg A of a call the server places.
+    assert!(
+        relayed["data"]["caller_in"].as_u64().unwrap() >= 20,
+        "{relayed}"
+    );
+}
