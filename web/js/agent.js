@@ -267,8 +267,35 @@ function wire() {
   });
 }
 
+/** A doctor's teleconsult appointments, each with a button that calls the patient (their browser phone rings first). */
+async function showAppointments() {
+  if (me.role !== "doctor") return;
+  $("doctor").hidden = false;
+  const body = $("appointments").tBodies[0];
+  body.replaceChildren();
+  const { appointments = [] } = await get("/api/appointments").catch(() => ({}));
+  for (const a of appointments.filter((a) => a.teleconsult)) {
+    const row = body.insertRow();
+    const when = typeof a.starts_at === "number" ? new Date(a.starts_at).toLocaleString(language()) : a.starts_at;
+    row.insertCell().textContent = when;
+    row.insertCell().textContent = a.service ?? "";
+    const button = Object.assign(document.createElement("button"), { textContent: t("call_patient") });
+    button.dataset.appointment = a.id;
+    button.addEventListener("click", async () => {
+      try {
+        await send("POST", `/api/teleconsults/${encodeURIComponent(a.id)}/call`, {});
+        $("error").textContent = "";
+      } catch (e) {
+        $("error").textContent = e.message;
+      }
+    });
+    row.insertCell().append(button);
+  }
+}
+
 async function start() {
   wire();
+  showAppointments();
   scripts = await get("/api/scripts").catch(() => null);
   try {
     const settings = await get("/api/phone");
