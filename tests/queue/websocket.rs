@@ -273,3 +273,62 @@ fn a_doctor_in_the_browser_places_a_teleconsult_through_the_gateway() {
         "{relayed}"
     );
 }
+
+#[test]
+fn a_browser_on_a_secure_websocket_registers_and_answers() {
+    let certs = super::support::temp_dir();
+    let (ca, cert, key) = super::support::test_certificate(certs.path()).unwrap();
+    let mut options = super::configured(&["1001"], &[], "5s", "0s", "", "");
+    options.wss = Some((cert, key));
+    let server = super::support::server::Server::start(options)
+        .unwrap_or_else(|e| panic!("careline-server does not start: {e:#}"));
+    let wss = server.wss.expect("a wss listener");
+    let domain = server.sip.ip().to_string();
+    let mut phone = WsPhone::connect_tls(wss, &ca, "1001", PASSWORD, &domain).unwrap();
+    assert_eq!(phone.register(600).unwrap(), 200, "{}", server.tail(30));
+    let run = std::thread::spawn({
+        let sipp = caller(&server, 1500);
+        move || sipp.run()
+    });
+    let invite = phone
+        .next_request("INVITE", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("no INVITE over wss: {e:#}\n{}", server.tail(40)));
+    // Our own Via says the secure transport (RFC 7118 §5).
+    let via = super::support::sip::header(invite.as_bytes(), "Via", Some("v")).unwrap();
+    assert!(via.starts_with("SIP/2.0/WSS "), "{via}");
+    let offer = invite.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let (answer, peer) = BrowserPeer::answer(offer, Ipv4Addr::LOCALHOST.into(), 25).unwrap();
+    phone
+        .respond(&invite, 200, "OK", Some("wss"), Some(&answer))
+        .unwrap();
+    phone
+        .next_request("ACK", Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("no ACK: {e:#}\n{}", server.tail(30)));
+    peer.wait(Duration::from_secs(10), |r| r.connected && r.received >= 10)
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", server.tail(40)));
+    let bye = phone
+        .next_request("BYE", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("no BYE: {e:#}\n{}", server.tail(30)));
+    phone.respond(&bye, 200, "OK", None, None).unwrap();
+    let run = run.join().unwrap().unwrap();
+    assert!(run.passed(), "the caller's call failed\n{}", run.describe());
+    assert_eq!(
+        finished_call(&server, "call-00000001")["answered_by"],
+        "1001"
+    );
+
+    // A client that does not trust the server's certificate gets nowhere.
+    let elsewhere = super::support::temp_dir();
+    let (other_ca, _, _) = super::support::test_certificate(elsewhere.path()).unwrap();
+    let refused = WsPhone::connect_tls(wss, &other_ca, "1001", PASSWORD, &domain);
+    let why = format!(
+        "{:#}",
+        refused
+            .err()
+            .expect("an untrusted certificate was accepted")
+    );
+    assert!(
+        why.contains("certificate") || why.contains("Certificate"),
+        "{why}"
+    );
+}

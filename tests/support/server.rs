@@ -60,6 +60,8 @@ pub struct Options {
     pub api_token: Option<String>,
     /// More TOML appended to the file (`[[queues]]`, `[media]` …).
     pub extra: String,
+    /// A `wss://` listener too, with this certificate and key (PEM files).
+    pub wss: Option<(PathBuf, PathBuf)>,
 }
 
 impl Default for Options {
@@ -76,6 +78,7 @@ impl Default for Options {
             min_password_length: None,
             api_token: None,
             extra: String::new(),
+            wss: None,
         }
     }
 }
@@ -112,6 +115,8 @@ pub struct Server {
     pub http: SocketAddr,
     /// SIP over WebSocket (`ws://`).
     pub ws: SocketAddr,
+    /// SIP over secure WebSocket (`wss://`), when asked for.
+    pub wss: Option<SocketAddr>,
     /// The configuration file.
     pub config: PathBuf,
     // Dropped before `dir`, so the process is gone before its files.
@@ -132,10 +137,18 @@ impl Server {
                 break SocketAddr::V4(SocketAddrV4::new(LOCALHOST, port));
             }
         };
+        let wss = options.wss.is_some().then(|| {
+            loop {
+                let port = free_tcp_port(LOCALHOST);
+                if port != http.port() && port != ws.port() {
+                    break SocketAddr::V4(SocketAddrV4::new(LOCALHOST, port));
+                }
+            }
+        });
         let config = write_file(
             dir.path(),
             "careline.toml",
-            &config_text(dir.path(), sip, http, ws, &options),
+            &config_text(dir.path(), sip, http, ws, wss, &options),
         )?;
         for user in &options.users {
             add_user(&config, user)?;
@@ -150,6 +163,7 @@ impl Server {
             sip,
             http,
             ws,
+            wss,
             config,
             process,
             dir,
@@ -234,6 +248,7 @@ fn config_text(
     sip: SocketAddr,
     http: SocketAddr,
     ws: SocketAddr,
+    wss: Option<SocketAddr>,
     o: &Options,
 ) -> String {
     let secs = |d: Duration| format!("\"{}s\"", d.as_secs());
@@ -251,7 +266,7 @@ fn config_text(
 url = "sqlite://{db}"
 
 [sip]
-listen = ["udp://{sip}", "tcp://{sip}", "ws://{ws}"]
+listen = ["udp://{sip}", "tcp://{sip}", "ws://{ws}"{wss_listen}]{tls}
 domain = "{domain}"
 
 [registrar]
@@ -267,6 +282,16 @@ algorithms = [{algorithms}]
 listen = "{http}"
 {token}
 "#,
+        wss_listen = wss.map(|a| format!(", \"wss://{a}\"")).unwrap_or_default(),
+        tls = o
+            .wss
+            .as_ref()
+            .map(|(c, k)| format!(
+                "\ntls_cert = {:?}\ntls_key = {:?}",
+                c.display().to_string(),
+                k.display().to_string()
+            ))
+            .unwrap_or_default(),
         token = o
             .api_token
             .as_ref()

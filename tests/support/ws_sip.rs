@@ -14,9 +14,13 @@ use tokio_tungstenite::tungstenite::{self, Message, WebSocket};
 
 use super::sip::{header, headers, status_code};
 
+/// A byte stream a WebSocket can run on: plain TCP, or TLS over it.
+pub trait Stream: std::io::Read + std::io::Write + Send {}
+impl<T: std::io::Read + std::io::Write + Send> Stream for T {}
+
 /// One registered (or registering) browser-like phone.
 pub struct WsPhone {
-    ws: WebSocket<TcpStream>,
+    ws: WebSocket<Box<dyn Stream>>,
     /// The extension it registers as.
     pub ext: String,
     password: String,
@@ -30,9 +34,52 @@ pub struct WsPhone {
 impl WsPhone {
     /// Connects to `addr` asking for the `sip` subprotocol.
     pub fn connect(addr: SocketAddr, ext: &str, password: &str, domain: &str) -> Result<Self> {
-        let stream = TcpStream::connect(addr).context("connecting to the sip websocket")?;
-        stream.set_read_timeout(Some(Duration::from_millis(200)))?;
-        let mut request = format!("ws://{addr}/").into_client_request()?;
+        Self::connect_over(addr, None, ext, password, domain)
+    }
+
+    /// The same over TLS (`wss://`), trusting only `ca` (a PEM certificate)
+    /// for the name `localhost`.
+    pub fn connect_tls(
+        addr: SocketAddr,
+        ca: &std::path::Path,
+        ext: &str,
+        password: &str,
+        domain: &str,
+    ) -> Result<Self> {
+        Self::connect_over(addr, Some(ca), ext, password, domain)
+    }
+
+    fn connect_over(
+        addr: SocketAddr,
+        ca: Option<&std::path::Path>,
+        ext: &str,
+        password: &str,
+        domain: &str,
+    ) -> Result<Self> {
+        let tcp = TcpStream::connect(addr).context("connecting to the sip websocket")?;
+        tcp.set_read_timeout(Some(Duration::from_millis(200)))?;
+        let (stream, url): (Box<dyn Stream>, String) = match ca {
+            None => (Box::new(tcp), format!("ws://{addr}/")),
+            Some(ca) => {
+                use rustls::pki_types::pem::PemObject;
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca)? {
+                    roots.add(cert?)?;
+                }
+                let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+                let config = rustls::ClientConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()?
+                    .with_root_certificates(roots)
+                    .with_no_client_auth();
+                let name = rustls::pki_types::ServerName::try_from("localhost")?;
+                let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name)?;
+                (
+                    Box::new(rustls::StreamOwned::new(conn, tcp)),
+                    format!("wss://localhost:{}/", addr.port()),
+                )
+            }
+        };
+        let mut request = url.into_client_request()?;
         request
             .headers_mut()
             .insert("Sec-WebSocket-Protocol", "sip".parse()?);

@@ -720,6 +720,7 @@ fn flow_of(binding: &crate::sip::registrar::Binding) -> Flow {
     let transport = match binding.transport {
         "tcp" => Transport::Tcp,
         "ws" => Transport::Ws,
+        "wss" => Transport::Wss,
         _ => Transport::Udp,
     };
     Flow {

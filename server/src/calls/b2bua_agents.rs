@@ -348,7 +348,11 @@ impl B2bua {
         // gateway instead of the plain one. Consultations are not bridged
         // to browsers yet.
         let mut webrtc = None;
-        if transport == crate::config::Transport::Ws && !body.is_empty() {
+        if matches!(
+            transport,
+            crate::config::Transport::Ws | crate::config::Transport::Wss
+        ) && !body.is_empty()
+        {
             let session = c
                 .consult
                 .is_none()

@@ -160,8 +160,10 @@ impl B2bua {
         // A staff member in the browser gets the gateway's WebRTC offer.
         let mut offer = offer;
         let mut webrtc = None;
-        if flow.transport == crate::config::Transport::Ws
-            && let (Some(a), Some(media)) = (anchor, self.media.as_mut())
+        if matches!(
+            flow.transport,
+            crate::config::Transport::Ws | crate::config::Transport::Wss
+        ) && let (Some(a), Some(media)) = (anchor, self.media.as_mut())
         {
             let Some((peer, browser_offer)) = media.webrtc_offer(a.id, &offer) else {
                 media.destroy(a.id);

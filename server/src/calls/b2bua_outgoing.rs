@@ -125,7 +125,7 @@ impl B2bua {
         let (first, second) = match transport {
             Transport::Udp => (self.settings.udp, self.settings.tcp),
             Transport::Tcp => (self.settings.tcp, self.settings.udp),
-            Transport::Ws => (self.settings.ws, self.settings.udp),
+            Transport::Ws | Transport::Wss => (self.settings.ws, self.settings.udp),
         };
         first
             .or(second)
@@ -392,7 +392,8 @@ impl B2bua {
     pub(super) fn transport_of(&self, req: &Message) -> Transport {
         match req.top_via().map(|v| v.transport.to_ascii_uppercase()) {
             Some(t) if t == "TCP" => Transport::Tcp,
-            Some(t) if t == "WS" || t == "WSS" => Transport::Ws,
+            Some(t) if t == "WS" => Transport::Ws,
+            Some(t) if t == "WSS" => Transport::Wss,
             _ => Transport::Udp,
         }
     }

@@ -239,9 +239,14 @@ impl From<Durability> for crate::store::Durability {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SipConfig {
-    /// Listening sockets, `udp://HOST:PORT`, `tcp://HOST:PORT` or
-    /// `ws://HOST:PORT` (SIP over WebSocket).
+    /// Listening sockets, `udp://HOST:PORT`, `tcp://HOST:PORT`,
+    /// `ws://HOST:PORT` (SIP over WebSocket) or `wss://HOST:PORT` (the same
+    /// over TLS, with `tls_cert` and `tls_key`).
     pub listen: Vec<Listen>,
+    /// The certificate chain for `wss://` listeners (PEM).
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// Its private key (PEM: PKCS #8, PKCS #1 or SEC 1).
+    pub tls_key: Option<std::path::PathBuf>,
     /// The SIP domain; also the digest realm.
     pub domain: String,
     /// RFC 3261 T1 (round-trip estimate), default 500 ms.
@@ -333,6 +338,8 @@ impl Default for SipConfig {
             t2: Dur(Duration::from_secs(4)),
             t4: Dur(Duration::from_secs(5)),
             server_name: concat!("Careline/", env!("CARGO_PKG_VERSION")).into(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -548,6 +555,33 @@ impl Config {
             line: line_of(text, key),
             reason,
         };
+        let wss = self
+            .sip
+            .listen
+            .iter()
+            .any(|l| l.transport == Transport::Wss);
+        if wss {
+            for (key, path) in [
+                ("sip.tls_cert", &self.sip.tls_cert),
+                ("sip.tls_key", &self.sip.tls_key),
+            ] {
+                match path {
+                    None => {
+                        return Err(invalid(
+                            key,
+                            "a wss:// listener needs a certificate and its key (PEM files)".into(),
+                        ));
+                    }
+                    Some(p) if !p.is_file() => {
+                        return Err(invalid(
+                            key,
+                            format!("{} is not a readable file", p.display()),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
         let keepalive = self.calls.keepalive.0;
         if !keepalive.is_zero() && keepalive < Duration::from_secs(10) {
             return Err(invalid(

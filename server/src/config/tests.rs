@@ -41,7 +41,7 @@ fn an_unsupported_transport_is_named_with_the_ones_there_are() {
         .to_string();
     assert!(err.contains("line 2"), "{err}");
     assert!(
-        err.contains("`sctp`") && err.contains("udp, tcp or ws"),
+        err.contains("`sctp`") && err.contains("udp, tcp, ws or wss"),
         "{err}"
     );
 }
@@ -55,6 +55,20 @@ fn a_webrtc_port_inside_the_rtp_range_is_refused_by_name() {
         err.contains("webrtc_port") && err.contains("30000-30099"),
         "{err}"
     );
+}
+
+#[test]
+fn a_wss_listener_without_its_certificate_is_refused_by_name() {
+    let err = Config::parse("[sip]\nlisten = [\"wss://127.0.0.1:8089\"]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("sip.tls_cert") && err.contains("wss://"), "{err}");
+    let err = Config::parse(
+        "[sip]\nlisten = [\"wss://127.0.0.1:8089\"]\ntls_cert = \"/nonexistent/cert.pem\"\ntls_key = \"/nonexistent/key.pem\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("line 3") && err.contains("/nonexistent/cert.pem"), "{err}");
 }
 
 #[test]

@@ -74,13 +74,15 @@ pub enum Transport {
     /// SIP over WebSocket (RFC 7118): one message per frame, the browser's
     /// connection is the only way to reach it.
     Ws,
+    /// The same over TLS (`[sip] tls_cert`, `tls_key`).
+    Wss,
 }
 
 impl Transport {
     /// Whether messages travel on a connection (no retransmissions of our
     /// own, answers go back on the connection they came on).
     pub fn is_stream(self) -> bool {
-        matches!(self, Transport::Tcp | Transport::Ws)
+        matches!(self, Transport::Tcp | Transport::Ws | Transport::Wss)
     }
 
     /// The name in a Via header.
@@ -89,6 +91,7 @@ impl Transport {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
             Transport::Ws => "WS",
+            Transport::Wss => "WSS",
         }
     }
 }
@@ -99,6 +102,7 @@ impl fmt::Display for Transport {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
             Transport::Ws => "ws",
+            Transport::Wss => "wss",
         })
     }
 }
@@ -124,9 +128,10 @@ impl FromStr for Listen {
             "udp" => Transport::Udp,
             "tcp" => Transport::Tcp,
             "ws" => Transport::Ws,
+            "wss" => Transport::Wss,
             other => {
                 return Err(format!(
-                    "unsupported transport `{other}` in `{s}` (udp, tcp or ws)"
+                    "unsupported transport `{other}` in `{s}` (udp, tcp, ws or wss)"
                 ));
             }
         };

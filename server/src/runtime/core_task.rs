@@ -137,7 +137,7 @@ impl CoreTask {
                 transport: match b.transport.as_str() {
                     "tcp" => "tcp",
                     // A browser's WebSocket did not survive the restart.
-                    "ws" => return None,
+                    "ws" | "wss" => return None,
                     _ => "udp",
                 },
                 user_agent: b.user_agent,
@@ -359,7 +359,7 @@ impl CoreTask {
                     tracing::debug!(destination = %t.destination, error = %e, "udp send failed");
                 }
             }
-            Transport::Tcp | Transport::Ws => match self.tcp.get(&t.destination) {
+            Transport::Tcp | Transport::Ws | Transport::Wss => match self.tcp.get(&t.destination) {
                 Some(writer) => {
                     if writer.try_send(t.data).is_err() {
                         tracing::debug!(destination = %t.destination, "tcp connection busy or closed; message dropped");

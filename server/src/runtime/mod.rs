@@ -385,13 +385,18 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
                 bound.push(format!("tcp://{}", s.local_addr()?));
                 tcp_listeners.push(s);
             }
-            Transport::Ws => {
+            Transport::Ws | Transport::Wss => {
                 let s = TcpListener::bind(l.addr)
                     .await
                     .with_context(|| format!("binding sip {l}"))?;
                 first_ws.get_or_insert(s.local_addr()?);
-                bound.push(format!("ws://{}", s.local_addr()?));
-                ws_listeners.push(s);
+                bound.push(format!("{}://{}", l.transport, s.local_addr()?));
+                let tls = match (l.transport, &config.sip.tls_cert, &config.sip.tls_key) {
+                    (Transport::Wss, Some(cert), Some(key)) => Some(ws::tls_acceptor(cert, key)?),
+                    (Transport::Wss, _, _) => anyhow::bail!("{l} needs [sip] tls_cert and tls_key"),
+                    _ => None,
+                };
+                ws_listeners.push((s, tls));
             }
         }
     }
@@ -431,9 +436,10 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
             metrics.clone(),
         ));
     }
-    for l in ws_listeners {
+    for (l, tls) in ws_listeners {
         tasks.spawn(ws::serve(
             l,
+            tls,
             input_tx.clone(),
             shutdown_rx.clone(),
             metrics.clone(),

@@ -5,6 +5,11 @@
 //! the only way to reach the browser (its Contact is a made-up `.invalid`
 //! host), so the core keeps its writer by remote address, like a TCP
 //! connection's, and a closed socket ends the browser's calls and bindings.
+//!
+//! A `wss://` listener is the same behind TLS (rustls, the certificate
+//! and key from `[sip] tls_cert` and `tls_key`): each connection's
+//! handshake runs in its own task, bounded in time, and the upgrade is then
+//! served by hyper on the encrypted stream.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,11 +41,51 @@ struct Shared {
     shutdown: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
     local: SocketAddr,
+    transport: Transport,
 }
 
-/// Serves SIP over WebSocket on `listener` until shutdown.
+/// How long a client may take over its TLS handshake.
+const HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// The TLS acceptor for `wss://` listeners, from PEM files; the error says
+/// which file is wrong and how.
+pub(crate) fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use anyhow::Context;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .with_context(|| {
+            format!(
+                "reading the certificate {} ([sip] tls_cert)",
+                cert.display()
+            )
+        })?;
+    anyhow::ensure!(
+        !certs.is_empty(),
+        "no certificate in {} ([sip] tls_cert)",
+        cert.display()
+    );
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("reading the private key {} ([sip] tls_key)", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("the certificate and key of [sip] tls_cert and tls_key do not go together")?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serves SIP over WebSocket on `listener` until shutdown; over TLS with
+/// `tls`.
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     tx: mpsc::Sender<Input>,
     shutdown: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
@@ -53,8 +98,17 @@ pub(crate) async fn serve(
         shutdown: shutdown.clone(),
         metrics,
         local,
+        transport: if tls.is_some() {
+            Transport::Wss
+        } else {
+            Transport::Ws
+        },
     };
     let app = axum::Router::new().fallback(upgrade).with_state(shared);
+    if let Some(tls) = tls {
+        serve_tls(listener, tls, app, shutdown).await;
+        return;
+    }
     let stop = super::stopped(shutdown);
     let server = axum::serve(
         listener,
@@ -63,6 +117,55 @@ pub(crate) async fn serve(
     .with_graceful_shutdown(stop);
     if let Err(e) = server.await {
         tracing::warn!(error = %e, "sip websocket listener failed");
+    }
+}
+
+/// The `wss://` accept loop: TLS first, then the same router over hyper.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    tls: tokio_rustls::TlsAcceptor,
+    app: axum::Router,
+    shutdown: watch::Receiver<bool>,
+) {
+    let stop = super::stopped(shutdown.clone());
+    tokio::pin!(stop);
+    loop {
+        let (stream, remote) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "wss accept failed");
+                    continue;
+                }
+            },
+            _ = &mut stop => return,
+        };
+        let (tls, app, shutdown) = (tls.clone(), app.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let stream = match tokio::time::timeout(HANDSHAKE, tls.accept(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::info!(%remote, error = %e, "wss handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(%remote, "wss handshake timed out");
+                    return;
+                }
+            };
+            let app = app.layer(axum::Extension(ConnectInfo(remote)));
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .with_upgrades();
+            let stop = super::stopped(shutdown);
+            tokio::select! {
+                r = conn => if let Err(e) = r {
+                    tracing::debug!(%remote, error = %e, "wss connection ended");
+                },
+                _ = stop => {}
+            }
+        });
     }
 }
 
@@ -107,7 +210,7 @@ async fn connection(socket: WebSocket, remote: SocketAddr, shared: Shared) {
     }
     tracing::debug!(%remote, "sip websocket connected");
     let flow = Flow {
-        transport: Transport::Ws,
+        transport: shared.transport,
         remote,
         local: Some(shared.local),
     };

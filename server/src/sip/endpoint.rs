@@ -696,6 +696,7 @@ impl SipCore {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
             Transport::Ws => "ws",
+            Transport::Wss => "wss",
         };
         let outcome = self.registrar.handle_register(now, msg, source, transport);
         self.send_response(now, key, msg, outcome.status, outcome.response);

@@ -237,7 +237,7 @@ impl Registrar {
         let mut gone = Vec::new();
         for (ext, list) in &mut self.bindings {
             list.retain(|b| {
-                let lost = b.transport == "ws" && b.source == remote;
+                let lost = (b.transport == "ws" || b.transport == "wss") && b.source == remote;
                 if lost {
                     gone.push((ext.clone(), b.uri.clone(), b.expires_at));
                 }
