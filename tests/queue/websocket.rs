@@ -13,6 +13,37 @@ use super::support::webrtc_peer::BrowserPeer;
 use super::support::ws_sip::WsPhone;
 use super::{PASSWORD, TOKEN, caller, finished_call, media_stats, start};
 
+#[test]
+fn a_browser_is_bridged_when_media_binds_every_address_and_announces_another() {
+    // Sockets on 0.0.0.0, SDP saying 127.0.0.2 (as a static NAT mapping
+    // would): the gateway must still find the session where it is bound.
+    let mut options = super::configured(&["1001"], &[], "5s", "0s", "", "");
+    options.extra = options.extra.replace(
+        "bind_ip = \"127.0.0.1\"",
+        "bind_ip = \"0.0.0.0\"\npublic_ip = \"127.0.0.2\"",
+    );
+    let server = super::support::server::Server::start(options)
+        .unwrap_or_else(|e| panic!("careline-server does not start: {e:#}"));
+    let (mut phone, invite, peer, run) = answered_call(&server, 2500, 50);
+    assert!(
+        invite.contains("127.0.0.2"),
+        "the candidate is the announced address\n{invite}"
+    );
+    peer.wait(Duration::from_secs(10), |r| {
+        r.connected && r.sent >= 50 && r.received >= 20
+    })
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", server.tail(40)));
+    let bye = phone
+        .next_request("BYE", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("no BYE: {e:#}\n{}", server.tail(30)));
+    phone.respond(&bye, 200, "OK", None, None).unwrap();
+    let run = run.join().unwrap().unwrap();
+    assert!(run.passed(), "the caller's call failed\n{}", run.describe());
+    let whole = media_stats(&finished_call(&server, "call-00000001"), false);
+    assert!(whole["agent_in"].as_u64().unwrap() >= 45, "{whole}");
+    assert!(whole["agent_out"].as_u64().unwrap() >= 20, "{whole}");
+}
+
 /// Registers 1001 over the WebSocket, lets a SIPp caller dial the queue,
 /// and answers the server's WebRTC offer as a browser does; the INVITE,
 /// the browser's media side and the caller's run.

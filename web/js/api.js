@@ -38,7 +38,8 @@ export async function login(extension, password) {
   const body = await r.json().catch(() => ({}));
   if (!r.ok) throw new Error(body.error || `HTTP ${r.status}`);
   sessionStorage.setItem(KEY, JSON.stringify(body));
-  sessionStorage.setItem(SIP_KEY, password);
+  // Only the roles with a phone on their page keep it.
+  if (["agent", "senior", "doctor"].includes(body.role)) sessionStorage.setItem(SIP_KEY, password);
   return body;
 }
 

@@ -11,10 +11,16 @@ import JsSIP from "../vendor/jssip/jssip.esm.js";
 
 /** The SIP WebSocket URL from `GET /api/phone`'s listen list, on the host this page came from when the server listens on a wildcard. */
 export function sipSocketUrl(listen) {
-  const ws = listen.find((l) => l.startsWith("ws://") || l.startsWith("wss://"));
+  // A page served over HTTPS may only open wss:// (the browser blocks
+  // mixed content); over HTTP either will do, ws:// first.
+  const pick = (scheme) => listen.find((l) => l.startsWith(`${scheme}://`));
+  const ws = location.protocol === "https:" ? pick("wss") : pick("ws") || pick("wss");
   if (!ws) return null;
   const url = new URL(ws);
-  if (url.hostname === "0.0.0.0" || url.hostname === "[::]") url.hostname = location.hostname;
+  // A certificate names the host the page came from, not the bound address.
+  if (url.hostname === "0.0.0.0" || url.hostname === "[::]" || url.protocol === "wss:") {
+    url.hostname = location.hostname;
+  }
   return url.href.replace(/\/$/, "");
 }
 

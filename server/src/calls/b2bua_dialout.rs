@@ -92,8 +92,8 @@ pub(super) struct DialOut {
     staff: String,
     number: String,
     link: Option<String>,
-    staff_leg: Key,
-    patient_leg: Option<Key>,
+    pub(super) staff_leg: Key,
+    pub(super) patient_leg: Option<Key>,
     anchor: Option<Anchor>,
     /// Our SDP towards each side (to answer their re-INVITEs with).
     sdp_staff: Bytes,
@@ -596,7 +596,7 @@ impl B2bua {
 
     /// Ends a placed call: hangs up what is connected, cancels what rings,
     /// frees the media and the staff member.
-    fn finish_dialout(
+    pub(super) fn finish_dialout(
         &mut self,
         now: Instant,
         layer: &mut TransactionLayer,

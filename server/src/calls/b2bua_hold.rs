@@ -18,7 +18,7 @@ use careline_shared::sdp::{self, Codec, CodecKind, Direction, Sdp};
 use careline_shared::sip::transaction::TransactionLayer;
 use careline_shared::sip::{HeaderName, Message, StatusCode};
 
-use super::{B2bua, CallTimer};
+use super::{AgentLegState, B2bua, CallTimer};
 use crate::calls::event::{EndReason, Event};
 use crate::media::{Leg, Mode, SessionId};
 use crate::sip::registrar::Registrar;
@@ -328,6 +328,38 @@ impl B2bua {
                 "connection_closed".into(),
             );
         }
+        // Calls the server placed (teleconsults, call-backs) with a leg
+        // over it end as dropped.
+        let placed: Vec<u64> = self
+            .dialouts
+            .iter()
+            .filter(|(_, d)| {
+                [Some(d.staff_leg), d.patient_leg]
+                    .into_iter()
+                    .flatten()
+                    .any(|k| self.legs.get(&k).is_some_and(|l| over(&l.flow)))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in placed {
+            self.finish_dialout(now, layer, registrar, id, "dropped", EndReason::Dropped);
+        }
+        // A phone still ringing over it cannot answer: the call goes on to
+        // the next agent now, not when the INVITE times out.
+        let ringing: Vec<_> = self
+            .legs
+            .iter()
+            .filter(|(_, l)| !l.dialout && l.state != AgentLegState::Connected && over(&l.flow))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in ringing {
+            if let Some(leg) = self.remove_leg(key)
+                && self.calls.contains_key(&leg.call)
+            {
+                self.acd.handle_agent_rejected(now, leg.call, &leg.agent);
+            }
+        }
+        self.run_commands(now, layer, registrar);
     }
 
     /// Ends a connected call as dropped: both legs get a BYE with a Reason.

@@ -63,6 +63,9 @@ pub struct EngineControl {
     pub advertise: IpAddr,
     /// The WebRTC gateway, when browsers can register (a `ws://` listener).
     pub webrtc: Option<std::sync::Arc<crate::media::WebRtcGateway>>,
+    /// Where the engine's sockets are bound (`[media] bind_ip`): the
+    /// gateway talks to a session there, whatever address SDP advertises.
+    pub bind: IpAddr,
 }
 
 impl MediaControl for EngineControl {
@@ -115,7 +118,17 @@ impl MediaControl for EngineControl {
 
     fn webrtc_offer(&mut self, id: SessionId, plain: &[u8]) -> Option<(u64, bytes::Bytes)> {
         let gw = self.webrtc.as_ref()?;
-        let sdp = careline_shared::sdp::Sdp::parse(plain).ok()?;
+        let mut sdp = careline_shared::sdp::Sdp::parse(plain).ok()?;
+        // Our offer names the advertised address (a public one behind NAT,
+        // or the SIP address for a wildcard bind); the gateway reaches the
+        // session's port where it is bound.
+        let port = sdp.remote_rtp()?.port();
+        let local = if self.bind.is_unspecified() {
+            IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+        } else {
+            self.bind
+        };
+        sdp.anchor(local, port).ok()?;
         match gw.offer(id, &sdp) {
             Ok((peer, offer)) => Some((peer.0, bytes::Bytes::from(offer))),
             Err(e) => {

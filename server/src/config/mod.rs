@@ -95,9 +95,9 @@ pub struct MediaSection {
     /// `public_ip` when set. Used only when `[sip] listen` has a `ws://`.
     pub webrtc_port: u16,
     /// Give browsers Opus, transcoded to and from the caller's G.711,
-    /// instead of relaying G.711 to them (default off). Opus hides lost
-    /// packets better on a home Wi-Fi; it costs CPU per call, and keys
-    /// pressed in the browser are not passed on.
+    /// instead of relaying G.711 to them (default off). The caller's audio
+    /// reaches the browser with Opus's in-band FEC, which holds up better
+    /// on a lossy Wi-Fi; it costs CPU per call (`bench/webrtc`).
     pub webrtc_opus: bool,
 }
 
@@ -680,7 +680,13 @@ impl Config {
                 "the RTP port range needs at least four ports (one call)".into(),
             ));
         }
-        if (self.media.port_min..=self.media.port_max).contains(&self.media.webrtc_port) {
+        let browsers = self
+            .sip
+            .listen
+            .iter()
+            .any(|l| matches!(l.transport, Transport::Ws | Transport::Wss));
+        if browsers && (self.media.port_min..=self.media.port_max).contains(&self.media.webrtc_port)
+        {
             return Err(invalid(
                 "media.webrtc_port",
                 format!(

@@ -1,7 +1,9 @@
 //! Opus ↔ G.711 for the WebRTC gateway, sans-IO: a browser leg on Opus
 //! joined to a SIP leg on PCMU or PCMA. Opus runs narrowband at 8 kHz (its
 //! own resampler does 48 ↔ 8 kHz; the RTP clock stays 48 kHz), in its VoIP
-//! mode with in-band FEC; a lost Opus packet is concealed by the decoder.
+//! mode with in-band FEC towards the browser. [`Transcoder::to_g711`] can
+//! conceal a lost packet (an empty payload), but the gateway does not call
+//! it for gaps yet: str0m hands over only the packets that arrived.
 //!
 //! G.711 packets of any length are cut into 20 ms Opus frames (a 30 ms
 //! G.711 stream gives three frames every two packets); every Opus packet

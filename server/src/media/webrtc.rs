@@ -69,6 +69,24 @@ struct Bridge {
     g711: Codec,
     /// The SIP side's telephone-event (8 kHz), when it has one.
     tele: Option<Codec>,
+    /// The browser's last 48 kHz timestamp, and the 8 kHz one it became:
+    /// the SIP side's clock follows the browser's differences, so a wrap
+    /// of the 32-bit 48 kHz clock does not jump the 8 kHz one.
+    clock: Option<(u32, u32)>,
+}
+
+impl Bridge {
+    /// The SIP side's timestamp for the browser's `ts48`.
+    fn to_8k(&mut self, ts48: u32) -> u32 {
+        let ts8 = match self.clock {
+            None => ts48 / 6,
+            Some((last48, last8)) => {
+                last8.wrapping_add((ts48.wrapping_sub(last48) as i32 / 6) as u32)
+            }
+        };
+        self.clock = Some((ts48, ts8));
+        ts8
+    }
 }
 
 /// Asks the browser for narrowband Opus (RFC 7587 `maxplaybackrate`,
@@ -85,6 +103,11 @@ fn narrowband_opus(sdp: &str) -> String {
             None => line.to_string(),
         })
         .collect()
+}
+
+/// Whether the browser's answer listed payload type `pt`.
+fn peer_accepts(accepted: &[u8], pt: u8) -> bool {
+    accepted.contains(&pt)
 }
 
 /// A telephone-event payload with its duration rescaled (RFC 4733: bytes
@@ -185,14 +208,14 @@ struct Peer {
     transcode: Option<Bridge>,
     /// Reused for transcoded payloads.
     scratch: Vec<u8>,
+    /// The payload types the browser accepted (after its answer).
+    accepted: Vec<u8>,
 }
 
 /// The gateway: every browser peer and the datagrams they want sent.
 pub struct Gateway {
     /// The host candidate written into offers (the public address).
     candidate: SocketAddr,
-    /// The public socket's own address (what datagrams arrive on).
-    local: SocketAddr,
     crypto: Arc<CryptoProvider>,
     /// Offer browsers Opus and transcode when the SIP side has G.711 only.
     prefer_opus: bool,
@@ -221,12 +244,11 @@ fn browser_codecs(offer: &Sdp) -> Vec<Codec> {
 }
 
 impl Gateway {
-    /// A gateway whose public socket is bound at `local` and reached by
-    /// browsers at `candidate` (the same, or a static NAT mapping of it).
-    pub fn new(local: SocketAddr, candidate: SocketAddr) -> Gateway {
+    /// A gateway whose public socket browsers reach at `candidate` (its
+    /// own address, or a static NAT mapping of it).
+    pub fn new(candidate: SocketAddr) -> Gateway {
         Gateway {
             candidate,
-            local,
             crypto: Arc::new(str0m::crypto::from_feature_flags()),
             prefer_opus: false,
             peers: HashMap::new(),
@@ -292,6 +314,7 @@ impl Gateway {
                     transcoder: Box::new(t),
                     g711,
                     tele,
+                    clock: None,
                 })
             }
             _ => None,
@@ -359,6 +382,7 @@ impl Gateway {
                 stats: PeerStats::default(),
                 transcode,
                 scratch: Vec::new(),
+                accepted: Vec::new(),
             },
         );
         self.drain(id);
@@ -398,6 +422,7 @@ impl Gateway {
                 .and_then(|s| s.audio().map(|m| m.codecs()))
                 .unwrap_or_default(),
         };
+        peer.accepted = chosen.iter().map(|c| c.pt).collect();
         let plain = sdp::answer(
             &peer.plain_offer,
             &chosen,
@@ -460,7 +485,9 @@ impl Gateway {
             Receive {
                 proto: Protocol::Udp,
                 source,
-                destination: self.local,
+                // As the browser addressed it: our candidate (behind a NAT
+                // or on a wildcard bind, not the socket's own address).
+                destination: self.candidate,
                 contents,
             },
         );
@@ -510,6 +537,7 @@ impl Gateway {
             transcode,
             seq,
             stats,
+            accepted,
             ..
         } = peer;
         let mut api = rtc.direct_api();
@@ -554,6 +582,9 @@ impl Gateway {
                         stats.to_browser += 1;
                     });
             }
+            // A type the browser did not take (comfort noise, the other law)
+            // would only be dropped by str0m, after costing a sequence number.
+            None if !peer_accepts(accepted, rtp.payload_type()) => return,
             None => {
                 stream.write_rtp(
                     RtpWrite::new(
@@ -641,15 +672,14 @@ impl Gateway {
                                     continue;
                                 };
                                 peer.scratch = event;
-                                (tele.pt, h.timestamp / 6, &peer.scratch[..])
+                                (tele.pt, b.to_8k(h.timestamp), &peer.scratch[..])
                             }
                             Some(b) => {
                                 if *h.payload_type != OPUS_PT {
                                     continue;
                                 }
                                 b.transcoder.to_g711(&p.payload, &mut peer.scratch);
-                                // 48 kHz to the G.711 clock.
-                                (b.g711.pt, h.timestamp / 6, &peer.scratch[..])
+                                (b.g711.pt, b.to_8k(h.timestamp), &peer.scratch[..])
                             }
                             None => (*h.payload_type, h.timestamp, &p.payload[..]),
                         };
@@ -680,5 +710,41 @@ impl Gateway {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::*;
+
+    #[test]
+    fn the_8k_clock_follows_the_48k_one_across_its_wrap() {
+        let mut b = Bridge {
+            transcoder: Box::new(Transcoder::new(careline_shared::rtp::G711::Ulaw).unwrap()),
+            g711: Codec::PCMU,
+            tele: None,
+            clock: None,
+        };
+        let start = u32::MAX - 960 * 2 + 1;
+        let first = b.to_8k(start);
+        // Three more 20 ms frames: the 48 kHz clock wraps after the second.
+        let next: Vec<u32> = (1..=3u32)
+            .map(|i| b.to_8k(start.wrapping_add(960 * i)))
+            .collect();
+        assert_eq!(
+            next,
+            vec![first + 160, first + 320, first + 480],
+            "continuous at 160 a frame"
+        );
+        // A key's duration, both ways.
+        assert_eq!(
+            rescale_event(&[5, 0x0a, 0x03, 0x20], true).unwrap(),
+            [5, 0x0a, 0x12, 0xc0]
+        );
+        assert_eq!(
+            rescale_event(&[5, 0x0a, 0x12, 0xc0], false).unwrap(),
+            [5, 0x0a, 0x03, 0x20]
+        );
+        assert_eq!(rescale_event(&[5, 0x0a], true), None);
     }
 }

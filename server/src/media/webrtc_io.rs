@@ -93,7 +93,7 @@ impl WebRtcGateway {
         let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
         let registry = poll.registry().try_clone()?;
         let candidate = SocketAddr::new(advertise, local.port());
-        let mut gateway = Gateway::new(local, candidate);
+        let mut gateway = Gateway::new(candidate);
         gateway.set_prefer_opus(prefer_opus);
         let state = Arc::new(Mutex::new(State {
             gateway,
@@ -211,16 +211,64 @@ impl Drop for WebRtcGateway {
     }
 }
 
+/// Datagrams read from one socket while holding the gateway's lock: the
+/// call core takes the same lock to offer, answer and close peers, and a
+/// flood on the public port must not keep it out.
+const BATCH: usize = 64;
+
+/// Reads up to [`BATCH`] datagrams from the socket behind `token` into the
+/// gateway; true when it may hold more (read again before waiting).
+fn read_batch(state: &Mutex<State>, token: Token, buf: &mut [u8]) -> bool {
+    let mut state = lock(state);
+    for _ in 0..BATCH {
+        let got = match token {
+            PUBLIC => state.public.recv_from(buf),
+            Token(t) => match state.inner.get(&PeerId((t - 2) as u64)) {
+                Some(socket) => socket.recv_from(buf),
+                None => return false,
+            },
+        };
+        match got {
+            Ok((n, from)) => {
+                let now = Instant::now();
+                match token {
+                    PUBLIC => {
+                        state.gateway.handle_public(now, from, &buf[..n]);
+                    }
+                    Token(t) => {
+                        let id = PeerId((t - 2) as u64);
+                        state.gateway.handle_inner(now, id, from, &buf[..n]);
+                    }
+                }
+                state.flush();
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(e) => {
+                tracing::debug!(error = %e, "webrtc receive failed");
+                return false;
+            }
+        }
+    }
+    true
+}
+
 fn run(mut poll: Poll, state: Arc<Mutex<State>>, stopping: Arc<AtomicBool>) {
     let mut events = Events::with_capacity(256);
     let mut buf = vec![0u8; 2048];
+    // Sockets left with datagrams after a full batch (the poll is
+    // edge-triggered: it will not say so again).
+    let mut pending: Vec<Token> = Vec::new();
     loop {
-        let timeout = lock(&state)
-            .gateway
-            .poll_timeout()
-            .map(|t| t.saturating_duration_since(Instant::now()))
-            // Nothing to time: still look up now and then.
-            .unwrap_or(Duration::from_secs(1));
+        let timeout = if pending.is_empty() {
+            lock(&state)
+                .gateway
+                .poll_timeout()
+                .map(|t| t.saturating_duration_since(Instant::now()))
+                // Nothing to time: still look up now and then.
+                .unwrap_or(Duration::from_secs(1))
+        } else {
+            Duration::ZERO
+        };
         if let Err(e) = poll.poll(&mut events, Some(timeout)) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
@@ -231,47 +279,18 @@ fn run(mut poll: Poll, state: Arc<Mutex<State>>, stopping: Arc<AtomicBool>) {
         if stopping.load(Ordering::Acquire) {
             return;
         }
-        let mut state = lock(&state);
+        let mut ready: Vec<Token> = std::mem::take(&mut pending);
         for event in events.iter() {
-            match event.token() {
-                WAKE => {}
-                PUBLIC => loop {
-                    match state.public.recv_from(&mut buf) {
-                        Ok((n, from)) => {
-                            let now = Instant::now();
-                            state.gateway.handle_public(now, from, &buf[..n]);
-                            state.flush();
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) => {
-                            tracing::debug!(error = %e, "webrtc receive failed");
-                            break;
-                        }
-                    }
-                },
-                Token(t) => {
-                    let id = PeerId((t - 2) as u64);
-                    loop {
-                        let Some(socket) = state.inner.get(&id) else {
-                            break;
-                        };
-                        match socket.recv_from(&mut buf) {
-                            Ok((n, from)) => {
-                                state
-                                    .gateway
-                                    .handle_inner(Instant::now(), id, from, &buf[..n]);
-                                state.flush();
-                            }
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                            Err(e) => {
-                                tracing::debug!(peer = id.0, error = %e, "webrtc inner receive failed");
-                                break;
-                            }
-                        }
-                    }
-                }
+            if event.token() != WAKE && !ready.contains(&event.token()) {
+                ready.push(event.token());
             }
         }
+        for token in ready {
+            if read_batch(&state, token, &mut buf) {
+                pending.push(token);
+            }
+        }
+        let mut state = lock(&state);
         let now = Instant::now();
         if state.gateway.poll_timeout().is_some_and(|t| t <= now) {
             state.gateway.handle_timeout(now);

@@ -161,7 +161,7 @@ fn run(
 fn connected() -> (Gateway, Browser, Instant, Sdp, super::webrtc::PeerId) {
     let t0 = virtual_epoch();
     let mut now = t0;
-    let mut gw = Gateway::new(addr(PUBLIC), addr(PUBLIC));
+    let mut gw = Gateway::new(addr(PUBLIC));
     let (peer, offer) = gw
         .offer(now, SessionId(1), &plain_offer(), addr(INNER))
         .unwrap();
@@ -276,9 +276,14 @@ fn rtp_is_carried_both_ways_between_the_plain_side_and_the_browser() {
 #[test]
 fn strangers_and_bad_answers_are_refused_and_closing_forgets_the_peer() {
     let t0 = virtual_epoch();
-    let mut gw = Gateway::new(addr(PUBLIC), addr(PUBLIC));
-    // A datagram nobody expects is dropped.
+    let mut gw = Gateway::new(addr(PUBLIC));
+    // A datagram nobody expects is dropped, with or without peers.
     assert!(!gw.handle_public(t0, addr(BROWSER), b"\x00\x01\x00\x00garbage"));
+    let (waiting, _) = gw
+        .offer(t0, SessionId(9), &plain_offer(), addr(INNER))
+        .unwrap();
+    assert!(!gw.handle_public(t0, addr(BROWSER), b"\x00\x01\x00\x00garbage"));
+    gw.close(waiting);
     // An offer with nothing a browser plays is refused.
     let video_only = Sdp::parse(
         b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 20002 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n",
@@ -308,7 +313,7 @@ fn strangers_and_bad_answers_are_refused_and_closing_forgets_the_peer() {
 fn with_opus_preferred_a_g711_caller_is_transcoded_for_the_browser() {
     let t0 = virtual_epoch();
     let mut now = t0;
-    let mut gw = Gateway::new(addr(PUBLIC), addr(PUBLIC));
+    let mut gw = Gateway::new(addr(PUBLIC));
     gw.set_prefer_opus(true);
     let (peer, offer) = gw
         .offer(now, SessionId(1), &plain_offer(), addr(INNER))

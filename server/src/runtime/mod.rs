@@ -525,6 +525,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
             engine: Arc::new(engine),
             advertise,
             webrtc,
+            bind: config.media.bind_ip,
         });
     let core = core_task::CoreTask::new(
         endpoint_settings(&config, first_udp, first_tcp, first_ws),

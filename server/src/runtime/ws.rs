@@ -134,7 +134,9 @@ async fn serve_tls(
             r = listener.accept() => match r {
                 Ok(c) => c,
                 Err(e) => {
+                    // Out of descriptors, say: wait rather than spin.
                     tracing::warn!(error = %e, "wss accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
@@ -156,6 +158,8 @@ async fn serve_tls(
             let app = app.layer(axum::Extension(ConnectInfo(remote)));
             let service = hyper_util::service::TowerToHyperService::new(app);
             let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HANDSHAKE)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                 .with_upgrades();
             let stop = super::stopped(shutdown);
