@@ -363,3 +363,116 @@ fn a_browser_on_a_secure_websocket_registers_and_answers() {
         "{why}"
     );
 }
+
+#[test]
+fn a_browser_closed_while_ringing_is_skipped_at_once() {
+    // Each agent may ring for 20 s: only the closed socket can move the
+    // call on before then.
+    let server = super::start(&["1001", "1002"], "20s");
+    let domain = server.sip.ip().to_string();
+    let mut phones: Vec<WsPhone> = ["1001", "1002"]
+        .iter()
+        .map(|ext| {
+            let mut p = WsPhone::connect(server.ws, ext, PASSWORD, &domain).unwrap();
+            assert_eq!(p.register(600).unwrap(), 200, "{}", server.tail(30));
+            p
+        })
+        .collect();
+    let run = std::thread::spawn({
+        let sipp = caller(&server, 1000);
+        move || sipp.run()
+    });
+    // Whichever phone rings first, its tab is closed while it rings.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let first = loop {
+        let found = phones
+            .iter_mut()
+            .position(|p| p.next_request("INVITE", Duration::from_millis(200)).is_ok());
+        if let Some(i) = found {
+            break i;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no phone rang\n{}",
+            server.tail(30)
+        );
+    };
+    let closed = phones.remove(first);
+    let closed_ext = closed.ext.clone();
+    closed.close();
+    // The other one rings well before the first one's 20 s were up.
+    let mut other = phones.pop().unwrap();
+    let invite = other
+        .next_request("INVITE", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("the call did not move on: {e:#}\n{}", server.tail(40)));
+    let offer = invite.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let (answer, _peer) = BrowserPeer::answer(offer, Ipv4Addr::LOCALHOST.into(), 0).unwrap();
+    other
+        .respond(&invite, 200, "OK", Some("second"), Some(&answer))
+        .unwrap();
+    other.next_request("ACK", Duration::from_secs(5)).unwrap();
+    let bye = other
+        .next_request("BYE", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("no BYE: {e:#}\n{}", server.tail(30)));
+    other.respond(&bye, 200, "OK", None, None).unwrap();
+    let run = run.join().unwrap().unwrap();
+    assert!(run.passed(), "the caller's call failed\n{}", run.describe());
+    let call = finished_call(&server, "call-00000001");
+    assert_eq!(call["answered_by"], other.ext.as_str(), "{call:#}");
+    assert_ne!(call["answered_by"], closed_ext.as_str());
+}
+
+#[test]
+fn a_doctors_tab_closed_mid_teleconsult_ends_it_as_dropped() {
+    let trunk_port = super::support::free_udp_port(Ipv4Addr::LOCALHOST);
+    let trunk = super::trunk_at(trunk_port);
+    let options =
+        super::configured(&["1001"], &[], "5s", "0s", "", &trunk).staff("3001", PASSWORD, "doctor");
+    let server = super::support::server::Server::start(options)
+        .unwrap_or_else(|e| panic!("careline-server does not start: {e:#}"));
+    let domain = server.sip.ip().to_string();
+    let mut phone = WsPhone::connect(server.ws, "3001", PASSWORD, &domain).unwrap();
+    assert_eq!(phone.register(600).unwrap(), 200, "{}", server.tail(30));
+    super::teleconsult::file_appointment(&server);
+    // The patient would talk for 8 s.
+    let patient = super::patient_behind_trunk(&server, trunk_port, 8000);
+    let token = super::login(&server, "3001");
+    let call_id = super::place_call(&server, "/api/teleconsults/A-17/call", &token);
+    let invite = phone
+        .next_request("INVITE", Duration::from_secs(10))
+        .unwrap_or_else(|e| {
+            panic!(
+                "the doctor's browser never rang: {e:#}\n{}",
+                server.tail(40)
+            )
+        });
+    let offer = invite.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let (answer, peer) = BrowserPeer::answer(offer, Ipv4Addr::LOCALHOST.into(), 50).unwrap();
+    phone
+        .respond(&invite, 200, "OK", Some("doctor"), Some(&answer))
+        .unwrap();
+    phone.next_request("ACK", Duration::from_secs(5)).unwrap();
+    peer.wait(Duration::from_secs(10), |r| r.connected && r.received >= 10)
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", server.tail(40)));
+    phone.close();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let ended = loop {
+        let (_, body) =
+            http_get_auth(server.http, &format!("/api/calls/{call_id}"), TOKEN).unwrap();
+        let call: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if let Some(e) = call["events"]
+            .as_array()
+            .and_then(|e| e.iter().find(|e| e["kind"] == "dialout_ended"))
+        {
+            break e.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the teleconsult did not end: {body}"
+        );
+    };
+    assert_eq!(ended["data"]["outcome"], "dropped", "{ended}");
+    assert_eq!(ended["data"]["reason"], "dropped", "{ended}");
+    // The patient's phone was hung up on; its own run is not judged.
+    let _ = patient.join();
+}
