@@ -476,3 +476,46 @@ fn a_doctors_tab_closed_mid_teleconsult_ends_it_as_dropped() {
     // The patient's phone was hung up on; its own run is not judged.
     let _ = patient.join();
 }
+
+#[test]
+fn a_browser_whose_media_never_connects_is_a_dropped_line() {
+    // Its UDP is blocked, say: signalling works, ICE never does. The
+    // relay hears nothing from the agent's side and, after rtp_timeout,
+    // the call ends as dropped (and a call-back task follows).
+    let options = super::configured(&["1001"], &[], "5s", "0s", "rtp_timeout = \"2s\"\n", "");
+    let server = super::support::server::Server::start(options)
+        .unwrap_or_else(|e| panic!("careline-server does not start: {e:#}"));
+    let domain = server.sip.ip().to_string();
+    let mut phone = WsPhone::connect(server.ws, "1001", PASSWORD, &domain).unwrap();
+    assert_eq!(phone.register(600).unwrap(), 200, "{}", server.tail(30));
+    let run = std::thread::spawn({
+        let sipp = caller(&server, 8000);
+        move || sipp.run()
+    });
+    let invite = phone
+        .next_request("INVITE", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("no INVITE: {e:#}\n{}", server.tail(40)));
+    let offer = invite.split("\r\n\r\n").nth(1).unwrap_or_default();
+    // The browser's answer, from a media side that is gone at once.
+    let (answer, peer) = BrowserPeer::answer(offer, Ipv4Addr::LOCALHOST.into(), 0).unwrap();
+    drop(peer);
+    phone
+        .respond(&invite, 200, "OK", Some("blocked"), Some(&answer))
+        .unwrap();
+    phone.next_request("ACK", Duration::from_secs(5)).unwrap();
+    let bye = phone
+        .next_request("BYE", Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("the silent call was not ended: {e:#}\n{}", server.tail(30)));
+    phone.respond(&bye, 200, "OK", None, None).unwrap();
+    let call = finished_call(&server, "call-00000001");
+    assert_eq!(call["end_reason"], "dropped", "{call:#}");
+    let dropped = call["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "line_dropped")
+        .unwrap_or_else(|| panic!("no line_dropped in {call:#}"));
+    assert_eq!(dropped["data"]["side"], "agent", "{dropped}");
+    assert_eq!(dropped["data"]["cause"], "rtp_timeout", "{dropped}");
+    let _ = run.join();
+}
