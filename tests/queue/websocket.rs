@@ -8,10 +8,105 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use super::support::server::Server;
 use super::support::server::http_get_auth;
 use super::support::webrtc_peer::BrowserPeer;
 use super::support::ws_sip::WsPhone;
 use super::{PASSWORD, TOKEN, caller, finished_call, media_stats, start};
+
+/// A SIPp run on its own thread.
+type Run = std::thread::JoinHandle<anyhow::Result<super::support::sipp::Run>>;
+
+/// `ext`'s phone on the `ws://` listener, registered.
+fn registered(server: &Server, ext: &str) -> WsPhone {
+    let domain = server.sip.ip().to_string();
+    let mut phone = WsPhone::connect(server.ws, ext, PASSWORD, &domain).unwrap();
+    assert_eq!(phone.register(600).unwrap(), 200, "{}", server.tail(30));
+    phone
+}
+
+/// A SIPp caller dialling the queue and talking for `talk_ms`.
+fn calling(server: &Server, talk_ms: u32) -> Run {
+    let sipp = caller(server, talk_ms);
+    std::thread::spawn(move || sipp.run())
+}
+
+/// The next INVITE on `phone`; `who` names it if none comes.
+fn rung(phone: &mut WsPhone, server: &Server, who: &str) -> String {
+    phone
+        .next_request("INVITE", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{who} never rang: {e:#}\n{}", server.tail(40)))
+}
+
+/// The SDP of a message.
+fn body(message: &str) -> &str {
+    message.split("\r\n\r\n").nth(1).unwrap_or_default()
+}
+
+/// Answers `invite` as a browser does: a media side that speaks `speak`
+/// packets once connected, its SDP in a 200 (To tag `tag`), then the ACK.
+fn answer_as_browser(
+    phone: &mut WsPhone,
+    server: &Server,
+    invite: &str,
+    tag: &str,
+    speak: u64,
+) -> BrowserPeer {
+    let offer = body(invite);
+    let (answer, peer) = BrowserPeer::answer(offer, Ipv4Addr::LOCALHOST.into(), speak)
+        .unwrap_or_else(|e| panic!("the offer is not one a browser takes: {e:#}\n{offer}"));
+    phone
+        .respond(invite, 200, "OK", Some(tag), Some(&answer))
+        .unwrap();
+    phone
+        .next_request("ACK", Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("no ACK: {e:#}\n{}", server.tail(30)));
+    peer
+}
+
+/// Doctor 3001's browser rung for teleconsult A-17, whose patient (SIPp
+/// behind the trunk) will talk for `talk_ms`: the server, the doctor's
+/// phone, its INVITE, the patient's run and the call's id.
+fn teleconsult_in_browser(talk_ms: u32) -> (Server, WsPhone, String, Run, String) {
+    let trunk_port = super::support::free_udp_port(Ipv4Addr::LOCALHOST);
+    let trunk = super::trunk_at(trunk_port);
+    let options =
+        super::configured(&["1001"], &[], "5s", "0s", "", &trunk).staff("3001", PASSWORD, "doctor");
+    let server =
+        Server::start(options).unwrap_or_else(|e| panic!("careline-server does not start: {e:#}"));
+    let mut phone = registered(&server, "3001");
+    super::teleconsult::file_appointment(&server);
+    let patient = super::patient_behind_trunk(&server, trunk_port, talk_ms);
+    let token = super::login(&server, "3001");
+    let call_id = super::place_call(&server, "/api/teleconsults/A-17/call", &token);
+    let invite = rung(&mut phone, &server, "the doctor's browser");
+    (server, phone, invite, patient, call_id)
+}
+
+/// A call the server placed, once its `dialout_ended` is written.
+fn placed_call_ended(server: &Server, call_id: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, text) =
+            http_get_auth(server.http, &format!("/api/calls/{call_id}"), TOKEN).unwrap();
+        let call: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let ended = call["events"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["kind"] == "dialout_ended"));
+        if ended {
+            return call;
+        }
+        assert!(Instant::now() < deadline, "{call_id} did not end: {text}");
+    }
+}
+
+/// Waits for the server's BYE and answers it.
+fn hung_up(phone: &mut WsPhone, server: &Server) {
+    let bye = phone
+        .next_request("BYE", Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("no BYE: {e:#}\n{}", server.tail(30)));
+    phone.respond(&bye, 200, "OK", None, None).unwrap();
+}
 
 #[test]
 fn a_browser_is_bridged_when_media_binds_every_address_and_announces_another() {
@@ -22,8 +117,8 @@ fn a_browser_is_bridged_when_media_binds_every_address_and_announces_another() {
         "bind_ip = \"127.0.0.1\"",
         "bind_ip = \"0.0.0.0\"\npublic_ip = \"127.0.0.2\"",
     );
-    let server = super::support::server::Server::start(options)
-        .unwrap_or_else(|e| panic!("careline-server does not start: {e:#}"));
+    let server =
+        Server::start(options).unwrap_or_else(|e| panic!("careline-server does not start: {e:#}"));
     let (mut phone, invite, peer, run) = answered_call(&server, 2500, 50);
     assert!(
         invite.contains("127.0.0.2"),
@@ -33,10 +128,7 @@ fn a_browser_is_bridged_when_media_binds_every_address_and_announces_another() {
         r.connected && r.sent >= 50 && r.received >= 20
     })
     .unwrap_or_else(|e| panic!("{e:#}\n{}", server.tail(40)));
-    let bye = phone
-        .next_request("BYE", Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("no BYE: {e:#}\n{}", server.tail(30)));
-    phone.respond(&bye, 200, "OK", None, None).unwrap();
+    hung_up(&mut phone, &server);
     let run = run.join().unwrap().unwrap();
     assert!(run.passed(), "the caller's call failed\n{}", run.describe());
     let whole = media_stats(&finished_call(&server, "call-00000001"), false);
@@ -47,38 +139,14 @@ fn a_browser_is_bridged_when_media_binds_every_address_and_announces_another() {
 /// Registers 1001 over the WebSocket, lets a SIPp caller dial the queue,
 /// and answers the server's WebRTC offer as a browser does; the INVITE,
 /// the browser's media side and the caller's run.
-fn answered_call(
-    server: &super::support::server::Server,
-    talk_ms: u32,
-    speak: u64,
-) -> (
-    WsPhone,
-    String,
-    BrowserPeer,
-    std::thread::JoinHandle<anyhow::Result<super::support::sipp::Run>>,
-) {
-    let domain = server.sip.ip().to_string();
-    let mut phone = WsPhone::connect(server.ws, "1001", PASSWORD, &domain).unwrap();
-    assert_eq!(phone.register(600).unwrap(), 200, "{}", server.tail(30));
-    let run = std::thread::spawn({
-        let sipp = caller(server, talk_ms);
-        move || sipp.run()
-    });
-    let invite = phone
-        .next_request("INVITE", Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("no INVITE on the websocket: {e:#}\n{}", server.tail(40)));
-    let offer = invite.split("\r\n\r\n").nth(1).unwrap_or_default();
-    let (answer, peer) = BrowserPeer::answer(offer, Ipv4Addr::LOCALHOST.into(), speak)
-        .unwrap_or_else(|e| panic!("the offer is not one a browser takes: {e:#}\n{offer}"));
+fn answered_call(server: &Server, talk_ms: u32, speak: u64) -> (WsPhone, String, BrowserPeer, Run) {
+    let mut phone = registered(server, "1001");
+    let run = calling(server, talk_ms);
+    let invite = rung(&mut phone, server, "the phone on the websocket");
     phone
         .respond(&invite, 180, "Ringing", Some("wsagent"), None)
         .unwrap();
-    phone
-        .respond(&invite, 200, "OK", Some("wsagent"), Some(&answer))
-        .unwrap();
-    phone
-        .next_request("ACK", Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("no ACK: {e:#}\n{}", server.tail(30)));
+    let peer = answer_as_browser(&mut phone, server, &invite, "wsagent", speak);
     (phone, invite, peer, run)
 }
 
@@ -115,10 +183,7 @@ fn a_browser_on_a_websocket_answers_a_queue_call_with_audio_through_the_webrtc_g
         })
         .unwrap_or_else(|e| panic!("{e:#}\n{}", server.tail(40)));
 
-    let bye = phone
-        .next_request("BYE", Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("no BYE: {e:#}\n{}", server.tail(30)));
-    phone.respond(&bye, 200, "OK", None, None).unwrap();
+    hung_up(&mut phone, &server);
     let run = run.join().unwrap().unwrap();
     assert!(run.passed(), "the caller's call failed\n{}", run.describe());
 
@@ -184,7 +249,7 @@ fn closing_the_websocket_drops_the_call_and_the_registration() {
 }
 
 /// Agent 1001's state on the supervisors' board.
-fn agent_state(server: &super::support::server::Server) -> String {
+fn agent_state(server: &Server) -> String {
     let (status, body) = http_get_auth(server.http, "/api/agents", TOKEN).unwrap();
     assert_eq!(status, 200, "{body}");
     let agents: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -217,51 +282,20 @@ fn the_sip_websocket_refuses_clients_without_the_sip_subprotocol() {
 
 #[test]
 fn a_doctor_in_the_browser_places_a_teleconsult_through_the_gateway() {
-    let trunk_port = super::support::free_udp_port(Ipv4Addr::LOCALHOST);
-    let trunk = super::trunk_at(trunk_port);
-    let options =
-        super::configured(&["1001"], &[], "5s", "0s", "", &trunk).staff("3001", PASSWORD, "doctor");
-    let server = super::support::server::Server::start(options)
-        .unwrap_or_else(|e| panic!("careline-server does not start: {e:#}"));
-    let domain = server.sip.ip().to_string();
-    let mut phone = WsPhone::connect(server.ws, "3001", PASSWORD, &domain).unwrap();
-    assert_eq!(phone.register(600).unwrap(), 200, "{}", server.tail(30));
-    super::teleconsult::file_appointment(&server);
     // The patient answers and echoes what the doctor says for 2 s.
-    let patient = super::patient_behind_trunk(&server, trunk_port, 2000);
-    let token = super::login(&server, "3001");
-    let call_id = super::place_call(&server, "/api/teleconsults/A-17/call", &token);
-
+    let (server, mut phone, invite, patient, call_id) = teleconsult_in_browser(2000);
     // The doctor's browser rings first, with a WebRTC offer.
-    let invite = phone
-        .next_request("INVITE", Duration::from_secs(10))
-        .unwrap_or_else(|e| {
-            panic!(
-                "the doctor's browser never rang: {e:#}\n{}",
-                server.tail(40)
-            )
-        });
     assert!(
         invite.contains("a=ice-lite") && invite.contains("UDP/TLS/RTP/SAVPF"),
         "{invite}"
     );
-    let offer = invite.split("\r\n\r\n").nth(1).unwrap_or_default();
-    let (answer, peer) = BrowserPeer::answer(offer, Ipv4Addr::LOCALHOST.into(), 100).unwrap();
-    phone
-        .respond(&invite, 200, "OK", Some("doctor"), Some(&answer))
-        .unwrap();
-    phone
-        .next_request("ACK", Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("no ACK: {e:#}\n{}", server.tail(30)));
+    let peer = answer_as_browser(&mut phone, &server, &invite, "doctor", 100);
     // The doctor speaks; the patient's phone echoes it back through the
     // relay and the gateway.
     let seen = peer
         .wait(Duration::from_secs(10), |r| r.connected && r.received >= 20)
         .unwrap_or_else(|e| panic!("{e:#}\n{}", server.tail(40)));
-    let bye = phone
-        .next_request("BYE", Duration::from_secs(15))
-        .unwrap_or_else(|e| panic!("no BYE: {e:#}\n{}", server.tail(30)));
-    phone.respond(&bye, 200, "OK", None, None).unwrap();
+    hung_up(&mut phone, &server);
     let patient = patient.join().unwrap().unwrap();
     assert!(
         patient.passed(),
@@ -269,20 +303,7 @@ fn a_doctor_in_the_browser_places_a_teleconsult_through_the_gateway() {
         patient.describe()
     );
 
-    // The call's facts, once its end is written.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let call = loop {
-        let (_, body) =
-            http_get_auth(server.http, &format!("/api/calls/{call_id}"), TOKEN).unwrap();
-        let call: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        let ended = call["events"]
-            .as_array()
-            .is_some_and(|e| e.iter().any(|e| e["kind"] == "dialout_ended"));
-        if ended {
-            break call;
-        }
-        assert!(Instant::now() < deadline, "no end: {body}");
-    };
+    let call = placed_call_ended(&server, &call_id);
     let answered: Vec<&str> = call["events"]
         .as_array()
         .unwrap()
@@ -311,36 +332,21 @@ fn a_browser_on_a_secure_websocket_registers_and_answers() {
     let (ca, cert, key) = super::support::test_certificate(certs.path()).unwrap();
     let mut options = super::configured(&["1001"], &[], "5s", "0s", "", "");
     options.wss = Some((cert, key));
-    let server = super::support::server::Server::start(options)
-        .unwrap_or_else(|e| panic!("careline-server does not start: {e:#}"));
+    let server =
+        Server::start(options).unwrap_or_else(|e| panic!("careline-server does not start: {e:#}"));
     let wss = server.wss.expect("a wss listener");
     let domain = server.sip.ip().to_string();
     let mut phone = WsPhone::connect_tls(wss, &ca, "1001", PASSWORD, &domain).unwrap();
     assert_eq!(phone.register(600).unwrap(), 200, "{}", server.tail(30));
-    let run = std::thread::spawn({
-        let sipp = caller(&server, 1500);
-        move || sipp.run()
-    });
-    let invite = phone
-        .next_request("INVITE", Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("no INVITE over wss: {e:#}\n{}", server.tail(40)));
+    let run = calling(&server, 1500);
+    let invite = rung(&mut phone, &server, "the phone on wss");
     // Our own Via says the secure transport (RFC 7118 §5).
     let via = super::support::sip::header(invite.as_bytes(), "Via", Some("v")).unwrap();
     assert!(via.starts_with("SIP/2.0/WSS "), "{via}");
-    let offer = invite.split("\r\n\r\n").nth(1).unwrap_or_default();
-    let (answer, peer) = BrowserPeer::answer(offer, Ipv4Addr::LOCALHOST.into(), 25).unwrap();
-    phone
-        .respond(&invite, 200, "OK", Some("wss"), Some(&answer))
-        .unwrap();
-    phone
-        .next_request("ACK", Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("no ACK: {e:#}\n{}", server.tail(30)));
+    let peer = answer_as_browser(&mut phone, &server, &invite, "wss", 25);
     peer.wait(Duration::from_secs(10), |r| r.connected && r.received >= 10)
         .unwrap_or_else(|e| panic!("{e:#}\n{}", server.tail(40)));
-    let bye = phone
-        .next_request("BYE", Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("no BYE: {e:#}\n{}", server.tail(30)));
-    phone.respond(&bye, 200, "OK", None, None).unwrap();
+    hung_up(&mut phone, &server);
     let run = run.join().unwrap().unwrap();
     assert!(run.passed(), "the caller's call failed\n{}", run.describe());
     assert_eq!(
@@ -369,19 +375,11 @@ fn a_browser_closed_while_ringing_is_skipped_at_once() {
     // Each agent may ring for 20 s: only the closed socket can move the
     // call on before then.
     let server = super::start(&["1001", "1002"], "20s");
-    let domain = server.sip.ip().to_string();
     let mut phones: Vec<WsPhone> = ["1001", "1002"]
         .iter()
-        .map(|ext| {
-            let mut p = WsPhone::connect(server.ws, ext, PASSWORD, &domain).unwrap();
-            assert_eq!(p.register(600).unwrap(), 200, "{}", server.tail(30));
-            p
-        })
+        .map(|ext| registered(&server, ext))
         .collect();
-    let run = std::thread::spawn({
-        let sipp = caller(&server, 1000);
-        move || sipp.run()
-    });
+    let run = calling(&server, 1000);
     // Whichever phone rings first, its tab is closed while it rings.
     let deadline = Instant::now() + Duration::from_secs(10);
     let first = loop {
@@ -402,19 +400,13 @@ fn a_browser_closed_while_ringing_is_skipped_at_once() {
     closed.close();
     // The other one rings well before the first one's 20 s were up.
     let mut other = phones.pop().unwrap();
-    let invite = other
-        .next_request("INVITE", Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("the call did not move on: {e:#}\n{}", server.tail(40)));
-    let offer = invite.split("\r\n\r\n").nth(1).unwrap_or_default();
-    let (answer, _peer) = BrowserPeer::answer(offer, Ipv4Addr::LOCALHOST.into(), 0).unwrap();
-    other
-        .respond(&invite, 200, "OK", Some("second"), Some(&answer))
-        .unwrap();
-    other.next_request("ACK", Duration::from_secs(5)).unwrap();
-    let bye = other
-        .next_request("BYE", Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("no BYE: {e:#}\n{}", server.tail(30)));
-    other.respond(&bye, 200, "OK", None, None).unwrap();
+    let invite = rung(
+        &mut other,
+        &server,
+        "the second phone (the call did not move on)",
+    );
+    let _peer = answer_as_browser(&mut other, &server, &invite, "second", 0);
+    hung_up(&mut other, &server);
     let run = run.join().unwrap().unwrap();
     assert!(run.passed(), "the caller's call failed\n{}", run.describe());
     let call = finished_call(&server, "call-00000001");
@@ -424,53 +416,19 @@ fn a_browser_closed_while_ringing_is_skipped_at_once() {
 
 #[test]
 fn a_doctors_tab_closed_mid_teleconsult_ends_it_as_dropped() {
-    let trunk_port = super::support::free_udp_port(Ipv4Addr::LOCALHOST);
-    let trunk = super::trunk_at(trunk_port);
-    let options =
-        super::configured(&["1001"], &[], "5s", "0s", "", &trunk).staff("3001", PASSWORD, "doctor");
-    let server = super::support::server::Server::start(options)
-        .unwrap_or_else(|e| panic!("careline-server does not start: {e:#}"));
-    let domain = server.sip.ip().to_string();
-    let mut phone = WsPhone::connect(server.ws, "3001", PASSWORD, &domain).unwrap();
-    assert_eq!(phone.register(600).unwrap(), 200, "{}", server.tail(30));
-    super::teleconsult::file_appointment(&server);
     // The patient would talk for 8 s.
-    let patient = super::patient_behind_trunk(&server, trunk_port, 8000);
-    let token = super::login(&server, "3001");
-    let call_id = super::place_call(&server, "/api/teleconsults/A-17/call", &token);
-    let invite = phone
-        .next_request("INVITE", Duration::from_secs(10))
-        .unwrap_or_else(|e| {
-            panic!(
-                "the doctor's browser never rang: {e:#}\n{}",
-                server.tail(40)
-            )
-        });
-    let offer = invite.split("\r\n\r\n").nth(1).unwrap_or_default();
-    let (answer, peer) = BrowserPeer::answer(offer, Ipv4Addr::LOCALHOST.into(), 50).unwrap();
-    phone
-        .respond(&invite, 200, "OK", Some("doctor"), Some(&answer))
-        .unwrap();
-    phone.next_request("ACK", Duration::from_secs(5)).unwrap();
+    let (server, mut phone, invite, patient, call_id) = teleconsult_in_browser(8000);
+    let peer = answer_as_browser(&mut phone, &server, &invite, "doctor", 50);
     peer.wait(Duration::from_secs(10), |r| r.connected && r.received >= 10)
         .unwrap_or_else(|e| panic!("{e:#}\n{}", server.tail(40)));
     phone.close();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let ended = loop {
-        let (_, body) =
-            http_get_auth(server.http, &format!("/api/calls/{call_id}"), TOKEN).unwrap();
-        let call: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        if let Some(e) = call["events"]
-            .as_array()
-            .and_then(|e| e.iter().find(|e| e["kind"] == "dialout_ended"))
-        {
-            break e.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the teleconsult did not end: {body}"
-        );
-    };
+    let call = placed_call_ended(&server, &call_id);
+    let ended = call["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "dialout_ended")
+        .unwrap();
     assert_eq!(ended["data"]["outcome"], "dropped", "{ended}");
     assert_eq!(ended["data"]["reason"], "dropped", "{ended}");
     // The patient's phone was hung up on; its own run is not judged.
@@ -483,30 +441,20 @@ fn a_browser_whose_media_never_connects_is_a_dropped_line() {
     // relay hears nothing from the agent's side and, after rtp_timeout,
     // the call ends as dropped (and a call-back task follows).
     let options = super::configured(&["1001"], &[], "5s", "0s", "rtp_timeout = \"2s\"\n", "");
-    let server = super::support::server::Server::start(options)
-        .unwrap_or_else(|e| panic!("careline-server does not start: {e:#}"));
-    let domain = server.sip.ip().to_string();
-    let mut phone = WsPhone::connect(server.ws, "1001", PASSWORD, &domain).unwrap();
-    assert_eq!(phone.register(600).unwrap(), 200, "{}", server.tail(30));
-    let run = std::thread::spawn({
-        let sipp = caller(&server, 8000);
-        move || sipp.run()
-    });
-    let invite = phone
-        .next_request("INVITE", Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("no INVITE: {e:#}\n{}", server.tail(40)));
-    let offer = invite.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let server =
+        Server::start(options).unwrap_or_else(|e| panic!("careline-server does not start: {e:#}"));
+    let mut phone = registered(&server, "1001");
+    let run = calling(&server, 8000);
+    let invite = rung(&mut phone, &server, "the phone on the websocket");
     // The browser's answer, from a media side that is gone at once.
-    let (answer, peer) = BrowserPeer::answer(offer, Ipv4Addr::LOCALHOST.into(), 0).unwrap();
+    let (answer, peer) = BrowserPeer::answer(body(&invite), Ipv4Addr::LOCALHOST.into(), 0).unwrap();
     drop(peer);
     phone
         .respond(&invite, 200, "OK", Some("blocked"), Some(&answer))
         .unwrap();
     phone.next_request("ACK", Duration::from_secs(5)).unwrap();
-    let bye = phone
-        .next_request("BYE", Duration::from_secs(15))
-        .unwrap_or_else(|e| panic!("the silent call was not ended: {e:#}\n{}", server.tail(30)));
-    phone.respond(&bye, 200, "OK", None, None).unwrap();
+    // The silent call is ended.
+    hung_up(&mut phone, &server);
     let call = finished_call(&server, "call-00000001");
     assert_eq!(call["end_reason"], "dropped", "{call:#}");
     let dropped = call["events"]
