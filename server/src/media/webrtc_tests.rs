@@ -98,6 +98,33 @@ impl Browser {
         }
     }
 
+    /// Sends one RTP packet (payload type `pt`) straight to the gateway.
+    fn send(
+        &mut self,
+        gw: &mut Gateway,
+        now: Instant,
+        pt: u8,
+        seq: u64,
+        ts: u32,
+        payload: Vec<u8>,
+    ) {
+        let mid = self.mid.expect("media added");
+        let mut api = self.rtc.direct_api();
+        let stream = api.stream_tx_by_mid(mid, None).expect("a send stream");
+        stream.write_rtp(RtpWrite::new(
+            Pt::from(pt),
+            SeqNo::from(seq),
+            ts,
+            now,
+            payload,
+        ));
+        let mut out = Vec::new();
+        self.drain(&mut out);
+        for (_, data) in out {
+            gw.handle_public(now, addr(BROWSER), &data);
+        }
+    }
+
     fn receive(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
         let input = Input::Receive(
             now,
@@ -237,22 +264,15 @@ fn rtp_is_carried_both_ways_between_the_plain_side_and_the_browser() {
 
     // The browser speaks: its packets come out of the inner socket as
     // plain RTP for the session's port.
-    let mid = browser.mid.unwrap();
     for seq in 0..15u64 {
-        let mut api = browser.rtc.direct_api();
-        let stream = api.stream_tx_by_mid(mid, None).expect("a send stream");
-        stream.write_rtp(RtpWrite::new(
-            Pt::from(8),
-            SeqNo::from(1000 + seq),
-            seq as u32 * 160,
+        browser.send(
+            &mut gw,
             now,
+            8,
+            1000 + seq,
+            seq as u32 * 160,
             vec![0x2a; 160],
-        ));
-        let mut out = Vec::new();
-        browser.drain(&mut out);
-        for (_, data) in out {
-            gw.handle_public(now, addr(BROWSER), &data);
-        }
+        );
     }
     run(
         &mut gw,
@@ -365,26 +385,12 @@ fn with_opus_preferred_a_g711_caller_is_transcoded_for_the_browser() {
     // The browser's Opus becomes A-law of the same length for the caller.
     let mut encoder =
         opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip).unwrap();
-    let mid = browser.mid.unwrap();
     for seq in 0..10u64 {
         let tone: Vec<i16> = (0..960)
             .map(|i| ((i as f64 * 0.0576).sin() * 6000.0) as i16)
             .collect();
         let opus_frame = encoder.encode_vec(&tone, 400).unwrap();
-        let mut api = browser.rtc.direct_api();
-        let stream = api.stream_tx_by_mid(mid, None).unwrap();
-        stream.write_rtp(RtpWrite::new(
-            Pt::from(111),
-            SeqNo::from(500 + seq),
-            seq as u32 * 960,
-            now,
-            opus_frame,
-        ));
-        let mut out = Vec::new();
-        browser.drain(&mut out);
-        for (_, data) in out {
-            gw.handle_public(now, addr(BROWSER), &data);
-        }
+        browser.send(&mut gw, now, 111, 500 + seq, seq as u32 * 960, opus_frame);
     }
     run(
         &mut gw,
@@ -412,21 +418,7 @@ fn with_opus_preferred_a_g711_caller_is_transcoded_for_the_browser() {
     });
     let (pt, event) = browser.received.last().unwrap();
     assert_eq!((*pt, event.as_slice()), (110, &[5, 0x0a, 0x12, 0xc0][..]));
-    let mut api = browser.rtc.direct_api();
-    api.stream_tx_by_mid(mid, None)
-        .unwrap()
-        .write_rtp(RtpWrite::new(
-            Pt::from(110),
-            SeqNo::from(600),
-            9600,
-            now,
-            vec![7, 0x8a, 0x12, 0xc0],
-        ));
-    let mut out = Vec::new();
-    browser.drain(&mut out);
-    for (_, data) in out {
-        gw.handle_public(now, addr(BROWSER), &data);
-    }
+    browser.send(&mut gw, now, 110, 600, 9600, vec![7, 0x8a, 0x12, 0xc0]);
     let had = inner.len();
     run(
         &mut gw,
