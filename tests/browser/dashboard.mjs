@@ -14,7 +14,7 @@
 // Environment: BASE_URL, EXTENSION, PASSWORD, SCREENSHOT.
 
 import { createInterface } from "node:readline";
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const BASE = process.env.BASE_URL;
 const WAIT = 30_000;
@@ -33,18 +33,7 @@ function same(what, page, api) {
 const lines = createInterface({ input: process.stdin });
 const nextLine = () => new Promise((resolve) => lines.once("line", resolve));
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-  ],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage({ viewport: { width: 1366, height: 768 }, locale: "en-US" });
   const problems = [];

@@ -15,7 +15,7 @@
 // Any timeout or page error ends the process with "FAIL <why>" and exit 1.
 // Environment: BASE_URL, EXTENSION, PASSWORD, DOB, SCREENSHOT (optional).
 
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const BASE = process.env.BASE_URL;
 const WAIT = 30_000;
@@ -25,23 +25,13 @@ function fail(message) {
   process.exit(1);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    // Real host addresses in ICE candidates (the namespace's veth), not mDNS names.
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--autoplay-policy=no-user-gesture-required",
-  ],
-});
+const browser = await launch([
+  "--use-fake-device-for-media-stream",
+  "--use-fake-ui-for-media-stream",
+  // Real host addresses in ICE candidates (the namespace's veth), not mDNS names.
+  "--disable-features=WebRtcHideLocalIpsWithMdns",
+  "--autoplay-policy=no-user-gesture-required",
+]);
 const problems = [];
 try {
   const context = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: "en-US" });
