@@ -178,23 +178,17 @@ impl B2bua {
         let Some(leg) = self.legs.get_mut(&key) else {
             return;
         };
-        let (call, agent, webrtc) = (leg.call, leg.agent.clone(), leg.webrtc);
+        let (call, agent) = (leg.call, leg.agent.clone());
         self.ack_agent(layer, key);
         // A browser's answer becomes the gateway's plain one; a refused one
         // ends the leg and the call goes on to the next agent.
-        let body = match (webrtc, self.media.as_mut()) {
-            (Some(peer), Some(media)) => match media.webrtc_answer(peer, &msg.body, call) {
-                Some(plain) => plain,
-                None => {
-                    self.bye_agent(now, layer, key);
-                    if self.calls.contains_key(&call) {
-                        self.acd.handle_agent_rejected(now, call, &agent);
-                    }
-                    self.run_commands(now, layer, registrar);
-                    return;
-                }
-            },
-            _ => msg.body.clone(),
+        let Some(body) = self.answer_from(key, &msg.body, call) else {
+            self.bye_agent(now, layer, key);
+            if self.calls.contains_key(&call) {
+                self.acd.handle_agent_rejected(now, call, &agent);
+            }
+            self.run_commands(now, layer, registrar);
+            return;
         };
         let outcome = if self.calls.contains_key(&call) {
             self.acd.handle_agent_answered(now, call, &agent)
@@ -339,40 +333,26 @@ impl B2bua {
             None,
         ));
         let content_type = caller.headers.content_type.as_ref().map(|c| c.to_string());
-        let mut body = c
+        let body = c
             .consult
             .as_ref()
             .map_or(&c.sdp_for_agent, |k| &k.sdp_for_target)
             .clone();
-        // A browser (SIP over WebSocket) gets a WebRTC offer from the
-        // gateway instead of the plain one. Consultations are not bridged
-        // to browsers yet.
-        let mut webrtc = None;
-        if matches!(
-            transport,
-            crate::config::Transport::Ws | crate::config::Transport::Wss
-        ) && !body.is_empty()
-        {
-            let session = c
-                .consult
-                .is_none()
-                .then(|| c.media.as_ref().map(|(_, a)| a.id));
-            let offer = match (session.flatten(), self.media.as_mut()) {
-                (Some(id), Some(media)) => media.webrtc_offer(id, &body),
-                _ => None,
-            };
-            let Some((peer, offer)) = offer else {
-                tracing::info!(
-                    call,
-                    agent,
-                    "a browser agent cannot take this call's media; skipped"
-                );
-                self.acd.handle_agent_rejected(now, call, agent);
-                return;
-            };
-            webrtc = Some(peer);
-            body = offer;
-        }
+        // Consultations are not bridged to browsers yet: no session for them.
+        let session = c
+            .consult
+            .is_none()
+            .then(|| c.media.as_ref().map(|(_, a)| a.id))
+            .flatten();
+        let Some((body, webrtc)) = self.offer_over(&flow, session, body) else {
+            tracing::info!(
+                call,
+                agent,
+                "a browser agent cannot take this call's media; skipped"
+            );
+            self.acd.handle_agent_rejected(now, call, agent);
+            return;
+        };
         let sent = self.send_invite(
             now,
             layer,
@@ -396,9 +376,7 @@ impl B2bua {
                 }
             }
             None => {
-                if let (Some(peer), Some(media)) = (webrtc, self.media.as_mut()) {
-                    media.webrtc_close(peer);
-                }
+                self.forget_peer(webrtc);
                 self.acd.handle_agent_rejected(now, call, agent);
             }
         }

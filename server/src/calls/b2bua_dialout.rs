@@ -158,21 +158,13 @@ impl B2bua {
         };
         let flow = flow_of(&binding);
         // A staff member in the browser gets the gateway's WebRTC offer.
-        let mut offer = offer;
-        let mut webrtc = None;
-        if matches!(
-            flow.transport,
-            crate::config::Transport::Ws | crate::config::Transport::Wss
-        ) && let (Some(a), Some(media)) = (anchor, self.media.as_mut())
-        {
-            let Some((peer, browser_offer)) = media.webrtc_offer(a.id, &offer) else {
+        let Some((offer, webrtc)) = self.offer_over(&flow, anchor.map(|a| a.id), offer) else {
+            if let (Some(a), Some(media)) = (anchor, self.media.as_mut()) {
                 media.destroy(a.id);
-                self.acd.handle_outside_call_ended(now, &req.staff);
-                return Err(DialOutError::NoMedia);
-            };
-            webrtc = Some(peer);
-            offer = browser_offer;
-        }
+            }
+            self.acd.handle_outside_call_ended(now, &req.staff);
+            return Err(DialOutError::NoMedia);
+        };
         // The staff member's phone shows whom they are about to call.
         let from = NameAddr::new(self.domain_uri(&req.number));
         let to = NameAddr::new(self.domain_uri(&req.staff));
@@ -193,10 +185,8 @@ impl B2bua {
                 again: None,
             },
         ) else {
+            self.forget_peer(webrtc);
             if let (Some(a), Some(media)) = (anchor, self.media.as_mut()) {
-                if let Some(peer) = webrtc {
-                    media.webrtc_close(peer);
-                }
                 media.destroy(a.id);
             }
             self.acd.handle_outside_call_ended(now, &req.staff);
@@ -318,24 +308,10 @@ impl B2bua {
         let staff_answered = self.dialouts.get(&id).is_some_and(|d| d.staff_leg == key);
         if staff_answered {
             // A browser's answer becomes the gateway's plain one.
-            let webrtc = self.legs.get(&key).and_then(|l| l.webrtc);
-            let body = match (webrtc, self.media.as_mut()) {
-                (Some(peer), Some(media)) => match media.webrtc_answer(peer, &msg.body, id) {
-                    Some(plain) => plain,
-                    None => {
-                        self.bye_agent(now, layer, key);
-                        self.finish_dialout(
-                            now,
-                            layer,
-                            registrar,
-                            id,
-                            "failed",
-                            EndReason::Completed,
-                        );
-                        return;
-                    }
-                },
-                _ => msg.body.clone(),
+            let Some(body) = self.answer_from(key, &msg.body, id) else {
+                self.bye_agent(now, layer, key);
+                self.finish_dialout(now, layer, registrar, id, "failed", EndReason::Completed);
+                return;
             };
             self.staff_answered(now, layer, registrar, id, &body);
         } else {

@@ -152,6 +152,45 @@ impl B2bua {
         sdp
     }
 
+    /// What a leg over `flow` is offered: a browser (SIP over WebSocket)
+    /// gets the gateway's WebRTC offer for `session`, with the peer made for
+    /// it; anyone else gets `body` as it is. `None` when a browser cannot
+    /// take this media (no session to bridge, or no codec it plays).
+    pub(super) fn offer_over(
+        &mut self,
+        flow: &super::Flow,
+        session: Option<crate::media::SessionId>,
+        body: Bytes,
+    ) -> Option<(Bytes, Option<u64>)> {
+        if !flow.transport.is_websocket() || body.is_empty() {
+            return Some((body, None));
+        }
+        let (peer, offer) = self.media.as_mut()?.webrtc_offer(session?, &body)?;
+        Some((offer, Some(peer)))
+    }
+
+    /// The answer on leg `key` as the relay takes it: a browser's goes
+    /// through the gateway. `None` when the gateway refuses it.
+    pub(super) fn answer_from(
+        &mut self,
+        key: careline_shared::sip::transaction::Key,
+        body: &Bytes,
+        call: u64,
+    ) -> Option<Bytes> {
+        let peer = self.legs.get(&key).and_then(|l| l.webrtc);
+        match (peer, self.media.as_mut()) {
+            (Some(peer), Some(media)) => media.webrtc_answer(peer, body, call),
+            _ => Some(body.clone()),
+        }
+    }
+
+    /// Forgets a WebRTC peer made for a leg that was never sent.
+    pub(super) fn forget_peer(&mut self, peer: Option<u64>) {
+        if let (Some(peer), Some(media)) = (peer, self.media.as_mut()) {
+            media.webrtc_close(peer);
+        }
+    }
+
     /// Forgets a call and frees its media, recording what it carried.
     pub(super) fn drop_call(&mut self, now: std::time::Instant, call: u64) -> Option<Call> {
         let mut c = self.calls.remove(&call)?;

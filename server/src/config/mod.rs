@@ -680,11 +680,7 @@ impl Config {
                 "the RTP port range needs at least four ports (one call)".into(),
             ));
         }
-        let browsers = self
-            .sip
-            .listen
-            .iter()
-            .any(|l| matches!(l.transport, Transport::Ws | Transport::Wss));
+        let browsers = self.sip.listen.iter().any(|l| l.transport.is_websocket());
         if browsers && (self.media.port_min..=self.media.port_max).contains(&self.media.webrtc_port)
         {
             return Err(invalid(

@@ -85,6 +85,12 @@ impl Transport {
         matches!(self, Transport::Tcp | Transport::Ws | Transport::Wss)
     }
 
+    /// SIP over WebSocket, plain or secure: a browser, whose media goes
+    /// through the WebRTC gateway.
+    pub fn is_websocket(self) -> bool {
+        matches!(self, Transport::Ws | Transport::Wss)
+    }
+
     /// The name in a Via header.
     pub fn via_name(self) -> &'static str {
         match self {
