@@ -467,3 +467,82 @@ fn a_browser_whose_media_never_connects_is_a_dropped_line() {
     assert_eq!(dropped["data"]["cause"], "rtp_timeout", "{dropped}");
     let _ = run.join();
 }
+
+#[test]
+fn a_browser_places_a_call_that_a_baresip_agent_answers_through_the_queue() {
+    // Agent 1001 on baresip (answers at once); 3001 is a colleague whose
+    // phone is the browser, not in the queue.
+    let options =
+        super::configured(&["1001"], &[], "5s", "0s", "", "").staff("3001", PASSWORD, "senior");
+    let server =
+        Server::start(options).unwrap_or_else(|e| panic!("careline-server does not start: {e:#}"));
+    let baresip = super::agent(&server, "1001", false);
+    let mut phone = registered(&server, "3001");
+
+    let (offer, placing) = BrowserPeer::offer(Ipv4Addr::LOCALHOST.into()).unwrap();
+    let mut placed = phone.invite("100", &offer).unwrap();
+    let (ok, provisional) = phone
+        .final_response(&mut placed, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("no answer: {e:#}\n{}", server.tail(40)));
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}\n{}", server.tail(40));
+    phone.ack(&placed).unwrap();
+    // Ringback came as early media, in the same answer the 200 repeats:
+    // the gateway's, ICE-lite and DTLS, one G.711 law and the keys.
+    let early = provisional
+        .iter()
+        .find(|m| m.starts_with("SIP/2.0 183"))
+        .unwrap_or_else(|| panic!("no early media: {provisional:?}"));
+    assert_eq!(body(early), body(&ok));
+    for needle in [
+        "a=ice-lite",
+        "a=fingerprint:sha-256",
+        "UDP/TLS/RTP/SAVPF",
+        "typ host",
+    ] {
+        assert!(ok.contains(needle), "{needle} missing from\n{ok}");
+    }
+    let peer = placing.answered(body(&ok), 100).unwrap();
+    let seen = peer
+        .wait(Duration::from_secs(10), |r| {
+            r.connected && r.sent >= 60 && r.received >= 40
+        })
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", server.tail(40)));
+
+    // A re-INVITE with a new offer is refused and the call goes on.
+    let refused = phone
+        .in_dialog(&mut placed, "INVITE", Some(&offer))
+        .unwrap();
+    assert!(refused.starts_with("SIP/2.0 488"), "{refused}");
+    // A session refresh without an offer is answered without one.
+    let refreshed = phone.in_dialog(&mut placed, "UPDATE", None).unwrap();
+    assert!(refreshed.starts_with("SIP/2.0 200"), "{refreshed}");
+    assert!(
+        refreshed.ends_with("Content-Length: 0\r\n\r\n"),
+        "{refreshed}"
+    );
+    let before = peer.report().received;
+    peer.wait(Duration::from_secs(5), |r| r.received >= before + 10)
+        .unwrap_or_else(|e| panic!("audio stopped after the refusal: {e:#}"));
+
+    let bye = phone.in_dialog(&mut placed, "BYE", None).unwrap();
+    assert!(bye.starts_with("SIP/2.0 200"), "{bye}");
+    let call = finished_call(&server, "call-00000001");
+    assert_eq!(call["answered_by"], "1001", "{call:#}");
+    assert_eq!(call["caller"], "3001");
+    assert_eq!(call["end_reason"], "completed");
+    // The browser's packets came in on the caller's leg and went out to
+    // baresip; baresip's came back to the browser.
+    let whole = media_stats(&call, false);
+    for (field, least) in [
+        ("caller_in", 50),
+        ("agent_out", 50),
+        ("agent_in", 40),
+        ("caller_out", 40),
+    ] {
+        assert!(
+            whole[field].as_u64().unwrap() >= least,
+            "{field}: {whole} {seen:?}"
+        );
+    }
+    drop(baresip);
+}

@@ -59,7 +59,7 @@ impl BrowserPeer {
         let report = Arc::new(std::sync::Mutex::new(Report::default()));
         let thread = std::thread::spawn({
             let (stop, report) = (stop.clone(), report.clone());
-            move || run(rtc, socket, send, &stop, &report)
+            move || run(rtc, socket, None, 8, send, &stop, &report)
         });
         Ok((
             answer.to_sdp_string(),
@@ -67,6 +67,39 @@ impl BrowserPeer {
                 stop,
                 report,
                 thread: Some(thread),
+            },
+        ))
+    }
+
+    /// A browser placing a call: its offer from a socket on `ip` (Opus and
+    /// both G.711 laws, as Chrome offers them), to be finished with
+    /// [`Placing::answered`].
+    pub fn offer(ip: std::net::IpAddr) -> Result<(String, Placing)> {
+        let socket = UdpSocket::bind(SocketAddr::new(ip, 0))?;
+        let local = socket.local_addr()?;
+        let mut rtc = Rtc::builder()
+            .set_rtp_mode(true)
+            .enable_pcmu(true, false)
+            .enable_pcma(true, false)
+            .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
+            .build(Instant::now());
+        rtc.add_local_candidate(Candidate::host(local, "udp").map_err(|e| anyhow!("{e}"))?);
+        let mut api = rtc.sdp_api();
+        let mid = api.add_media(
+            str0m::media::MediaKind::Audio,
+            str0m::media::Direction::SendRecv,
+            None,
+            None,
+            None,
+        );
+        let (offer, pending) = api.apply().context("no offer")?;
+        Ok((
+            offer.to_sdp_string(),
+            Placing {
+                rtc,
+                socket,
+                pending,
+                mid,
             },
         ))
     }
@@ -94,6 +127,47 @@ impl BrowserPeer {
     }
 }
 
+/// A browser's offer waiting for the server's answer.
+pub struct Placing {
+    rtc: Rtc,
+    socket: UdpSocket,
+    pending: str0m::change::SdpPendingOffer,
+    mid: Mid,
+}
+
+impl Placing {
+    /// Takes the server's `answer` (from the 183 or the 200) and starts:
+    /// up to `send` packets, in the G.711 law the answer chose, once
+    /// connected.
+    pub fn answered(mut self, answer: &str, send: u64) -> Result<BrowserPeer> {
+        let pt = answer
+            .lines()
+            .find_map(|l| {
+                let rest = l.strip_prefix("a=rtpmap:")?;
+                let (pt, name) = rest.split_once(' ')?;
+                (name.starts_with("PCMU/") || name.starts_with("PCMA/")).then(|| pt.parse().ok())?
+            })
+            .context("the answer has no G.711")?;
+        let parsed = str0m::change::SdpAnswer::from_sdp_string(answer).context("the answer")?;
+        self.rtc
+            .sdp_api()
+            .accept_answer(self.pending, parsed)
+            .context("accepting the answer")?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let report = Arc::new(std::sync::Mutex::new(Report::default()));
+        let (rtc, socket, mid) = (self.rtc, self.socket, self.mid);
+        let thread = std::thread::spawn({
+            let (stop, report) = (stop.clone(), report.clone());
+            move || run(rtc, socket, Some(mid), pt, send, &stop, &report)
+        });
+        Ok(BrowserPeer {
+            stop,
+            report,
+            thread: Some(thread),
+        })
+    }
+}
+
 impl Drop for BrowserPeer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
@@ -103,16 +177,19 @@ impl Drop for BrowserPeer {
     }
 }
 
+/// Drives `rtc` over `socket`; its audio section is `mid` (or the one the
+/// offer it answered adds), and it speaks on payload type `pt`.
 fn run(
     mut rtc: Rtc,
     socket: UdpSocket,
+    mut mid: Option<Mid>,
+    pt: u8,
     send: u64,
     stop: &AtomicBool,
     report: &std::sync::Mutex<Report>,
 ) {
     let local = socket.local_addr().unwrap();
     let mut buf = vec![0u8; 2048];
-    let mut mid: Option<Mid> = None;
     let mut next_send: Option<Instant> = None;
     let mut seq = 0u64;
     let end = Instant::now() + Duration::from_secs(60);
@@ -143,11 +220,11 @@ fn run(
             let mut api = rtc.direct_api();
             if let Some(stream) = api.stream_tx_by_mid(mid, None) {
                 stream.write_rtp(RtpWrite::new(
-                    Pt::from(8),
+                    Pt::from(pt),
                     SeqNo::from(seq),
                     (seq * 160) as u32,
                     now,
-                    vec![0xd5; 160],
+                    vec![if pt == 0 { 0xff } else { 0xd5 }; 160],
                 ));
                 seq += 1;
                 report.lock().unwrap().sent = seq;

@@ -239,9 +239,131 @@ impl WsPhone {
         self.send(&out)
     }
 
+    /// Places a call to `number` with `sdp` as the offer (no Route set: the
+    /// server is the only hop); the dialog so far. Answers come with
+    /// [`WsPhone::final_response`].
+    pub fn invite(&mut self, number: &str, sdp: &str) -> Result<Placed> {
+        self.cseq += 1;
+        let placed = Placed {
+            call_id: format!("ws-call-{}-{}", self.ext, self.cseq),
+            from: format!("<sip:{}@{}>;tag=wc{}", self.ext, self.domain, self.cseq),
+            to: format!("<sip:{number}@{}>", self.domain),
+            target: format!("sip:{number}@{}", self.domain),
+            cseq: 1,
+        };
+        let request = self.request("INVITE", &placed, 1, Some(sdp));
+        self.send(&request)?;
+        Ok(placed)
+    }
+
+    fn request(&self, method: &str, placed: &Placed, cseq: u32, sdp: Option<&str>) -> String {
+        let cseq_method = if method == "ACK" { "ACK" } else { method };
+        let body = match sdp {
+            Some(b) => format!(
+                "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{b}",
+                b.len()
+            ),
+            None => "Content-Length: 0\r\n\r\n".into(),
+        };
+        format!(
+            "{method} {target} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {cseq_method}\r\nContact: <{contact}>\r\nSupported: timer\r\nAllow: INVITE, ACK, CANCEL, BYE, UPDATE, OPTIONS\r\nUser-Agent: careline-test-ws\r\n{body}",
+            target = placed.target,
+            via = self.via(&format!("{}{method}{cseq}", placed.call_id)),
+            from = placed.from,
+            to = placed.to,
+            call_id = placed.call_id,
+            contact = self.contact,
+        )
+    }
+
+    /// The responses to the INVITE of `placed` up to its final one, which
+    /// is returned with the provisional ones before it; a 2xx fills in the
+    /// dialog (To tag, the server's Contact).
+    pub fn final_response(
+        &mut self,
+        placed: &mut Placed,
+        timeout: Duration,
+    ) -> Result<(String, Vec<String>)> {
+        let deadline = Instant::now() + timeout;
+        let mut provisional = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let msg = self.response(left)?;
+            if header(msg.as_bytes(), "Call-ID", Some("i")).as_deref() != Some(&placed.call_id) {
+                continue;
+            }
+            let status = status_code(msg.as_bytes()).context("no status")?;
+            if status < 200 {
+                provisional.push(msg);
+                continue;
+            }
+            if status < 300 {
+                placed.to = header(msg.as_bytes(), "To", Some("t")).context("no To")?;
+                let contact = header(msg.as_bytes(), "Contact", Some("m")).context("no Contact")?;
+                placed.target = contact
+                    .trim_start_matches('<')
+                    .split('>')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+            }
+            return Ok((msg, provisional));
+        }
+    }
+
+    /// Acknowledges the 2xx of `placed`'s INVITE.
+    pub fn ack(&mut self, placed: &Placed) -> Result<()> {
+        let request = self.request("ACK", placed, 1, None);
+        self.send(&request)
+    }
+
+    /// Sends `method` in the dialog of `placed` (with `sdp` as its body)
+    /// and returns its final response.
+    pub fn in_dialog(
+        &mut self,
+        placed: &mut Placed,
+        method: &str,
+        sdp: Option<&str>,
+    ) -> Result<String> {
+        placed.cseq += 1;
+        let request = self.request(method, placed, placed.cseq, sdp);
+        self.send(&request)?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let msg = self.response(left)?;
+            let cseq = header(msg.as_bytes(), "CSeq", None).unwrap_or_default();
+            if cseq == format!("{} {method}", placed.cseq)
+                && status_code(msg.as_bytes()).is_some_and(|s| s >= 200)
+            {
+                if method == "INVITE" {
+                    let ack = self.request("ACK", placed, placed.cseq, None);
+                    self.send(&ack)?;
+                }
+                return Ok(msg);
+            }
+        }
+    }
+
     /// Closes the WebSocket (as a browser tab does when it is closed).
     pub fn close(mut self) {
         let _ = self.ws.close(None);
         let _ = self.ws.flush();
     }
+}
+
+/// A call a [`WsPhone`] placed.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    /// Its Call-ID.
+    pub call_id: String,
+    /// Our From (with our tag).
+    pub from: String,
+    /// Their To (with their tag once answered).
+    pub to: String,
+    /// Where in-dialog requests go: the dialled number, then the Contact
+    /// of the answer.
+    pub target: String,
+    /// Our last CSeq in the dialog.
+    pub cseq: u32,
 }

@@ -397,15 +397,16 @@ impl B2bua {
         };
         let call = self.next_call;
         self.next_call += 1;
-        let (media, sdp_for_agent, early) = match self.anchor(call, &msg.body) {
-            Ok(anchored) => anchored,
-            Err((status, why)) => {
-                self.respond(now, layer, key, msg, &tag, status, |w| {
-                    w.header(&HeaderName::Warning, format_args!("399 careline \"{why}\""));
-                });
-                return Handled::Yes;
-            }
-        };
+        let (media, sdp_for_agent, early) =
+            match self.anchor(call, &msg.body, transport.is_websocket()) {
+                Ok(anchored) => anchored,
+                Err((status, why)) => {
+                    self.respond(now, layer, key, msg, &tag, status, |w| {
+                        w.header(&HeaderName::Warning, format_args!("399 careline \"{why}\""));
+                    });
+                    return Handled::Yes;
+                }
+            };
         match &early {
             // Early media: the caller hears our ringback from the first ring.
             Some(sdp) => {
@@ -564,6 +565,7 @@ impl B2bua {
             let tag = c.caller.dialog.local_tag.clone();
             let sdp = c.sdp_for_caller.clone();
             let connected = c.connected;
+            let c_browser = c.caller.flow.transport.is_websocket();
             match method {
                 Method::Bye => {
                     self.respond(now, layer, key, msg, &tag, StatusCode::OK, |_| {});
@@ -591,6 +593,16 @@ impl B2bua {
                 }
                 Method::Invite | Method::Update => {
                     let session = self.session_refreshed(now, call, msg);
+                    if c_browser && !msg.body.is_empty() {
+                        self.refuse_renegotiation(now, layer, key, msg, &tag);
+                        return Handled::Yes;
+                    }
+                    // An UPDATE without an offer gets no answer (RFC 3311 §5.2).
+                    let sdp = if method == Method::Update && msg.body.is_empty() {
+                        Bytes::new()
+                    } else {
+                        sdp
+                    };
                     self.respond_sdp_timed(now, layer, key, msg, &tag, &sdp, session);
                 }
                 _ => self.respond(now, layer, key, msg, &tag, StatusCode::OK, |_| {}),
@@ -698,7 +710,14 @@ impl B2bua {
                     .calls
                     .get(&call)
                     .is_some_and(|c| c.connected == Some(leg_key));
-                let sdp = if connected {
+                let browser = self.legs.get(&leg_key).is_some_and(|l| l.webrtc.is_some());
+                if browser && !msg.body.is_empty() {
+                    self.refuse_renegotiation(now, layer, key, msg, &tag);
+                    return Handled::Yes;
+                }
+                let sdp = if method == Method::Update && msg.body.is_empty() {
+                    Bytes::new()
+                } else if connected {
                     self.agent_reoffer(now, call, &msg.body)
                 } else {
                     self.calls

@@ -48,10 +48,16 @@ impl B2bua {
     /// (with ringback playing), and the offer for agents on our port B.
     /// Without a media engine, or for an INVITE without an offer, SDP passes
     /// through untouched.
+    ///
+    /// A `browser`'s offer (a caller over SIP over WebSocket) goes through
+    /// the WebRTC gateway first: the call goes on with the plain offer that
+    /// stands for the browser, and the browser is answered with the
+    /// gateway's own answer, early and final alike.
     pub(super) fn anchor(
         &mut self,
         call: u64,
         body: &Bytes,
+        browser: bool,
     ) -> Result<Anchored, (StatusCode, &'static str)> {
         let Some(media) = self.media.as_mut() else {
             return Ok((None, body.clone(), None));
@@ -60,11 +66,26 @@ impl B2bua {
             return Ok((None, body.clone(), None));
         }
         let not_acceptable = StatusCode::NOT_ACCEPTABLE_HERE;
-        let offer =
+        let mut offer =
             Sdp::parse(body).map_err(|_| (StatusCode::BAD_REQUEST, "malformed SDP offer"))?;
         let anchor = media
             .create()
             .ok_or((StatusCode::SERVICE_UNAVAILABLE, "no media ports free"))?;
+        let mut for_browser = None;
+        if browser {
+            let Some((_, answer, plain)) =
+                media.webrtc_accept(anchor.id, anchor.port_a, body, call)
+            else {
+                media.destroy(anchor.id);
+                return Err((not_acceptable, "the browser's offer was refused"));
+            };
+            let Ok(plain) = Sdp::parse(&plain) else {
+                media.destroy(anchor.id);
+                return Err((not_acceptable, "the browser's offer was refused"));
+            };
+            offer = plain;
+            for_browser = Some(answer);
+        }
         let ip = media.address();
         let Ok(answer) = sdp::answer(
             &offer,
@@ -95,10 +116,11 @@ impl B2bua {
                 },
             );
         }
+        let early = for_browser.unwrap_or_else(|| Bytes::from(answer.to_bytes()));
         Ok((
             Some((offer, anchor)),
             Bytes::from(for_agent.to_bytes()),
-            Some(Bytes::from(answer.to_bytes())),
+            Some(early),
         ))
     }
 
@@ -118,6 +140,9 @@ impl B2bua {
             return agent_sdp.clone();
         };
         let early = c.sdp_for_caller.clone();
+        // A browser keeps the gateway's answer: its peer took one codec,
+        // the one the agent was offered.
+        let browser = c.caller.flow.transport.is_websocket();
         self.media_stats(now, call, anchor, true);
         let Some(media) = self.media.as_mut() else {
             return agent_sdp.clone();
@@ -126,7 +151,7 @@ impl B2bua {
         let ip = media.address();
         // Answer the caller with what the agent can take; keep the early
         // answer when the agent's SDP says nothing usable.
-        let final_answer = if agent_codecs.is_empty() {
+        let final_answer = if agent_codecs.is_empty() || browser {
             None
         } else {
             sdp::answer(
@@ -182,6 +207,26 @@ impl B2bua {
             (Some(peer), Some(media)) => media.webrtc_answer(peer, body, call),
             _ => Some(body.clone()),
         }
+    }
+
+    /// A browser's re-INVITE or UPDATE with an offer: the gateway does not
+    /// renegotiate, so the session stays as it was (RFC 3261 §14.2); hold
+    /// goes through the API.
+    pub(super) fn refuse_renegotiation(
+        &mut self,
+        now: std::time::Instant,
+        layer: &mut careline_shared::sip::transaction::TransactionLayer,
+        key: careline_shared::sip::transaction::Key,
+        msg: &careline_shared::sip::Message,
+        tag: &careline_shared::sip::Tag,
+    ) {
+        let status = StatusCode::NOT_ACCEPTABLE_HERE;
+        self.respond(now, layer, key, msg, tag, status, |w| {
+            w.header(
+                &careline_shared::sip::HeaderName::Warning,
+                "399 careline \"a browser's media cannot be renegotiated\"",
+            );
+        });
     }
 
     /// Forgets a WebRTC peer made for a leg that was never sent.

@@ -49,6 +49,20 @@ pub trait MediaControl: Send {
         let _ = (peer, answer, call);
         None
     }
+    /// A browser's own offer (a call it placed) for session `id`'s leg A,
+    /// whose port is `port_a`: the peer's number, the answer for the
+    /// browser and the plain offer that stands for it. `None` when there
+    /// is no gateway or the offer is refused.
+    fn webrtc_accept(
+        &mut self,
+        id: SessionId,
+        port_a: u16,
+        offer: &[u8],
+        call: u64,
+    ) -> Option<(u64, bytes::Bytes, bytes::Bytes)> {
+        let _ = (id, port_a, offer, call);
+        None
+    }
     /// Forgets a WebRTC peer.
     fn webrtc_close(&mut self, peer: u64) {
         let _ = peer;
@@ -66,6 +80,18 @@ pub struct EngineControl {
     /// Where the engine's sockets are bound (`[media] bind_ip`): the
     /// gateway talks to a session there, whatever address SDP advertises.
     pub bind: IpAddr,
+}
+
+impl EngineControl {
+    /// Where the gateway reaches a session: the engine's bind address (the
+    /// loopback one for a wildcard bind), whatever SDP advertises.
+    fn session_ip(&self) -> IpAddr {
+        if self.bind.is_unspecified() {
+            IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+        } else {
+            self.bind
+        }
+    }
 }
 
 impl MediaControl for EngineControl {
@@ -123,12 +149,7 @@ impl MediaControl for EngineControl {
         // or the SIP address for a wildcard bind); the gateway reaches the
         // session's port where it is bound.
         let port = sdp.remote_rtp()?.port();
-        let local = if self.bind.is_unspecified() {
-            IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
-        } else {
-            self.bind
-        };
-        sdp.anchor(local, port).ok()?;
+        sdp.anchor(self.session_ip(), port).ok()?;
         match gw.offer(id, &sdp) {
             Ok((peer, offer)) => Some((peer.0, bytes::Bytes::from(offer))),
             Err(e) => {
@@ -144,6 +165,28 @@ impl MediaControl for EngineControl {
             Ok(plain) => Some(bytes::Bytes::from(plain.to_bytes())),
             Err(e) => {
                 tracing::info!(peer, error = %e, "browser answer refused");
+                None
+            }
+        }
+    }
+
+    fn webrtc_accept(
+        &mut self,
+        id: SessionId,
+        port_a: u16,
+        offer: &[u8],
+        call: u64,
+    ) -> Option<(u64, bytes::Bytes, bytes::Bytes)> {
+        let gw = self.webrtc.as_ref()?;
+        let session_rtp = SocketAddr::new(self.session_ip(), port_a);
+        match gw.accept(id, offer, session_rtp, call) {
+            Ok((peer, answer, plain)) => Some((
+                peer.0,
+                bytes::Bytes::from(answer),
+                bytes::Bytes::from(plain.to_bytes()),
+            )),
+            Err(e) => {
+                tracing::info!(session = id.0, error = %e, "browser offer refused");
                 None
             }
         }

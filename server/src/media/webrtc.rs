@@ -34,9 +34,17 @@
 //! the 48 kHz clock towards the browser and on 8 kHz towards the SIP side,
 //! their timestamps and durations rescaled.
 //!
-//! Not here yet: renegotiation after the answer (hold goes through the API,
-//! not a re-INVITE from the browser), and the browser as the offerer (a
-//! call placed from the page).
+//! # A call placed from the page
+//!
+//! When the browser is the caller, its offer goes through
+//! [`Gateway::accept`]: the peer's `Rtc` takes the browser's first G.711
+//! codec (and its 8 kHz telephone-event) on the browser's own payload
+//! types, answers the browser, and the call core gets a plain offer for
+//! leg A at the peer's inner address. No transcoding on this path: every
+//! browser offers PCMU and PCMA.
+//!
+//! Not here yet: renegotiation after the answer (hold goes through the API;
+//! a re-INVITE from a browser is refused).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -45,7 +53,7 @@ use std::time::Instant;
 
 use careline_shared::rtp::{RtpHeader, RtpPacket};
 use careline_shared::sdp::{self, Codec, CodecKind, Direction, Sdp};
-use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::config::CryptoProvider;
 use str0m::format::{Codec as RtcCodec, FormatParams};
 use str0m::media::{Frequency, MediaKind, Mid, Pt};
@@ -166,6 +174,9 @@ pub enum GatewayError {
     /// The plain offer had no audio address.
     #[error("the offer has no audio address")]
     NoAddress,
+    /// The browser's offer did not parse or offered nothing we take.
+    #[error("the browser's offer was refused: {0}")]
+    BadOffer(String),
     /// The browser's SDP did not parse or did not answer our offer.
     #[error("the browser's answer was refused: {0}")]
     BadAnswer(String),
@@ -320,35 +331,7 @@ impl Gateway {
             _ => None,
         };
         let session_rtp = plain.remote_rtp().ok_or(GatewayError::NoAddress)?;
-        let mut config = Rtc::builder()
-            .set_ice_lite(true)
-            .set_rtp_mode(true)
-            .clear_codecs()
-            .set_crypto_provider(Arc::clone(&self.crypto));
-        for c in &codecs {
-            let (codec, channels) = match c.kind() {
-                CodecKind::Pcmu => (RtcCodec::PCMU, None),
-                CodecKind::Pcma => (RtcCodec::PCMA, None),
-                CodecKind::Opus => (RtcCodec::Opus, Some(2)),
-                _ => (RtcCodec::Tele, None),
-            };
-            let format = FormatParams {
-                use_inband_fec: (codec == RtcCodec::Opus).then_some(true),
-                ..FormatParams::default()
-            };
-            config.codec_config().add_config(
-                Pt::from(c.pt),
-                None,
-                codec,
-                Frequency::new(c.clock_rate).ok_or(GatewayError::NoCodec)?,
-                channels,
-                format,
-            );
-        }
-        let mut rtc = config.build(now);
-        let candidate =
-            Candidate::host(self.candidate, "udp").map_err(|e| GatewayError::Rtc(e.to_string()))?;
-        rtc.add_local_candidate(candidate);
+        let mut rtc = self.rtc_for(now, &codecs)?;
         let mut api = rtc.sdp_api();
         let mid = api.add_media(
             MediaKind::Audio,
@@ -435,6 +418,109 @@ impl Gateway {
         let _ = now;
         self.drain(id);
         Ok(plain)
+    }
+
+    /// A browser's own offer (a call placed from the page) for `session`'s
+    /// leg A: the peer's id, the answer for the browser, and the plain offer
+    /// that stands for the browser on the SIP side — one G.711 codec (the
+    /// browser's first) and its 8 kHz telephone-event, at `inner`. The peer
+    /// sends plain RTP to `session_rtp`. Packets keep their payload types:
+    /// the plain offer uses the browser's numbers.
+    pub fn accept(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        offer: &[u8],
+        session_rtp: SocketAddr,
+        inner: SocketAddr,
+        session_id: u64,
+    ) -> Result<(PeerId, String, Sdp), GatewayError> {
+        let bad = |e: String| GatewayError::BadOffer(e);
+        let text = std::str::from_utf8(offer).map_err(|_| bad("not UTF-8".into()))?;
+        let parsed = SdpOffer::from_sdp_string(text).map_err(|e| bad(e.to_string()))?;
+        let theirs = Sdp::parse(offer).map_err(|e| bad(e.to_string()))?;
+        let offered = theirs.audio().map(|m| m.codecs()).unwrap_or_default();
+        let voice = offered
+            .iter()
+            .find(|c| matches!(c.kind(), CodecKind::Pcmu | CodecKind::Pcma))
+            .cloned()
+            .ok_or(GatewayError::NoCodec)?;
+        let tele = offered
+            .iter()
+            .find(|c| c.kind() == CodecKind::TelephoneEvent && c.clock_rate == 8000)
+            .cloned();
+        let chosen: Vec<Codec> = std::iter::once(voice).chain(tele).collect();
+        let mut rtc = self.rtc_for(now, &chosen)?;
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(parsed)
+            .map_err(|e| bad(e.to_string()))?;
+        let plain = sdp::offer(
+            &chosen,
+            inner.ip(),
+            inner.port(),
+            Direction::SendRecv,
+            session_id,
+        );
+        let id = PeerId(self.next_id);
+        self.next_id += 1;
+        self.peers.insert(
+            id,
+            Peer {
+                rtc,
+                session,
+                pending: None,
+                // Until str0m reports the browser's audio section.
+                mid: Mid::from("0"),
+                plain_offer: plain.clone(),
+                inner,
+                session_rtp,
+                seq: u64::from(rand::random::<u16>()),
+                connected: false,
+                next_timeout: None,
+                stats: PeerStats::default(),
+                transcode: None,
+                scratch: Vec::new(),
+                accepted: chosen.iter().map(|c| c.pt).collect(),
+            },
+        );
+        self.drain(id);
+        Ok((id, answer.to_sdp_string(), plain))
+    }
+
+    /// A new ICE-lite `Rtc` in RTP mode taking exactly `codecs` (on their
+    /// payload types), with our host candidate.
+    fn rtc_for(&self, now: Instant, codecs: &[Codec]) -> Result<Rtc, GatewayError> {
+        let mut config = Rtc::builder()
+            .set_ice_lite(true)
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .set_crypto_provider(Arc::clone(&self.crypto));
+        for c in codecs {
+            let (codec, channels) = match c.kind() {
+                CodecKind::Pcmu => (RtcCodec::PCMU, None),
+                CodecKind::Pcma => (RtcCodec::PCMA, None),
+                CodecKind::Opus => (RtcCodec::Opus, Some(2)),
+                _ => (RtcCodec::Tele, None),
+            };
+            let format = FormatParams {
+                use_inband_fec: (codec == RtcCodec::Opus).then_some(true),
+                ..FormatParams::default()
+            };
+            config.codec_config().add_config(
+                Pt::from(c.pt),
+                None,
+                codec,
+                Frequency::new(c.clock_rate).ok_or(GatewayError::NoCodec)?,
+                channels,
+                format,
+            );
+        }
+        let mut rtc = config.build(now);
+        let candidate =
+            Candidate::host(self.candidate, "udp").map_err(|e| GatewayError::Rtc(e.to_string()))?;
+        rtc.add_local_candidate(candidate);
+        Ok(rtc)
     }
 
     /// Forgets a peer.
@@ -654,6 +740,8 @@ impl Gateway {
                     data: t.contents.to_vec(),
                 }),
                 Ok(Output::Event(event)) => match event {
+                    // A browser's offer names its own section (a call it placed).
+                    Event::MediaAdded(m) if m.kind == MediaKind::Audio => peer.mid = m.mid,
                     Event::Connected => {
                         peer.connected = true;
                         self.events.push_back(GatewayEvent::Connected(id));

@@ -132,6 +132,39 @@ impl WebRtcGateway {
 
     /// A browser peer for `session`'s leg B: its id and the browser's offer.
     pub fn offer(&self, session: SessionId, plain: &Sdp) -> Result<(PeerId, String), GatewayError> {
+        self.with_inner(|gateway, inner| gateway.offer(Instant::now(), session, plain, inner))
+    }
+
+    /// A browser's own offer for `session`'s leg A, whose port is
+    /// `session_rtp`: the peer's id, the browser's answer and the plain
+    /// offer for the call core.
+    pub fn accept(
+        &self,
+        session: SessionId,
+        offer: &[u8],
+        session_rtp: SocketAddr,
+        session_id: u64,
+    ) -> Result<(PeerId, String, Sdp), GatewayError> {
+        self.with_inner(|gateway, inner| {
+            let (id, answer, plain) = gateway.accept(
+                Instant::now(),
+                session,
+                offer,
+                session_rtp,
+                inner,
+                session_id,
+            )?;
+            Ok((id, (answer, plain)))
+        })
+        .map(|(id, (answer, plain))| (id, answer, plain))
+    }
+
+    /// Makes a peer with `make`, given a new inner socket's address, and
+    /// registers the socket for it.
+    fn with_inner<T>(
+        &self,
+        make: impl FnOnce(&mut Gateway, SocketAddr) -> Result<(PeerId, T), GatewayError>,
+    ) -> Result<(PeerId, T), GatewayError> {
         let io = |e: io::Error| GatewayError::Rtc(format!("inner socket: {e}"));
         let std_socket =
             std::net::UdpSocket::bind(SocketAddr::new(self.inner_ip, 0)).map_err(io)?;
@@ -139,7 +172,7 @@ impl WebRtcGateway {
         let inner = std_socket.local_addr().map_err(io)?;
         let mut socket = UdpSocket::from_std(std_socket);
         let mut state = lock(&self.state);
-        let (id, offer) = state.gateway.offer(Instant::now(), session, plain, inner)?;
+        let (id, made) = make(&mut state.gateway, inner)?;
         if let Err(e) = self
             .registry
             .register(&mut socket, token(id), Interest::READABLE)
@@ -151,7 +184,7 @@ impl WebRtcGateway {
         state.flush();
         drop(state);
         let _ = self.waker.wake();
-        Ok((id, offer))
+        Ok((id, made))
     }
 
     /// The browser's answer for `peer`: the plain answer for the call core.

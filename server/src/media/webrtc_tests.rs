@@ -432,3 +432,153 @@ fn with_opus_preferred_a_g711_caller_is_transcoded_for_the_browser() {
     assert_eq!(rtp.timestamp(), 1600);
     assert_eq!(rtp.payload(), &[7, 0x8a, 0x03, 0x20]);
 }
+
+#[test]
+fn a_browser_placing_a_call_is_answered_and_stands_as_a_plain_caller() {
+    let t0 = virtual_epoch();
+    let mut now = t0;
+    let mut gw = Gateway::new(addr(PUBLIC));
+    let mut browser = Browser::new(now);
+    let mut api = browser.rtc.sdp_api();
+    let mid = api.add_media(
+        str0m::media::MediaKind::Audio,
+        str0m::media::Direction::SendRecv,
+        None,
+        None,
+        None,
+    );
+    let (offer, pending) = api.apply().unwrap();
+    browser.mid = Some(mid);
+    let offer = offer.to_sdp_string();
+    let session_a = addr("127.0.0.1:20000");
+    let (peer, answer, plain) = gw
+        .accept(
+            now,
+            SessionId(3),
+            offer.as_bytes(),
+            session_a,
+            addr(INNER),
+            9,
+        )
+        .unwrap();
+    // The browser is answered ICE-lite, with our fingerprint and candidate,
+    // taking one G.711 law and the 8 kHz keys.
+    assert!(answer.contains("a=ice-lite"), "{answer}");
+    assert!(answer.contains("a=fingerprint:sha-256"), "{answer}");
+    assert!(answer.contains("10.0.0.1 40000 typ host"), "{answer}");
+    let offered = Sdp::parse(offer.as_bytes())
+        .unwrap()
+        .audio()
+        .unwrap()
+        .codecs();
+    let law = offered
+        .iter()
+        .find(|c| matches!(c.kind(), CodecKind::Pcmu | CodecKind::Pcma))
+        .unwrap()
+        .clone();
+    // The call core gets an ordinary phone's offer at the inner address:
+    // that law and telephone-event, on the browser's payload types.
+    assert_eq!(plain.remote_rtp(), Some(addr(INNER)));
+    assert!(plain.audio().unwrap().is_plain_rtp());
+    let codecs = plain.audio().unwrap().codecs();
+    assert_eq!(codecs.len(), 2, "{codecs:?}");
+    assert_eq!((codecs[0].kind(), codecs[0].pt), (law.kind(), law.pt));
+    assert_eq!(
+        (codecs[1].kind(), codecs[1].pt, codecs[1].clock_rate),
+        (CodecKind::TelephoneEvent, 126, 8000)
+    );
+    browser
+        .rtc
+        .sdp_api()
+        .accept_answer(
+            pending,
+            str0m::change::SdpAnswer::from_sdp_string(&answer).unwrap(),
+        )
+        .unwrap();
+    let mut inner = Vec::new();
+    run(&mut gw, &mut browser, &mut now, &mut inner, |gw, b, _| {
+        gw.is_connected(peer) && b.connected && b.mid.is_some()
+    });
+
+    // Both ways, to and from the session's leg A.
+    for seq in 0..12u16 {
+        let mut p = plain_rtp(seq, 0x33);
+        p[1] = law.pt;
+        gw.handle_inner(now, peer, session_a, &p);
+    }
+    run(&mut gw, &mut browser, &mut now, &mut inner, |_, b, _| {
+        b.received.len() >= 12
+    });
+    assert!(
+        browser
+            .received
+            .iter()
+            .all(|(pt, p)| *pt == law.pt && p[0] == 0x33)
+    );
+    for seq in 0..8u64 {
+        browser.send(
+            &mut gw,
+            now,
+            law.pt,
+            70 + seq,
+            seq as u32 * 160,
+            vec![0x44; 160],
+        );
+    }
+    run(&mut gw, &mut browser, &mut now, &mut inner, |_, _, i| {
+        i.len() >= 8
+    });
+    for d in &inner {
+        assert_eq!(d.to, session_a);
+        let rtp = careline_shared::rtp::RtpPacket::parse(&d.data).unwrap();
+        assert_eq!(
+            (rtp.payload_type(), rtp.payload()),
+            (law.pt, &[0x44; 160][..])
+        );
+    }
+    // A second answer to the same peer makes no sense: it has no offer out.
+    assert!(matches!(
+        gw.answer(now, peer, answer.as_bytes(), 9),
+        Err(GatewayError::BadAnswer(_))
+    ));
+}
+
+#[test]
+fn a_browser_offer_without_g711_or_not_sdp_is_refused() {
+    let t0 = virtual_epoch();
+    let mut gw = Gateway::new(addr(PUBLIC));
+    let session_a = addr("127.0.0.1:20000");
+    assert!(matches!(
+        gw.accept(t0, SessionId(1), b"hello", session_a, addr(INNER), 1),
+        Err(GatewayError::BadOffer(_))
+    ));
+    // Opus alone: nothing the plain side is sure to take.
+    let mut rtc = Rtc::builder()
+        .set_rtp_mode(true)
+        .clear_codecs()
+        .enable_opus(true, false)
+        .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
+        .build(t0);
+    rtc.add_local_candidate(Candidate::host(addr(BROWSER), "udp").unwrap());
+    let mut api = rtc.sdp_api();
+    api.add_media(
+        str0m::media::MediaKind::Audio,
+        str0m::media::Direction::SendRecv,
+        None,
+        None,
+        None,
+    );
+    let (offer, _) = api.apply().unwrap();
+    assert_eq!(
+        gw.accept(
+            t0,
+            SessionId(2),
+            offer.to_sdp_string().as_bytes(),
+            session_a,
+            addr(INNER),
+            2
+        ),
+        Err(GatewayError::NoCodec)
+    );
+    assert!(gw.is_empty());
+}
