@@ -12,6 +12,10 @@
 //      packetsSent above 50) and prints "STATS <json>";
 //   5. waits for the caller to hang up, prints "ENDED", then "DONE".
 //
+// With DIAL set, steps 2–5 are instead: the page dials DIAL from its own
+// form; once talking, the same getStats check ("STATS <json>"); then it
+// hangs up ("ENDED") and prints "DONE".
+//
 // Any timeout or page error ends the process with "FAIL <why>" and exit 1.
 // Environment: BASE_URL, EXTENSION, PASSWORD, DOB, SCREENSHOT (optional).
 
@@ -23,6 +27,21 @@ const WAIT = 30_000;
 function fail(message) {
   console.log(`FAIL ${message}`);
   process.exit(1);
+}
+
+/** Waits for more than 50 RTP packets each way in the browser's own statistics, presses 5 on the keypad, prints "STATS <json>" and takes the screenshot. */
+async function audioBothWays(page) {
+  let stats = null;
+  const until = Date.now() + WAIT;
+  while (Date.now() < until) {
+    stats = await page.evaluate(() => window.carelinePhone.stats());
+    if (stats && stats.inbound > 50 && stats.outbound > 50) break;
+    await page.waitForTimeout(250);
+  }
+  if (!stats || stats.inbound <= 50 || stats.outbound <= 50) fail(`no audio both ways: ${JSON.stringify(stats)}`);
+  await page.click('#keypad button:text-is("5")');
+  console.log(`STATS ${JSON.stringify(stats)}`);
+  if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT });
 }
 
 const browser = await launch([
@@ -55,41 +74,43 @@ try {
   }
   console.log("READY");
 
-  // 2. A patient calls: the phone rings and the pop shows who it is.
-  await page.waitForSelector("#answer:not([disabled])", { timeout: 60_000 });
-  await page.waitForFunction(() => document.querySelector("#call .patient"), null, { timeout: WAIT });
-  console.log(`RINGING ${(await page.textContent("#call")).replace(/\s+/g, " ")}`);
+  if (process.env.DIAL) {
+    await page.fill("#dial-to", process.env.DIAL);
+    await page.click("#dial");
+    await page.waitForSelector('#call-bar[data-call="talking"]', { timeout: WAIT });
+    await audioBothWays(page);
+    await page.click("#hangup");
+    await page.waitForSelector('#call-bar[data-call="ended"]', { timeout: WAIT });
+    console.log("ENDED");
+    if (problems.length) fail(problems.join("; "));
+    console.log("DONE");
+  } else {
+    // 2. A patient calls: the phone rings and the pop shows who it is.
+    await page.waitForSelector("#answer:not([disabled])", { timeout: 60_000 });
+    await page.waitForFunction(() => document.querySelector("#call .patient"), null, { timeout: WAIT });
+    console.log(`RINGING ${(await page.textContent("#call")).replace(/\s+/g, " ")}`);
 
-  // 3. The identity check: a wrong date reveals nothing, the right one the card.
-  await page.fill("#dob", "01.01.1900");
-  await page.click("#identity button[type=submit]");
-  await page.waitForFunction(() => document.getElementById("dob-error").textContent.length > 0, null, { timeout: WAIT });
-  await page.fill("#dob", process.env.DOB);
-  await page.click("#identity button[type=submit]");
-  await page.waitForSelector("#call .ok", { timeout: WAIT });
-  console.log(`CARD ${(await page.textContent("#call")).replace(/\s+/g, " ")}`);
-  await page.click("#answer");
-  await page.waitForSelector('#call-bar[data-call="talking"]', { timeout: WAIT });
+    // 3. The identity check: a wrong date reveals nothing, the right one the card.
+    await page.fill("#dob", "01.01.1900");
+    await page.click("#identity button[type=submit]");
+    await page.waitForFunction(() => document.getElementById("dob-error").textContent.length > 0, null, { timeout: WAIT });
+    await page.fill("#dob", process.env.DOB);
+    await page.click("#identity button[type=submit]");
+    await page.waitForSelector("#call .ok", { timeout: WAIT });
+    console.log(`CARD ${(await page.textContent("#call")).replace(/\s+/g, " ")}`);
+    await page.click("#answer");
+    await page.waitForSelector('#call-bar[data-call="talking"]', { timeout: WAIT });
 
-  // 4. Audio both ways, as the browser counts it.
-  let stats = null;
-  const until = Date.now() + WAIT;
-  while (Date.now() < until) {
-    stats = await page.evaluate(() => window.carelinePhone.stats());
-    if (stats && stats.inbound > 50 && stats.outbound > 50) break;
-    await page.waitForTimeout(250);
+    // 4. Audio both ways, as the browser counts it; a key pressed on the
+    // keypad goes in-band to the caller's side.
+    await audioBothWays(page);
+
+    // 5. The caller hangs up.
+    await page.waitForSelector('#call-bar[data-call="ended"]', { timeout: 60_000 });
+    console.log("ENDED");
+    if (problems.length) fail(problems.join("; "));
+    console.log("DONE");
   }
-  if (!stats || stats.inbound <= 50 || stats.outbound <= 50) fail(`no audio both ways: ${JSON.stringify(stats)}`);
-  // A key pressed on the keypad goes in-band to the caller's side.
-  await page.click('#keypad button:text-is("5")');
-  console.log(`STATS ${JSON.stringify(stats)}`);
-  if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT });
-
-  // 5. The caller hangs up.
-  await page.waitForSelector('#call-bar[data-call="ended"]', { timeout: 60_000 });
-  console.log("ENDED");
-  if (problems.length) fail(problems.join("; "));
-  console.log("DONE");
 } catch (e) {
   fail(`${e.message.split("\n")[0]} ${problems.join("; ")}`);
 } finally {

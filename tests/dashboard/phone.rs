@@ -188,6 +188,102 @@ fn answer_in_the_browser(opus: bool, codec: &str) {
     }
 }
 
+#[test]
+fn a_senior_dials_the_queue_from_the_browser_and_a_baresip_agent_answers() {
+    support::veth_pair(MEDIA_IP, BROWSER_IP).unwrap();
+    let browser_dir = support::repo_root().join("tests/browser");
+    let base = support::free_udp_port(Ipv4Addr::LOCALHOST) & !3;
+    let options = Options {
+        api_token: Some(TOKEN.into()),
+        extra: format!(
+            "\n[media]\nbind_ip = \"{MEDIA_IP}\"\nwebrtc_port = 0\nport_min = {base}\nport_max = {}\n\n\
+             [[queues]]\nname = \"reception\"\nnumber = \"100\"\nagents = [\"1001\"]\n\
+             ring_cycle = \"5s\"\nwrap_up = \"0s\"\n",
+            base + 39
+        ),
+        ..Options::default()
+    }
+    .algorithms(&["MD5"])
+    .user("1001", PASSWORD)
+    .staff("2001", PASSWORD, "senior");
+    let server = Server::start(options).unwrap_or_else(|e| panic!("no server: {e:#}"));
+    // Agent 1001 on baresip, answering at once (its microphone a 440 Hz tone).
+    let account = support::baresip::Account::new("1001", PASSWORD, server.sip, 600);
+    let mut agent = support::baresip::Baresip::start(server.dir(), &[account]).unwrap();
+    agent
+        .wait_registered(Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("baresip did not register: {e:#}\n{}", agent.tail(30)));
+
+    let mut node = Command::new("node");
+    node.arg(browser_dir.join("phone.mjs"))
+        .current_dir(&browser_dir)
+        .env("BASE_URL", format!("http://{}", server.http))
+        .env("EXTENSION", "2001")
+        .env("PASSWORD", PASSWORD)
+        .env("DIAL", "100");
+    let mut page = Spawned::start(
+        "chromium phone",
+        &mut node,
+        &server.dir().join("browser.log"),
+    )
+    .unwrap();
+    let failed = |page: &Spawned, what: &dyn std::fmt::Display| -> String {
+        format!(
+            "{what}\n--- page ---\n{}\n--- baresip ---\n{}\n--- server ---\n{}",
+            page.log(),
+            agent.tail(20),
+            server.tail(40)
+        )
+    };
+    let stats = page
+        .wait_for_line("STATS", Duration::from_secs(90))
+        .unwrap_or_else(|e| panic!("{}", failed(&page, &format!("{e:#}"))));
+    let stats: Value = serde_json::from_str(stats.trim_start_matches("STATS ").trim()).unwrap();
+    assert!(stats["inbound"].as_u64().unwrap() > 50, "{stats}");
+    assert!(stats["outbound"].as_u64().unwrap() > 50, "{stats}");
+    // The gateway took the browser's first G.711 law (Chromium offers
+    // μ-law before A-law).
+    assert_eq!(stats["codec"], "audio/PCMU", "{stats}");
+    page.wait_for_line("DONE", Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{}", failed(&page, &format!("{e:#}"))));
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let call = loop {
+        let (status, body) = http_get_auth(server.http, "/api/calls/call-00000001", TOKEN).unwrap();
+        if status == 200 {
+            let call: Value = serde_json::from_str(&body).unwrap();
+            if !call["end_reason"].is_null() {
+                break call;
+            }
+        }
+        assert!(Instant::now() < deadline, "the call has no end: {body}");
+    };
+    assert_eq!(call["caller"], "2001", "{call:#}");
+    assert_eq!(call["answered_by"], "1001", "{call:#}");
+    assert_eq!(call["end_reason"], "completed", "{call:#}");
+    let whole = call["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "media_stats" && e["data"]["ringing"] == false)
+        .unwrap_or_else(|| panic!("no media_stats in {call:#}"))["data"]
+        .clone();
+    // The browser's audio in on the caller's leg and out to baresip, and
+    // baresip's back the other way.
+    for field in ["caller_in", "caller_out", "agent_in", "agent_out"] {
+        assert!(whole[field].as_u64().unwrap() > 50, "{field}: {whole}");
+    }
+    // The key pressed in the browser went in-band from the caller's leg.
+    assert!(
+        server
+            .log()
+            .lines()
+            .map(without_colours)
+            .any(|l| l.contains("dtmf key pressed") && l.contains("leg=A")),
+        "no key from the browser reached the relay"
+    );
+}
+
 /// A log line without its terminal colour codes (`ESC [ … m`).
 fn without_colours(line: &str) -> String {
     let mut out = String::with_capacity(line.len());

@@ -171,6 +171,7 @@ function showPhone() {
   $("call-caller").textContent = live ? call.caller : "";
   let state = "";
   if (call?.state === "ringing") state = t("call_ringing");
+  else if (call?.state === "calling") state = t("call_calling");
   else if (talking && holdingSince) state = t("call_on_hold", { time: clock(Date.now() - holdingSince) });
   else if (talking) state = t("call_talking", { time: clock(Date.now() - call.since) });
   else if (call?.state === "ended") state = t("call_ended");
@@ -178,7 +179,8 @@ function showPhone() {
   $("call-bar").dataset.call = call?.state ?? "idle";
   $("answer").disabled = call?.state !== "ringing";
   $("decline").disabled = call?.state !== "ringing";
-  $("hangup").disabled = !talking;
+  $("hangup").disabled = !talking && call?.state !== "calling";
+  $("dial").disabled = live || phone?.state !== "registered";
   $("hold").disabled = !talking || !call.id;
   $("hold").textContent = t(holdingSince ? "resume" : "hold");
   $("mute").disabled = !talking;
@@ -247,6 +249,12 @@ function wire() {
     $("keypad").append(b);
   }
   $("transfer-to").placeholder = t("transfer_to");
+  $("dial-to").placeholder = t("dial_to");
+  $("dial-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const number = $("dial-to").value.trim();
+    if (number && phone?.dial(number)) $("error").textContent = "";
+  });
   $("answer").addEventListener("click", () => phone?.answer());
   $("decline").addEventListener("click", () => phone?.hangUp());
   $("hangup").addEventListener("click", () => phone?.hangUp());

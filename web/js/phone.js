@@ -33,7 +33,7 @@ export class Phone {
     this.onChange = onChange;
     this.state = "registering"; // registered | unregistered | failed
     this.problem = "";
-    this.call = null; // { id, caller, state: ringing|talking|ended, since, muted, session }
+    this.call = null; // { id, caller, state: ringing|calling|talking|ended, since, muted, session }
     this.mic = ""; // a deviceId, or "" for the default
     this.speaker = "";
     this.audio = new Audio();
@@ -44,6 +44,7 @@ export class Phone {
       this.problem = "the server has no SIP WebSocket listener (ws://)";
       return;
     }
+    this.domain = settings.domain;
     const socket = new JsSIP.WebSocketInterface(url);
     this.ua = new JsSIP.UA({
       sockets: [socket],
@@ -86,6 +87,33 @@ export class Phone {
     this.onChange(this);
   }
 
+  /**
+   * Places a call to `number` (a queue's number or another extension the
+   * server routes). False when a call is already on.
+   */
+  dial(number) {
+    if (!this.ua || this.state !== "registered" || (this.call && this.call.state !== "ended")) return false;
+    this.call = { id: "", caller: number, state: "calling", since: Date.now(), muted: false, session: null };
+    const ended = (ev) => this.update({ state: "ended", since: Date.now(), cause: ev?.cause });
+    this.call.session = this.ua.call(`sip:${number}@${this.domain}`, {
+      mediaConstraints: this.constraints(),
+      pcConfig: { iceServers: [] },
+      eventHandlers: {
+        // Fired while the call is being set up, before `call` returns.
+        peerconnection: (e) => this.attach(e.peerconnection),
+        accepted: () => this.update({ state: "talking", since: Date.now() }),
+        ended,
+        failed: ended,
+      },
+    });
+    this.onChange(this);
+    return true;
+  }
+
+  constraints() {
+    return { audio: this.mic ? { deviceId: { exact: this.mic } } : true, video: false };
+  }
+
   update(fields) {
     if (!this.call) return;
     Object.assign(this.call, fields);
@@ -103,7 +131,7 @@ export class Phone {
     const s = this.call?.session;
     if (!s || this.call.state !== "ringing") return;
     s.answer({
-      mediaConstraints: { audio: this.mic ? { deviceId: { exact: this.mic } } : true, video: false },
+      mediaConstraints: this.constraints(),
       pcConfig: { iceServers: [] },
     });
   }
