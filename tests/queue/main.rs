@@ -23,6 +23,7 @@ mod callbacks;
 mod headless;
 mod teleconsult;
 mod trunks;
+mod webrtc_rs;
 mod websocket;
 
 const PASSWORD: &str = "correct-horse";

@@ -15,10 +15,10 @@ use super::support::ws_sip::WsPhone;
 use super::{PASSWORD, TOKEN, caller, finished_call, media_stats, start};
 
 /// A SIPp run on its own thread.
-type Run = std::thread::JoinHandle<anyhow::Result<super::support::sipp::Run>>;
+pub(super) type Run = std::thread::JoinHandle<anyhow::Result<super::support::sipp::Run>>;
 
 /// `ext`'s phone on the `ws://` listener, registered.
-fn registered(server: &Server, ext: &str) -> WsPhone {
+pub(super) fn registered(server: &Server, ext: &str) -> WsPhone {
     let domain = server.sip.ip().to_string();
     let mut phone = WsPhone::connect(server.ws, ext, PASSWORD, &domain).unwrap();
     assert_eq!(phone.register(600).unwrap(), 200, "{}", server.tail(30));
@@ -26,20 +26,20 @@ fn registered(server: &Server, ext: &str) -> WsPhone {
 }
 
 /// A SIPp caller dialling the queue and talking for `talk_ms`.
-fn calling(server: &Server, talk_ms: u32) -> Run {
+pub(super) fn calling(server: &Server, talk_ms: u32) -> Run {
     let sipp = caller(server, talk_ms);
     std::thread::spawn(move || sipp.run())
 }
 
 /// The next INVITE on `phone`; `who` names it if none comes.
-fn rung(phone: &mut WsPhone, server: &Server, who: &str) -> String {
+pub(super) fn rung(phone: &mut WsPhone, server: &Server, who: &str) -> String {
     phone
         .next_request("INVITE", Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("{who} never rang: {e:#}\n{}", server.tail(40)))
 }
 
 /// The SDP of a message.
-fn body(message: &str) -> &str {
+pub(super) fn body(message: &str) -> &str {
     message.split("\r\n\r\n").nth(1).unwrap_or_default()
 }
 
@@ -101,7 +101,7 @@ fn placed_call_ended(server: &Server, call_id: &str) -> serde_json::Value {
 }
 
 /// Waits for the server's BYE and answers it.
-fn hung_up(phone: &mut WsPhone, server: &Server) {
+pub(super) fn hung_up(phone: &mut WsPhone, server: &Server) {
     let bye = phone
         .next_request("BYE", Duration::from_secs(15))
         .unwrap_or_else(|e| panic!("no BYE: {e:#}\n{}", server.tail(30)));

@@ -17,6 +17,7 @@ pub mod server;
 pub mod sip;
 pub mod sipp;
 pub mod webrtc_peer;
+pub mod webrtc_rs_peer;
 pub mod ws_sip;
 
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};

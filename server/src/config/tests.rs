@@ -6,7 +6,10 @@ fn empty_file_gives_documented_defaults() {
     assert_eq!(c.sip.listen.len(), 2);
     assert_eq!(c.sip.t1.0, Duration::from_millis(500));
     assert_eq!(c.registrar.lockout_after, 5);
-    assert_eq!(c.http.listen, "127.0.0.1:8080".parse().unwrap());
+    assert_eq!(
+        c.http.listen,
+        "127.0.0.1:8080".parse::<std::net::SocketAddr>().unwrap()
+    );
 }
 
 #[test]

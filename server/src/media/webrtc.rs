@@ -113,6 +113,17 @@ fn narrowband_opus(sdp: &str) -> String {
         .collect()
 }
 
+/// The channel count `a=rtpmap:<pt>` spells out in `sdp` (`Some(None)`
+/// when the line has none); `None` when there is no such line.
+fn written_channels(sdp: &str, pt: u8) -> Option<Option<u8>> {
+    let prefix = format!("a=rtpmap:{pt} ");
+    let line = sdp.lines().find_map(|l| l.strip_prefix(prefix.as_str()))?;
+    let mut parts = line.trim().split('/');
+    let _name = parts.next();
+    let _rate = parts.next();
+    Some(parts.next().and_then(|c| c.parse().ok()))
+}
+
 /// Whether the browser's answer listed payload type `pt`.
 fn peer_accepts(accepted: &[u8], pt: u8) -> bool {
     accepted.contains(&pt)
@@ -331,7 +342,7 @@ impl Gateway {
             _ => None,
         };
         let session_rtp = plain.remote_rtp().ok_or(GatewayError::NoAddress)?;
-        let mut rtc = self.rtc_for(now, &codecs)?;
+        let mut rtc = self.rtc_for(now, &codecs, |_| None)?;
         let mut api = rtc.sdp_api();
         let mid = api.add_media(
             MediaKind::Audio,
@@ -450,7 +461,7 @@ impl Gateway {
             .find(|c| c.kind() == CodecKind::TelephoneEvent && c.clock_rate == 8000)
             .cloned();
         let chosen: Vec<Codec> = std::iter::once(voice).chain(tele).collect();
-        let mut rtc = self.rtc_for(now, &chosen)?;
+        let mut rtc = self.rtc_for(now, &chosen, |c| written_channels(text, c.pt))?;
         let answer = rtc
             .sdp_api()
             .accept_offer(parsed)
@@ -490,7 +501,15 @@ impl Gateway {
 
     /// A new ICE-lite `Rtc` in RTP mode taking exactly `codecs` (on their
     /// payload types), with our host candidate.
-    fn rtc_for(&self, now: Instant, codecs: &[Codec]) -> Result<Rtc, GatewayError> {
+    /// `written` gives a codec's channel count as the browser's offer
+    /// wrote it (str0m matches `PCMU/8000/1` only to a codec with one
+    /// channel spelled out, `PCMU/8000` only to one without).
+    fn rtc_for(
+        &self,
+        now: Instant,
+        codecs: &[Codec],
+        written: impl Fn(&Codec) -> Option<Option<u8>>,
+    ) -> Result<Rtc, GatewayError> {
         let mut config = Rtc::builder()
             .set_ice_lite(true)
             .set_rtp_mode(true)
@@ -503,6 +522,7 @@ impl Gateway {
                 CodecKind::Opus => (RtcCodec::Opus, Some(2)),
                 _ => (RtcCodec::Tele, None),
             };
+            let channels = written(c).unwrap_or(channels);
             let format = FormatParams {
                 use_inband_fec: (codec == RtcCodec::Opus).then_some(true),
                 ..FormatParams::default()

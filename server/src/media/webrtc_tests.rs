@@ -582,3 +582,43 @@ fn a_browser_offer_without_g711_or_not_sdp_is_refused() {
     );
     assert!(gw.is_empty());
 }
+
+#[test]
+fn a_browser_offer_spelling_out_one_channel_is_taken() {
+    // webrtc-rs writes `PCMU/8000/1`, Chrome `PCMU/8000`: both are μ-law.
+    let t0 = virtual_epoch();
+    let mut gw = Gateway::new(addr(PUBLIC));
+    let mut browser = Browser::new(t0);
+    let mut api = browser.rtc.sdp_api();
+    api.add_media(
+        str0m::media::MediaKind::Audio,
+        str0m::media::Direction::SendRecv,
+        None,
+        None,
+        None,
+    );
+    let (offer, _) = api.apply().unwrap();
+    let spelled = offer
+        .to_sdp_string()
+        .replace("PCMU/8000\r\n", "PCMU/8000/1\r\n")
+        .replace("PCMA/8000\r\n", "PCMA/8000/1\r\n");
+    assert!(spelled.contains("PCMU/8000/1\r\n"), "{spelled}");
+    let (_, answer, plain) = gw
+        .accept(
+            t0,
+            SessionId(1),
+            spelled.as_bytes(),
+            addr("127.0.0.1:20000"),
+            addr(INNER),
+            1,
+        )
+        .unwrap();
+    let law = plain.audio().unwrap().codecs()[0].clone();
+    assert!(matches!(law.kind(), CodecKind::Pcmu | CodecKind::Pcma));
+    // The audio section is accepted (a port, the codec), not rejected.
+    assert!(!answer.contains("m=audio 0 "), "{answer}");
+    assert!(
+        answer.contains(&format!("a=rtpmap:{} ", law.pt)),
+        "{answer}"
+    );
+}

@@ -140,7 +140,11 @@ fn rfc4475_messages_get_the_answers_the_rfc_asks_for() {
             wrong.push(format!("{file}: sent {got:?}, expected {want:?}"));
         }
         for t in &out {
-            assert_eq!(t.destination, "127.0.0.2:5060".parse().unwrap(), "{file}");
+            assert_eq!(
+                t.destination,
+                "127.0.0.2:5060".parse::<std::net::SocketAddr>().unwrap(),
+                "{file}"
+            );
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
@@ -169,7 +173,10 @@ fn retransmitted_register_is_answered_again_without_transaction_state() {
     assert_eq!(again.len(), 1);
     assert_eq!(status_of(&again[0]), StatusCode::UNAUTHORIZED);
     // rport: the answer goes to the port the request came from, not the Via port.
-    assert_eq!(first[0].destination, "127.0.0.1:40000".parse().unwrap());
+    assert_eq!(
+        first[0].destination,
+        "127.0.0.1:40000".parse::<std::net::SocketAddr>().unwrap()
+    );
     let resp = parse_datagram(first[0].data.clone()).unwrap();
     let via = resp.top_via().unwrap();
     assert_eq!(via.rport(), Some(Some(40000)));

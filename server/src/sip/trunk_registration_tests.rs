@@ -28,7 +28,7 @@ fn registering(t0: Instant) -> SipCore {
 fn registers(core: &mut SipCore) -> Vec<Message> {
     sent(core)
         .into_iter()
-        .filter(|t| t.destination == PROVIDER.parse().unwrap())
+        .filter(|t| t.destination == PROVIDER.parse::<std::net::SocketAddr>().unwrap())
         .map(|t| parse_datagram(t.data).unwrap())
         .collect()
 }
