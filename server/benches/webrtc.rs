@@ -2,17 +2,18 @@
 //!
 //! 1. **Sessions**: open and close browser sessions against the real
 //!    gateway (its thread and sockets, on loopback), each one a full ICE +
-//!    DTLS handshake with a str0m peer playing the browser, `SESSIONS` in
-//!    all, `BATCH` at a time; resident memory before, at the peak, and
-//!    after they are all closed.
+//!    DTLS handshake with webrtc-rs (the `webrtc` crate) playing the
+//!    browser, `SESSIONS` in all, `BATCH` at a time; the gateway runs in a
+//!    child process of its own, whose resident memory is read before, at
+//!    the peak, and after they are all closed.
 //! 2. **Transcoded calls**: `CALLS` concurrent calls with the gateway
 //!    bridging Opus (the browser side) and PCMU (the plain side), 20 ms
 //!    packets both ways for `SECONDS`; the CPU time of the gateway's own
 //!    thread (from /proc), per call, and what arrived each way.
 //!
-//! The load generators (the browsers' str0m peers with their SRTP, and the
-//! plain RTP senders) run in this process on other threads; only the
-//! gateway thread's CPU is counted for it.
+//! For the calls, the load generators (the browsers' str0m peers with their
+//! SRTP, and the plain RTP senders) run in this process on other threads;
+//! only the gateway thread's CPU is counted for it.
 //!
 //!   cargo bench -p careline-server --bench webrtc -- SESSIONS BATCH CALLS SECONDS
 
@@ -152,7 +153,6 @@ fn plain_offer(port: u16) -> Sdp {
 
 /// A call through the gateway: its peer and both ends.
 struct Call {
-    peer: u64,
     browser: Browser,
     plain: Plain,
 }
@@ -167,7 +167,6 @@ fn open(gw: &WebRtcGateway, id: u64) -> Call {
     let plain_answer = gw.answer(peer, answer.as_bytes(), id).unwrap();
     let inner = plain_answer.remote_rtp().unwrap();
     Call {
-        peer: peer.0,
         browser,
         plain: Plain {
             socket: plain,
@@ -218,39 +217,243 @@ fn connect_all(calls: &mut [Call], buf: &mut [u8]) -> usize {
     calls.iter().filter(|c| c.browser.connected).count()
 }
 
-fn sessions(total: u64, batch: u64) {
+/// The gateway alone in a child process (this bench run again with
+/// `CARELINE_BENCH_GATEWAY=1`), driven over its stdin and stdout one JSON
+/// line at a time, so that its resident memory is the gateway's and not the
+/// browsers'.
+struct Child {
+    process: std::process::Child,
+    to: std::process::ChildStdin,
+    from: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Child {
+    fn start() -> Child {
+        let mut process = std::process::Command::new(std::env::current_exe().unwrap())
+            .env("CARELINE_BENCH_GATEWAY", "1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let to = process.stdin.take().unwrap();
+        let from = std::io::BufReader::new(process.stdout.take().unwrap());
+        Child { process, to, from }
+    }
+
+    fn ask(&mut self, request: serde_json::Value) -> serde_json::Value {
+        use std::io::{BufRead, Write};
+        writeln!(self.to, "{request}").unwrap();
+        let mut line = String::new();
+        self.from.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("gateway child: {e}: {line:?}"))
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.ask(serde_json::json!({"op": "quit"}));
+        let _ = self.process.wait();
+    }
+}
+
+/// The child's side: a gateway on loopback, answering requests until
+/// `quit` or the end of its input.
+fn gateway_child() {
+    use std::io::{BufRead, Write};
     let gw = WebRtcGateway::start((LOCAL, 0).into(), LOCAL.into(), false).unwrap();
-    let mut buf = vec![0u8; 2048];
-    let mut cycle = |from: u64, n: u64| -> usize {
-        let mut calls: Vec<Call> = (from..from + n).map(|i| open(&gw, i)).collect();
-        let ok = connect_all(&mut calls, &mut buf);
-        for c in &calls {
-            gw.close(careline_server::media::webrtc::PeerId(c.peer));
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        let req: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        let peer = || careline_server::media::webrtc::PeerId(req["peer"].as_u64().unwrap_or(0));
+        let answer = match req["op"].as_str().unwrap_or("") {
+            "offer" => {
+                let port = req["port"].as_u64().unwrap_or(9) as u16;
+                let id = req["id"].as_u64().unwrap_or(0);
+                match gw.offer(SessionId(id), &plain_offer(port)) {
+                    Ok((peer, sdp)) => serde_json::json!({"peer": peer.0, "sdp": sdp}),
+                    Err(e) => serde_json::json!({"error": e.to_string()}),
+                }
+            }
+            "answer" => {
+                let sdp = req["sdp"].as_str().unwrap_or("");
+                match gw.answer(peer(), sdp.as_bytes(), req["peer"].as_u64().unwrap_or(0)) {
+                    Ok(_) => serde_json::json!({"ok": true}),
+                    Err(e) => serde_json::json!({"error": e.to_string()}),
+                }
+            }
+            "close" => {
+                gw.close(peer());
+                serde_json::json!({"ok": true})
+            }
+            "rss" => serde_json::json!({"rss": rss_kib(), "peers": gw.peers()}),
+            _ => {
+                let _ = writeln!(out, "{}", serde_json::json!({"ok": true}));
+                break;
+            }
+        };
+        let _ = writeln!(out, "{answer}");
+        let _ = out.flush();
+    }
+}
+
+/// A browser played by webrtc-rs: it answers `offer` from a loopback
+/// socket; its connection and a flag set once ICE and DTLS are up.
+async fn webrtc_rs_answer(
+    offer: String,
+) -> Result<
+    (
+        impl webrtc::peer_connection::PeerConnection,
+        String,
+        Arc<RsConnected>,
+    ),
+    String,
+> {
+    use webrtc::peer_connection::{
+        MediaEngine, PeerConnection, PeerConnectionBuilder, RTCSessionDescription,
+        SettingEngineBuilder,
+    };
+    let mut engine = MediaEngine::default();
+    engine
+        .register_codec(
+            rtc::rtp_transceiver::rtp_sender::RTCRtpCodecParameters {
+                rtp_codec: rtc::rtp_transceiver::rtp_sender::RTCRtpCodec {
+                    mime_type: "audio/PCMU".into(),
+                    clock_rate: 8000,
+                    channels: 1,
+                    sdp_fmtp_line: String::new(),
+                    rtcp_feedback: vec![],
+                },
+                payload_type: 0,
+                ..Default::default()
+            },
+            rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Audio,
+        )
+        .map_err(|e| e.to_string())?;
+    let settings = SettingEngineBuilder::default()
+        .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+        .with_include_loopback_candidate(true)
+        .build();
+    let state = Arc::new(RsConnected::default());
+    let pc = PeerConnectionBuilder::new()
+        .with_setting_engine(settings)
+        .with_media_engine(engine)
+        .with_handler(state.clone())
+        .with_udp_addrs(vec![SocketAddr::from((LOCAL, 0))])
+        .build()
+        .await
+        .map_err(|e| e.to_string())?;
+    let gathered = state.gathered.notified();
+    let offer = RTCSessionDescription::offer(offer).map_err(|e| e.to_string())?;
+    pc.set_remote_description(offer)
+        .await
+        .map_err(|e| e.to_string())?;
+    let answer = pc.create_answer(None).await.map_err(|e| e.to_string())?;
+    pc.set_local_description(answer)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = tokio::time::timeout(Duration::from_secs(5), gathered).await;
+    let sdp = pc.local_description().await.ok_or("no answer")?.sdp;
+    Ok((pc, sdp, state))
+}
+
+/// What a webrtc-rs peer's events say.
+#[derive(Default)]
+struct RsConnected {
+    gathered: tokio::sync::Notify,
+    connected: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl webrtc::peer_connection::PeerConnectionEventHandler for RsConnected {
+    async fn on_ice_gathering_state_change(
+        &self,
+        state: webrtc::peer_connection::RTCIceGatheringState,
+    ) {
+        if state == webrtc::peer_connection::RTCIceGatheringState::Complete {
+            self.gathered.notify_one();
+        }
+    }
+
+    async fn on_connection_state_change(
+        &self,
+        state: webrtc::peer_connection::RTCPeerConnectionState,
+    ) {
+        if state == webrtc::peer_connection::RTCPeerConnectionState::Connected {
+            self.connected
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
+}
+
+fn sessions(total: u64, batch: u64) {
+    let mut child = Child::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // Where the gateway would send plain RTP: a socket nobody reads (no
+    // media flows in this part).
+    let sink = UdpSocket::bind((LOCAL, 0)).unwrap();
+    let port = sink.local_addr().unwrap().port();
+    let cycle = |child: &mut Child, from: u64, n: u64| -> usize {
+        let mut open = Vec::new();
+        for id in from..from + n {
+            let offer = child.ask(serde_json::json!({"op": "offer", "id": id, "port": port}));
+            let peer = offer["peer"].as_u64().expect("an offer");
+            let sdp = offer["sdp"].as_str().unwrap().to_string();
+            let (pc, answer, state) = runtime.block_on(webrtc_rs_answer(sdp)).unwrap();
+            let taken = child.ask(serde_json::json!({"op": "answer", "peer": peer, "sdp": answer}));
+            assert_eq!(taken["ok"], true, "{taken}");
+            open.push((peer, pc, state));
+        }
+        let until = Instant::now() + Duration::from_secs(20);
+        let up = |open: &[(u64, _, Arc<RsConnected>)]| {
+            open.iter()
+                .filter(|(_, _, s)| s.connected.load(std::sync::atomic::Ordering::Acquire))
+                .count()
+        };
+        while up(&open) < open.len() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let ok = up(&open);
+        for (peer, pc, _) in open {
+            use webrtc::peer_connection::PeerConnection;
+            let _ = runtime.block_on(pc.close());
+            child.ask(serde_json::json!({"op": "close", "peer": peer}));
         }
         ok
     };
-    // Warm up: the allocator's arenas and the crypto tables.
-    cycle(0, batch);
-    let before = rss_kib();
+    let rss = |child: &mut Child| {
+        let r = child.ask(serde_json::json!({"op": "rss"}));
+        (
+            r["rss"].as_u64().unwrap_or(0),
+            r["peers"].as_u64().unwrap_or(0),
+        )
+    };
+    // Warm up: the crypto tables, the first arena.
+    cycle(&mut child, 0, batch);
+    let (before, _) = rss(&mut child);
     let mut peak = before;
     let mut connected = 0;
     let started = Instant::now();
     let mut next = batch;
     while next < batch + total {
         let n = batch.min(batch + total - next);
-        connected += cycle(next, n);
-        peak = peak.max(rss_kib());
+        connected += cycle(&mut child, next, n);
+        peak = peak.max(rss(&mut child).0);
         next += n;
     }
     let took = started.elapsed();
-    let after = rss_kib();
+    let (after, left) = rss(&mut child);
     println!(
-        "sessions: {total} opened and closed ({batch} at a time), {connected} connected (ICE + DTLS) in {:.1} s; peers left {}",
+        "sessions: {total} webrtc-rs browsers opened and closed ({batch} at a time) against the gateway in its own process, {connected} connected (ICE + DTLS) in {:.1} s; peers left {left}",
         took.as_secs_f64(),
-        gw.peers()
     );
     println!(
-        "resident memory: before {} KiB, peak {} KiB, after {} KiB; after/before = {:.3}",
+        "gateway process resident memory: before {} KiB, peak {} KiB, after {} KiB; after/before = {:.3}",
         before,
         peak,
         after,
@@ -389,6 +592,10 @@ fn calls(n: u64, seconds: u64) {
 }
 
 fn main() {
+    if std::env::var_os("CARELINE_BENCH_GATEWAY").is_some() {
+        gateway_child();
+        return;
+    }
     let args: Vec<u64> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())

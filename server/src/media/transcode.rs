@@ -18,7 +18,7 @@ const CLOCK_RATIO: u32 = 6;
 /// Largest Opus packet we write (20 ms at our bitrate is far below).
 const MAX_OPUS: usize = 400;
 /// The encoder's complexity (0–10).
-const COMPLEXITY: i32 = 3;
+const COMPLEXITY: i32 = 1;
 /// Longest Opus packet we decode: 120 ms at 8 kHz.
 const MAX_SAMPLES: usize = 960;
 
@@ -48,10 +48,11 @@ impl Transcoder {
     pub fn new(law: G711) -> Result<Transcoder, String> {
         let mut encoder = opus::Encoder::new(8000, opus::Channels::Mono, opus::Application::Voip)
             .map_err(|e| format!("opus encoder: {e}"))?;
-        // Narrowband speech: 16 kb/s with room for FEC is plenty. Complexity
-        // 3 of 10 takes about a third off the encoder's time (its
-        // noise-shaping search, bench/webrtc) for a difference narrowband
-        // telephone audio barely shows.
+        // Narrowband speech: 16 kb/s with room for FEC is plenty. At
+        // complexity 2 and above SILK's quantizer searches with delayed
+        // decision, alone a fifth of the gateway's time in bench/webrtc;
+        // complexity 1 uses the plain quantizer, a difference that 8 kHz
+        // audio bound for G.711 barely shows (the tone test below holds).
         let _ = encoder.set_bitrate(opus::Bitrate::Bits(16_000));
         let _ = encoder.set_complexity(COMPLEXITY);
         let _ = encoder.set_inband_fec(true);

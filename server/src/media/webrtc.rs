@@ -17,7 +17,9 @@
 //!
 //! Every browser shares one public UDP socket: a datagram belongs to the
 //! peer whose `Rtc` accepts it (its ICE credentials, or the address it was
-//! nominated on). Each peer has one inner socket, on the media engine's side.
+//! nominated on). Towards the media engine the gateway has one inner socket
+//! too: a packet on it belongs to the peer whose session leg sent it (each
+//! leg has its own port).
 //!
 //! Nothing here touches a socket or a clock: datagrams come in through
 //! `handle_public`/`handle_inner` with the time, go out through
@@ -58,7 +60,7 @@ use str0m::config::CryptoProvider;
 use str0m::format::{Codec as RtcCodec, FormatParams};
 use str0m::media::{Frequency, MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::{RtpWrite, SeqNo};
+use str0m::rtp::{Extension, ExtensionMap, RtpWrite, SeqNo};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use thiserror::Error;
 
@@ -152,7 +154,7 @@ pub struct PeerId(pub u64);
 pub enum Via {
     /// The public socket every browser talks to.
     Public,
-    /// A peer's inner socket, towards the media session.
+    /// The inner socket, towards the media sessions (for this peer).
     Inner(PeerId),
 }
 
@@ -244,6 +246,8 @@ pub struct Gateway {
     peers: HashMap<PeerId, Peer>,
     /// Which peer last took datagrams from an address.
     by_source: HashMap<SocketAddr, PeerId>,
+    /// Peers by the media session leg they talk to (its RTP address).
+    by_session: HashMap<SocketAddr, PeerId>,
     next_id: u64,
     out: VecDeque<Datagram>,
     events: VecDeque<GatewayEvent>,
@@ -275,6 +279,7 @@ impl Gateway {
             prefer_opus: false,
             peers: HashMap::new(),
             by_source: HashMap::new(),
+            by_session: HashMap::new(),
             next_id: 1,
             out: VecDeque::new(),
             events: VecDeque::new(),
@@ -360,7 +365,7 @@ impl Gateway {
         }
         let id = PeerId(self.next_id);
         self.next_id += 1;
-        self.peers.insert(
+        self.insert(
             id,
             Peer {
                 rtc,
@@ -475,7 +480,7 @@ impl Gateway {
         );
         let id = PeerId(self.next_id);
         self.next_id += 1;
-        self.peers.insert(
+        self.insert(
             id,
             Peer {
                 rtc,
@@ -510,10 +515,17 @@ impl Gateway {
         codecs: &[Codec],
         written: impl Fn(&Codec) -> Option<Option<u8>>,
     ) -> Result<Rtc, GatewayError> {
+        // Header extensions: the section's mid and the audio level. No
+        // transport-wide congestion control: an audio leg at a fixed rate
+        // has no bandwidth to estimate, and its feedback cost every packet.
+        let mut extensions = ExtensionMap::empty();
+        extensions.set(1, Extension::AudioLevel);
+        extensions.set(4, Extension::RtpMid);
         let mut config = Rtc::builder()
             .set_ice_lite(true)
             .set_rtp_mode(true)
             .clear_codecs()
+            .set_extension_map(extensions)
             .set_crypto_provider(Arc::clone(&self.crypto));
         for c in codecs {
             let (codec, channels) = match c.kind() {
@@ -548,7 +560,15 @@ impl Gateway {
         if let Some(mut peer) = self.peers.remove(&id) {
             peer.rtc.disconnect();
             self.by_source.retain(|_, p| *p != id);
+            if self.by_session.get(&peer.session_rtp) == Some(&id) {
+                self.by_session.remove(&peer.session_rtp);
+            }
         }
+    }
+
+    fn insert(&mut self, id: PeerId, peer: Peer) {
+        self.by_session.insert(peer.session_rtp, id);
+        self.peers.insert(id, peer);
     }
 
     /// Forgets every peer of `session`; their ids.
@@ -624,14 +644,17 @@ impl Gateway {
         true
     }
 
-    /// A datagram on peer `id`'s inner socket: plain RTP from the media
-    /// session, to be sent to the browser.
-    pub fn handle_inner(&mut self, now: Instant, id: PeerId, source: SocketAddr, data: &[u8]) {
+    /// A datagram on the inner socket: plain RTP from a media session's
+    /// leg, to be sent to the browser of the peer that leg belongs to.
+    /// Anything from elsewhere is dropped.
+    pub fn handle_inner(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        let Some(&id) = self.by_session.get(&source) else {
+            return;
+        };
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
-        // Only the media session's leg speaks to this socket.
-        if source != peer.session_rtp || !peer.connected {
+        if !peer.connected {
             return;
         }
         let Ok(rtp) = RtpPacket::parse(data) else {

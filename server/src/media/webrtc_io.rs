@@ -1,12 +1,11 @@
 //! The WebRTC gateway's driver: one OS thread with a `mio` poll over the
-//! public socket (every browser) and each peer's inner socket (towards the
-//! media session), feeding the sans-IO [`Gateway`] and sending what it
+//! public socket (every browser) and the inner socket (towards every media
+//! session), feeding the sans-IO [`Gateway`] and sending what it
 //! queues. The call core offers, answers and closes peers from its own
 //! thread through [`WebRtcGateway`]; those calls lock the gateway briefly,
 //! send what the change produced, and wake the thread so it waits on the
 //! right deadline.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,22 +15,19 @@ use std::time::{Duration, Instant};
 
 use careline_shared::sdp::Sdp;
 use mio::net::UdpSocket;
-use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::SessionId;
 use super::webrtc::{Gateway, GatewayError, GatewayEvent, PeerId, PeerStats, Via};
 
 const PUBLIC: Token = Token(0);
 const WAKE: Token = Token(1);
-
-fn token(peer: PeerId) -> Token {
-    Token(peer.0 as usize + 2)
-}
+const INNER: Token = Token(2);
 
 struct State {
     gateway: Gateway,
     public: UdpSocket,
-    inner: HashMap<PeerId, UdpSocket>,
+    inner: UdpSocket,
 }
 
 impl State {
@@ -39,11 +35,10 @@ impl State {
     fn flush(&mut self) {
         while let Some(d) = self.gateway.poll_datagram() {
             let socket = match d.via {
-                Via::Public => Some(&self.public),
-                Via::Inner(id) => self.inner.get(&id),
+                Via::Public => &self.public,
+                Via::Inner(_) => &self.inner,
             };
-            if let Some(s) = socket
-                && let Err(e) = s.send_to(&d.data, d.to)
+            if let Err(e) = socket.send_to(&d.data, d.to)
                 && e.kind() != io::ErrorKind::WouldBlock
             {
                 tracing::debug!(to = %d.to, error = %e, "webrtc send failed");
@@ -63,9 +58,9 @@ impl State {
 /// The gateway and its thread.
 pub struct WebRtcGateway {
     state: Arc<Mutex<State>>,
-    registry: Registry,
     waker: Arc<Waker>,
-    inner_ip: IpAddr,
+    /// The inner socket's address: what the media sessions talk to.
+    inner_addr: SocketAddr,
     public_addr: SocketAddr,
     stopping: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -91,14 +86,24 @@ impl WebRtcGateway {
         poll.registry()
             .register(&mut public, PUBLIC, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
-        let registry = poll.registry().try_clone()?;
+        // The inner socket sits where the media engine's sockets reach it.
+        let inner_ip = match bind.ip() {
+            ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ip => ip,
+        };
+        let std_inner = std::net::UdpSocket::bind(SocketAddr::new(inner_ip, 0))?;
+        std_inner.set_nonblocking(true)?;
+        let inner_addr = std_inner.local_addr()?;
+        let mut inner = UdpSocket::from_std(std_inner);
+        poll.registry()
+            .register(&mut inner, INNER, Interest::READABLE)?;
         let candidate = SocketAddr::new(advertise, local.port());
         let mut gateway = Gateway::new(candidate);
         gateway.set_prefer_opus(prefer_opus);
         let state = Arc::new(Mutex::new(State {
             gateway,
             public,
-            inner: HashMap::new(),
+            inner,
         }));
         let stopping = Arc::new(AtomicBool::new(false));
         let thread = std::thread::Builder::new()
@@ -108,17 +113,11 @@ impl WebRtcGateway {
                 let stopping = Arc::clone(&stopping);
                 move || run(poll, state, stopping)
             })?;
-        // Inner sockets sit where the media engine's sockets can reach them.
-        let inner_ip = match bind.ip() {
-            ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            ip => ip,
-        };
         tracing::info!(listen = %local, candidate = %candidate, "webrtc gateway listening");
         Ok(WebRtcGateway {
             state,
-            registry,
             waker,
-            inner_ip,
+            inner_addr,
             public_addr: candidate,
             stopping,
             thread: Some(thread),
@@ -159,28 +158,14 @@ impl WebRtcGateway {
         .map(|(id, (answer, plain))| (id, answer, plain))
     }
 
-    /// Makes a peer with `make`, given a new inner socket's address, and
-    /// registers the socket for it.
+    /// Makes a peer with `make`, given the inner socket's address, and
+    /// sends what it produced.
     fn with_inner<T>(
         &self,
         make: impl FnOnce(&mut Gateway, SocketAddr) -> Result<(PeerId, T), GatewayError>,
     ) -> Result<(PeerId, T), GatewayError> {
-        let io = |e: io::Error| GatewayError::Rtc(format!("inner socket: {e}"));
-        let std_socket =
-            std::net::UdpSocket::bind(SocketAddr::new(self.inner_ip, 0)).map_err(io)?;
-        std_socket.set_nonblocking(true).map_err(io)?;
-        let inner = std_socket.local_addr().map_err(io)?;
-        let mut socket = UdpSocket::from_std(std_socket);
         let mut state = lock(&self.state);
-        let (id, made) = make(&mut state.gateway, inner)?;
-        if let Err(e) = self
-            .registry
-            .register(&mut socket, token(id), Interest::READABLE)
-        {
-            state.gateway.close(id);
-            return Err(io(e));
-        }
-        state.inner.insert(id, socket);
+        let (id, made) = make(&mut state.gateway, self.inner_addr)?;
         state.flush();
         drop(state);
         let _ = self.waker.wake();
@@ -204,23 +189,14 @@ impl WebRtcGateway {
         Ok(plain)
     }
 
-    /// Forgets a peer and closes its inner socket.
+    /// Forgets a peer.
     pub fn close(&self, peer: PeerId) {
-        let mut state = lock(&self.state);
-        state.gateway.close(peer);
-        if let Some(mut s) = state.inner.remove(&peer) {
-            let _ = self.registry.deregister(&mut s);
-        }
+        lock(&self.state).gateway.close(peer);
     }
 
     /// Forgets every peer of a media session.
     pub fn close_session(&self, session: SessionId) {
-        let mut state = lock(&self.state);
-        for id in state.gateway.close_session(session) {
-            if let Some(mut s) = state.inner.remove(&id) {
-                let _ = self.registry.deregister(&mut s);
-            }
-        }
+        lock(&self.state).gateway.close_session(session);
     }
 
     /// A peer's packet counts.
@@ -256,10 +232,8 @@ fn read_batch(state: &Mutex<State>, token: Token, buf: &mut [u8]) -> bool {
     for _ in 0..BATCH {
         let got = match token {
             PUBLIC => state.public.recv_from(buf),
-            Token(t) => match state.inner.get(&PeerId((t - 2) as u64)) {
-                Some(socket) => socket.recv_from(buf),
-                None => return false,
-            },
+            INNER => state.inner.recv_from(buf),
+            _ => return false,
         };
         match got {
             Ok((n, from)) => {
@@ -268,10 +242,7 @@ fn read_batch(state: &Mutex<State>, token: Token, buf: &mut [u8]) -> bool {
                     PUBLIC => {
                         state.gateway.handle_public(now, from, &buf[..n]);
                     }
-                    Token(t) => {
-                        let id = PeerId((t - 2) as u64);
-                        state.gateway.handle_inner(now, id, from, &buf[..n]);
-                    }
+                    _ => state.gateway.handle_inner(now, from, &buf[..n]),
                 }
                 state.flush();
             }

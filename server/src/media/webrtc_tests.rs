@@ -247,10 +247,17 @@ fn rtp_is_carried_both_ways_between_the_plain_side_and_the_browser() {
     // The caller's audio, from the media session's leg B, reaches the
     // browser decrypted, payload and payload type unchanged.
     for seq in 0..20 {
-        gw.handle_inner(now, peer, addr(SESSION_B), &plain_rtp(seq, 0x55));
+        gw.handle_inner(now, addr(SESSION_B), &plain_rtp(seq, 0x55));
     }
-    // From anyone else it is dropped.
-    gw.handle_inner(now, peer, addr("127.0.0.1:9"), &plain_rtp(99, 0x11));
+    // From anyone else it is dropped: a stranger, or another session's
+    // leg whose peer shares the inner socket.
+    gw.handle_inner(now, addr("127.0.0.1:9"), &plain_rtp(99, 0x11));
+    let other = String::from_utf8(plain_offer().to_bytes())
+        .unwrap()
+        .replace("20002", "20006");
+    let other = Sdp::parse(other.as_bytes()).unwrap();
+    let (_, _) = gw.offer(now, SessionId(2), &other, addr(INNER)).unwrap();
+    gw.handle_inner(now, addr("127.0.0.1:20006"), &plain_rtp(98, 0x11));
     run(&mut gw, &mut browser, &mut now, &mut inner, |_, b, _| {
         b.received.len() >= 20
     });
@@ -370,7 +377,7 @@ fn with_opus_preferred_a_g711_caller_is_transcoded_for_the_browser() {
 
     // The caller's A-law becomes Opus frames the browser can decode.
     for seq in 0..25 {
-        gw.handle_inner(now, peer, addr(SESSION_B), &plain_rtp(seq, 0x55));
+        gw.handle_inner(now, addr(SESSION_B), &plain_rtp(seq, 0x55));
     }
     run(&mut gw, &mut browser, &mut now, &mut inner, |_, b, _| {
         b.received.len() >= 25
@@ -412,7 +419,7 @@ fn with_opus_preferred_a_g711_caller_is_transcoded_for_the_browser() {
     let mut key = vec![0x80, 101, 0, 50, 0, 0, 0x06, 0x40, 0x12, 0x34, 0x56, 0x78];
     key.extend_from_slice(&[5, 0x0a, 0x03, 0x20]);
     let before = browser.received.len();
-    gw.handle_inner(now, peer, addr(SESSION_B), &key);
+    gw.handle_inner(now, addr(SESSION_B), &key);
     run(&mut gw, &mut browser, &mut now, &mut inner, |_, b, _| {
         b.received.len() > before
     });
@@ -504,7 +511,7 @@ fn a_browser_placing_a_call_is_answered_and_stands_as_a_plain_caller() {
     for seq in 0..12u16 {
         let mut p = plain_rtp(seq, 0x33);
         p[1] = law.pt;
-        gw.handle_inner(now, peer, session_a, &p);
+        gw.handle_inner(now, session_a, &p);
     }
     run(&mut gw, &mut browser, &mut now, &mut inner, |_, b, _| {
         b.received.len() >= 12
