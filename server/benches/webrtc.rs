@@ -251,7 +251,11 @@ impl Child {
 
 impl Drop for Child {
     fn drop(&mut self) {
-        let _ = self.ask(serde_json::json!({"op": "quit"}));
+        // Never panics (it may run while a panic unwinds): the child is
+        // ended, asked politely or not.
+        use std::io::Write;
+        let _ = writeln!(self.to, "{}", serde_json::json!({"op": "quit"}));
+        let _ = self.process.kill();
         let _ = self.process.wait();
     }
 }
@@ -288,10 +292,8 @@ fn gateway_child() {
                 serde_json::json!({"ok": true})
             }
             "rss" => serde_json::json!({"rss": rss_kib(), "peers": gw.peers()}),
-            _ => {
-                let _ = writeln!(out, "{}", serde_json::json!({"ok": true}));
-                break;
-            }
+            "quit" => break,
+            other => serde_json::json!({"error": format!("unknown op {other:?}")}),
         };
         let _ = writeln!(out, "{answer}");
         let _ = out.flush();
@@ -326,7 +328,6 @@ async fn webrtc_rs_answer(
                     rtcp_feedback: vec![],
                 },
                 payload_type: 0,
-                ..Default::default()
             },
             rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Audio,
         )

@@ -257,6 +257,8 @@ fn a_senior_dials_the_queue_from_the_browser_and_a_baresip_agent_answers() {
             }
         }
         assert!(Instant::now() < deadline, "the call has no end: {body}");
+        // Events are written in batches: ask again shortly.
+        std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(call["caller"], "2001", "{call:#}");
     assert_eq!(call["answered_by"], "1001", "{call:#}");

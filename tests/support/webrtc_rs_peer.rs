@@ -54,7 +54,6 @@ impl Audio {
                 rtcp_feedback: vec![],
             },
             payload_type: pt,
-            ..Default::default()
         }
     }
 
@@ -268,7 +267,7 @@ impl Drive {
                 return;
             }
         };
-        self.speak(&*track, send).await;
+        self.speak(&track, send).await;
         let _ = pc.close().await;
     }
 
@@ -342,8 +341,11 @@ impl Drive {
             .send(Ok(description.sdp))
             .map_err(|_| anyhow!("the test stopped"))?;
         if self.offering {
-            let (answer, count) = tokio::task::block_in_place(|| remote.recv())
-                .context("no answer from the server")?;
+            // Bounded: a test that gave up must not keep this thread (and
+            // the join in `drop`) waiting.
+            let (answer, count) =
+                tokio::task::block_in_place(|| remote.recv_timeout(Duration::from_secs(30)))
+                    .context("no answer from the server")?;
             send = count;
             let answer = RTCSessionDescription::answer(answer).map_err(rtc)?;
             pc.set_remote_description(answer).await.map_err(rtc)?;

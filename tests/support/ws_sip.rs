@@ -257,7 +257,20 @@ impl WsPhone {
     }
 
     fn request(&self, method: &str, placed: &Placed, cseq: u32, sdp: Option<&str>) -> String {
-        let cseq_method = if method == "ACK" { "ACK" } else { method };
+        self.request_on(method, method, placed, cseq, sdp)
+    }
+
+    /// A request in the transaction whose branch `branch_of` names: the
+    /// request's own, or (the ACK of a failed INVITE, RFC 3261 §17.1.1.3)
+    /// the INVITE's.
+    fn request_on(
+        &self,
+        method: &str,
+        branch_of: &str,
+        placed: &Placed,
+        cseq: u32,
+        sdp: Option<&str>,
+    ) -> String {
         let body = match sdp {
             Some(b) => format!(
                 "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{b}",
@@ -266,9 +279,9 @@ impl WsPhone {
             None => "Content-Length: 0\r\n\r\n".into(),
         };
         format!(
-            "{method} {target} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {cseq_method}\r\nContact: <{contact}>\r\nSupported: timer\r\nAllow: INVITE, ACK, CANCEL, BYE, UPDATE, OPTIONS\r\nUser-Agent: careline-test-ws\r\n{body}",
+            "{method} {target} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContact: <{contact}>\r\nSupported: timer\r\nAllow: INVITE, ACK, CANCEL, BYE, UPDATE, OPTIONS\r\nUser-Agent: careline-test-ws\r\n{body}",
             target = placed.target,
-            via = self.via(&format!("{}{method}{cseq}", placed.call_id)),
+            via = self.via(&format!("{}{branch_of}{cseq}", placed.call_id)),
             from = placed.from,
             to = placed.to,
             call_id = placed.call_id,
@@ -337,7 +350,11 @@ impl WsPhone {
                 && status_code(msg.as_bytes()).is_some_and(|s| s >= 200)
             {
                 if method == "INVITE" {
-                    let ack = self.request("ACK", placed, placed.cseq, None);
+                    // A 2xx's ACK is a transaction of its own; a failure's
+                    // belongs to the INVITE's.
+                    let ok = status_code(msg.as_bytes()).is_some_and(|s| s < 300);
+                    let branch_of = if ok { "ACK" } else { "INVITE" };
+                    let ack = self.request_on("ACK", branch_of, placed, placed.cseq, None);
                     self.send(&ack)?;
                 }
                 return Ok(msg);

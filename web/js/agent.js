@@ -174,6 +174,7 @@ function showPhone() {
   else if (call?.state === "calling") state = t("call_calling");
   else if (talking && holdingSince) state = t("call_on_hold", { time: clock(Date.now() - holdingSince) });
   else if (talking) state = t("call_talking", { time: clock(Date.now() - call.since) });
+  else if (call?.state === "ended" && call.failed) state = t("call_failed", { cause: call.cause ?? "" });
   else if (call?.state === "ended") state = t("call_ended");
   $("call-state").textContent = state;
   $("call-bar").dataset.call = call?.state ?? "idle";
@@ -253,7 +254,8 @@ function wire() {
   $("dial-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const number = $("dial-to").value.trim();
-    if (number && phone?.dial(number)) $("error").textContent = "";
+    if (!number || !phone) return;
+    $("error").textContent = phone.dial(number) ? "" : t("dial_refused", { number });
   });
   $("answer").addEventListener("click", () => phone?.answer());
   $("decline").addEventListener("click", () => phone?.hangUp());

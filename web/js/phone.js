@@ -88,24 +88,34 @@ export class Phone {
   }
 
   /**
-   * Places a call to `number` (a queue's number or another extension the
-   * server routes). False when a call is already on.
+   * Places a call to `number` (a queue's number). False when a call is
+   * already on, the phone is not registered, or `number` is not one.
    */
   dial(number) {
     if (!this.ua || this.state !== "registered" || (this.call && this.call.state !== "ended")) return false;
+    // Digits, * and #, or a plain SIP user part: anything else is not a number.
+    if (!/^[0-9A-Za-z*#+._-]{1,32}$/.test(number)) return false;
     this.call = { id: "", caller: number, state: "calling", since: Date.now(), muted: false, session: null };
     const ended = (ev) => this.update({ state: "ended", since: Date.now(), cause: ev?.cause });
-    this.call.session = this.ua.call(`sip:${number}@${this.domain}`, {
-      mediaConstraints: this.constraints(),
-      pcConfig: { iceServers: [] },
-      eventHandlers: {
-        // Fired while the call is being set up, before `call` returns.
-        peerconnection: (e) => this.attach(e.peerconnection),
-        accepted: () => this.update({ state: "talking", since: Date.now() }),
-        ended,
-        failed: ended,
-      },
-    });
+    const failed = (ev) => this.update({ state: "ended", since: Date.now(), cause: ev?.cause, failed: true });
+    try {
+      this.call.session = this.ua.call(`sip:${number}@${this.domain}`, {
+        mediaConstraints: this.constraints(),
+        pcConfig: { iceServers: [] },
+        eventHandlers: {
+          // Fired while the call is being set up, before `call` returns.
+          peerconnection: (e) => this.attach(e.peerconnection),
+          accepted: () => this.update({ state: "talking", since: Date.now() }),
+          ended,
+          failed,
+        },
+      });
+    } catch (e) {
+      this.call = null;
+      this.problem = e.message;
+      this.onChange(this);
+      return false;
+    }
     this.onChange(this);
     return true;
   }

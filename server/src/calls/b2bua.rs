@@ -101,6 +101,8 @@ struct CallerLeg {
     flow: Flow,
     dialog: Dialog,
     answered: bool,
+    /// A browser's WebRTC leg, through the gateway.
+    webrtc: bool,
 }
 
 #[derive(Debug)]
@@ -397,16 +399,18 @@ impl B2bua {
         };
         let call = self.next_call;
         self.next_call += 1;
-        let (media, sdp_for_agent, early) =
-            match self.anchor(call, &msg.body, transport.is_websocket()) {
-                Ok(anchored) => anchored,
-                Err((status, why)) => {
-                    self.respond(now, layer, key, msg, &tag, status, |w| {
-                        w.header(&HeaderName::Warning, format_args!("399 careline \"{why}\""));
-                    });
-                    return Handled::Yes;
-                }
-            };
+        // A browser (SIP over WebSocket, offering DTLS-SRTP) goes through
+        // the gateway; a WebSocket softphone offering plain RTP does not.
+        let webrtc = transport.is_websocket() && anchoring::is_webrtc_offer(&msg.body);
+        let (media, sdp_for_agent, early) = match self.anchor(call, &msg.body, webrtc) {
+            Ok(anchored) => anchored,
+            Err((status, why)) => {
+                self.respond(now, layer, key, msg, &tag, status, |w| {
+                    w.header(&HeaderName::Warning, format_args!("399 careline \"{why}\""));
+                });
+                return Handled::Yes;
+            }
+        };
         match &early {
             // Early media: the caller hears our ringback from the first ring.
             Some(sdp) => {
@@ -434,6 +438,7 @@ impl B2bua {
                     flow,
                     dialog,
                     answered: false,
+                    webrtc,
                 },
                 connected: None,
                 sdp_for_agent,
@@ -565,7 +570,7 @@ impl B2bua {
             let tag = c.caller.dialog.local_tag.clone();
             let sdp = c.sdp_for_caller.clone();
             let connected = c.connected;
-            let c_browser = c.caller.flow.transport.is_websocket();
+            let c_browser = c.caller.webrtc;
             match method {
                 Method::Bye => {
                     self.respond(now, layer, key, msg, &tag, StatusCode::OK, |_| {});
@@ -592,17 +597,13 @@ impl B2bua {
                     self.run_commands(now, layer, registrar);
                 }
                 Method::Invite | Method::Update => {
-                    let session = self.session_refreshed(now, call, msg);
+                    // Refused before it counts as a refresh (only a 2xx
+                    // does, RFC 4028).
                     if c_browser && !msg.body.is_empty() {
                         self.refuse_renegotiation(now, layer, key, msg, &tag);
                         return Handled::Yes;
                     }
-                    // An UPDATE without an offer gets no answer (RFC 3311 §5.2).
-                    let sdp = if method == Method::Update && msg.body.is_empty() {
-                        Bytes::new()
-                    } else {
-                        sdp
-                    };
+                    let session = self.session_refreshed(now, call, msg);
                     self.respond_sdp_timed(now, layer, key, msg, &tag, &sdp, session);
                 }
                 _ => self.respond(now, layer, key, msg, &tag, StatusCode::OK, |_| {}),
@@ -633,6 +634,13 @@ impl B2bua {
             return Handled::Yes;
         }
         let call = leg.call;
+        let renegotiation =
+            matches!(method, Method::Invite | Method::Update) && !msg.body.is_empty();
+        if renegotiation && leg.webrtc.is_some() {
+            // A browser's leg, whatever call it carries.
+            self.refuse_renegotiation(now, layer, key, msg, &tag);
+            return Handled::Yes;
+        }
         if self.dialouts.contains_key(&call) {
             self.dialout_in_dialog(now, layer, registrar, key, msg, leg_key, &tag);
             return Handled::Yes;
@@ -710,14 +718,7 @@ impl B2bua {
                     .calls
                     .get(&call)
                     .is_some_and(|c| c.connected == Some(leg_key));
-                let browser = self.legs.get(&leg_key).is_some_and(|l| l.webrtc.is_some());
-                if browser && !msg.body.is_empty() {
-                    self.refuse_renegotiation(now, layer, key, msg, &tag);
-                    return Handled::Yes;
-                }
-                let sdp = if method == Method::Update && msg.body.is_empty() {
-                    Bytes::new()
-                } else if connected {
+                let sdp = if connected {
                     self.agent_reoffer(now, call, &msg.body)
                 } else {
                     self.calls

@@ -167,6 +167,7 @@ impl B2bua {
                 flow,
                 dialog,
                 answered: false,
+                webrtc: false,
             },
             gone: false,
             target: None,

@@ -17,6 +17,14 @@ pub(super) fn is_g711(c: &Codec) -> bool {
     matches!(c.kind(), CodecKind::Pcmu | CodecKind::Pcma)
 }
 
+/// Whether `body` offers audio over DTLS-SRTP (a browser's), not plain RTP.
+pub(super) fn is_webrtc_offer(body: &[u8]) -> bool {
+    Sdp::parse(body)
+        .ok()
+        .and_then(|s| s.audio().map(|m| !m.is_plain_rtp()))
+        .unwrap_or(false)
+}
+
 /// Points `leg` of session `id` at the peer whose SDP is `sdp`: where it
 /// receives RTP, and the codecs it took (returned; none for SDP that says
 /// nothing usable).
@@ -142,7 +150,7 @@ impl B2bua {
         let early = c.sdp_for_caller.clone();
         // A browser keeps the gateway's answer: its peer took one codec,
         // the one the agent was offered.
-        let browser = c.caller.flow.transport.is_websocket();
+        let browser = c.caller.webrtc;
         self.media_stats(now, call, anchor, true);
         let Some(media) = self.media.as_mut() else {
             return agent_sdp.clone();

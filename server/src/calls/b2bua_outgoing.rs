@@ -297,11 +297,19 @@ impl B2bua {
         sdp: &[u8],
         add: impl FnOnce(&mut MessageWriter),
     ) {
+        // An UPDATE without an offer gets no answer (RFC 3311 §5.2).
+        let update = req.method() == Some(&Method::Update);
+        let sdp = if update && req.body.is_empty() {
+            &[][..]
+        } else {
+            sdp
+        };
         let mut w = response_to(req, status, Some(tag));
         w.header(&HeaderName::Server, &self.settings.server_name);
         let confirms =
             status.is_success() || (status.is_provisional() && status != StatusCode::TRYING);
-        if confirms && (req.method() == Some(&Method::Invite) || !sdp.is_empty()) {
+        // INVITE and UPDATE refresh the dialog's target (RFC 3311 §5.2).
+        if confirms && (req.method() == Some(&Method::Invite) || update || !sdp.is_empty()) {
             let transport = self.transport_of(req);
             w.header(
                 &HeaderName::Contact,

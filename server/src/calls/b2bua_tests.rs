@@ -642,3 +642,6 @@ mod consult_tests;
 
 #[path = "b2bua_trunks_tests.rs"]
 mod trunks_tests;
+
+#[path = "b2bua_browser_tests.rs"]
+mod browser_tests;

@@ -11,7 +11,7 @@
 //! one host candidate, the gateway's public address, ICE-lite, DTLS
 //! fingerprint. The browser's answer goes through [`Gateway::answer`],
 //! which gives the call core a plain answer: the codecs the browser chose,
-//! at the peer's *inner* address. The media session's leg B then talks
+//! at the gateway's *inner* address. The media session's leg B then talks
 //! plain RTP to that inner address, and the gateway carries each packet
 //! across, encrypting it one way and decrypting it the other.
 //!
@@ -154,7 +154,8 @@ pub struct PeerId(pub u64);
 pub enum Via {
     /// The public socket every browser talks to.
     Public,
-    /// The inner socket, towards the media sessions (for this peer).
+    /// The inner socket, towards the media sessions (the datagram is this
+    /// peer's).
     Inner(PeerId),
 }
 
@@ -219,7 +220,8 @@ struct Peer {
     plain_offer: Sdp,
     /// Our inner socket's address (the plain side's view of the browser).
     inner: SocketAddr,
-    /// The media session's leg B port, where plain RTP goes.
+    /// The media session's leg the peer stands in for (leg B for an agent's
+    /// browser, leg A for a browser placing a call): where plain RTP goes.
     session_rtp: SocketAddr,
     /// The sequence numbers we send the browser: continuous, whatever the
     /// plain side's stream does.
@@ -302,8 +304,8 @@ impl Gateway {
     }
 
     /// A new browser peer for `session`'s leg B, offered the plain offer's
-    /// codecs; `inner` is the peer's inner socket. The peer's id and the
-    /// SDP offer for the browser.
+    /// codecs; `inner` is the inner socket's address (what the plain side
+    /// sees of the browser). The peer's id and the SDP offer for the browser.
     pub fn offer(
         &mut self,
         now: Instant,

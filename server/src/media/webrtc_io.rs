@@ -66,6 +66,18 @@ pub struct WebRtcGateway {
     thread: Option<JoinHandle<()>>,
 }
 
+/// Receive buffer asked for on the gateway's two sockets: every browser's
+/// packets arrive on one, every call's plain RTP on the other, so a short
+/// stall of the thread at full load must not drop them. Best effort (the
+/// kernel caps it at `net.core.rmem_max`).
+const SOCKET_BUFFER: usize = 4 << 20;
+
+fn roomy(socket: &std::net::UdpSocket) {
+    let raw = socket2::SockRef::from(socket);
+    let _ = raw.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = raw.set_send_buffer_size(SOCKET_BUFFER);
+}
+
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -80,6 +92,7 @@ impl WebRtcGateway {
     ) -> io::Result<WebRtcGateway> {
         let std_socket = std::net::UdpSocket::bind(bind)?;
         std_socket.set_nonblocking(true)?;
+        roomy(&std_socket);
         let local = std_socket.local_addr()?;
         let mut public = UdpSocket::from_std(std_socket);
         let poll = Poll::new()?;
@@ -93,6 +106,7 @@ impl WebRtcGateway {
         };
         let std_inner = std::net::UdpSocket::bind(SocketAddr::new(inner_ip, 0))?;
         std_inner.set_nonblocking(true)?;
+        roomy(&std_inner);
         let inner_addr = std_inner.local_addr()?;
         let mut inner = UdpSocket::from_std(std_inner);
         poll.registry()

@@ -35,6 +35,8 @@ fn plain_offer() -> Sdp {
 
 /// A browser: a full ICE agent (controlling).
 struct Browser {
+    /// Its address.
+    at: SocketAddr,
     rtc: Rtc,
     mid: Option<Mid>,
     received: Vec<(u8, Vec<u8>)>,
@@ -46,6 +48,10 @@ struct Browser {
 
 impl Browser {
     fn new(now: Instant) -> Browser {
+        Browser::new_at(now, addr(BROWSER))
+    }
+
+    fn new_at(now: Instant, at: SocketAddr) -> Browser {
         // Audio codecs as Chrome offers them: Opus, G.711 both laws.
         let mut config = Rtc::builder()
             .set_rtp_mode(true)
@@ -69,8 +75,9 @@ impl Browser {
             str0m::format::FormatParams::default(),
         );
         let mut rtc = config.build(now);
-        rtc.add_local_candidate(Candidate::host(addr(BROWSER), "udp").unwrap());
+        rtc.add_local_candidate(Candidate::host(at, "udp").unwrap());
         Browser {
+            at,
             rtc,
             mid: None,
             received: Vec::new(),
@@ -121,7 +128,7 @@ impl Browser {
         let mut out = Vec::new();
         self.drain(&mut out);
         for (_, data) in out {
-            gw.handle_public(now, addr(BROWSER), &data);
+            gw.handle_public(now, self.at, &data);
         }
     }
 
@@ -131,7 +138,7 @@ impl Browser {
             Receive {
                 proto: Protocol::Udp,
                 source: from,
-                destination: addr(BROWSER),
+                destination: self.at,
                 contents: data.try_into().unwrap(),
             },
         );
@@ -628,4 +635,109 @@ fn a_browser_offer_spelling_out_one_channel_is_taken() {
         answer.contains(&format!("a=rtpmap:{} ", law.pt)),
         "{answer}"
     );
+}
+
+/// Moves datagrams between the gateway and two browsers (each datagram to
+/// the one it is addressed to) until `done` or 10 virtual seconds.
+fn run_two(
+    gw: &mut Gateway,
+    browsers: [&mut Browser; 2],
+    now: &mut Instant,
+    done: impl Fn(&Gateway, &[&mut Browser; 2]) -> bool,
+) {
+    let mut browsers = browsers;
+    let end = *now + Duration::from_secs(10);
+    while *now < end {
+        for b in browsers.iter_mut() {
+            let mut to_gateway = std::mem::take(&mut b.outbox);
+            b.drain(&mut to_gateway);
+            for (_, data) in to_gateway {
+                gw.handle_public(*now, b.at, &data);
+            }
+        }
+        while let Some(d) = gw.poll_datagram() {
+            if d.via == Via::Public {
+                let b = browsers
+                    .iter_mut()
+                    .find(|b| b.at == d.to)
+                    .expect("sent to one of the browsers");
+                b.receive(*now, addr(PUBLIC), &d.data);
+            }
+        }
+        if done(gw, &browsers) {
+            return;
+        }
+        *now += Duration::from_millis(5);
+        if gw.poll_timeout().is_some_and(|t| t <= *now) {
+            gw.handle_timeout(*now);
+        }
+        for b in browsers.iter_mut() {
+            if b.timeout <= *now {
+                b.rtc.handle_input(Input::Timeout(*now)).unwrap();
+            }
+        }
+    }
+    panic!("not done within 10 s of virtual time");
+}
+
+#[test]
+fn two_calls_share_the_inner_socket_and_each_browser_hears_only_its_own() {
+    let t0 = virtual_epoch();
+    let mut now = t0;
+    let mut gw = Gateway::new(addr(PUBLIC));
+    let other_b = "127.0.0.1:20006";
+    let second = String::from_utf8(plain_offer().to_bytes())
+        .unwrap()
+        .replace("20002", "20006");
+    let second = Sdp::parse(second.as_bytes()).unwrap();
+    let mut b1 = Browser::new_at(now, addr(BROWSER));
+    let mut b2 = Browser::new_at(now, addr("10.0.0.3:50000"));
+    let mut peers = Vec::new();
+    for (session, plain, b) in [(1, plain_offer(), &mut b1), (2, second, &mut b2)] {
+        let (peer, offer) = gw
+            .offer(now, SessionId(session), &plain, addr(INNER))
+            .unwrap();
+        let answer = b
+            .rtc
+            .sdp_api()
+            .accept_offer(SdpOffer::from_sdp_string(&offer).unwrap())
+            .unwrap();
+        gw.answer(now, peer, answer.to_sdp_string().as_bytes(), session)
+            .unwrap();
+        peers.push(peer);
+    }
+    run_two(&mut gw, [&mut b1, &mut b2], &mut now, |gw, b| {
+        peers.iter().all(|p| gw.is_connected(*p))
+            && b.iter().all(|b| b.connected && b.mid.is_some())
+    });
+    // Each session's leg speaks on the one inner socket; each browser
+    // hears its own call only.
+    for seq in 0..10 {
+        gw.handle_inner(now, addr(SESSION_B), &plain_rtp(seq, 0x11));
+        gw.handle_inner(now, addr(other_b), &plain_rtp(seq, 0x22));
+    }
+    run_two(&mut gw, [&mut b1, &mut b2], &mut now, |_, b| {
+        b.iter().all(|b| b.received.len() >= 10)
+    });
+    assert!(
+        b1.received.iter().all(|(_, p)| p[0] == 0x11),
+        "{:?}",
+        b1.received.len()
+    );
+    assert!(b2.received.iter().all(|(_, p)| p[0] == 0x22));
+    assert_eq!((b1.received.len(), b2.received.len()), (10, 10));
+    // Closed, the first call's leg reaches nobody; the second goes on.
+    gw.close(peers[0]);
+    for seq in 10..15 {
+        gw.handle_inner(now, addr(SESSION_B), &plain_rtp(seq, 0x11));
+        gw.handle_inner(now, addr(other_b), &plain_rtp(seq, 0x22));
+    }
+    run_two(&mut gw, [&mut b1, &mut b2], &mut now, |_, b| {
+        b[1].received.len() >= 15
+    });
+    assert_eq!(b1.received.len(), 10);
+    assert!(b2.received.iter().all(|(_, p)| p[0] == 0x22));
+    // The second session ends: its peer goes with it.
+    assert_eq!(gw.close_session(SessionId(2)), vec![peers[1]]);
+    assert!(gw.is_empty());
 }
