@@ -642,7 +642,7 @@ impl Gateway {
         {
             tracing::debug!(peer = id.0, error = %e, "webrtc input refused");
         }
-        self.drain(id);
+        self.drain_now(id, now);
         true
     }
 
@@ -731,7 +731,7 @@ impl Gateway {
                 stats.to_browser += 1;
             }
         }
-        self.drain(id);
+        self.drain_now(id, now);
     }
 
     /// Moves every peer's timers on to `now`.
@@ -748,7 +748,7 @@ impl Gateway {
             {
                 tracing::debug!(peer = id.0, error = %e, "webrtc timeout refused");
             }
-            self.drain(id);
+            self.drain_now(id, now);
         }
     }
 
@@ -765,6 +765,27 @@ impl Gateway {
     /// The next fact about a peer.
     pub fn poll_event(&mut self) -> Option<GatewayEvent> {
         self.events.pop_front()
+    }
+
+    /// [`Gateway::drain`], then the ticks str0m asks for at `now` at once:
+    /// what was written goes out on its next tick, and it may ask for one
+    /// more. Without this every packet to a browser would cost another turn
+    /// of the driver's loop (and wait for it).
+    fn drain_now(&mut self, id: PeerId, now: Instant) {
+        self.drain(id);
+        for _ in 0..3 {
+            let Some(peer) = self.peers.get_mut(&id) else {
+                return;
+            };
+            if peer.next_timeout.is_none_or(|t| t > now) {
+                return;
+            }
+            if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
+                tracing::debug!(peer = id.0, error = %e, "webrtc timeout refused");
+                return;
+            }
+            self.drain(id);
+        }
     }
 
     /// Runs a peer's `Rtc` until it wants nothing but time (str0m's

@@ -741,3 +741,13 @@ fn two_calls_share_the_inner_socket_and_each_browser_hears_only_its_own() {
     assert_eq!(gw.close_session(SessionId(2)), vec![peers[1]]);
     assert!(gw.is_empty());
 }
+
+#[test]
+fn a_packet_from_the_session_leaves_for_the_browser_at_once() {
+    let (mut gw, _browser, now, _plain, _peer) = connected();
+    while gw.poll_datagram().is_some() {}
+    gw.handle_inner(now, addr(SESSION_B), &plain_rtp(1, 0x55));
+    // Sent in the same call, not on a later turn of the timers.
+    let d = gw.poll_datagram().expect("the packet, encrypted");
+    assert_eq!((d.via, d.to), (Via::Public, addr(BROWSER)));
+}
