@@ -209,7 +209,41 @@ fn a_browser_agents_re_invite_with_an_offer_is_refused() {
     let t0 = virtual_epoch();
     let gw = FakeGateway::default();
     let mut core = core_with(t0, Some(Box::new(gw.clone())));
-    // Agent 1001's phone is a browser now: registered over its WebSocket.
+    browser_agent(&mut core, t0);
+    feed(&mut core, t0, CALLER, caller_invite());
+    let out = sent(&mut core);
+    let invite = only(&out, AGENT, is_invite).clone();
+    assert_eq!(
+        &invite.body[..],
+        BROWSER_OFFER.as_bytes(),
+        "the gateway's offer"
+    );
+    core.handle_datagram(t0 + S, ws(AGENT), browser_ok(&invite));
+    sent(&mut core);
+    let log = gw.0.log();
+    assert!(log.contains(&"answer 2".to_string()), "{log:?}");
+    assert!(log.contains(&format!("remote 7 B {INNER}")), "{log:?}");
+    core.handle_datagram(
+        t0 + 2 * S,
+        ws(AGENT),
+        from_browser_agent(&invite, "INVITE", 1, BROWSER_OFFER),
+    );
+    let out = sent(&mut core);
+    only(&out, AGENT, |m| status(m) == Some(488));
+    // Nothing about the media changed: leg B still talks to the gateway.
+    assert_eq!(gw.0.log(), log);
+    core.handle_datagram(
+        t0 + 3 * S,
+        ws(AGENT),
+        from_browser_agent(&invite, "UPDATE", 2, ""),
+    );
+    let out = sent(&mut core);
+    let ok = only(&out, AGENT, |m| status(m) == Some(200));
+    assert!(ok.body.is_empty(), "{ok:?}");
+}
+
+/// Agent 1001's phone is a browser now: registered over its WebSocket.
+fn browser_agent(core: &mut SipCore, t0: Instant) {
     let agent: SocketAddr = AGENT.parse().unwrap();
     core.restore_binding(
         t0,
@@ -229,22 +263,11 @@ fn a_browser_agents_re_invite_with_an_offer_is_refused() {
             user_agent: None,
         },
     );
-    feed(&mut core, t0, CALLER, caller_invite());
-    let out = sent(&mut core);
-    let invite = only(&out, AGENT, is_invite).clone();
-    assert_eq!(
-        &invite.body[..],
-        BROWSER_OFFER.as_bytes(),
-        "the gateway's offer"
-    );
-    let mut ok = response_to(&invite, StatusCode::OK, Some(&Tag::new("wa")));
-    ok.header(&HeaderName::Contact, "<sip:w1001@b.invalid;transport=ws>");
-    let ok = ok.finish_with_body(Some("application/sdp"), GATEWAY_ANSWER.as_bytes());
-    core.handle_datagram(t0 + S, ws(AGENT), ok);
-    sent(&mut core);
-    let log = gw.0.log();
-    assert!(log.contains(&"answer 2".to_string()), "{log:?}");
-    assert!(log.contains(&format!("remote 7 B {INNER}")), "{log:?}");
+}
+
+/// A browser's in-dialog request on the leg our INVITE `invite` set up
+/// (the browser answered with To tag `wa`).
+fn from_browser_agent(invite: &Message, method: &str, cseq: u32, sdp: &str) -> Bytes {
     let from_tag = invite
         .headers
         .from
@@ -253,26 +276,79 @@ fn a_browser_agents_re_invite_with_an_offer_is_refused() {
         .tag()
         .unwrap()
         .to_string();
+    let to = invite.headers.to.as_ref().unwrap().uri.to_string();
+    let from = invite.headers.from.as_ref().unwrap().uri.to_string();
     let call_id = invite.call_id().unwrap().as_str().to_string();
-    let request = |method: &str, cseq: u32, sdp: &str| {
-        let body = if sdp.is_empty() {
-            "Content-Length: 0\r\n\r\n".to_string()
-        } else {
-            format!(
-                "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-                sdp.len()
-            )
-        };
-        Bytes::from(format!(
-            "{method} sip:careline@127.0.0.1;transport=ws SIP/2.0\r\nVia: SIP/2.0/WS b.invalid;branch=z9hG4bKag{cseq}\r\nFrom: <sip:1001@127.0.0.1>;tag=wa\r\nTo: <sip:1001@127.0.0.1>;tag={from_tag}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContact: <sip:w1001@b.invalid;transport=ws>\r\nMax-Forwards: 70\r\n{body}"
-        ))
+    let body = if sdp.is_empty() {
+        "Content-Length: 0\r\n\r\n".to_string()
+    } else {
+        format!(
+            "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        )
     };
-    core.handle_datagram(t0 + 2 * S, ws(AGENT), request("INVITE", 1, BROWSER_OFFER));
+    Bytes::from(format!(
+        "{method} sip:careline@127.0.0.1;transport=ws SIP/2.0\r\nVia: SIP/2.0/WS b.invalid;branch=z9hG4bKag{cseq}\r\nFrom: <{to}>;tag=wa\r\nTo: <{from}>;tag={from_tag}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContact: <sip:w1001@b.invalid;transport=ws>\r\nMax-Forwards: 70\r\n{body}"
+    ))
+}
+
+/// The browser's 200 to our INVITE: the gateway-shaped answer.
+fn browser_ok(invite: &Message) -> Bytes {
+    let mut ok = response_to(invite, StatusCode::OK, Some(&Tag::new("wa")));
+    ok.header(&HeaderName::Contact, "<sip:w1001@b.invalid;transport=ws>");
+    ok.finish_with_body(Some("application/sdp"), GATEWAY_ANSWER.as_bytes())
+}
+
+#[test]
+fn a_doctors_browser_on_a_placed_call_cannot_renegotiate_either() {
+    let t0 = virtual_epoch();
+    let gw = FakeGateway::default();
+    let mut core = core_with(t0, Some(Box::new(gw.clone())));
+    browser_agent(&mut core, t0);
+    let request = DialOutRequest {
+        staff: "1001".into(),
+        number: "+79210000000".into(),
+        purpose: "teleconsult",
+        link: None,
+    };
+    core.dial_out(t0, request).unwrap();
     let out = sent(&mut core);
+    let to_staff = only(&out, AGENT, is_invite).clone();
+    assert_eq!(
+        &to_staff.body[..],
+        BROWSER_OFFER.as_bytes(),
+        "the gateway's offer"
+    );
+    core.handle_datagram(t0 + S, ws(AGENT), browser_ok(&to_staff));
+    let out = sent(&mut core);
+    let trunk = "127.0.0.1:5070";
+    let to_patient = only(&out, trunk, is_invite).clone();
+    feed(
+        &mut core,
+        t0 + 2 * S,
+        trunk,
+        super::dialout_tests::patient_reply(&to_patient, StatusCode::OK),
+    );
+    sent(&mut core);
+    let log = gw.0.log();
+    core.handle_datagram(
+        t0 + 3 * S,
+        ws(AGENT),
+        from_browser_agent(&to_staff, "INVITE", 1, BROWSER_OFFER),
+    );
+    let out = sent(&mut core);
+    // Refused; nothing reaches the patient and nothing changes in media.
     only(&out, AGENT, |m| status(m) == Some(488));
-    // Nothing about the media changed: leg B still talks to the gateway.
+    assert!(
+        !out.iter()
+            .any(|(to, _)| *to == trunk.parse::<SocketAddr>().unwrap())
+    );
     assert_eq!(gw.0.log(), log);
-    core.handle_datagram(t0 + 3 * S, ws(AGENT), request("UPDATE", 2, ""));
+    core.handle_datagram(
+        t0 + 4 * S,
+        ws(AGENT),
+        from_browser_agent(&to_staff, "UPDATE", 2, ""),
+    );
     let out = sent(&mut core);
     let ok = only(&out, AGENT, |m| status(m) == Some(200));
     assert!(ok.body.is_empty(), "{ok:?}");
