@@ -353,3 +353,54 @@ fn a_doctors_browser_on_a_placed_call_cannot_renegotiate_either() {
     let ok = only(&out, AGENT, |m| status(m) == Some(200));
     assert!(ok.body.is_empty(), "{ok:?}");
 }
+
+#[test]
+fn a_refused_re_invite_does_not_count_as_a_session_refresh() {
+    let t0 = virtual_epoch();
+    let gw = FakeGateway::default();
+    let mut core = core_with(t0, Some(Box::new(gw.clone())));
+    // The browser asks for a 90 s session and refreshes it itself: without
+    // a refresh we give up 60 s after the last one (RFC 4028 §10).
+    let invite = String::from_utf8(browser_invite(BROWSER_OFFER).to_vec())
+        .unwrap()
+        .replace(
+            "Max-Forwards: 70\r\n",
+            "Max-Forwards: 70\r\nSession-Expires: 90;refresher=uac\r\nSupported: timer\r\n",
+        );
+    core.handle_datagram(t0, ws(BROWSER), Bytes::from(invite));
+    let out = sent(&mut core);
+    let to_agent = only(&out, AGENT, is_invite).clone();
+    feed(
+        &mut core,
+        t0 + S,
+        AGENT,
+        agent_reply(&to_agent, StatusCode::OK, "ag", AGENT),
+    );
+    let out = sent(&mut core);
+    let ok = only(&out, BROWSER, |m| status(m) == Some(200));
+    let tag = ok.to_tag().unwrap().to_string();
+    events(&mut core);
+    // 50 s in, a re-offer: refused, and not a refresh.
+    core.handle_datagram(
+        t0 + 51 * S,
+        ws(BROWSER),
+        browser_request("INVITE", 2, &tag, BROWSER_OFFER),
+    );
+    only(&sent(&mut core), BROWSER, |m| status(m) == Some(488));
+    // So the session still runs out 60 s after the answer.
+    core.handle_timeout(t0 + 61 * S - Duration::from_millis(1));
+    assert!(
+        !events(&mut core)
+            .iter()
+            .any(|e| matches!(e, Event::LineDropped { .. })),
+        "not yet"
+    );
+    core.handle_timeout(t0 + 61 * S);
+    let dropped = events(&mut core);
+    assert!(
+        dropped
+            .iter()
+            .any(|e| matches!(e, Event::LineDropped { .. })),
+        "{dropped:?}"
+    );
+}
