@@ -137,17 +137,7 @@ fn answer_in_the_browser(opus: bool, codec: &str) {
 
     // The server's side of the same call: answered in the browser, the
     // relay counted packets both ways, and the identity check is on file.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let call = loop {
-        let (status, body) = http_get_auth(server.http, "/api/calls/call-00000001", TOKEN).unwrap();
-        if status == 200 {
-            let call: Value = serde_json::from_str(&body).unwrap();
-            if !call["end_reason"].is_null() {
-                break call;
-            }
-        }
-        assert!(Instant::now() < deadline, "the call has no end: {body}");
-    };
+    let call = first_call_ended(&server);
     assert_eq!(call["answered_by"], "1001", "{call:#}");
     let events = call["events"].as_array().unwrap();
     let whole = events
@@ -247,19 +237,7 @@ fn a_senior_dials_the_queue_from_the_browser_and_a_baresip_agent_answers() {
     page.wait_for_line("DONE", Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("{}", failed(&page, &format!("{e:#}"))));
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let call = loop {
-        let (status, body) = http_get_auth(server.http, "/api/calls/call-00000001", TOKEN).unwrap();
-        if status == 200 {
-            let call: Value = serde_json::from_str(&body).unwrap();
-            if !call["end_reason"].is_null() {
-                break call;
-            }
-        }
-        assert!(Instant::now() < deadline, "the call has no end: {body}");
-        // Events are written in batches: ask again shortly.
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let call = first_call_ended(&server);
     assert_eq!(call["caller"], "2001", "{call:#}");
     assert_eq!(call["answered_by"], "1001", "{call:#}");
     assert_eq!(call["end_reason"], "completed", "{call:#}");
@@ -284,6 +262,21 @@ fn a_senior_dials_the_queue_from_the_browser_and_a_baresip_agent_answers() {
             .any(|l| l.contains("dtmf key pressed") && l.contains("leg=A")),
         "no key from the browser reached the relay"
     );
+}
+
+/// The server's record of the first call, once its end is written.
+fn first_call_ended(server: &Server) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = http_get_auth(server.http, "/api/calls/call-00000001", TOKEN).unwrap();
+        if status == 200 {
+            let call: Value = serde_json::from_str(&body).unwrap();
+            if !call["end_reason"].is_null() {
+                return call;
+            }
+        }
+        assert!(Instant::now() < deadline, "the call has no end: {body}");
+    }
 }
 
 /// A log line without its terminal colour codes (`ESC [ … m`).

@@ -100,6 +100,19 @@ fn placed_call_ended(server: &Server, call_id: &str) -> serde_json::Value {
     }
 }
 
+/// Asserts that a call's `media_stats` counted at least so many packets in
+/// each named field; `seen` is what the browser side saw, for the message.
+pub(super) fn relayed_at_least(
+    whole: &serde_json::Value,
+    least: &[(&str, u64)],
+    seen: &dyn std::fmt::Debug,
+) {
+    for &(field, n) in least {
+        let got = whole[field].as_u64().unwrap_or_default();
+        assert!(got >= n, "{field}: {got} < {n}: {whole} {seen:?}");
+    }
+}
+
 /// Waits for the server's BYE and answers it.
 pub(super) fn hung_up(phone: &mut WsPhone, server: &Server) {
     let bye = phone
@@ -192,17 +205,10 @@ fn a_browser_on_a_websocket_answers_a_queue_call_with_audio_through_the_webrtc_g
     assert_eq!(call["end_reason"], "completed");
     // The relay counted the browser's packets in and the caller's out.
     let whole = media_stats(&call, false);
-    assert!(
-        whole["agent_in"].as_u64().unwrap() >= 45,
-        "{whole} {seen:?}"
-    );
-    assert!(
-        whole["agent_out"].as_u64().unwrap() >= 20,
-        "{whole} {seen:?}"
-    );
-    assert!(
-        whole["caller_out"].as_u64().unwrap() >= 45,
-        "{whole} {seen:?}"
+    relayed_at_least(
+        &whole,
+        &[("agent_in", 45), ("agent_out", 20), ("caller_out", 45)],
+        &seen,
     );
 }
 
@@ -533,16 +539,15 @@ fn a_browser_places_a_call_that_a_baresip_agent_answers_through_the_queue() {
     // The browser's packets came in on the caller's leg and went out to
     // baresip; baresip's came back to the browser.
     let whole = media_stats(&call, false);
-    for (field, least) in [
-        ("caller_in", 50),
-        ("agent_out", 50),
-        ("agent_in", 40),
-        ("caller_out", 40),
-    ] {
-        assert!(
-            whole[field].as_u64().unwrap() >= least,
-            "{field}: {whole} {seen:?}"
-        );
-    }
+    relayed_at_least(
+        &whole,
+        &[
+            ("caller_in", 50),
+            ("agent_out", 50),
+            ("agent_in", 40),
+            ("caller_out", 40),
+        ],
+        &seen,
+    );
     drop(baresip);
 }

@@ -37,19 +37,26 @@ pub struct BrowserPeer {
     thread: Option<JoinHandle<()>>,
 }
 
+/// A browser's `Rtc` (Opus and both G.711 laws, as Chrome has them) with
+/// its host candidate on a new socket on `ip`.
+fn browser_rtc(ip: std::net::IpAddr) -> Result<(UdpSocket, Rtc)> {
+    let socket = UdpSocket::bind(SocketAddr::new(ip, 0))?;
+    let local = socket.local_addr()?;
+    let mut rtc = Rtc::builder()
+        .set_rtp_mode(true)
+        .enable_pcmu(true, false)
+        .enable_pcma(true, false)
+        .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
+        .build(Instant::now());
+    rtc.add_local_candidate(Candidate::host(local, "udp").map_err(|e| anyhow!("{e}"))?);
+    Ok((socket, rtc))
+}
+
 impl BrowserPeer {
     /// Answers `offer` from a socket on `ip`; the SDP answer and the peer,
     /// which sends up to `send` packets once connected.
     pub fn answer(offer: &str, ip: std::net::IpAddr, send: u64) -> Result<(String, BrowserPeer)> {
-        let socket = UdpSocket::bind(SocketAddr::new(ip, 0))?;
-        let local = socket.local_addr()?;
-        let mut rtc = Rtc::builder()
-            .set_rtp_mode(true)
-            .enable_pcmu(true, false)
-            .enable_pcma(true, false)
-            .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
-            .build(Instant::now());
-        rtc.add_local_candidate(Candidate::host(local, "udp").map_err(|e| anyhow!("{e}"))?);
+        let (socket, mut rtc) = browser_rtc(ip)?;
         let offer = SdpOffer::from_sdp_string(offer).context("the server's offer")?;
         let answer = rtc
             .sdp_api()
@@ -75,15 +82,7 @@ impl BrowserPeer {
     /// both G.711 laws, as Chrome offers them), to be finished with
     /// [`Placing::answered`].
     pub fn offer(ip: std::net::IpAddr) -> Result<(String, Placing)> {
-        let socket = UdpSocket::bind(SocketAddr::new(ip, 0))?;
-        let local = socket.local_addr()?;
-        let mut rtc = Rtc::builder()
-            .set_rtp_mode(true)
-            .enable_pcmu(true, false)
-            .enable_pcma(true, false)
-            .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
-            .build(Instant::now());
-        rtc.add_local_candidate(Candidate::host(local, "udp").map_err(|e| anyhow!("{e}"))?);
+        let (socket, mut rtc) = browser_rtc(ip)?;
         let mut api = rtc.sdp_api();
         let mid = api.add_media(
             str0m::media::MediaKind::Audio,

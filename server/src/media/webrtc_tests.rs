@@ -447,13 +447,10 @@ fn with_opus_preferred_a_g711_caller_is_transcoded_for_the_browser() {
     assert_eq!(rtp.payload(), &[7, 0x8a, 0x03, 0x20]);
 }
 
-#[test]
-fn a_browser_placing_a_call_is_answered_and_stands_as_a_plain_caller() {
-    let t0 = virtual_epoch();
-    let mut now = t0;
-    let mut gw = Gateway::new(addr(PUBLIC));
-    let mut browser = Browser::new(now);
-    let mut api = browser.rtc.sdp_api();
+/// `rtc`'s offer of one send-and-receive audio section, the pending offer
+/// to finish, and the section's mid.
+fn audio_offer(rtc: &mut Rtc) -> (SdpOffer, str0m::change::SdpPendingOffer, Mid) {
+    let mut api = rtc.sdp_api();
     let mid = api.add_media(
         str0m::media::MediaKind::Audio,
         str0m::media::Direction::SendRecv,
@@ -462,6 +459,16 @@ fn a_browser_placing_a_call_is_answered_and_stands_as_a_plain_caller() {
         None,
     );
     let (offer, pending) = api.apply().unwrap();
+    (offer, pending, mid)
+}
+
+#[test]
+fn a_browser_placing_a_call_is_answered_and_stands_as_a_plain_caller() {
+    let t0 = virtual_epoch();
+    let mut now = t0;
+    let mut gw = Gateway::new(addr(PUBLIC));
+    let mut browser = Browser::new(now);
+    let (offer, pending, mid) = audio_offer(&mut browser.rtc);
     browser.mid = Some(mid);
     let offer = offer.to_sdp_string();
     let session_a = addr("127.0.0.1:20000");
@@ -574,15 +581,7 @@ fn a_browser_offer_without_g711_or_not_sdp_is_refused() {
         .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
         .build(t0);
     rtc.add_local_candidate(Candidate::host(addr(BROWSER), "udp").unwrap());
-    let mut api = rtc.sdp_api();
-    api.add_media(
-        str0m::media::MediaKind::Audio,
-        str0m::media::Direction::SendRecv,
-        None,
-        None,
-        None,
-    );
-    let (offer, _) = api.apply().unwrap();
+    let (offer, _, _) = audio_offer(&mut rtc);
     assert_eq!(
         gw.accept(
             t0,
@@ -603,15 +602,7 @@ fn a_browser_offer_spelling_out_one_channel_is_taken() {
     let t0 = virtual_epoch();
     let mut gw = Gateway::new(addr(PUBLIC));
     let mut browser = Browser::new(t0);
-    let mut api = browser.rtc.sdp_api();
-    api.add_media(
-        str0m::media::MediaKind::Audio,
-        str0m::media::Direction::SendRecv,
-        None,
-        None,
-        None,
-    );
-    let (offer, _) = api.apply().unwrap();
+    let (offer, _, _) = audio_offer(&mut browser.rtc);
     let spelled = offer
         .to_sdp_string()
         .replace("PCMU/8000\r\n", "PCMU/8000/1\r\n")
