@@ -16,6 +16,10 @@
 //! only the gateway thread's CPU is counted for it.
 //!
 //!   cargo bench -p careline-server --bench webrtc -- SESSIONS BATCH CALLS SECONDS
+//!
+//! With `BENCH_LOSS=P` the browsers lose P % of the gateway's datagrams and
+//! say so in their receiver reports: the calls then run on the gateway's
+//! lossy-link Opus (speech mode with FEC, see `media::transcode`).
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -40,8 +44,13 @@ struct Browser {
     mid: Option<Mid>,
     connected: bool,
     received: u64,
+    /// Of `received`, Opus frames in its speech mode (SILK).
+    speech: u64,
     timeout: Instant,
     seq: u64,
+    /// A lossy link: every `lose_every`th datagram from the gateway is lost.
+    lose_every: Option<u64>,
+    datagrams: u64,
 }
 
 impl Browser {
@@ -67,8 +76,11 @@ impl Browser {
             mid: None,
             connected: false,
             received: 0,
+            speech: 0,
             timeout: Instant::now(),
             seq: 0,
+            lose_every: None,
+            datagrams: 0,
         };
         (b, answer)
     }
@@ -85,7 +97,13 @@ impl Browser {
                 }
                 Ok(Output::Event(Event::Connected)) => self.connected = true,
                 Ok(Output::Event(Event::MediaAdded(m))) => self.mid = Some(m.mid),
-                Ok(Output::Event(Event::RtpPacket(_))) => self.received += 1,
+                Ok(Output::Event(Event::RtpPacket(p))) => {
+                    self.received += 1;
+                    // RFC 6716 §3.1: configurations 0–11 are SILK.
+                    if p.payload.first().is_some_and(|toc| toc >> 3 < 12) {
+                        self.speech += 1;
+                    }
+                }
                 Ok(Output::Event(_)) => {}
                 Err(_) => return,
             }
@@ -95,6 +113,10 @@ impl Browser {
     /// Reads what has arrived and runs the timers.
     fn poll(&mut self, buf: &mut [u8]) {
         while let Ok((n, source)) = self.socket.recv_from(buf) {
+            self.datagrams += 1;
+            if self.lose_every.is_some_and(|k| self.datagrams % k == 0) {
+                continue;
+            }
             let Ok(contents) = buf[..n].try_into() else {
                 continue;
             };
@@ -462,13 +484,18 @@ fn sessions(total: u64, batch: u64) {
     );
 }
 
-fn calls(n: u64, seconds: u64) {
+/// `CALLS` transcoded calls for `seconds`; with `loss` (percent), the
+/// browsers lose that share of what the gateway sends them, and report it.
+fn calls(n: u64, seconds: u64, loss: u64) {
     let gw = WebRtcGateway::start((LOCAL, 0).into(), LOCAL.into(), true).unwrap();
     let mut buf = vec![0u8; 2048];
     let mut all: Vec<Call> = (0..n).map(|i| open(&gw, 10_000 + i)).collect();
     let connected = connect_all(&mut all, &mut buf);
     let (mut browsers, mut plains): (Vec<Browser>, Vec<Plain>) =
         all.into_iter().map(|c| (c.browser, c.plain)).unzip();
+    for b in &mut browsers {
+        b.lose_every = (loss > 0).then(|| 100 / loss.clamp(1, 50));
+    }
     // The browser's speech: narrowband Opus (the gateway's offer asks for
     // maxplaybackrate=8000), the voice-like second below encoded once and
     // sent again and again (the browser's encoder is not what is measured).
@@ -523,8 +550,11 @@ fn calls(n: u64, seconds: u64) {
         }
         *sent += 1;
     };
-    // Two seconds to settle, then the measured window.
-    let settle_until = Instant::now() + Duration::from_secs(2);
+    // Two seconds to settle, then the measured window; on a lossy link,
+    // twelve, for the browsers' receiver reports (every few seconds) to
+    // have turned every encoder to its lossy-link mode.
+    let settle = if loss > 0 { 12 } else { 2 };
+    let settle_until = Instant::now() + Duration::from_secs(settle);
     let mut next = Instant::now();
     let drain_all = |browsers: &mut Vec<Browser>, plains: &mut Vec<Plain>, buf: &mut [u8]| {
         for b in browsers.iter_mut() {
@@ -545,6 +575,7 @@ fn calls(n: u64, seconds: u64) {
         std::thread::sleep(Duration::from_millis(1));
     }
     let b0: u64 = browsers.iter().map(|b| b.received).sum();
+    let s0: u64 = browsers.iter().map(|b| b.speech).sum();
     let p0: u64 = plains.iter().map(|p| p.received).sum();
     let sent0 = sent;
     let ticks0 = thread_ticks("careline-webrtc").unwrap_or(0);
@@ -567,11 +598,12 @@ fn calls(n: u64, seconds: u64) {
     }
     let rounds = sent - sent0;
     let to_browsers = browsers.iter().map(|b| b.received).sum::<u64>() - b0;
+    let speech = browsers.iter().map(|b| b.speech).sum::<u64>() - s0;
     let to_plain = plains.iter().map(|p| p.received).sum::<u64>() - p0;
     let expected = rounds * n;
     let cpu = ticks as f64 / 100.0 / wall * 100.0;
     println!(
-        "transcoded calls: {n} (connected {connected}), {seconds} s, 20 ms packets each way: {} sent each way",
+        "transcoded calls: {n} (connected {connected}), {seconds} s, 20 ms packets each way: {} sent each way; {loss} % lost on the way to the browsers",
         expected
     );
     println!(
@@ -589,6 +621,10 @@ fn calls(n: u64, seconds: u64) {
         100.0 * (1.0 - to_browsers as f64 / expected as f64),
         to_plain,
         100.0 * (1.0 - to_plain as f64 / expected as f64)
+    );
+    println!(
+        "  Opus to the browsers in speech mode (SILK, the lossy-link mode): {:.1} % of frames",
+        100.0 * speech as f64 / to_browsers.max(1) as f64
     );
 }
 
@@ -609,6 +645,12 @@ fn main() {
         "machine: {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    // BENCH_LOSS: percent of the gateway's datagrams the browsers lose.
+    let loss = std::env::var("BENCH_LOSS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0u64)
+        .min(50);
     sessions(total, batch);
-    calls(n, seconds);
+    calls(n, seconds, loss);
 }

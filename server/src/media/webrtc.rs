@@ -51,7 +51,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use careline_shared::rtp::{RtpHeader, RtpPacket};
 use careline_shared::sdp::{self, Codec, CodecKind, Direction, Sdp};
@@ -60,7 +60,7 @@ use str0m::config::CryptoProvider;
 use str0m::media::{MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{RtpWrite, SeqNo};
-use str0m::{Event, IceConnectionState, Input, Output, Rtc};
+use str0m::{Event, IceConnectionState, Input, Output, PacerReason, Reason, Rtc};
 use thiserror::Error;
 
 use super::SessionId;
@@ -72,6 +72,15 @@ use codecs::{
     Bridge, OPUS_PT, TELE_48K_PT, browser_codecs, narrowband_opus, peer_accepts, rescale_event,
     written_channels,
 };
+
+/// How long a peer's pacer housekeeping may wait. str0m's pacer (a null
+/// one: audio is not paced) asks for a tick right after every packet it
+/// sends, only to refresh its view of the send queues before the next
+/// packet; the tick that sends the next packet does that anyway. Waiting
+/// for it halves the ticks per packet sent to a browser. Other timers
+/// behind it (RTCP reports, ICE consent: seconds apart) move by at most
+/// this much.
+const PACER_HOUSEKEEPING: Duration = Duration::from_millis(100);
 
 /// A browser peer's id, unique for the gateway's life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -550,6 +559,7 @@ impl Gateway {
         let Some(stream) = api.stream_tx_by_mid(mid, None) else {
             return;
         };
+        let before = *seq;
         match transcode {
             Some(b) if b.tele.as_ref().is_some_and(|t| t.pt == rtp.payload_type()) => {
                 let Some(event) = rescale_event(rtp.payload(), true) else {
@@ -587,6 +597,10 @@ impl Gateway {
                         *seq += 1;
                         stats.to_browser += 1;
                     });
+                // Part of a 20 ms frame: nothing to send yet.
+                if *seq == before {
+                    return;
+                }
             }
             // A type the browser did not take (comfort noise, the other law)
             // would only be dropped by str0m, after costing a sequence number.
@@ -605,6 +619,18 @@ impl Gateway {
                 *seq += 1;
                 stats.to_browser += 1;
             }
+        }
+        self.send_written(id, now);
+    }
+
+    /// Sends what was written for peer `id`'s browser: str0m takes written
+    /// packets from their queue on its next tick, so tick at once (there is
+    /// nothing to poll before it: writing is not an input).
+    fn send_written(&mut self, id: PeerId, now: Instant) {
+        if let Some(peer) = self.peers.get_mut(&id)
+            && let Err(e) = peer.rtc.handle_input(Input::Timeout(now))
+        {
+            tracing::debug!(peer = id.0, error = %e, "webrtc timeout refused");
         }
         self.drain_now(id, now);
     }
@@ -642,10 +668,8 @@ impl Gateway {
         self.events.pop_front()
     }
 
-    /// [`Gateway::drain`], then the ticks str0m asks for at `now` at once:
-    /// what was written goes out on its next tick, and it may ask for one
-    /// more. Without this every packet to a browser would cost another turn
-    /// of the driver's loop (and wait for it).
+    /// [`Gateway::drain`], then the ticks str0m asks for at `now` at once,
+    /// rather than on another turn of the driver's loop.
     fn drain_now(&mut self, id: PeerId, now: Instant) {
         self.drain(id);
         for _ in 0..3 {
@@ -672,7 +696,13 @@ impl Gateway {
         loop {
             match peer.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => {
-                    peer.next_timeout = Some(t);
+                    let housekeeping =
+                        peer.rtc.last_timeout_reason() == Reason::Pacer(PacerReason::Handle);
+                    peer.next_timeout = Some(if housekeeping {
+                        t + PACER_HOUSEKEEPING
+                    } else {
+                        t
+                    });
                     break;
                 }
                 Ok(Output::Transmit(t)) => self.out.push_back(Datagram {
@@ -690,6 +720,13 @@ impl Gateway {
                     Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                         peer.connected = false;
                         self.events.push_back(GatewayEvent::Disconnected(id));
+                    }
+                    // The browser's receiver reports: the Opus encoder
+                    // spends on FEC only while it loses packets.
+                    Event::MediaEgressStats(s) => {
+                        if let (Some(b), Some(loss)) = (&mut peer.transcode, s.loss) {
+                            b.transcoder.report_loss(s.timestamp, loss);
+                        }
                     }
                     Event::RtpPacket(p) => {
                         let h = &p.header;

@@ -3,7 +3,7 @@
 //! Opus, and the `Rtc` each peer gets for its codecs.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use careline_shared::sdp::{Codec, CodecKind, Sdp};
 use str0m::format::{Codec as RtcCodec, FormatParams};
@@ -14,6 +14,8 @@ use str0m::{Candidate, Rtc};
 use super::{Gateway, GatewayError};
 use crate::media::transcode::Transcoder;
 
+/// How often a transcoded peer looks at the loss its browser reported.
+const LOSS_CHECK: Duration = Duration::from_secs(1);
 /// Opus's payload type towards browsers when transcoding.
 pub(super) const OPUS_PT: u8 = 111;
 /// telephone-event/48000's payload type towards browsers when transcoding.
@@ -132,6 +134,11 @@ impl Gateway {
             .clear_codecs()
             .set_extension_map(extensions)
             .set_crypto_provider(Arc::clone(&self.crypto));
+        // A transcoded leg's encoder follows the loss the browser reports
+        // (its receiver reports, summed up by str0m's egress stats).
+        if codecs.iter().any(|c| c.kind() == CodecKind::Opus) {
+            config = config.set_stats_interval(Some(LOSS_CHECK));
+        }
         for c in codecs {
             let (codec, channels) = match c.kind() {
                 CodecKind::Pcmu => (RtcCodec::PCMU, None),

@@ -343,10 +343,10 @@ fn strangers_and_bad_answers_are_refused_and_closing_forgets_the_peer() {
     );
 }
 
-#[test]
-fn with_opus_preferred_a_g711_caller_is_transcoded_for_the_browser() {
-    let t0 = virtual_epoch();
-    let mut now = t0;
+/// A gateway peer transcoding for a browser on Opus, connected; the plain
+/// answer for the call core.
+fn transcoded() -> (Gateway, Browser, Instant, Sdp) {
+    let mut now = virtual_epoch();
     let mut gw = Gateway::new(addr(PUBLIC));
     gw.set_prefer_opus(true);
     let (peer, offer) = gw
@@ -370,6 +370,19 @@ fn with_opus_preferred_a_g711_caller_is_transcoded_for_the_browser() {
     let plain = gw
         .answer(now, peer, answer.to_sdp_string().as_bytes(), 7)
         .unwrap();
+    run(
+        &mut gw,
+        &mut browser,
+        &mut now,
+        &mut Vec::new(),
+        |gw, b, _| gw.is_connected(peer) && b.connected && b.mid.is_some(),
+    );
+    (gw, browser, now, plain)
+}
+
+#[test]
+fn with_opus_preferred_a_g711_caller_is_transcoded_for_the_browser() {
+    let (mut gw, mut browser, mut now, plain) = transcoded();
     let codecs = plain.audio().unwrap().codecs();
     assert_eq!(codecs.len(), 2, "{codecs:?}");
     assert_eq!((codecs[0].kind(), codecs[0].pt), (CodecKind::Pcma, 8));
@@ -378,9 +391,6 @@ fn with_opus_preferred_a_g711_caller_is_transcoded_for_the_browser() {
         (CodecKind::TelephoneEvent, 101)
     );
     let mut inner = Vec::new();
-    run(&mut gw, &mut browser, &mut now, &mut inner, |gw, b, _| {
-        gw.is_connected(peer) && b.connected && b.mid.is_some()
-    });
 
     // The caller's A-law becomes Opus frames the browser can decode.
     for seq in 0..25 {
@@ -742,3 +752,6 @@ fn a_packet_from_the_session_leaves_for_the_browser_at_once() {
     let d = gw.poll_datagram().expect("the packet, encrypted");
     assert_eq!((d.via, d.to), (Via::Public, addr(BROWSER)));
 }
+
+#[path = "webrtc_link_tests.rs"]
+mod link;
