@@ -1,15 +1,16 @@
 //! Speech through the gateway's transcoder (run by `bench/opus-quality`):
 //! the G.711 a SIP phone would send, then the Opus the gateway sends a
-//! browser on each kind of link, decoded as a browser decodes it — with
-//! no loss, and with 5 % of the packets lost (a lost packet is recovered
-//! from the next one's FEC when it has some, else concealed). Writes raw
-//! 16-bit 8 kHz files for a PESQ scorer, and times the encoder.
+//! browser without FEC (a link reported clean) and with FEC for 5 % (the
+//! start of a call, or a link reported lossy), decoded as a browser decodes
+//! it — with no loss, and with 5 % of the packets lost (a lost packet is
+//! recovered from the next one's FEC when it has some, else concealed).
+//! Writes raw 16-bit 8 kHz files for a PESQ scorer, and times the encoder.
 //!
 //!   cargo bench -p careline-server --bench opus_quality -- SPEECH.raw OUT_DIR
 
 use std::time::Instant;
 
-use careline_server::media::transcode::Transcoder;
+use careline_server::media::transcode::{Transcoder, carries_fec};
 use careline_shared::rtp::G711;
 
 const FRAME: usize = 160;
@@ -81,10 +82,10 @@ fn main() {
         frames as f64 / 50.0,
         lost.iter().filter(|&&l| l).count()
     );
-    for (name, loss_reported) in [("clean", 0.0), ("lossy", 0.05)] {
+    for (name, loss_reported) in [("no_fec", 0.0), ("fec", 0.05)] {
         let mut t = Transcoder::new(law).unwrap();
         t.report_loss(Instant::now(), loss_reported);
-        let link = t.link();
+        let fec_for = t.fec_for();
         let mut packets = Vec::new();
         let start = Instant::now();
         for (i, chunk) in g711.chunks_exact(FRAME).enumerate() {
@@ -95,7 +96,11 @@ fn main() {
         let per_frame = start.elapsed().as_secs_f64() / frames as f64 * 1e6;
         let bytes: usize = packets.iter().map(Vec::len).sum();
         let kbps = bytes as f64 * 8.0 / (frames as f64 * 0.02) / 1000.0;
-        println!("{name} link ({link:?}): encoder {per_frame:.1} µs a frame, {kbps:.1} kb/s");
+        let with_fec = packets.iter().filter(|p| carries_fec(p)).count();
+        println!(
+            "FEC for {fec_for} %: encoder {per_frame:.1} µs a frame, {kbps:.1} kb/s, FEC in {with_fec} of {} packets",
+            packets.len()
+        );
         write(
             &out.join(format!("{name}.raw")),
             &browser_hears(&packets, &none),

@@ -18,8 +18,8 @@
 //!   cargo bench -p careline-server --bench webrtc -- SESSIONS BATCH CALLS SECONDS
 //!
 //! With `BENCH_LOSS=P` the browsers lose P % of the gateway's datagrams and
-//! say so in their receiver reports: the calls then run on the gateway's
-//! lossy-link Opus (speech mode with FEC, see `media::transcode`).
+//! say so in their receiver reports: the gateway's Opus then carries FEC
+//! (see `media::transcode`); on a clean link it carries none.
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use careline_server::media::SessionId;
 use careline_server::media::WebRtcGateway;
+use careline_server::media::transcode::carries_fec;
 use careline_shared::sdp::Sdp;
 use str0m::change::SdpOffer;
 use str0m::media::{Mid, Pt};
@@ -44,12 +45,12 @@ struct Browser {
     mid: Option<Mid>,
     connected: bool,
     received: u64,
-    /// Of `received`, Opus frames in its speech mode (SILK).
-    speech: u64,
+    /// Of `received`, Opus packets carrying FEC.
+    fec: u64,
     timeout: Instant,
     seq: u64,
-    /// A lossy link: every `lose_every`th datagram from the gateway is lost.
-    lose_every: Option<u64>,
+    /// A lossy link: this percentage of the gateway's datagrams is lost.
+    loss: u64,
     datagrams: u64,
 }
 
@@ -76,10 +77,10 @@ impl Browser {
             mid: None,
             connected: false,
             received: 0,
-            speech: 0,
+            fec: 0,
             timeout: Instant::now(),
             seq: 0,
-            lose_every: None,
+            loss: 0,
             datagrams: 0,
         };
         (b, answer)
@@ -99,9 +100,8 @@ impl Browser {
                 Ok(Output::Event(Event::MediaAdded(m))) => self.mid = Some(m.mid),
                 Ok(Output::Event(Event::RtpPacket(p))) => {
                     self.received += 1;
-                    // RFC 6716 §3.1: configurations 0–11 are SILK.
-                    if p.payload.first().is_some_and(|toc| toc >> 3 < 12) {
-                        self.speech += 1;
+                    if carries_fec(&p.payload) {
+                        self.fec += 1;
                     }
                 }
                 Ok(Output::Event(_)) => {}
@@ -113,8 +113,11 @@ impl Browser {
     /// Reads what has arrived and runs the timers.
     fn poll(&mut self, buf: &mut [u8]) {
         while let Ok((n, source)) = self.socket.recv_from(buf) {
+            // Lost when the running count of losses steps up: `loss` in
+            // every hundred, evenly spread.
+            let lost = |d: u64| d * self.loss / 100;
             self.datagrams += 1;
-            if self.lose_every.is_some_and(|k| self.datagrams % k == 0) {
+            if lost(self.datagrams) > lost(self.datagrams - 1) {
                 continue;
             }
             let Ok(contents) = buf[..n].try_into() else {
@@ -494,7 +497,7 @@ fn calls(n: u64, seconds: u64, loss: u64) {
     let (mut browsers, mut plains): (Vec<Browser>, Vec<Plain>) =
         all.into_iter().map(|c| (c.browser, c.plain)).unzip();
     for b in &mut browsers {
-        b.lose_every = (loss > 0).then(|| 100 / loss.clamp(1, 50));
+        b.loss = loss;
     }
     // The browser's speech: narrowband Opus (the gateway's offer asks for
     // maxplaybackrate=8000), the voice-like second below encoded once and
@@ -550,11 +553,10 @@ fn calls(n: u64, seconds: u64, loss: u64) {
         }
         *sent += 1;
     };
-    // Two seconds to settle, then the measured window; on a lossy link,
-    // twelve, for the browsers' receiver reports (every few seconds) to
-    // have turned every encoder to its lossy-link mode.
-    let settle = if loss > 0 { 12 } else { 2 };
-    let settle_until = Instant::now() + Duration::from_secs(settle);
+    // Fifteen seconds to settle before the measured window: the gateway
+    // codes FEC from a call's start until the browser's receiver reports
+    // (every few seconds) say the link is clean.
+    let settle_until = Instant::now() + Duration::from_secs(15);
     let mut next = Instant::now();
     let drain_all = |browsers: &mut Vec<Browser>, plains: &mut Vec<Plain>, buf: &mut [u8]| {
         for b in browsers.iter_mut() {
@@ -575,7 +577,7 @@ fn calls(n: u64, seconds: u64, loss: u64) {
         std::thread::sleep(Duration::from_millis(1));
     }
     let b0: u64 = browsers.iter().map(|b| b.received).sum();
-    let s0: u64 = browsers.iter().map(|b| b.speech).sum();
+    let f0: u64 = browsers.iter().map(|b| b.fec).sum();
     let p0: u64 = plains.iter().map(|p| p.received).sum();
     let sent0 = sent;
     let ticks0 = thread_ticks("careline-webrtc").unwrap_or(0);
@@ -598,7 +600,7 @@ fn calls(n: u64, seconds: u64, loss: u64) {
     }
     let rounds = sent - sent0;
     let to_browsers = browsers.iter().map(|b| b.received).sum::<u64>() - b0;
-    let speech = browsers.iter().map(|b| b.speech).sum::<u64>() - s0;
+    let fec = browsers.iter().map(|b| b.fec).sum::<u64>() - f0;
     let to_plain = plains.iter().map(|p| p.received).sum::<u64>() - p0;
     let expected = rounds * n;
     let cpu = ticks as f64 / 100.0 / wall * 100.0;
@@ -623,8 +625,8 @@ fn calls(n: u64, seconds: u64, loss: u64) {
         100.0 * (1.0 - to_plain as f64 / expected as f64)
     );
     println!(
-        "  Opus to the browsers in speech mode (SILK, the lossy-link mode): {:.1} % of frames",
-        100.0 * speech as f64 / to_browsers.max(1) as f64
+        "  Opus packets to the browsers carrying FEC: {:.1} %",
+        100.0 * fec as f64 / to_browsers.max(1) as f64
     );
 }
 

@@ -1,30 +1,28 @@
 //! Opus ↔ G.711 for the WebRTC gateway, sans-IO: a browser leg on Opus
 //! joined to a SIP leg on PCMU or PCMA. Opus runs narrowband at 8 kHz (its
-//! own resampler does 48 ↔ 8 kHz; the RTP clock stays 48 kHz).
-//! [`Transcoder::to_g711`] can conceal a lost packet (an empty payload),
-//! but the gateway does not call it for gaps yet: str0m hands over only the
-//! packets that arrived.
+//! own resampler does 48 ↔ 8 kHz; the RTP clock stays 48 kHz), in its
+//! speech mode (SILK). [`Transcoder::to_g711`] can conceal a lost packet
+//! (an empty payload), but the gateway does not call it for gaps yet: str0m
+//! hands over only the packets that arrived.
 //!
-//! # Towards the browser: by how the link behaves
+//! # FEC towards the browser, by the loss it reports
 //!
-//! The encoder works in one of two ways, chosen by the loss the browser
-//! reports (RTCP receiver reports, through [`Transcoder::report_loss`]):
+//! In-band FEC puts a coarse copy of each frame into the next packet, which
+//! the browser plays when a packet is missing: with 5 % of the packets lost
+//! it keeps speech at PESQ 4.30 against the G.711 it came from, where
+//! concealment alone gives 3.71 (`bench/opus-quality`). It costs the
+//! encoder a fifth more time, so it is coded only while the link needs it:
 //!
-//! - **Clean link** (the start, and 10 s after the last report of loss):
-//!   Opus's transform mode (CELT) at 32 kb/s, complexity 0, no FEC. Half
-//!   the encoder's time of the speech mode below, for a PESQ of 4.36
-//!   against the G.711 it came from (the speech mode: 4.43), paying in
-//!   bandwidth a browser leg has to spare. `bench/opus-quality` has the
-//!   figures.
-//! - **Lossy link** (a report of 1 % loss or more): Opus's speech mode
-//!   (SILK) at 28 kb/s with in-band FEC sized to the reported loss (below
-//!   about 26 kb/s libopus codes no FEC at complexity 1): each packet
-//!   carries a coarse copy of the one before, which the browser plays when
-//!   a packet is missing. With 5 % lost that scores 4.30, the transform
-//!   mode 3.59.
+//! - from the start of a call, as if 5 % were lost, until the browser's
+//!   first receiver report says otherwise (nothing is known yet, and the
+//!   first words matter);
+//! - after any report of loss (from 1.2 %: three in 255), sized to it,
+//!   at most 30 %;
+//! - off again once reports say no loss and 30 s have passed since the
+//!   last loss (Wi-Fi loses in bursts; this keeps one burst from flapping).
 //!
-//! The encoder changes mode within its one stream (Opus codes the
-//! transition), so the browser hears no break.
+//! A browser that never reports keeps the starting 5 %. The encoder runs at
+//! 28 kb/s, complexity 0: below about 26 kb/s libopus codes no FEC there.
 //!
 //! G.711 packets of any length are cut into 20 ms Opus frames (a 30 ms
 //! G.711 stream gives three frames every two packets); every Opus packet
@@ -40,28 +38,31 @@ const FRAME: usize = 160;
 const CLOCK_RATIO: u32 = 6;
 /// Largest Opus packet we write (20 ms at our bitrate is far below).
 const MAX_OPUS: usize = 400;
-/// Loss (a fraction, as RTCP reports it) from which the link counts as
-/// lossy.
-const LOSSY: f32 = 0.01;
-/// How long after the last report of loss the link counts as clean again.
-const CLEAN_AFTER: Duration = Duration::from_secs(10);
+/// The encoder's bitrate: room for FEC (at complexity 0 or 1 libopus codes
+/// none below about 26 kb/s).
+const BITRATE: i32 = 28_000;
+/// The encoder's complexity, its lowest: on G.711 speech PESQ scores it as
+/// complexity 1 (4.50 both, `bench/opus-quality`) for a tenth less time, and
+/// from 2 up SILK's delayed-decision quantizer doubles the time.
+const COMPLEXITY: i32 = 0;
+/// The loss assumed until the browser first reports, in percent.
+const ASSUMED_LOSS: u8 = 5;
+/// Reported loss (a fraction) from which FEC is coded: RTCP's 8-bit
+/// fraction lost of 3/255.
+const LOSSY: f32 = 3.0 / 255.0;
+/// The most loss FEC is sized for, in percent.
+const MAX_LOSS: u8 = 30;
+/// How long after the last report of loss FEC stays on.
+const FEC_HOLD: Duration = Duration::from_secs(30);
 /// Longest Opus packet we decode: 120 ms at 8 kHz.
 const MAX_SAMPLES: usize = 960;
-
-/// How the encoder works towards the browser (see the module's notes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Link {
-    /// No loss reported lately: the transform mode, no FEC.
-    Clean,
-    /// Loss reported: the speech mode, with FEC for this percentage of loss.
-    Lossy { percent: u8 },
-}
 
 /// One call's transcoder, both directions.
 pub struct Transcoder {
     law: G711,
     encoder: opus::Encoder,
-    link: Link,
+    /// The loss FEC is coded for, in percent (none at 0).
+    fec_for: u8,
     /// When loss was last reported.
     last_loss: Option<Instant>,
     decoder: opus::Decoder,
@@ -91,7 +92,7 @@ impl Transcoder {
         let mut t = Transcoder {
             law,
             encoder,
-            link: Link::Clean,
+            fec_for: ASSUMED_LOSS,
             last_loss: None,
             decoder,
             pending: Vec::with_capacity(2 * FRAME),
@@ -99,65 +100,40 @@ impl Transcoder {
             pcm: vec![0; MAX_SAMPLES],
             opus: vec![0; MAX_OPUS],
         };
-        t.configure(Link::Clean)?;
+        let e = &mut t.encoder;
+        e.set_signal(opus::Signal::Voice)
+            .and(e.set_bitrate(opus::Bitrate::Bits(BITRATE)))
+            .and(e.set_complexity(COMPLEXITY))
+            .and(e.set_inband_fec(true))
+            .and(e.set_packet_loss_perc(i32::from(ASSUMED_LOSS)))
+            .map_err(|e| format!("opus encoder settings: {e}"))?;
         Ok(t)
     }
 
-    /// Sets the encoder up for `link`.
-    fn configure(&mut self, link: Link) -> Result<(), String> {
-        let e = &mut self.encoder;
-        let set = match link {
-            // Signalled as music, Opus picks its transform mode at this
-            // rate; complexity 0 leaves out its pitch pre-filter, which
-            // G.711 speech does not miss (PESQ the same).
-            Link::Clean => e
-                .set_signal(opus::Signal::Music)
-                .and(e.set_bitrate(opus::Bitrate::Bits(32_000)))
-                .and(e.set_complexity(0))
-                .and(e.set_inband_fec(false))
-                .and(e.set_packet_loss_perc(0)),
-            // At complexity 2 and above SILK's quantizer searches with
-            // delayed decision for twice the time, a difference 8 kHz audio
-            // bound for G.711 barely shows; FEC is coded only when the
-            // loss percentage is above zero.
-            Link::Lossy { percent } => e
-                .set_signal(opus::Signal::Voice)
-                .and(e.set_bitrate(opus::Bitrate::Bits(28_000)))
-                .and(e.set_complexity(1))
-                .and(e.set_inband_fec(true))
-                .and(e.set_packet_loss_perc(i32::from(percent))),
-        };
-        set.map_err(|e| format!("opus encoder settings: {e}"))?;
-        self.link = link;
-        Ok(())
-    }
-
-    /// How the encoder works now.
-    pub fn link(&self) -> Link {
-        self.link
+    /// The loss FEC is coded for now, in percent (0: no FEC).
+    pub fn fec_for(&self) -> u8 {
+        self.fec_for
     }
 
     /// The browser reported `fraction` of our packets lost (RTCP) at `now`:
-    /// 1 % or more makes the link lossy (FEC sized to it, at most 30 %);
-    /// below that, the link is clean again once 10 s have passed since the
-    /// last loss.
+    /// see the module's notes for what that does to FEC.
     pub fn report_loss(&mut self, now: Instant, fraction: f32) {
-        let link = if fraction >= LOSSY {
+        let fec_for = if fraction >= LOSSY {
             self.last_loss = Some(now);
-            let percent = (fraction * 100.0).ceil().clamp(1.0, 30.0) as u8;
-            Link::Lossy { percent }
+            (fraction * 100.0).ceil().clamp(1.0, f32::from(MAX_LOSS)) as u8
         } else if self
             .last_loss
-            .is_some_and(|t| now.saturating_duration_since(t) < CLEAN_AFTER)
+            .is_some_and(|t| now.saturating_duration_since(t) < FEC_HOLD)
         {
-            self.link
+            self.fec_for
         } else {
-            Link::Clean
+            0
         };
-        if link != self.link
-            && let Err(e) = self.configure(link)
-        {
-            tracing::debug!(error = %e, "opus encoder kept its settings");
+        if fec_for != self.fec_for {
+            match self.encoder.set_packet_loss_perc(i32::from(fec_for)) {
+                Ok(()) => self.fec_for = fec_for,
+                Err(e) => tracing::debug!(error = %e, "opus encoder kept its loss setting"),
+            }
         }
     }
 
@@ -172,8 +148,9 @@ impl Transcoder {
         if self.pending.is_empty() {
             self.pending_ts = Some(ts.wrapping_mul(CLOCK_RATIO));
         }
-        self.pending
-            .extend(g711.iter().map(|&c| self.law.decode(c)));
+        let had = self.pending.len();
+        self.pending.resize(had + g711.len(), 0);
+        self.law.decode_into(g711, &mut self.pending[had..]);
         let mut start = 0;
         while self.pending.len() - start >= FRAME {
             let frame = &self.pending[start..start + FRAME];
@@ -204,9 +181,35 @@ impl Transcoder {
             self.decoder.decode(opus, &mut self.pcm, false).unwrap_or(0)
         };
         out.clear();
-        out.extend(self.pcm[..samples].iter().map(|&s| self.law.encode(s)));
+        out.resize(samples, 0);
+        self.law.encode_into(&self.pcm[..samples], out);
         samples
     }
+}
+
+/// Whether an Opus packet carries FEC (a copy of the frame before it).
+pub fn carries_fec(opus: &[u8]) -> bool {
+    let Ok(len) = i32::try_from(opus.len()) else {
+        return false;
+    };
+    // SAFETY: libopus reads `len` bytes from the start of a live slice.
+    unsafe { opusic_sys::opus_packet_has_lbrr(opus.as_ptr(), len) == 1 }
+}
+
+/// Sample `n` (8 kHz) of something voice-like, for tests: a 140 Hz voice
+/// with vibrato and its harmonics, in syllables four times a second. (FEC
+/// is coded only for frames the encoder hears as speech, and a steady tone
+/// soon counts as background.)
+#[cfg(test)]
+pub(crate) fn voice_sample(n: u32) -> i16 {
+    let tau = 2.0 * std::f64::consts::PI;
+    let t = f64::from(n) / 8000.0;
+    let phase = tau * (140.0 * t - 20.0 / (tau * 3.0) * (tau * 3.0 * t).cos());
+    let voice: f64 = (1..=10)
+        .map(|h| (f64::from(h) * phase).sin() / f64::from(h))
+        .sum();
+    let syllables = 0.6 + 0.4 * (tau * 4.0 * t).sin();
+    (3000.0 * syllables * voice) as i16
 }
 
 #[cfg(test)]
@@ -247,17 +250,15 @@ mod tests {
 
     #[test]
     fn a_tone_through_opus_and_back_keeps_its_pitch_and_level() {
-        let lossy = Link::Lossy { percent: 5 };
-        for (law, link) in [
-            (G711::Ulaw, Link::Clean),
-            (G711::Alaw, Link::Clean),
-            (G711::Ulaw, lossy),
-        ] {
+        // With FEC (the start) and without (after a clean report).
+        for (law, clean) in [(G711::Ulaw, false), (G711::Alaw, false), (G711::Ulaw, true)] {
             // The SIP side's transcoder, and the browser's end of it: the
             // tone goes G.711 → Opus (to the browser) and Opus → G.711
             // (the browser's reply, here the same frames sent back).
             let mut sip_side = Transcoder::new(law).unwrap();
-            sip_side.configure(link).unwrap();
+            if clean {
+                sip_side.report_loss(Instant::now(), 0.0);
+            }
             let mut back = Transcoder::new(law).unwrap();
             let mut heard = Vec::new();
             let mut frames = 0;
@@ -273,7 +274,7 @@ mod tests {
                     heard.extend(out.iter().map(|&c| law.decode(c)));
                 });
             }
-            assert_eq!(frames, 100, "{law:?} {link:?}");
+            assert_eq!(frames, 100, "{law:?} clean {clean}");
             // 48 kHz timestamps, 960 apart.
             assert!(
                 timestamps
@@ -287,71 +288,71 @@ mod tests {
             let db = 20.0 * (got / want).log10();
             assert!(
                 db.abs() < 2.0,
-                "{law:?} {link:?}: level changed by {db:.2} dB"
+                "{law:?} clean {clean}: level changed by {db:.2} dB"
             );
             let hz = pitch(steady);
-            assert!((hz - 440.0).abs() <= 5.0, "{law:?} {link:?}: pitch {hz} Hz");
+            assert!(
+                (hz - 440.0).abs() <= 5.0,
+                "{law:?} clean {clean}: pitch {hz} Hz"
+            );
         }
     }
 
-    /// The Opus packets for `n` frames of a tone, from frame `from`.
-    fn packets(t: &mut Transcoder, from: usize, n: usize) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        for packet in from..from + n {
-            let g711: Vec<u8> = tone(300.0, 6000.0, packet * FRAME, FRAME)
-                .iter()
-                .map(|&s| t.law().encode(s))
+    /// How many of the Opus packets for `n` voice frames, from frame
+    /// `from`, carry FEC, and how many there are.
+    fn with_fec(t: &mut Transcoder, from: u32, n: u32) -> (usize, usize) {
+        let mut packets = Vec::new();
+        for frame in from..from + n {
+            let g711: Vec<u8> = (frame * 160..(frame + 1) * 160)
+                .map(|i| t.law().encode(voice_sample(i)))
                 .collect();
-            t.to_opus((packet * FRAME) as u32, &g711, |_, opus| {
-                out.push(opus.to_vec())
-            });
+            t.to_opus(frame * 160, &g711, |_, opus| packets.push(opus.to_vec()));
         }
-        out
-    }
-
-    /// RFC 6716 §3.1: configurations 0–11 are SILK (speech), 16–31 CELT.
-    fn is_speech_mode(packet: &[u8]) -> bool {
-        packet[0] >> 3 < 12
-    }
-
-    fn has_fec(packet: &[u8]) -> bool {
-        // SAFETY: reads `len` bytes of a live slice.
-        unsafe { opusic_sys::opus_packet_has_lbrr(packet.as_ptr(), packet.len() as i32) == 1 }
+        (
+            packets.iter().filter(|p| carries_fec(p)).count(),
+            packets.len(),
+        )
     }
 
     #[test]
-    fn a_clean_link_gets_the_transform_mode_and_reported_loss_speech_with_fec() {
+    fn fec_from_the_start_until_a_clean_report_and_again_on_loss() {
         let mut t = Transcoder::new(G711::Ulaw).unwrap();
-        assert_eq!(t.link(), Link::Clean);
-        let clean = packets(&mut t, 0, 10);
-        assert!(clean.iter().all(|p| !is_speech_mode(p) && !has_fec(p)));
-        // A report under 1 % changes nothing.
+        // Nothing known yet: FEC as for 5 % — in the speech's packets
+        // (not those of the dips between syllables).
+        assert_eq!(t.fec_for(), 5);
+        let (fec, all) = with_fec(&mut t, 0, 100);
+        assert_eq!(all, 100);
+        assert!(fec > all / 2, "FEC in {fec} of {all}");
+        // The first report: 2 in 255 lost, under the threshold. No FEC.
         let start = Instant::now();
-        t.report_loss(start, 0.005);
-        assert_eq!(t.link(), Link::Clean);
-        // 4.3 % lost: speech mode with FEC for 5 %. Each packet carries
-        // the frame before it, so from the second one on.
-        t.report_loss(start, 0.043);
-        assert_eq!(t.link(), Link::Lossy { percent: 5 });
-        let lossy = packets(&mut t, 10, 10);
-        assert!(lossy.iter().all(|p| is_speech_mode(p)));
-        assert!(lossy[2..].iter().all(|p| has_fec(p)), "FEC in every packet");
+        t.report_loss(start, 2.0 / 255.0);
+        assert_eq!(t.fec_for(), 0);
+        // (The next packet still carries the frame coded before.)
+        with_fec(&mut t, 100, 1);
+        assert_eq!(with_fec(&mut t, 101, 99), (0, 99));
+        // 11 in 255 (4.3 %): FEC for 5 %.
+        t.report_loss(start + Duration::from_secs(5), 11.0 / 255.0);
+        assert_eq!(t.fec_for(), 5);
+        let (fec, all) = with_fec(&mut t, 200, 100);
+        assert!(fec > all / 2, "FEC in {fec} of {all}");
     }
 
     #[test]
-    fn the_link_is_clean_again_ten_seconds_after_the_last_loss() {
+    fn fec_stays_thirty_seconds_after_the_last_loss() {
         let mut t = Transcoder::new(G711::Alaw).unwrap();
         let start = Instant::now();
-        t.report_loss(start, 0.02);
-        t.report_loss(start + Duration::from_secs(4), 0.5);
-        // Heavy loss: FEC for at most 30 %.
-        assert_eq!(t.link(), Link::Lossy { percent: 30 });
+        t.report_loss(start, 3.0 / 255.0);
+        assert_eq!(t.fec_for(), 2);
         let last_loss = start + Duration::from_secs(4);
-        t.report_loss(last_loss + Duration::from_millis(9_999), 0.0);
-        assert_eq!(t.link(), Link::Lossy { percent: 30 });
-        t.report_loss(last_loss + CLEAN_AFTER, 0.0);
-        assert_eq!(t.link(), Link::Clean);
-        assert!(packets(&mut t, 0, 5).iter().all(|p| !is_speech_mode(p)));
+        t.report_loss(last_loss, 0.5);
+        // Heavy loss: FEC for at most 30 %.
+        assert_eq!(t.fec_for(), 30);
+        t.report_loss(last_loss + Duration::from_millis(29_999), 0.0);
+        assert_eq!(t.fec_for(), 30);
+        t.report_loss(last_loss + FEC_HOLD, 0.0);
+        assert_eq!(t.fec_for(), 0);
+        with_fec(&mut t, 0, 1);
+        assert_eq!(with_fec(&mut t, 1, 50), (0, 50));
     }
 
     #[test]

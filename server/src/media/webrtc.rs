@@ -79,8 +79,14 @@ use codecs::{
 /// packet; the tick that sends the next packet does that anyway. Waiting
 /// for it halves the ticks per packet sent to a browser. Other timers
 /// behind it (RTCP reports, ICE consent: seconds apart) move by at most
-/// this much.
+/// this much. Sound only while str0m's pacer is the null one (no bandwidth
+/// estimation, see `rtc_for`): a leaky-bucket pacer gives the same reason
+/// for the ticks that pace packets out.
 const PACER_HOUSEKEEPING: Duration = Duration::from_millis(100);
+
+/// The gateway's maps, looked up for every packet: a fast hasher, seeded
+/// per process (sources are chosen by whoever sends to the public port).
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A browser peer's id, unique for the gateway's life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -212,11 +218,11 @@ pub struct Gateway {
     crypto: Arc<CryptoProvider>,
     /// Offer browsers Opus and transcode when the SIP side has G.711 only.
     prefer_opus: bool,
-    peers: HashMap<PeerId, Peer>,
+    peers: Map<PeerId, Peer>,
     /// Which peer last took datagrams from an address.
-    by_source: HashMap<SocketAddr, PeerId>,
+    by_source: Map<SocketAddr, PeerId>,
     /// Peers by the media session leg they talk to (its RTP address).
-    by_session: HashMap<SocketAddr, PeerId>,
+    by_session: Map<SocketAddr, PeerId>,
     next_id: u64,
     out: VecDeque<Datagram>,
     events: VecDeque<GatewayEvent>,
@@ -230,9 +236,9 @@ impl Gateway {
             candidate,
             crypto: Arc::new(str0m::crypto::from_feature_flags()),
             prefer_opus: false,
-            peers: HashMap::new(),
-            by_source: HashMap::new(),
-            by_session: HashMap::new(),
+            peers: Map::default(),
+            by_source: Map::default(),
+            by_session: Map::default(),
             next_id: 1,
             out: VecDeque::new(),
             events: VecDeque::new(),
@@ -722,7 +728,7 @@ impl Gateway {
                         self.events.push_back(GatewayEvent::Disconnected(id));
                     }
                     // The browser's receiver reports: the Opus encoder
-                    // spends on FEC only while it loses packets.
+                    // codes FEC only while the link needs it.
                     Event::MediaEgressStats(s) => {
                         if let (Some(b), Some(loss)) = (&mut peer.transcode, s.loss) {
                             b.transcoder.report_loss(s.timestamp, loss);

@@ -14,7 +14,9 @@ use str0m::{Candidate, Rtc};
 use super::{Gateway, GatewayError};
 use crate::media::transcode::Transcoder;
 
-/// How often a transcoded peer looks at the loss its browser reported.
+/// How often str0m sums up the loss the browser reported for an Opus leg
+/// (its receiver reports come every few seconds; a sum without one says
+/// nothing).
 const LOSS_CHECK: Duration = Duration::from_secs(1);
 /// Opus's payload type towards browsers when transcoding.
 pub(super) const OPUS_PT: u8 = 111;
@@ -134,8 +136,10 @@ impl Gateway {
             .clear_codecs()
             .set_extension_map(extensions)
             .set_crypto_provider(Arc::clone(&self.crypto));
-        // A transcoded leg's encoder follows the loss the browser reports
-        // (its receiver reports, summed up by str0m's egress stats).
+        // A transcoded leg's FEC follows the loss the browser reports (its
+        // receiver reports, summed up by str0m's egress stats). No
+        // bandwidth estimation: the gateway defers str0m's null-pacer
+        // ticks (`PACER_HOUSEKEEPING`), which a real pacer would need.
         if codecs.iter().any(|c| c.kind() == CodecKind::Opus) {
             config = config.set_stats_interval(Some(LOSS_CHECK));
         }

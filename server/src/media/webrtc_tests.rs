@@ -751,6 +751,14 @@ fn a_packet_from_the_session_leaves_for_the_browser_at_once() {
     // Sent in the same call, not on a later turn of the timers.
     let d = gw.poll_datagram().expect("the packet, encrypted");
     assert_eq!((d.via, d.to), (Via::Public, addr(BROWSER)));
+    // The pacer's housekeeping after it waits for the next packet, 100 ms
+    // at most; when none comes, that tick sends nothing and asks for no
+    // more at once.
+    let next = gw.poll_timeout().expect("a timer");
+    assert!(next > now && next <= now + Duration::from_millis(100));
+    gw.handle_timeout(next);
+    assert!(gw.poll_datagram().is_none());
+    assert!(gw.poll_timeout().is_some_and(|t| t > next));
 }
 
 #[path = "webrtc_link_tests.rs"]

@@ -109,17 +109,26 @@ impl G711 {
         }
     }
 
-    /// Encodes as many samples as both slices hold.
+    /// Encodes as many samples as both slices hold (the law chosen once,
+    /// not per sample).
     pub fn encode_into(self, samples: &[i16], out: &mut [u8]) {
+        let encode = match self {
+            G711::Ulaw => ulaw_encode,
+            G711::Alaw => alaw_encode,
+        };
         for (o, s) in out.iter_mut().zip(samples) {
-            *o = self.encode(*s);
+            *o = encode(*s);
         }
     }
 
-    /// Decodes as many bytes as both slices hold.
+    /// Decodes as many bytes as both slices hold (the law chosen once).
     pub fn decode_into(self, codes: &[u8], out: &mut [i16]) {
+        let decode = match self {
+            G711::Ulaw => ulaw_decode,
+            G711::Alaw => alaw_decode,
+        };
         for (o, c) in out.iter_mut().zip(codes) {
-            *o = self.decode(*c);
+            *o = decode(*c);
         }
     }
 }
