@@ -555,7 +555,7 @@ fn calls(n: u64, seconds: u64, loss: u64) {
     };
     // Fifteen seconds to settle before the measured window: the gateway
     // codes FEC from a call's start until the browser's receiver reports
-    // (every few seconds) say the link is clean.
+    // (every 5 s; str0m needs two for a loss figure) say the link is clean.
     let settle_until = Instant::now() + Duration::from_secs(15);
     let mut next = Instant::now();
     let drain_all = |browsers: &mut Vec<Browser>, plains: &mut Vec<Plain>, buf: &mut [u8]| {

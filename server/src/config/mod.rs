@@ -95,9 +95,9 @@ pub struct MediaSection {
     /// `public_ip` when set. Used only when `[sip] listen` has a `ws://`.
     pub webrtc_port: u16,
     /// Give browsers Opus, transcoded to and from the caller's G.711,
-    /// instead of relaying G.711 to them (default off). While the browser
-    /// reports loss the caller's audio carries Opus's in-band FEC, which
-    /// holds up better on a lossy Wi-Fi; it costs CPU per call (`bench/webrtc`).
+    /// instead of relaying G.711 to them (default off). From a call's start
+    /// and while the browser reports loss the caller's audio carries Opus's
+    /// in-band FEC, better on a lossy Wi-Fi; it costs CPU per call (`bench/webrtc`).
     pub webrtc_opus: bool,
 }
 

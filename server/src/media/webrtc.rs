@@ -152,6 +152,8 @@ pub struct PeerStats {
     pub from_browser: u64,
     /// RTP packets from the media session carried to the browser.
     pub to_browser: u64,
+    /// For a transcoded peer, the loss its Opus codes FEC for, in percent.
+    pub fec_for: Option<u8>,
 }
 
 struct Peer {
@@ -306,7 +308,7 @@ impl Gateway {
             _ => None,
         };
         let session_rtp = plain.remote_rtp().ok_or(GatewayError::NoAddress)?;
-        let mut rtc = self.rtc_for(now, &codecs, |_| None)?;
+        let mut rtc = self.rtc_for(now, &codecs, transcode.is_some(), |_| None)?;
         let mut api = rtc.sdp_api();
         let mid = api.add_media(
             MediaKind::Audio,
@@ -414,7 +416,7 @@ impl Gateway {
             .find(|c| c.kind() == CodecKind::TelephoneEvent && c.clock_rate == 8000)
             .cloned();
         let chosen: Vec<Codec> = std::iter::once(voice).chain(tele).collect();
-        let mut rtc = self.rtc_for(now, &chosen, |c| written_channels(text, c.pt))?;
+        let mut rtc = self.rtc_for(now, &chosen, false, |c| written_channels(text, c.pt))?;
         let answer = rtc
             .sdp_api()
             .accept_offer(parsed)
@@ -479,7 +481,10 @@ impl Gateway {
 
     /// A peer's counters.
     pub fn stats(&self, id: PeerId) -> Option<PeerStats> {
-        self.peers.get(&id).map(|p| p.stats)
+        self.peers.get(&id).map(|p| PeerStats {
+            fec_for: p.transcode.as_ref().map(|b| b.transcoder.fec_for()),
+            ..p.stats
+        })
     }
 
     /// Whether the peer's ICE and DTLS are up.

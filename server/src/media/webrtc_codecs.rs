@@ -14,9 +14,9 @@ use str0m::{Candidate, Rtc};
 use super::{Gateway, GatewayError};
 use crate::media::transcode::Transcoder;
 
-/// How often str0m sums up the loss the browser reported for an Opus leg
-/// (its receiver reports come every few seconds; a sum without one says
-/// nothing).
+/// How often str0m sums up the loss the browser reported on a transcoded
+/// leg (its receiver reports come every few seconds; str0m needs two for a
+/// figure, and a sum without a new one says nothing).
 const LOSS_CHECK: Duration = Duration::from_secs(1);
 /// Opus's payload type towards browsers when transcoding.
 pub(super) const OPUS_PT: u8 = 111;
@@ -122,6 +122,7 @@ impl Gateway {
         &self,
         now: Instant,
         codecs: &[Codec],
+        transcoding: bool,
         written: impl Fn(&Codec) -> Option<Option<u8>>,
     ) -> Result<Rtc, GatewayError> {
         // Header extensions: the section's mid and the audio level. No
@@ -140,7 +141,7 @@ impl Gateway {
         // receiver reports, summed up by str0m's egress stats). No
         // bandwidth estimation: the gateway defers str0m's null-pacer
         // ticks (`PACER_HOUSEKEEPING`), which a real pacer would need.
-        if codecs.iter().any(|c| c.kind() == CodecKind::Opus) {
+        if transcoding {
             config = config.set_stats_interval(Some(LOSS_CHECK));
         }
         for c in codecs {

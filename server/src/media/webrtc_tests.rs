@@ -344,8 +344,8 @@ fn strangers_and_bad_answers_are_refused_and_closing_forgets_the_peer() {
 }
 
 /// A gateway peer transcoding for a browser on Opus, connected; the plain
-/// answer for the call core.
-fn transcoded() -> (Gateway, Browser, Instant, Sdp) {
+/// answer for the call core, and the peer.
+fn transcoded() -> (Gateway, Browser, Instant, Sdp, super::webrtc::PeerId) {
     let mut now = virtual_epoch();
     let mut gw = Gateway::new(addr(PUBLIC));
     gw.set_prefer_opus(true);
@@ -377,12 +377,12 @@ fn transcoded() -> (Gateway, Browser, Instant, Sdp) {
         &mut Vec::new(),
         |gw, b, _| gw.is_connected(peer) && b.connected && b.mid.is_some(),
     );
-    (gw, browser, now, plain)
+    (gw, browser, now, plain, peer)
 }
 
 #[test]
 fn with_opus_preferred_a_g711_caller_is_transcoded_for_the_browser() {
-    let (mut gw, mut browser, mut now, plain) = transcoded();
+    let (mut gw, mut browser, mut now, plain, _) = transcoded();
     let codecs = plain.audio().unwrap().codecs();
     assert_eq!(codecs.len(), 2, "{codecs:?}");
     assert_eq!((codecs[0].kind(), codecs[0].pt), (CodecKind::Pcma, 8));
