@@ -7,9 +7,11 @@
 //! connection's, and a closed socket ends the browser's calls and bindings.
 //!
 //! A `wss://` listener is the same behind TLS (rustls, the certificate
-//! and key from `[sip] tls_cert` and `tls_key`): each connection's
-//! handshake runs in its own task, bounded in time, and the upgrade is then
-//! served by hyper on the encrypted stream.
+//! and key from `[sip] tls_cert` and `tls_key`). Each connection runs in a
+//! task of its own, served by hyper: its TLS handshake (on `wss://`) and
+//! its request's headers must each arrive within [`HANDSHAKE`], so a
+//! client that connects and sends nothing, or a byte at a time, is closed
+//! rather than holding a socket for ever.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,7 +46,8 @@ struct Shared {
     transport: Transport,
 }
 
-/// How long a client may take over its TLS handshake.
+/// How long a client may take over its TLS handshake, and then over its
+/// request's headers.
 const HANDSHAKE: Duration = Duration::from_secs(10);
 
 /// The TLS acceptor for `wss://` listeners, from PEM files; the error says
@@ -105,27 +108,18 @@ pub(crate) async fn serve(
         },
     };
     let app = axum::Router::new().fallback(upgrade).with_state(shared);
-    if let Some(tls) = tls {
-        serve_tls(listener, tls, app, shutdown).await;
-        return;
-    }
-    let stop = super::stopped(shutdown);
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(stop);
-    if let Err(e) = server.await {
-        tracing::warn!(error = %e, "sip websocket listener failed");
-    }
+    accept(listener, tls, app, shutdown, HANDSHAKE).await;
 }
 
-/// The `wss://` accept loop: TLS first, then the same router over hyper.
-async fn serve_tls(
+/// The accept loop: each connection in a task of its own, TLS first when
+/// `tls` is set, then the router over hyper; `handshake` bounds the TLS
+/// handshake and the request's headers.
+async fn accept(
     listener: tokio::net::TcpListener,
-    tls: tokio_rustls::TlsAcceptor,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     app: axum::Router,
     shutdown: watch::Receiver<bool>,
+    handshake: Duration,
 ) {
     let stop = super::stopped(shutdown.clone());
     tokio::pin!(stop);
@@ -135,7 +129,7 @@ async fn serve_tls(
                 Ok(c) => c,
                 Err(e) => {
                     // Out of descriptors, say: wait rather than spin.
-                    tracing::warn!(error = %e, "wss accept failed");
+                    tracing::warn!(error = %e, "sip websocket accept failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -144,32 +138,43 @@ async fn serve_tls(
         };
         let (tls, app, shutdown) = (tls.clone(), app.clone(), shutdown.clone());
         tokio::spawn(async move {
-            let stream = match tokio::time::timeout(HANDSHAKE, tls.accept(stream)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::info!(%remote, error = %e, "wss handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::info!(%remote, "wss handshake timed out");
-                    return;
-                }
+            let Some(tls) = tls else {
+                serve_connection(stream, remote, app, shutdown, handshake).await;
+                return;
             };
-            let app = app.layer(axum::Extension(ConnectInfo(remote)));
-            let service = hyper_util::service::TowerToHyperService::new(app);
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(HANDSHAKE)
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .with_upgrades();
-            let stop = super::stopped(shutdown);
-            tokio::select! {
-                r = conn => if let Err(e) = r {
-                    tracing::debug!(%remote, error = %e, "wss connection ended");
-                },
-                _ = stop => {}
+            match tokio::time::timeout(handshake, tls.accept(stream)).await {
+                Ok(Ok(stream)) => serve_connection(stream, remote, app, shutdown, handshake).await,
+                Ok(Err(e)) => tracing::info!(%remote, error = %e, "wss handshake failed"),
+                Err(_) => tracing::info!(%remote, "wss handshake timed out"),
             }
         });
+    }
+}
+
+/// One connection's HTTP (the upgrade, then the WebSocket), until it ends
+/// or the server stops.
+async fn serve_connection<S>(
+    stream: S,
+    remote: SocketAddr,
+    app: axum::Router,
+    shutdown: watch::Receiver<bool>,
+    handshake: Duration,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let app = app.layer(axum::Extension(ConnectInfo(remote)));
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(handshake)
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .with_upgrades();
+    let stop = super::stopped(shutdown);
+    tokio::select! {
+        r = conn => if let Err(e) = r {
+            tracing::debug!(%remote, error = %e, "sip websocket connection ended");
+        },
+        _ = stop => {}
     }
 }
 
@@ -278,4 +283,78 @@ async fn connection(socket: WebSocket, remote: SocketAddr, shared: Shared) {
     let _ = sink.send(WsMessage::Close(None)).await;
     tracing::debug!(%remote, "sip websocket closed");
     let _ = shared.tx.send(Input::Closed { remote }).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A `ws://` listener on loopback with the real router, its headers
+    /// bounded by `handshake`; what the core would get, and its stop.
+    async fn ws_listener(
+        handshake: Duration,
+    ) -> (SocketAddr, mpsc::Receiver<Input>, watch::Sender<bool>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let local = listener.local_addr().unwrap();
+        let (tx, rx) = mpsc::channel(16);
+        let (stop, shutdown) = watch::channel(false);
+        let shared = Shared {
+            tx,
+            shutdown: shutdown.clone(),
+            metrics: Arc::new(Metrics::default()),
+            local,
+            transport: Transport::Ws,
+        };
+        let app = axum::Router::new().fallback(upgrade).with_state(shared);
+        tokio::spawn(accept(listener, None, app, shutdown, handshake));
+        (local, rx, stop)
+    }
+
+    /// Reads until the server closes the connection; what it said first.
+    /// (Bounded, so that a connection left open fails the test.)
+    async fn until_closed(c: &mut tokio::net::TcpStream) -> Option<String> {
+        let mut said = Vec::new();
+        let mut buf = [0u8; 1024];
+        let read_all = async {
+            loop {
+                match c.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => said.extend_from_slice(&buf[..n]),
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), read_all)
+            .await
+            .ok()
+            .map(|()| String::from_utf8_lossy(&said).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_client_that_sends_no_whole_request_is_closed() {
+        let (at, _core, _stop) = ws_listener(Duration::from_millis(200)).await;
+        // Nothing at all, and headers that stop half way (slowloris).
+        for sent in [&b""[..], b"GET / HTTP/1.1\r\nHost: careline\r\n"] {
+            let mut c = tokio::net::TcpStream::connect(at).await.unwrap();
+            c.write_all(sent).await.unwrap();
+            assert!(
+                until_closed(&mut c).await.is_some(),
+                "left open after {:?}",
+                String::from_utf8_lossy(sent)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_plain_http_request_is_told_how_to_connect() {
+        let (at, _core, _stop) = ws_listener(HANDSHAKE).await;
+        let mut c = tokio::net::TcpStream::connect(at).await.unwrap();
+        c.write_all(b"GET / HTTP/1.1\r\nHost: careline\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let said = until_closed(&mut c).await.expect("closed after the answer");
+        assert!(said.starts_with("HTTP/1.1 426"), "{said}");
+        assert!(said.contains("Sec-WebSocket-Protocol: sip"), "{said}");
+    }
 }
