@@ -250,3 +250,26 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> Result<PathBuf> {
 
 /// The loopback address every peer and the server use by default.
 pub const LOCALHOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
+
+/// Reads a peer's report until `done` holds for it, or `timeout`; `who`
+/// names the peer in the error. The peer's own thread updates the report as
+/// packets arrive, so this looks again every 20 ms (polling a counter, not
+/// timing the protocol).
+pub fn poll_report<R: std::fmt::Debug>(
+    who: &str,
+    timeout: std::time::Duration,
+    read: impl Fn() -> R,
+    done: impl Fn(&R) -> bool,
+) -> Result<R> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let r = read();
+        if done(&r) {
+            return Ok(r);
+        }
+        if std::time::Instant::now() >= deadline {
+            anyhow::bail!("{who}: not there within {timeout:?}: {r:?}");
+        }
+        std::thread::park_timeout(std::time::Duration::from_millis(20));
+    }
+}

@@ -168,21 +168,7 @@ impl RsPeer {
 
     /// Waits until `done` holds for the report, or `timeout`.
     pub fn wait(&self, timeout: Duration, done: impl Fn(&Report) -> bool) -> Result<Report> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let r = self.report();
-            if done(&r) {
-                return Ok(r);
-            }
-            if Instant::now() >= deadline {
-                return Err(anyhow!(
-                    "webrtc-rs peer: not there within {timeout:?}: {r:?}"
-                ));
-            }
-            // The peer's tasks update the report as packets arrive; look
-            // again shortly (polling a counter, not timing the protocol).
-            std::thread::park_timeout(Duration::from_millis(20));
-        }
+        super::poll_report("webrtc-rs peer", timeout, || self.report(), done)
     }
 }
 

@@ -100,6 +100,18 @@ fn browser_request(method: &str, cseq: u32, our_tag: &str, sdp: &str) -> Bytes {
     ))
 }
 
+/// The agent answers `invite` at `at`: the 200 the browser gets.
+fn agent_answers(core: &mut SipCore, at: Instant, invite: &Message) -> Message {
+    feed(
+        core,
+        at,
+        AGENT,
+        agent_reply(invite, StatusCode::OK, "ag", AGENT),
+    );
+    let out = sent(core);
+    only(&out, BROWSER, |m| status(m) == Some(200)).clone()
+}
+
 #[test]
 fn a_browsers_call_is_answered_by_the_gateway_and_reaches_the_agent_as_a_plain_one() {
     let t0 = virtual_epoch();
@@ -124,16 +136,9 @@ fn a_browsers_call_is_answered_by_the_gateway_and_reaches_the_agent_as_a_plain_o
             "codecs A PCMU"
         ]
     );
-    feed(
-        &mut core,
-        t0 + S,
-        AGENT,
-        agent_reply(&invite, StatusCode::OK, "ag", AGENT),
-    );
-    let out = sent(&mut core);
     // The 200 repeats the gateway's answer: the browser's peer took one
     // codec, the one the agent was offered.
-    let ok = only(&out, BROWSER, |m| status(m) == Some(200));
+    let ok = agent_answers(&mut core, t0 + S, &invite);
     assert_eq!(&ok.body[..], GATEWAY_ANSWER.as_bytes());
     assert_eq!(gw.0.log().last().map(String::as_str), Some("mode relay"));
     let tag = ok.to_tag().unwrap().to_string();
@@ -370,14 +375,7 @@ fn a_refused_re_invite_does_not_count_as_a_session_refresh() {
     core.handle_datagram(t0, ws(BROWSER), Bytes::from(invite));
     let out = sent(&mut core);
     let to_agent = only(&out, AGENT, is_invite).clone();
-    feed(
-        &mut core,
-        t0 + S,
-        AGENT,
-        agent_reply(&to_agent, StatusCode::OK, "ag", AGENT),
-    );
-    let out = sent(&mut core);
-    let ok = only(&out, BROWSER, |m| status(m) == Some(200));
+    let ok = agent_answers(&mut core, t0 + S, &to_agent);
     let tag = ok.to_tag().unwrap().to_string();
     events(&mut core);
     // 50 s in, a re-offer: refused, and not a refresh.
