@@ -18,6 +18,7 @@ use careline_shared::sdp::{Codec, CodecKind};
 use thiserror::Error;
 
 use super::MediaConfig;
+use super::handoff::Handoff;
 use super::ports::PortPool;
 use super::stats::{SharedStats, Stats};
 use super::tones::Prompts;
@@ -178,6 +179,7 @@ pub enum MediaError {
 /// The RTP relay: owns the port range and the worker threads.
 pub struct MediaEngine {
     bind_ip: IpAddr,
+    shared: Arc<Shared>,
     pool: Arc<PortPool>,
     workers: Vec<WorkerHandle>,
     sessions: Mutex<HashMap<SessionId, Arc<SharedStats>>>,
@@ -199,6 +201,7 @@ impl MediaEngine {
             rtp_timeout: config.rtp_timeout,
             prompts: Prompts::load(&config)?,
             on_event: Box::new(on_event),
+            handoff: Arc::default(),
         });
         let workers = (0..config.workers)
             .map(|i| WorkerHandle::spawn(i, Arc::clone(&shared)))
@@ -209,6 +212,7 @@ impl MediaEngine {
             })?;
         Ok(MediaEngine {
             bind_ip: config.bind_ip,
+            shared,
             pool: PortPool::new(config.ports),
             workers,
             sessions: Mutex::new(HashMap::new()),
@@ -308,6 +312,20 @@ impl MediaEngine {
     /// The address the sockets are bound to.
     pub fn bind_ip(&self) -> IpAddr {
         self.bind_ip
+    }
+
+    /// Where the sessions and an attached WebRTC gateway hand packets over.
+    pub(crate) fn handoff(&self) -> &Arc<Handoff> {
+        &self.shared.handoff
+    }
+
+    /// Packets handed between the sessions and the WebRTC gateway in
+    /// memory so far (both ways), and those dropped because the receiving
+    /// thread had fallen [`MAILBOX_LIMIT`] packets behind.
+    ///
+    /// [`MAILBOX_LIMIT`]: super::handoff::MAILBOX_LIMIT
+    pub fn handed_packets(&self) -> (u64, u64) {
+        self.shared.handoff.counts()
     }
 
     fn command(&self, id: SessionId, command: Command) -> Result<(), MediaError> {

@@ -436,3 +436,115 @@ fn running_out_of_ports_is_an_error_not_a_panic() {
     wait_until("ports back", || engine.free_ports() == 2);
     engine.create_session().unwrap();
 }
+
+/// A stand-in for the WebRTC gateway: its mailbox, woken on a poll of its
+/// own, and a UDP socket at its inner address (which must stay silent).
+struct FakeGateway {
+    socket: UdpSocket,
+    mailbox: std::sync::Arc<super::handoff::Mailbox>,
+    poll: mio::Poll,
+}
+
+impl FakeGateway {
+    fn attach(engine: &MediaEngine) -> FakeGateway {
+        let socket = UdpSocket::bind((LOCALHOST, 0)).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let poll = mio::Poll::new().unwrap();
+        let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
+        let mailbox = std::sync::Arc::new(super::handoff::Mailbox::new(Some(std::sync::Arc::new(
+            waker,
+        ))));
+        let inner = socket.local_addr().unwrap();
+        assert!(
+            engine
+                .handoff()
+                .attach_gateway(inner, std::sync::Arc::clone(&mailbox))
+        );
+        FakeGateway {
+            socket,
+            mailbox,
+            poll,
+        }
+    }
+
+    /// Waits (on the poll, up to the deadline) for `count` handed packets.
+    fn receive(&mut self, count: usize) -> Vec<super::handoff::Handed> {
+        let deadline = Instant::now() + DEADLINE;
+        let mut events = mio::Events::with_capacity(4);
+        let mut got = Vec::new();
+        while got.len() < count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "got {} of {count} packets", got.len());
+            let mut taken = Vec::new();
+            self.mailbox.take(&mut taken);
+            if taken.is_empty() {
+                self.poll.poll(&mut events, Some(left)).unwrap();
+            }
+            got.append(&mut taken);
+        }
+        got
+    }
+}
+
+#[test]
+fn packets_to_and_from_an_attached_gateway_go_in_memory() {
+    let (engine, _events) = engine(26400, Duration::from_secs(10));
+    let mut gw = FakeGateway::attach(&engine);
+    let gw_addr = gw.socket.local_addr().unwrap();
+    let mut phone = Peer::new(0xa);
+    let h = engine.create_session().unwrap();
+    engine.set_remote(h.id, Leg::A, phone.addr()).unwrap();
+    engine.set_remote(h.id, Leg::B, gw_addr).unwrap();
+    engine.set_mode(h.id, Mode::Relay).unwrap();
+
+    // The phone's packets reach the gateway's mailbox, from leg B's port.
+    for i in 0..3u8 {
+        phone.send(0, &[i; 160], h.port_a);
+    }
+    let handed = gw.receive(3);
+    for (i, p) in handed.iter().enumerate() {
+        assert_eq!(p.port, h.port_b);
+        let rtp = RtpPacket::parse(&p.data).unwrap();
+        assert_eq!((rtp.ssrc(), rtp.payload()[0]), (0xa, i as u8));
+    }
+    let mut buf = [0u8; 2048];
+    assert!(
+        gw.socket.recv_from(&mut buf).is_err(),
+        "nothing also went over UDP"
+    );
+
+    // What the gateway hands to leg B's port goes out of leg A to the phone,
+    // taken as if it came from the gateway's inner address.
+    let leg_b = engine
+        .handoff()
+        .leg_at(SocketAddr::new(LOCALHOST, h.port_b))
+        .expect("leg B is registered");
+    let mut packet = [0u8; 200];
+    for seq in 0..2u16 {
+        let n = RtpHeader::new(0, seq, u32::from(seq) * 160, 0xb)
+            .write(&[0x55; 160], &mut packet)
+            .unwrap();
+        assert!(leg_b.post(h.port_b, packet[..n].to_vec()));
+    }
+    let got = phone.receive(2);
+    assert!(
+        got.iter()
+            .all(|p| RtpPacket::parse(p).unwrap().ssrc() == 0xb)
+    );
+    wait_until("sends counted", || {
+        engine.stats(h.id).unwrap().a.out_packets == 2
+    });
+    let s = engine.stats(h.id).unwrap();
+    assert_eq!((s.a.in_packets, s.b.out_packets), (3, 3));
+    assert_eq!((s.b.in_packets, s.b.rejected), (2, 0));
+    assert_eq!(engine.handed_packets(), (3, 0), "the worker's three");
+
+    // A destroyed session's legs are no longer handed anything.
+    assert!(engine.destroy(h.id));
+    wait_until("legs unregistered", || {
+        engine
+            .handoff()
+            .leg_at(SocketAddr::new(LOCALHOST, h.port_b))
+            .is_none()
+    });
+}

@@ -79,6 +79,7 @@
 mod audio_file;
 mod config;
 mod engine;
+mod handoff;
 mod ports;
 mod session;
 mod stats;
@@ -92,6 +93,10 @@ mod worker;
 mod engine_tests;
 #[cfg(test)]
 mod webrtc_tests;
+
+/// The maps looked up for every packet: a fast hasher, seeded per process
+/// (the gateway's sources are chosen by whoever sends to its public port).
+pub(crate) type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 pub use config::MediaConfig;
 pub use engine::{Leg, MediaEngine, MediaError, MediaEvent, Mode, SessionHandle, SessionId};

@@ -19,7 +19,9 @@
 //! peer whose `Rtc` accepts it (its ICE credentials, or the address it was
 //! nominated on). Towards the media engine the gateway has one inner socket
 //! too: a packet on it belongs to the peer whose session leg sent it (each
-//! leg has its own port).
+//! leg has its own port). In the server the two hand packets over in
+//! memory instead (`media::handoff`, [`Gateway::handle_handed`]), known by
+//! the same port.
 //!
 //! Nothing here touches a socket or a clock: datagrams come in through
 //! `handle_public`/`handle_inner` with the time, go out through
@@ -48,7 +50,7 @@
 //! Not here yet: renegotiation after the answer (hold goes through the API;
 //! a re-INVITE from a browser is refused).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,8 +65,8 @@ use str0m::rtp::{RtpWrite, SeqNo};
 use str0m::{Event, IceConnectionState, Input, Output, PacerReason, Reason, Rtc};
 use thiserror::Error;
 
-use super::SessionId;
 use super::transcode::Transcoder;
+use super::{Map, SessionId};
 
 #[path = "webrtc_codecs.rs"]
 mod codecs;
@@ -83,10 +85,6 @@ use codecs::{
 /// estimation, see `rtc_for`): a leaky-bucket pacer gives the same reason
 /// for the ticks that pace packets out.
 const PACER_HOUSEKEEPING: Duration = Duration::from_millis(100);
-
-/// The gateway's maps, looked up for every packet: a fast hasher, seeded
-/// per process (sources are chosen by whoever sends to the public port).
-type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A browser peer's id, unique for the gateway's life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -223,8 +221,10 @@ pub struct Gateway {
     peers: Map<PeerId, Peer>,
     /// Which peer last took datagrams from an address.
     by_source: Map<SocketAddr, PeerId>,
-    /// Peers by the media session leg they talk to (its RTP address).
-    by_session: Map<SocketAddr, PeerId>,
+    /// Peers by the port of the media session leg they talk to (the
+    /// engine's ports are unique in the process; the address is checked
+    /// against the peer's where it came over UDP).
+    by_session: Map<u16, PeerId>,
     next_id: u64,
     out: VecDeque<Datagram>,
     events: VecDeque<GatewayEvent>,
@@ -454,14 +454,14 @@ impl Gateway {
         if let Some(mut peer) = self.peers.remove(&id) {
             peer.rtc.disconnect();
             self.by_source.retain(|_, p| *p != id);
-            if self.by_session.get(&peer.session_rtp) == Some(&id) {
-                self.by_session.remove(&peer.session_rtp);
+            if self.by_session.get(&peer.session_rtp.port()) == Some(&id) {
+                self.by_session.remove(&peer.session_rtp.port());
             }
         }
     }
 
     fn insert(&mut self, id: PeerId, peer: Peer) {
-        self.by_session.insert(peer.session_rtp, id);
+        self.by_session.insert(peer.session_rtp.port(), id);
         self.peers.insert(id, peer);
     }
 
@@ -545,9 +545,25 @@ impl Gateway {
     /// leg, to be sent to the browser of the peer that leg belongs to.
     /// Anything from elsewhere is dropped.
     pub fn handle_inner(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
-        let Some(&id) = self.by_session.get(&source) else {
+        let Some(&id) = self.by_session.get(&source.port()) else {
             return;
         };
+        if self.peers.get(&id).is_some_and(|p| p.session_rtp == source) {
+            self.to_browser(now, id, data);
+        }
+    }
+
+    /// Plain RTP handed over in memory from the media session leg on
+    /// `port` (see `media::handoff`): as [`Gateway::handle_inner`].
+    pub fn handle_handed(&mut self, now: Instant, port: u16, data: &[u8]) {
+        if let Some(&id) = self.by_session.get(&port) {
+            self.to_browser(now, id, data);
+        }
+    }
+
+    /// Sends a session's plain RTP packet on to peer `id`'s browser,
+    /// transcoded when the peer's legs share no codec.
+    fn to_browser(&mut self, now: Instant, id: PeerId, data: &[u8]) {
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
@@ -571,65 +587,35 @@ impl Gateway {
             return;
         };
         let before = *seq;
+        let marker = rtp.marker();
+        let mut write = |pt: u8, ts: u32, payload: Vec<u8>| {
+            let packet = RtpWrite::new(Pt::from(pt), SeqNo::from(*seq), ts, now, payload);
+            stream.write_rtp(packet.marker(marker));
+            *seq += 1;
+            stats.to_browser += 1;
+        };
         match transcode {
             Some(b) if b.tele.as_ref().is_some_and(|t| t.pt == rtp.payload_type()) => {
                 let Some(event) = rescale_event(rtp.payload(), true) else {
                     return;
                 };
-                stream.write_rtp(
-                    RtpWrite::new(
-                        Pt::from(TELE_48K_PT),
-                        SeqNo::from(*seq),
-                        rtp.timestamp().wrapping_mul(6),
-                        now,
-                        event,
-                    )
-                    .marker(rtp.marker()),
-                );
-                *seq += 1;
-                stats.to_browser += 1;
+                write(TELE_48K_PT, rtp.timestamp().wrapping_mul(6), event);
             }
-            Some(b) => {
-                if rtp.payload_type() != b.g711.pt {
-                    return;
-                }
+            Some(b) if rtp.payload_type() == b.g711.pt => {
                 b.transcoder
                     .to_opus(rtp.timestamp(), rtp.payload(), |ts, opus| {
-                        stream.write_rtp(
-                            RtpWrite::new(
-                                Pt::from(OPUS_PT),
-                                SeqNo::from(*seq),
-                                ts,
-                                now,
-                                opus.to_vec(),
-                            )
-                            .marker(rtp.marker()),
-                        );
-                        *seq += 1;
-                        stats.to_browser += 1;
+                        write(OPUS_PT, ts, opus.to_vec())
                     });
-                // Part of a 20 ms frame: nothing to send yet.
-                if *seq == before {
-                    return;
-                }
             }
+            Some(_) => return,
             // A type the browser did not take (comfort noise, the other law)
             // would only be dropped by str0m, after costing a sequence number.
             None if !peer_accepts(accepted, rtp.payload_type()) => return,
-            None => {
-                stream.write_rtp(
-                    RtpWrite::new(
-                        Pt::from(rtp.payload_type()),
-                        SeqNo::from(*seq),
-                        rtp.timestamp(),
-                        now,
-                        rtp.payload().to_vec(),
-                    )
-                    .marker(rtp.marker()),
-                );
-                *seq += 1;
-                stats.to_browser += 1;
-            }
+            None => write(rtp.payload_type(), rtp.timestamp(), rtp.payload().to_vec()),
+        }
+        // Part of a 20 ms frame: nothing to send yet.
+        if *seq == before {
+            return;
         }
         self.send_written(id, now);
     }

@@ -17,8 +17,9 @@ use careline_shared::sdp::Sdp;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::SessionId;
+use super::handoff::{Handed, Handoff, Mailbox};
 use super::webrtc::{Gateway, GatewayError, GatewayEvent, PeerId, PeerStats, Via};
+use super::{MediaEngine, SessionId};
 
 const PUBLIC: Token = Token(0);
 const WAKE: Token = Token(1);
@@ -28,6 +29,9 @@ struct State {
     gateway: Gateway,
     public: UdpSocket,
     inner: UdpSocket,
+    /// The media engine's sessions, once attached: their packets go in
+    /// memory rather than over the inner socket.
+    handoff: Option<Arc<Handoff>>,
 }
 
 impl State {
@@ -36,7 +40,15 @@ impl State {
         while let Some(d) = self.gateway.poll_datagram() {
             let socket = match d.via {
                 Via::Public => &self.public,
-                Via::Inner(_) => &self.inner,
+                Via::Inner(_) => {
+                    if let Some(h) = &self.handoff
+                        && let Some(leg) = h.leg_at(d.to)
+                    {
+                        h.count(leg.post(d.to.port(), d.data));
+                        continue;
+                    }
+                    &self.inner
+                }
             };
             if let Err(e) = socket.send_to(&d.data, d.to)
                 && e.kind() != io::ErrorKind::WouldBlock
@@ -59,6 +71,8 @@ impl State {
 pub struct WebRtcGateway {
     state: Arc<Mutex<State>>,
     waker: Arc<Waker>,
+    /// Packets the media sessions hand over in memory.
+    mailbox: Arc<Mailbox>,
     /// The inner socket's address: what the media sessions talk to.
     inner_addr: SocketAddr,
     public_addr: SocketAddr,
@@ -118,24 +132,40 @@ impl WebRtcGateway {
             gateway,
             public,
             inner,
+            handoff: None,
         }));
+        let mailbox = Arc::new(Mailbox::new(Some(Arc::clone(&waker))));
         let stopping = Arc::new(AtomicBool::new(false));
         let thread = std::thread::Builder::new()
             .name("careline-webrtc".into())
             .spawn({
                 let state = Arc::clone(&state);
                 let stopping = Arc::clone(&stopping);
-                move || run(poll, state, stopping)
+                let mailbox = Arc::clone(&mailbox);
+                move || run(poll, state, &mailbox, stopping)
             })?;
         tracing::info!(listen = %local, candidate = %candidate, "webrtc gateway listening");
         Ok(WebRtcGateway {
             state,
             waker,
+            mailbox,
             inner_addr,
             public_addr: candidate,
             stopping,
             thread: Some(thread),
         })
+    }
+
+    /// Exchanges plain RTP with `engine`'s sessions in memory from now on
+    /// (see `media::handoff`); false when the engine has a gateway already.
+    /// Packets for anything else still go over the inner socket.
+    pub fn attach(&self, engine: &MediaEngine) -> bool {
+        let handoff = engine.handoff();
+        if !handoff.attach_gateway(self.inner_addr, Arc::clone(&self.mailbox)) {
+            return false;
+        }
+        lock(&self.state).handoff = Some(Arc::clone(handoff));
+        true
     }
 
     /// Where browsers send media (the candidate in every offer).
@@ -270,9 +300,27 @@ fn read_batch(state: &Mutex<State>, token: Token, buf: &mut [u8]) -> bool {
     true
 }
 
-fn run(mut poll: Poll, state: Arc<Mutex<State>>, stopping: Arc<AtomicBool>) {
+/// Hands the gateway every packet the media sessions left in `mailbox`.
+fn take_handed(state: &Mutex<State>, mailbox: &Mailbox, handed: &mut Vec<Handed>) {
+    mailbox.take(handed);
+    if handed.is_empty() {
+        return;
+    }
+    // A batch at a time under the lock, as from the sockets.
+    for batch in handed.chunks(BATCH) {
+        let mut state = lock(state);
+        for h in batch {
+            state.gateway.handle_handed(Instant::now(), h.port, &h.data);
+            state.flush();
+        }
+    }
+    handed.clear();
+}
+
+fn run(mut poll: Poll, state: Arc<Mutex<State>>, mailbox: &Mailbox, stopping: Arc<AtomicBool>) {
     let mut events = Events::with_capacity(256);
     let mut buf = vec![0u8; 2048];
+    let mut handed = Vec::new();
     // Sockets left with datagrams after a full batch (the poll is
     // edge-triggered: it will not say so again).
     let mut pending: Vec<Token> = Vec::new();
@@ -308,6 +356,7 @@ fn run(mut poll: Poll, state: Arc<Mutex<State>>, stopping: Arc<AtomicBool>) {
                 pending.push(token);
             }
         }
+        take_handed(&state, mailbox, &mut handed);
         let mut state = lock(&state);
         let now = Instant::now();
         if state.gateway.poll_timeout().is_some_and(|t| t <= now) {

@@ -253,12 +253,21 @@ fn rtp_is_carried_both_ways_between_the_plain_side_and_the_browser() {
 
     // The caller's audio, from the media session's leg B, reaches the
     // browser decrypted, payload and payload type unchanged.
-    for seq in 0..20 {
+    for seq in 0..15 {
         gw.handle_inner(now, addr(SESSION_B), &plain_rtp(seq, 0x55));
     }
-    // From anyone else it is dropped: a stranger, or another session's
-    // leg whose peer shares the inner socket.
+    // Handed over in memory (media::handoff), known by the leg's port.
+    let port_b = addr(SESSION_B).port();
+    for seq in 15..20 {
+        gw.handle_handed(now, port_b, &plain_rtp(seq, 0x55));
+    }
+    // From anyone else it is dropped: a stranger, the leg's port at another
+    // address, a port no peer talks to, or another session's leg whose
+    // peer shares the inner socket.
     gw.handle_inner(now, addr("127.0.0.1:9"), &plain_rtp(99, 0x11));
+    let elsewhere = SocketAddr::new("127.0.0.2".parse().unwrap(), port_b);
+    gw.handle_inner(now, elsewhere, &plain_rtp(97, 0x11));
+    gw.handle_handed(now, port_b + 2, &plain_rtp(96, 0x11));
     let other = String::from_utf8(plain_offer().to_bytes())
         .unwrap()
         .replace("20002", "20006");

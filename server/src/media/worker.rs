@@ -5,7 +5,9 @@
 //! tick while anything plays, the silence check while anything relays. Then
 //! it applies commands first (so a packet sent after `set_mode` returned is
 //! handled in the new mode), drains every readable socket, and sends due
-//! frames. One 64 KiB buffer serves every packet.
+//! frames. One 64 KiB buffer serves every packet. Packets the WebRTC
+//! gateway hands over in memory (`media::handoff`) wait in the worker's
+//! mailbox and are taken on every turn, as if read from the leg's socket.
 
 use std::collections::HashMap;
 use std::io;
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant};
 use careline_shared::sdp::Codec;
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use super::handoff::{Handed, Handoff, Mailbox};
 use super::ports::LegSocket;
 use super::session::{Session, Transmit};
 use super::stats::SharedStats;
@@ -67,6 +70,8 @@ pub(crate) struct Shared {
     pub(crate) rtp_timeout: Duration,
     pub(crate) prompts: Prompts,
     pub(crate) on_event: Box<dyn Fn(MediaEvent) + Send + Sync>,
+    /// Where sessions and the WebRTC gateway hand packets over.
+    pub(crate) handoff: Arc<Handoff>,
 }
 
 /// The engine's side of a worker.
@@ -91,6 +96,9 @@ impl WorkerHandle {
             poll,
             rx,
             woken: Arc::clone(&woken),
+            mailbox: Arc::new(Mailbox::new(Some(Arc::clone(&waker)))),
+            handed: Vec::new(),
+            by_port: HashMap::new(),
             shared,
             slots: Vec::new(),
             free_slots: Vec::new(),
@@ -135,6 +143,11 @@ struct Worker {
     poll: Poll,
     rx: Receiver<Command>,
     woken: Arc<AtomicBool>,
+    /// Packets the WebRTC gateway handed over for this worker's legs.
+    mailbox: Arc<Mailbox>,
+    handed: Vec<Handed>,
+    /// Each leg's slot and side by its port (for handed packets).
+    by_port: HashMap<u16, (usize, Leg)>,
     shared: Arc<Shared>,
     /// Sessions by slot; a slot's tokens are 2 × slot (leg A) and 2 × slot + 1.
     slots: Vec<Option<Session>>,
@@ -167,6 +180,7 @@ impl Worker {
                 return;
             }
             let now = Instant::now();
+            self.take_handed(now);
             for event in events.iter() {
                 if event.token() != WAKE {
                     self.readable(event.token(), now);
@@ -249,6 +263,13 @@ impl Worker {
                 return;
             }
         }
+        for leg in [Leg::A, Leg::B] {
+            let socket = &session.leg(leg).socket;
+            if let Ok(local) = socket.socket.local_addr() {
+                self.shared.handoff.add_leg(local, &self.mailbox);
+                self.by_port.insert(local.port(), (slot, leg));
+            }
+        }
         tracing::debug!(session = %id, port_a = session.legs[0].socket.port(), port_b = session.legs[1].socket.port(), "media session created");
         self.slots[slot] = Some(session);
         self.by_id.insert(id, slot);
@@ -261,6 +282,10 @@ impl Worker {
         if let Some(mut session) = self.slots[slot].take() {
             for leg in &mut session.legs {
                 let _ = self.poll.registry().deregister(&mut leg.socket.socket);
+                let port = leg.socket.port();
+                if self.by_port.remove(&port).is_some() {
+                    self.shared.handoff.remove_leg(port);
+                }
             }
             tracing::debug!(session = %id, "media session destroyed");
         }
@@ -309,9 +334,39 @@ impl Worker {
         if let Some(t) =
             session.on_packet(leg, src, packet, now, shared.latching, &*shared.on_event)
         {
-            send(session, &self.buf, t);
+            send(session, &self.buf, t, &shared.handoff);
         }
         true
+    }
+
+    /// Handles the packets the gateway handed over since the last turn, as
+    /// if each had come from the gateway's inner address to its leg.
+    fn take_handed(&mut self, now: Instant) {
+        self.mailbox.take(&mut self.handed);
+        let shared = &*self.shared;
+        let Some(gateway) = shared.handoff.gateway_addr() else {
+            self.handed.clear();
+            return;
+        };
+        for mut h in self.handed.drain(..) {
+            let Some(&(slot, leg)) = self.by_port.get(&h.port) else {
+                continue;
+            };
+            let Some(Some(session)) = self.slots.get_mut(slot) else {
+                continue;
+            };
+            let packet = &mut h.data[..];
+            if let Some(t) = session.on_packet(
+                leg,
+                gateway,
+                packet,
+                now,
+                shared.latching,
+                &*shared.on_event,
+            ) {
+                send(session, &h.data, t, &shared.handoff);
+            }
+        }
     }
 
     /// Sends the frames that are due to every session that plays.
@@ -324,7 +379,7 @@ impl Worker {
         while at <= now && frames < MAX_CATCH_UP {
             for session in self.slots.iter_mut().flatten() {
                 if let Some(t) = session.next_frame(&mut self.buf, at, latching) {
-                    send(session, &self.buf, t);
+                    send(session, &self.buf, t, &self.shared.handoff);
                 }
             }
             at += PTIME;
@@ -358,11 +413,20 @@ impl Worker {
     }
 }
 
-/// Sends a prepared packet and counts it; a full socket buffer drops it, as
-/// the network would.
-fn send(session: &Session, buf: &[u8], t: Transmit) {
-    let socket = &session.legs[t.via.index()].socket.socket;
-    if socket.send_to(&buf[..t.len], t.to).is_ok() {
+/// Sends a prepared packet and counts it; a full socket buffer (or the
+/// gateway's full mailbox) drops it, as the network would. A packet for
+/// the attached WebRTC gateway is handed over in memory.
+fn send(session: &Session, buf: &[u8], t: Transmit, handoff: &Handoff) {
+    let leg = &session.legs[t.via.index()].socket;
+    let sent = match handoff.gateway_at(t.to) {
+        Some(gateway) => {
+            let posted = gateway.post(leg.port(), buf[..t.len].to_vec());
+            handoff.count(posted);
+            posted
+        }
+        None => leg.socket.send_to(&buf[..t.len], t.to).is_ok(),
+    };
+    if sent {
         session.stats.sent(t.via, t.len);
     }
 }

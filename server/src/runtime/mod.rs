@@ -516,6 +516,8 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
                 .with_context(|| {
                     format!("binding the webrtc gateway on udp {bind} ([media] webrtc_port)")
                 })?;
+            // Plain RTP between the gateway and the sessions in memory.
+            gw.attach(&engine);
             Some(Arc::new(gw))
         }
         None => None,

@@ -1,0 +1,251 @@
+//! Plain RTP between the WebRTC gateway and the media sessions, handed over
+//! in memory rather than over loopback UDP.
+//!
+//! A browser's call has two hops inside the server: the gateway (SRTP,
+//! Opus) and the media session (the relay to the SIP leg, ringback, hold
+//! music, DTMF, silence checks). Over loopback each packet between them
+//! costs a send, the kernel's whole delivery path and a receive, paid by
+//! both threads. Once a gateway is attached to the engine
+//! ([`WebRtcGateway::attach`]), a session's packet for the gateway's inner
+//! address goes into the gateway's [`Mailbox`] instead, and a gateway's
+//! packet for a session leg's port into the mailbox of the worker that owns
+//! that leg. Nothing else changes: each side sees the packet as if it came
+//! over the socket (the session from the gateway's inner address, the
+//! gateway from the leg's port), and a destination the registry does not
+//! know still goes over UDP.
+//!
+//! A mailbox holds at most [`MAILBOX_LIMIT`] packets; more are dropped, as
+//! a full socket buffer would drop them. Posting wakes the owner's poll
+//! only when the mailbox was empty: the owner takes everything at once, so
+//! one wake-up covers whatever was posted before it looked.
+//!
+//! [`WebRtcGateway::attach`]: super::WebRtcGateway::attach
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+
+use mio::Waker;
+
+/// Packets a mailbox holds before it drops: 2.5 s of 20 ms packets for 32
+/// calls, far more than a thread that is keeping up ever leaves.
+pub(crate) const MAILBOX_LIMIT: usize = 4096;
+
+/// A packet handed over: the session leg's port it comes from or goes to,
+/// and its bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Handed {
+    pub(crate) port: u16,
+    pub(crate) data: Vec<u8>,
+}
+
+/// Packets for one thread, and how to wake it.
+pub(crate) struct Mailbox {
+    queue: Mutex<Vec<Handed>>,
+    waker: Option<Arc<Waker>>,
+}
+
+impl std::fmt::Debug for Mailbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailbox").finish_non_exhaustive()
+    }
+}
+
+impl Mailbox {
+    /// A mailbox whose owner waits on `waker`'s poll (`None`: the owner
+    /// looks without being told, as a test does).
+    pub(crate) fn new(waker: Option<Arc<Waker>>) -> Mailbox {
+        Mailbox {
+            queue: Mutex::new(Vec::new()),
+            waker,
+        }
+    }
+
+    /// Leaves a packet; false when the mailbox is full and it was dropped.
+    pub(crate) fn post(&self, port: u16, data: Vec<u8>) -> bool {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        if queue.len() >= MAILBOX_LIMIT {
+            return false;
+        }
+        let was_empty = queue.is_empty();
+        queue.push(Handed { port, data });
+        drop(queue);
+        if was_empty && let Some(w) = &self.waker {
+            // A failed wake leaves the packet for the owner's next turn.
+            let _ = w.wake();
+        }
+        true
+    }
+
+    /// Moves every packet waiting, oldest first, into `into` (which should
+    /// be empty: its allocation is swapped in for the next packets).
+    pub(crate) fn take(&self, into: &mut Vec<Handed>) {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        std::mem::swap(&mut *queue, into);
+    }
+}
+
+/// Where the engine's session legs and the gateway find each other.
+#[derive(Debug, Default)]
+pub(crate) struct Handoff {
+    /// The gateway's inner address (what sessions send it to) and mailbox.
+    gateway: OnceLock<(SocketAddr, Arc<Mailbox>)>,
+    /// Each live session leg by its port: the address it is bound to and
+    /// its worker's mailbox.
+    legs: RwLock<super::Map<u16, (IpAddr, Arc<Mailbox>)>>,
+    /// Packets handed over, both ways.
+    carried: AtomicU64,
+    /// Packets dropped at a full mailbox.
+    dropped: AtomicU64,
+}
+
+impl Handoff {
+    /// Hands the gateway at `inner` its packets through `mailbox` from now
+    /// on; false when a gateway is attached already.
+    pub(crate) fn attach_gateway(&self, inner: SocketAddr, mailbox: Arc<Mailbox>) -> bool {
+        self.gateway.set((inner, mailbox)).is_ok()
+    }
+
+    /// The gateway's mailbox when `to` is its inner address.
+    pub(crate) fn gateway_at(&self, to: SocketAddr) -> Option<&Mailbox> {
+        self.gateway
+            .get()
+            .filter(|(inner, _)| *inner == to)
+            .map(|(_, m)| &**m)
+    }
+
+    /// The gateway's inner address, once attached.
+    pub(crate) fn gateway_addr(&self) -> Option<SocketAddr> {
+        self.gateway.get().map(|(inner, _)| *inner)
+    }
+
+    /// A session leg bound at `local` is served through `mailbox`.
+    pub(crate) fn add_leg(&self, local: SocketAddr, mailbox: &Arc<Mailbox>) {
+        self.write_legs()
+            .insert(local.port(), (local.ip(), Arc::clone(mailbox)));
+    }
+
+    /// The leg on `port` is gone.
+    pub(crate) fn remove_leg(&self, port: u16) {
+        self.write_legs().remove(&port);
+    }
+
+    /// The mailbox of the session leg at `to`, if one lives there (a leg
+    /// bound to every address takes any of them).
+    pub(crate) fn leg_at(&self, to: SocketAddr) -> Option<Arc<Mailbox>> {
+        let legs = self.legs.read().unwrap_or_else(PoisonError::into_inner);
+        legs.get(&to.port())
+            .filter(|(ip, _)| *ip == to.ip() || ip.is_unspecified())
+            .map(|(_, m)| Arc::clone(m))
+    }
+
+    /// Counts a packet handed over (`true`) or dropped at a full mailbox.
+    pub(crate) fn count(&self, posted: bool) {
+        let counter = if posted { &self.carried } else { &self.dropped };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Packets handed over so far, and packets dropped at a full mailbox.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (
+            self.carried.load(Ordering::Relaxed),
+            self.dropped.load(Ordering::Relaxed),
+        )
+    }
+
+    fn write_legs(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, super::Map<u16, (IpAddr, Arc<Mailbox>)>> {
+        self.legs.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_mailbox_gives_packets_back_in_order_and_drops_when_full() {
+        let m = Mailbox::new(None);
+        assert!(m.post(4000, vec![1]));
+        assert!(m.post(4002, vec![2]));
+        let mut got = Vec::new();
+        m.take(&mut got);
+        assert_eq!(
+            got,
+            [
+                Handed {
+                    port: 4000,
+                    data: vec![1]
+                },
+                Handed {
+                    port: 4002,
+                    data: vec![2]
+                }
+            ]
+        );
+        let mut again = Vec::new();
+        m.take(&mut again);
+        assert!(again.is_empty());
+        for i in 0..MAILBOX_LIMIT {
+            assert!(m.post(4000, vec![i as u8]), "packet {i} fits");
+        }
+        assert!(!m.post(4000, vec![0]), "the one past the limit is dropped");
+        m.take(&mut again);
+        assert_eq!(again.len(), MAILBOX_LIMIT);
+        assert!(m.post(4000, vec![0]), "room again once taken");
+    }
+
+    #[test]
+    fn a_mailbox_wakes_its_owner_once_per_take() {
+        let mut poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), mio::Token(7)).unwrap());
+        let m = Mailbox::new(Some(waker));
+        let mut events = mio::Events::with_capacity(4);
+        let mut woken = |poll: &mut mio::Poll| {
+            poll.poll(&mut events, Some(std::time::Duration::ZERO))
+                .unwrap();
+            events.iter().count()
+        };
+        assert_eq!(woken(&mut poll), 0, "nothing posted yet");
+        m.post(4000, vec![1]);
+        m.post(4000, vec![2]);
+        assert_eq!(woken(&mut poll), 1, "the first post wakes");
+        m.post(4000, vec![3]);
+        assert_eq!(woken(&mut poll), 0, "not taken yet: no second wake-up");
+        m.take(&mut Vec::new());
+        m.post(4000, vec![4]);
+        assert_eq!(woken(&mut poll), 1, "after a take, the next post wakes");
+    }
+
+    #[test]
+    fn legs_and_the_gateway_are_found_by_address() {
+        let h = Handoff::default();
+        let mailbox = Arc::new(Mailbox::new(None));
+        h.add_leg(addr("127.0.0.1:4000"), &mailbox);
+        h.add_leg(addr("0.0.0.0:4002"), &mailbox);
+        assert!(h.leg_at(addr("127.0.0.1:4000")).is_some());
+        assert!(
+            h.leg_at(addr("127.0.0.2:4000")).is_none(),
+            "same port, other address"
+        );
+        assert!(h.leg_at(addr("127.0.0.1:4004")).is_none());
+        assert!(
+            h.leg_at(addr("192.0.2.7:4002")).is_some(),
+            "a wildcard leg takes any address"
+        );
+        h.remove_leg(4000);
+        assert!(h.leg_at(addr("127.0.0.1:4000")).is_none());
+
+        assert!(h.gateway_at(addr("127.0.0.1:9000")).is_none());
+        assert!(h.attach_gateway(addr("127.0.0.1:9000"), Arc::clone(&mailbox)));
+        assert!(!h.attach_gateway(addr("127.0.0.1:9002"), mailbox));
+        assert!(h.gateway_at(addr("127.0.0.1:9000")).is_some());
+        assert!(h.gateway_at(addr("127.0.0.1:9002")).is_none());
+        assert_eq!(h.gateway_addr(), Some(addr("127.0.0.1:9000")));
+    }
+}
