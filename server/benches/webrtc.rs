@@ -6,14 +6,20 @@
 //!    browser, `SESSIONS` in all, `BATCH` at a time; the gateway runs in a
 //!    child process of its own, whose resident memory is read before, at
 //!    the peak, and after they are all closed.
-//! 2. **Transcoded calls**: `CALLS` concurrent calls with the gateway
-//!    bridging Opus (the browser side) and PCMU (the plain side), 20 ms
-//!    packets both ways for `SECONDS`; the CPU time of the gateway's own
-//!    thread (from /proc), per call, and what arrived each way.
+//! 2. **Transcoded calls**: `CALLS` concurrent calls, each the whole path a
+//!    browser agent's call takes through the server: a SIP phone's PCMU to
+//!    a media session (the real engine, relaying), from there to the
+//!    gateway, which bridges it to Opus for the browser, and back; 20 ms
+//!    packets both ways for `SECONDS`. The CPU time (from /proc) of the
+//!    gateway's thread and of the media engine's worker thread, per call,
+//!    and what arrived each way.
 //!
 //! For the calls, the load generators (the browsers' str0m peers with their
-//! SRTP, and the plain RTP senders) run in this process on other threads;
-//! only the gateway thread's CPU is counted for it.
+//! SRTP, and the SIP phones' RTP senders) run in this process on other
+//! threads; only the server's two threads are counted. The session and the
+//! gateway hand packets over in memory, as in the server
+//! (`media::handoff`); with `BENCH_HANDOFF=0` they talk over loopback UDP
+//! instead, for comparison.
 //!
 //!   cargo bench -p careline-server --bench webrtc -- SESSIONS BATCH CALLS SECONDS
 //!
@@ -25,9 +31,8 @@ use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use careline_server::media::SessionId;
-use careline_server::media::WebRtcGateway;
 use careline_server::media::transcode::carries_fec;
+use careline_server::media::{Leg, MediaConfig, MediaEngine, Mode, SessionId, WebRtcGateway};
 use careline_shared::sdp::Sdp;
 use str0m::change::SdpOffer;
 use str0m::media::{Mid, Pt};
@@ -161,10 +166,11 @@ impl Browser {
     }
 }
 
-/// The plain side of a call: the media session's leg, as a UDP socket.
+/// The plain side of a call: a SIP phone's socket, talking to its media
+/// session's leg A.
 struct Plain {
     socket: UdpSocket,
-    inner: SocketAddr,
+    leg_a: SocketAddr,
     seq: u16,
     received: u64,
 }
@@ -182,20 +188,31 @@ struct Call {
     plain: Plain,
 }
 
-/// Opens a call: offer, answer, both ends' sockets.
-fn open(gw: &WebRtcGateway, id: u64) -> Call {
+/// Opens a call as the call core does: a media session, the browser's
+/// peer for its leg B (offer, answer), the phone on leg A, relaying.
+fn open(gw: &WebRtcGateway, engine: &MediaEngine, id: u64) -> Call {
     let plain = UdpSocket::bind((LOCAL, 0)).unwrap();
     plain.set_nonblocking(true).unwrap();
-    let port = plain.local_addr().unwrap().port();
-    let (peer, offer) = gw.offer(SessionId(id), &plain_offer(port)).unwrap();
+    let session = engine.create_session().unwrap();
+    let (peer, offer) = gw
+        .offer(session.id, &plain_offer(session.port(Leg::B)))
+        .unwrap();
     let (browser, answer) = Browser::answer(&offer);
     let plain_answer = gw.answer(peer, answer.as_bytes(), id).unwrap();
+    let codecs = plain_answer.audio().unwrap().codecs();
+    for leg in [Leg::A, Leg::B] {
+        engine.set_codecs(session.id, leg, &codecs).unwrap();
+    }
+    let phone = plain.local_addr().unwrap();
+    engine.set_remote(session.id, Leg::A, phone).unwrap();
     let inner = plain_answer.remote_rtp().unwrap();
+    engine.set_remote(session.id, Leg::B, inner).unwrap();
+    engine.set_mode(session.id, Mode::Relay).unwrap();
     Call {
         browser,
         plain: Plain {
             socket: plain,
-            inner,
+            leg_a: SocketAddr::new(LOCAL.into(), session.port(Leg::A)),
             seq: 0,
             received: 0,
         },
@@ -214,20 +231,25 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// CPU time (user + system, in clock ticks of 10 ms) of the thread named `name`.
-fn thread_ticks(name: &str) -> Option<u64> {
-    for task in std::fs::read_dir("/proc/self/task").ok()? {
-        let dir = task.ok()?.path();
+/// CPU time (user + system, in clock ticks of 10 ms) of this process's
+/// threads whose names start with `prefix`, together.
+fn thread_ticks(prefix: &str) -> u64 {
+    let ticks = |dir: std::path::PathBuf| -> Option<u64> {
         let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
-        if comm.trim() == name {
-            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
-            // Fields after the ")" that ends the name: utime is the 12th, stime the 13th.
-            let rest = &stat[stat.rfind(')')? + 2..];
-            let f: Vec<&str> = rest.split(' ').collect();
-            return Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?);
+        if !comm.starts_with(prefix) {
+            return None;
         }
-    }
-    None
+        let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+        // Fields after the ")" that ends the name: utime is the 12th, stime the 13th.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split(' ').collect();
+        Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    };
+    std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .filter_map(|task| ticks(task.ok()?.path()))
+        .sum()
 }
 
 /// Drives the browsers until every one is connected, or 20 s.
@@ -490,9 +512,21 @@ fn sessions(total: u64, batch: u64) {
 /// `CALLS` transcoded calls for `seconds`; with `loss` (percent), the
 /// browsers lose that share of what the gateway sends them, and report it.
 fn calls(n: u64, seconds: u64, loss: u64) {
+    let config = MediaConfig {
+        bind_ip: LOCAL.into(),
+        // Two sockets a call, on even ports.
+        ports: 40_000..=44_999,
+        workers: 1,
+        ..MediaConfig::default()
+    };
+    let engine = MediaEngine::start(config, |_| {}).unwrap();
     let gw = WebRtcGateway::start((LOCAL, 0).into(), LOCAL.into(), true).unwrap();
+    let in_memory = std::env::var("BENCH_HANDOFF").map_or(true, |v| v != "0");
+    if in_memory {
+        assert!(gw.attach(&engine));
+    }
     let mut buf = vec![0u8; 2048];
-    let mut all: Vec<Call> = (0..n).map(|i| open(&gw, 10_000 + i)).collect();
+    let mut all: Vec<Call> = (0..n).map(|i| open(&gw, &engine, 10_000 + i)).collect();
     let connected = connect_all(&mut all, &mut buf);
     let (mut browsers, mut plains): (Vec<Browser>, Vec<Plain>) =
         all.into_iter().map(|c| (c.browser, c.plain)).unzip();
@@ -548,7 +582,7 @@ fn calls(n: u64, seconds: u64, loss: u64) {
             pkt.extend_from_slice(&(u32::from(p.seq) * 160).to_be_bytes());
             pkt.extend_from_slice(&0xcafe_u32.to_be_bytes());
             pkt.extend_from_slice(&voice[usize::from(p.seq) % voice.len()]);
-            let _ = p.socket.send_to(&pkt, p.inner);
+            let _ = p.socket.send_to(&pkt, p.leg_a);
             p.seq = p.seq.wrapping_add(1);
         }
         *sent += 1;
@@ -580,7 +614,9 @@ fn calls(n: u64, seconds: u64, loss: u64) {
     let f0: u64 = browsers.iter().map(|b| b.fec).sum();
     let p0: u64 = plains.iter().map(|p| p.received).sum();
     let sent0 = sent;
-    let ticks0 = thread_ticks("careline-webrtc").unwrap_or(0);
+    let gw_ticks0 = thread_ticks("careline-webrtc");
+    let media_ticks0 = thread_ticks("careline-media");
+    let handed0 = engine.handed_packets();
     let started = Instant::now();
     let end = started + Duration::from_secs(seconds);
     while Instant::now() < end {
@@ -592,7 +628,9 @@ fn calls(n: u64, seconds: u64, loss: u64) {
         std::thread::sleep(Duration::from_millis(1));
     }
     let wall = started.elapsed().as_secs_f64();
-    let ticks = thread_ticks("careline-webrtc").unwrap_or(0) - ticks0;
+    let gw_ticks = thread_ticks("careline-webrtc") - gw_ticks0;
+    let media_ticks = thread_ticks("careline-media") - media_ticks0;
+    let handed = engine.handed_packets();
     // Let the last packets land before counting.
     let tail = Instant::now() + Duration::from_millis(200);
     while Instant::now() < tail {
@@ -603,19 +641,35 @@ fn calls(n: u64, seconds: u64, loss: u64) {
     let fec = browsers.iter().map(|b| b.fec).sum::<u64>() - f0;
     let to_plain = plains.iter().map(|p| p.received).sum::<u64>() - p0;
     let expected = rounds * n;
-    let cpu = ticks as f64 / 100.0 / wall * 100.0;
-    println!(
-        "transcoded calls: {n} (connected {connected}), {seconds} s, 20 ms packets each way: {} sent each way; {loss} % lost on the way to the browsers",
-        expected
-    );
-    println!(
-        "  gateway thread CPU {cpu:.1} % of a core, {:.3} % per call -> about {:.0} calls per core",
-        cpu / n as f64,
+    let percent = |ticks: u64| ticks as f64 / 100.0 / wall * 100.0;
+    let (gw_cpu, media_cpu) = (percent(gw_ticks), percent(media_ticks));
+    let per_core = |cpu: f64| {
         if cpu > 0.0 {
             100.0 * n as f64 / cpu
         } else {
             f64::INFINITY
         }
+    };
+    println!(
+        "transcoded calls: {n} (connected {connected}), {seconds} s, 20 ms packets each way: {} sent each way; {loss} % lost on the way to the browsers",
+        expected
+    );
+    println!(
+        "  session <-> gateway: {}; packets handed over {}, dropped {}",
+        if in_memory {
+            "in memory"
+        } else {
+            "loopback UDP (BENCH_HANDOFF=0)"
+        },
+        handed.0 - handed0.0,
+        handed.1 - handed0.1
+    );
+    let cpu = gw_cpu + media_cpu;
+    println!(
+        "  CPU: gateway thread {gw_cpu:.1} %, media worker {media_cpu:.1} %, together {cpu:.1} % of a core, {:.3} % per call -> about {:.0} calls per core (gateway thread alone: {:.0})",
+        cpu / n as f64,
+        per_core(cpu),
+        per_core(gw_cpu)
     );
     println!(
         "  arrived: browsers {} ({:.2} % lost), plain side {} ({:.2} % lost)",

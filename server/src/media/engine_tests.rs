@@ -526,6 +526,7 @@ fn packets_to_and_from_an_attached_gateway_go_in_memory() {
             .unwrap();
         assert!(leg_b.post(h.port_b, packet[..n].to_vec()));
     }
+    leg_b.wake();
     let got = phone.receive(2);
     assert!(
         got.iter()

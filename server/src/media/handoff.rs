@@ -15,14 +15,16 @@
 //! know still goes over UDP.
 //!
 //! A mailbox holds at most [`MAILBOX_LIMIT`] packets; more are dropped, as
-//! a full socket buffer would drop them. Posting wakes the owner's poll
-//! only when the mailbox was empty: the owner takes everything at once, so
-//! one wake-up covers whatever was posted before it looked.
+//! a full socket buffer would drop them. The owner takes everything at
+//! once, so only a post into an empty mailbox needs to wake it, and that
+//! wake-up waits until the poster has finished its batch
+//! ([`Mailbox::wake`]: a worker's turn, up to 64 of the gateway's
+//! datagrams): one wake-up for a burst instead of one a packet.
 //!
 //! [`WebRtcGateway::attach`]: super::WebRtcGateway::attach
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use mio::Waker;
@@ -43,6 +45,8 @@ pub(crate) struct Handed {
 pub(crate) struct Mailbox {
     queue: Mutex<Vec<Handed>>,
     waker: Option<Arc<Waker>>,
+    /// A post found the mailbox empty and nobody has woken the owner since.
+    wake_due: AtomicBool,
 }
 
 impl std::fmt::Debug for Mailbox {
@@ -58,23 +62,35 @@ impl Mailbox {
         Mailbox {
             queue: Mutex::new(Vec::new()),
             waker,
+            wake_due: AtomicBool::new(false),
         }
     }
 
     /// Leaves a packet; false when the mailbox is full and it was dropped.
+    /// The poster calls [`Mailbox::wake`] once its batch is done.
     pub(crate) fn post(&self, port: u16, data: Vec<u8>) -> bool {
         let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
         if queue.len() >= MAILBOX_LIMIT {
             return false;
         }
-        let was_empty = queue.is_empty();
+        if queue.is_empty() {
+            self.wake_due.store(true, Ordering::Release);
+        }
         queue.push(Handed { port, data });
-        drop(queue);
-        if was_empty && let Some(w) = &self.waker {
-            // A failed wake leaves the packet for the owner's next turn.
+        true
+    }
+
+    /// Wakes the owner if a post since the last wake-up found the mailbox
+    /// empty. A packet posted into a mailbox that was not empty is covered
+    /// by the wake-up the first one's poster owes, or already gave (the
+    /// owner had not taken yet, so its next take includes it).
+    pub(crate) fn wake(&self) {
+        if self.wake_due.swap(false, Ordering::AcqRel)
+            && let Some(w) = &self.waker
+        {
+            // A failed wake leaves the packets for the owner's next turn.
             let _ = w.wake();
         }
-        true
     }
 
     /// Moves every packet waiting, oldest first, into `into` (which should
@@ -112,6 +128,13 @@ impl Handoff {
             .get()
             .filter(|(inner, _)| *inner == to)
             .map(|(_, m)| &**m)
+    }
+
+    /// Wakes the gateway if a post owes it a wake-up.
+    pub(crate) fn wake_gateway(&self) {
+        if let Some((_, m)) = self.gateway.get() {
+            m.wake();
+        }
     }
 
     /// The gateway's inner address, once attached.
@@ -201,7 +224,7 @@ mod tests {
     }
 
     #[test]
-    fn a_mailbox_wakes_its_owner_once_per_take() {
+    fn a_mailbox_wakes_its_owner_once_a_batch_and_once_per_take() {
         let mut poll = mio::Poll::new().unwrap();
         let waker = Arc::new(Waker::new(poll.registry(), mio::Token(7)).unwrap());
         let m = Mailbox::new(Some(waker));
@@ -212,14 +235,25 @@ mod tests {
             events.iter().count()
         };
         assert_eq!(woken(&mut poll), 0, "nothing posted yet");
+        m.wake();
+        assert_eq!(woken(&mut poll), 0, "nothing owed");
         m.post(4000, vec![1]);
         m.post(4000, vec![2]);
-        assert_eq!(woken(&mut poll), 1, "the first post wakes");
+        assert_eq!(woken(&mut poll), 0, "the batch is not done");
+        m.wake();
+        assert_eq!(woken(&mut poll), 1, "one wake-up for the batch");
         m.post(4000, vec![3]);
+        m.wake();
         assert_eq!(woken(&mut poll), 0, "not taken yet: no second wake-up");
         m.take(&mut Vec::new());
         m.post(4000, vec![4]);
-        assert_eq!(woken(&mut poll), 1, "after a take, the next post wakes");
+        m.wake();
+        m.wake();
+        assert_eq!(
+            woken(&mut poll),
+            1,
+            "after a take, the next batch wakes, once"
+        );
     }
 
     #[test]

@@ -32,6 +32,8 @@ struct State {
     /// The media engine's sessions, once attached: their packets go in
     /// memory rather than over the inner socket.
     handoff: Option<Arc<Handoff>>,
+    /// Workers' mailboxes posted to since they were last woken.
+    to_wake: Vec<Arc<Mailbox>>,
 }
 
 impl State {
@@ -45,6 +47,9 @@ impl State {
                         && let Some(leg) = h.leg_at(d.to)
                     {
                         h.count(leg.post(d.to.port(), d.data));
+                        if !self.to_wake.iter().any(|m| Arc::ptr_eq(m, &leg)) {
+                            self.to_wake.push(leg);
+                        }
                         continue;
                     }
                     &self.inner
@@ -63,6 +68,15 @@ impl State {
                     tracing::info!(peer = id.0, "webrtc peer disconnected")
                 }
             }
+        }
+    }
+
+    /// Sends what the gateway queued and wakes the workers it handed
+    /// packets to: at the end of each batch, before the lock is let go.
+    fn finish(&mut self) {
+        self.flush();
+        for m in self.to_wake.drain(..) {
+            m.wake();
         }
     }
 }
@@ -133,6 +147,7 @@ impl WebRtcGateway {
             public,
             inner,
             handoff: None,
+            to_wake: Vec::new(),
         }));
         let mailbox = Arc::new(Mailbox::new(Some(Arc::clone(&waker))));
         let stopping = Arc::new(AtomicBool::new(false));
@@ -210,7 +225,7 @@ impl WebRtcGateway {
     ) -> Result<(PeerId, T), GatewayError> {
         let mut state = lock(&self.state);
         let (id, made) = make(&mut state.gateway, self.inner_addr)?;
-        state.flush();
+        state.finish();
         drop(state);
         let _ = self.waker.wake();
         Ok((id, made))
@@ -227,7 +242,7 @@ impl WebRtcGateway {
         let plain = state
             .gateway
             .answer(Instant::now(), peer, answer, session_id)?;
-        state.flush();
+        state.finish();
         drop(state);
         let _ = self.waker.wake();
         Ok(plain)
@@ -273,6 +288,12 @@ const BATCH: usize = 64;
 /// gateway; true when it may hold more (read again before waiting).
 fn read_batch(state: &Mutex<State>, token: Token, buf: &mut [u8]) -> bool {
     let mut state = lock(state);
+    let more = read_into(&mut state, token, buf);
+    state.finish();
+    more
+}
+
+fn read_into(state: &mut State, token: Token, buf: &mut [u8]) -> bool {
     for _ in 0..BATCH {
         let got = match token {
             PUBLIC => state.public.recv_from(buf),
@@ -313,6 +334,7 @@ fn take_handed(state: &Mutex<State>, mailbox: &Mailbox, handed: &mut Vec<Handed>
             state.gateway.handle_handed(Instant::now(), h.port, &h.data);
             state.flush();
         }
+        state.finish();
     }
     handed.clear();
 }
@@ -361,7 +383,7 @@ fn run(mut poll: Poll, state: Arc<Mutex<State>>, mailbox: &Mailbox, stopping: Ar
         let now = Instant::now();
         if state.gateway.poll_timeout().is_some_and(|t| t <= now) {
             state.gateway.handle_timeout(now);
-            state.flush();
+            state.finish();
         }
     }
 }

@@ -192,6 +192,8 @@ impl Worker {
             let now = Instant::now();
             self.tick(now);
             self.check(now);
+            // One wake-up for whatever this turn handed the gateway.
+            self.shared.handoff.wake_gateway();
         }
     }
 
