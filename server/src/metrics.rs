@@ -1,6 +1,7 @@
 //! Counters the runtime updates and `/metrics` prints (Prometheus text format).
 
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Process-wide counters and gauges.
@@ -40,6 +41,31 @@ pub struct Metrics {
     pub queue_wait_ms_sum: AtomicU64,
     /// Events committed to the audit trail by the event writer.
     pub events_written: AtomicU64,
+    /// RTP packets handed between the media sessions and the WebRTC
+    /// gateway in memory, and those dropped on the way: read from the
+    /// media engine when rendered.
+    pub media_handoff: Probe,
+}
+
+/// A pair of counts kept elsewhere, read when `/metrics` is rendered.
+#[derive(Default)]
+pub struct Probe(OnceLock<Box<dyn Fn() -> (u64, u64) + Send + Sync>>);
+
+impl Probe {
+    /// Reads the counts with `read` from now on (the first call wins).
+    pub fn set(&self, read: impl Fn() -> (u64, u64) + Send + Sync + 'static) {
+        let _ = self.0.set(Box::new(read));
+    }
+
+    fn read(&self) -> Option<(u64, u64)> {
+        self.0.get().map(|read| read())
+    }
+}
+
+impl std::fmt::Debug for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Probe").field(&self.read()).finish()
+    }
 }
 
 impl Metrics {
@@ -155,6 +181,20 @@ impl Metrics {
             "counter",
             get(&self.calls_shed),
         );
+        if let Some((handed, dropped)) = self.media_handoff.read() {
+            counter(
+                "careline_media_handoff_packets_total",
+                "RTP packets handed between the media sessions and the WebRTC gateway in memory.",
+                "counter",
+                handed,
+            );
+            counter(
+                "careline_media_handoff_dropped_total",
+                "RTP packets dropped because the media thread or gateway receiving them had fallen behind.",
+                "counter",
+                dropped,
+            );
+        }
         let _ = write!(
             out,
             "# HELP careline_sip_responses_sent_total SIP responses sent, by class.\n# TYPE careline_sip_responses_sent_total counter\n"
@@ -181,7 +221,14 @@ mod tests {
         m.response_sent(401);
         m.response_sent(200);
         m.response_sent(200);
+        assert!(
+            !m.render().contains("handoff"),
+            "no engine, no handoff counts"
+        );
+        m.media_handoff.set(|| (7, 1));
         let text = m.render();
+        assert!(text.contains("careline_media_handoff_packets_total 7\n"));
+        assert!(text.contains("careline_media_handoff_dropped_total 1\n"));
         assert!(text.contains("careline_sip_responses_sent_total{class=\"2xx\"} 2\n"));
         assert!(text.contains("careline_sip_responses_sent_total{class=\"4xx\"} 1\n"));
         assert!(text.contains("# TYPE careline_registrations_active gauge\n"));

@@ -210,6 +210,15 @@ fn a_browser_on_a_websocket_answers_a_queue_call_with_audio_through_the_webrtc_g
         &[("agent_in", 45), ("agent_out", 20), ("caller_out", 45)],
         &seen,
     );
+    // Between the session and the gateway the packets went in memory.
+    let (status, metrics) = super::support::server::http_get(server.http, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    let handed: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("careline_media_handoff_packets_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no handoff count in\n{metrics}"));
+    assert!(handed >= 65, "{handed} packets handed over");
 }
 
 #[test]

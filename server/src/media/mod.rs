@@ -68,8 +68,10 @@
 //! Only in `Relay` does a leg silent for `rtp_timeout` raise
 //! [`MediaEvent::Inactive`]; DTMF is reported in every mode.
 //!
-//! Not here yet: RTCP on the odd ports, transcoding (Opus ↔ G.711), SRTP and
-//! the WebRTC gateway.
+//! A browser's leg goes through the WebRTC gateway ([`webrtc`]: ICE, SRTP,
+//! Opus ↔ G.711), which stands in for the browser on the session's leg and
+//! passes plain RTP to it in memory (`handoff`); the session treats it as
+//! any peer. Not here yet: RTCP on the odd ports.
 //!
 //! [`Sdp::anchor`]: careline_shared::sdp::Sdp::anchor
 //! [`Sdp::is_hold`]: careline_shared::sdp::Sdp::is_hold

@@ -497,6 +497,11 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
         }
     })
     .map_err(|e| anyhow::anyhow!("starting the media engine: {e}"))?;
+    let engine = Arc::new(engine);
+    metrics.media_handoff.set({
+        let engine = Arc::downgrade(&engine);
+        move || engine.upgrade().map_or((0, 0), |e| e.handed_packets())
+    });
     let advertise = config
         .media
         .public_ip
@@ -524,7 +529,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
     };
     let media: Box<dyn crate::calls::media::MediaControl> =
         Box::new(crate::calls::media::EngineControl {
-            engine: Arc::new(engine),
+            engine,
             advertise,
             webrtc,
             bind: config.media.bind_ip,
