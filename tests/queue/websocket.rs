@@ -147,6 +147,8 @@ fn a_browser_is_bridged_when_media_binds_every_address_and_announces_another() {
     let whole = media_stats(&finished_call(&server, "call-00000001"), false);
     assert!(whole["agent_in"].as_u64().unwrap() >= 45, "{whole}");
     assert!(whole["agent_out"].as_u64().unwrap() >= 20, "{whole}");
+    // The sessions' legs are bound to 0.0.0.0: the handoff finds them too.
+    handed_over_in_memory(&server, &whole);
 }
 
 /// Registers 1001 over the WebSocket, lets a SIPp caller dial the queue,
@@ -210,15 +212,28 @@ fn a_browser_on_a_websocket_answers_a_queue_call_with_audio_through_the_webrtc_g
         &[("agent_in", 45), ("agent_out", 20), ("caller_out", 45)],
         &seen,
     );
-    // Between the session and the gateway the packets went in memory.
+    handed_over_in_memory(&server, &whole);
+}
+
+/// Every packet between the call's media session and the gateway went in
+/// memory, both ways (the server's only call: its `/metrics` count covers
+/// at least the browser leg's packets in and out).
+fn handed_over_in_memory(server: &Server, whole: &serde_json::Value) {
     let (status, metrics) = super::support::server::http_get(server.http, "/metrics").unwrap();
     assert_eq!(status, 200);
-    let handed: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("careline_media_handoff_packets_total "))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no handoff count in\n{metrics}"));
-    assert!(handed >= 65, "{handed} packets handed over");
+    let count = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+    };
+    let leg = whole["agent_in"].as_u64().unwrap() + whole["agent_out"].as_u64().unwrap();
+    let handed = count("careline_media_handoff_packets_total");
+    assert!(
+        handed >= leg,
+        "{handed} handed over, {leg} on the browser's leg: {whole}"
+    );
+    assert_eq!(count("careline_media_handoff_dropped_total"), 0);
 }
 
 #[test]

@@ -486,6 +486,15 @@ impl FakeGateway {
     }
 }
 
+/// An RTP packet as the gateway would hand it over.
+fn handed_rtp(seq: u16, ssrc: u32) -> Vec<u8> {
+    let mut packet = [0u8; 200];
+    let n = RtpHeader::new(0, seq, u32::from(seq) * 160, ssrc)
+        .write(&[0x55; 160], &mut packet)
+        .unwrap();
+    packet[..n].to_vec()
+}
+
 #[test]
 fn packets_to_and_from_an_attached_gateway_go_in_memory() {
     let (engine, _events) = engine(26400, Duration::from_secs(10));
@@ -495,6 +504,24 @@ fn packets_to_and_from_an_attached_gateway_go_in_memory() {
     let h = engine.create_session().unwrap();
     engine.set_remote(h.id, Leg::A, phone.addr()).unwrap();
     engine.set_remote(h.id, Leg::B, gw_addr).unwrap();
+    // The worker registers the legs when it creates the session.
+    let leg_b_at = || {
+        engine
+            .handoff()
+            .leg_at(SocketAddr::new(LOCALHOST, h.port_b))
+    };
+    wait_until("leg B registered", || leg_b_at().is_some());
+    let leg_b = leg_b_at().unwrap();
+
+    // An idle session's worker has no timer to wake it: only the post's
+    // wake-up gets the packets counted.
+    for seq in 0..2 {
+        assert!(leg_b.post(h.port_b, handed_rtp(seq, 0xb)));
+    }
+    leg_b.wake();
+    wait_until("handed packets counted", || {
+        engine.stats(h.id).unwrap().b.in_packets == 2
+    });
     engine.set_mode(h.id, Mode::Relay).unwrap();
 
     // The phone's packets reach the gateway's mailbox, from leg B's port.
@@ -513,18 +540,9 @@ fn packets_to_and_from_an_attached_gateway_go_in_memory() {
         "nothing also went over UDP"
     );
 
-    // What the gateway hands to leg B's port goes out of leg A to the phone,
-    // taken as if it came from the gateway's inner address.
-    let leg_b = engine
-        .handoff()
-        .leg_at(SocketAddr::new(LOCALHOST, h.port_b))
-        .expect("leg B is registered");
-    let mut packet = [0u8; 200];
-    for seq in 0..2u16 {
-        let n = RtpHeader::new(0, seq, u32::from(seq) * 160, 0xb)
-            .write(&[0x55; 160], &mut packet)
-            .unwrap();
-        assert!(leg_b.post(h.port_b, packet[..n].to_vec()));
+    // What the gateway hands to leg B's port goes out of leg A to the phone.
+    for seq in 2..4 {
+        assert!(leg_b.post(h.port_b, handed_rtp(seq, 0xb)));
     }
     leg_b.wake();
     let got = phone.receive(2);
@@ -532,20 +550,20 @@ fn packets_to_and_from_an_attached_gateway_go_in_memory() {
         got.iter()
             .all(|p| RtpPacket::parse(p).unwrap().ssrc() == 0xb)
     );
+    // Those counted as from the gateway's inner address: leg B stays
+    // latched there, and the phone's next packet goes to the gateway.
+    phone.send(0, &[9; 160], h.port_a);
+    let next = gw.receive(1);
+    assert_eq!(next[0].port, h.port_b);
     wait_until("sends counted", || {
         engine.stats(h.id).unwrap().a.out_packets == 2
     });
     let s = engine.stats(h.id).unwrap();
-    assert_eq!((s.a.in_packets, s.b.out_packets), (3, 3));
-    assert_eq!((s.b.in_packets, s.b.rejected), (2, 0));
-    assert_eq!(engine.handed_packets(), (3, 0), "the worker's three");
+    assert_eq!((s.a.in_packets, s.b.out_packets), (4, 4));
+    assert_eq!((s.b.in_packets, s.b.rejected), (4, 0));
+    assert_eq!(engine.handed_packets(), (4, 0), "the worker's four");
 
     // A destroyed session's legs are no longer handed anything.
     assert!(engine.destroy(h.id));
-    wait_until("legs unregistered", || {
-        engine
-            .handoff()
-            .leg_at(SocketAddr::new(LOCALHOST, h.port_b))
-            .is_none()
-    });
+    wait_until("legs unregistered", || leg_b_at().is_none());
 }

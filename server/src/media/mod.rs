@@ -37,9 +37,11 @@
 //! binds sockets in the caller's thread and queues everything else to the
 //! session's worker, waking its poll; nothing the API does waits on a worker.
 //! The worker applies commands before reading sockets, so a packet sent after
-//! `set_mode` returned is handled in the new mode. The packet path allocates
+//! `set_mode` returned is handled in the new mode (packets the WebRTC gateway
+//! hands over in memory too). A packet between two sockets allocates
 //! nothing: one buffer per worker, packets rewritten in place, counters are
-//! relaxed atomics the API reads without asking the worker.
+//! relaxed atomics the API reads without asking the worker. A packet to or
+//! from the gateway is one `Vec`, moved between the threads (`handoff`).
 //!
 //! # Ports
 //!

@@ -265,6 +265,8 @@ impl Gateway {
     /// A new browser peer for `session`'s leg B, offered the plain offer's
     /// codecs; `inner` is the inner socket's address (what the plain side
     /// sees of the browser). The peer's id and the SDP offer for the browser.
+    /// The plain offer's port must be the session leg's own: peers are
+    /// known by it (the engine's ports are unique in the process).
     pub fn offer(
         &mut self,
         now: Instant,
@@ -549,7 +551,7 @@ impl Gateway {
             return;
         };
         if self.peers.get(&id).is_some_and(|p| p.session_rtp == source) {
-            self.to_browser(now, id, data);
+            self.carry_to_browser(now, id, data);
         }
     }
 
@@ -557,13 +559,13 @@ impl Gateway {
     /// `port` (see `media::handoff`): as [`Gateway::handle_inner`].
     pub fn handle_handed(&mut self, now: Instant, port: u16, data: &[u8]) {
         if let Some(&id) = self.by_session.get(&port) {
-            self.to_browser(now, id, data);
+            self.carry_to_browser(now, id, data);
         }
     }
 
     /// Sends a session's plain RTP packet on to peer `id`'s browser,
     /// transcoded when the peer's legs share no codec.
-    fn to_browser(&mut self, now: Instant, id: PeerId, data: &[u8]) {
+    fn carry_to_browser(&mut self, now: Instant, id: PeerId, data: &[u8]) {
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };

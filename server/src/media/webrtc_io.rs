@@ -1,7 +1,9 @@
 //! The WebRTC gateway's driver: one OS thread with a `mio` poll over the
-//! public socket (every browser) and the inner socket (towards every media
-//! session), feeding the sans-IO [`Gateway`] and sending what it
-//! queues. The call core offers, answers and closes peers from its own
+//! public socket (every browser), the mailbox the media sessions hand their
+//! packets to once the gateway is attached to the engine
+//! ([`WebRtcGateway::attach`], `media::handoff`) and the inner socket (the
+//! same over UDP, for sessions the gateway is not attached to), feeding the
+//! sans-IO [`Gateway`] and sending what it queues. The call core offers, answers and closes peers from its own
 //! thread through [`WebRtcGateway`]; those calls lock the gateway briefly,
 //! send what the change produced, and wake the thread so it waits on the
 //! right deadline.
@@ -95,8 +97,9 @@ pub struct WebRtcGateway {
 }
 
 /// Receive buffer asked for on the gateway's two sockets: every browser's
-/// packets arrive on one, every call's plain RTP on the other, so a short
-/// stall of the thread at full load must not drop them. Best effort (the
+/// packets arrive on one, every call's plain RTP (when not handed over in
+/// memory) on the other, so a short stall of the thread at full load must
+/// not drop them. Best effort (the
 /// kernel caps it at `net.core.rmem_max`).
 const SOCKET_BUFFER: usize = 4 << 20;
 
@@ -321,25 +324,32 @@ fn read_into(state: &mut State, token: Token, buf: &mut [u8]) -> bool {
     true
 }
 
-/// Hands the gateway every packet the media sessions left in `mailbox`.
+/// Hands the gateway up to [`BATCH`] of the packets the media sessions
+/// left in `mailbox`; the rest wait in `handed` for the next turn, so the
+/// browsers' socket and the timers get theirs.
 fn take_handed(state: &Mutex<State>, mailbox: &Mailbox, handed: &mut Vec<Handed>) {
     mailbox.take(handed);
     if handed.is_empty() {
         return;
     }
-    // A batch at a time under the lock, as from the sockets.
-    for batch in handed.chunks(BATCH) {
-        let mut state = lock(state);
-        for h in batch {
-            state.gateway.handle_handed(Instant::now(), h.port, &h.data);
-            state.flush();
-        }
-        state.finish();
+    let mut state = lock(state);
+    for h in handed.drain(..handed.len().min(BATCH)) {
+        state.gateway.handle_handed(Instant::now(), h.port, &h.data);
+        state.flush();
     }
-    handed.clear();
+    state.finish();
 }
 
-fn run(mut poll: Poll, state: Arc<Mutex<State>>, mailbox: &Mailbox, stopping: Arc<AtomicBool>) {
+/// The gateway's thread: its loop, then (stopped, or its poll failed) no
+/// more packets for it from the media sessions.
+fn run(poll: Poll, state: Arc<Mutex<State>>, mailbox: &Mailbox, stopping: Arc<AtomicBool>) {
+    serve(poll, &state, mailbox, &stopping);
+    if let Some(h) = &lock(&state).handoff {
+        h.detach_gateway();
+    }
+}
+
+fn serve(mut poll: Poll, state: &Mutex<State>, mailbox: &Mailbox, stopping: &AtomicBool) {
     let mut events = Events::with_capacity(256);
     let mut buf = vec![0u8; 2048];
     let mut handed = Vec::new();
@@ -347,8 +357,8 @@ fn run(mut poll: Poll, state: Arc<Mutex<State>>, mailbox: &Mailbox, stopping: Ar
     // edge-triggered: it will not say so again).
     let mut pending: Vec<Token> = Vec::new();
     loop {
-        let timeout = if pending.is_empty() {
-            lock(&state)
+        let timeout = if pending.is_empty() && handed.is_empty() {
+            lock(state)
                 .gateway
                 .poll_timeout()
                 .map(|t| t.saturating_duration_since(Instant::now()))
@@ -374,12 +384,12 @@ fn run(mut poll: Poll, state: Arc<Mutex<State>>, mailbox: &Mailbox, stopping: Ar
             }
         }
         for token in ready {
-            if read_batch(&state, token, &mut buf) {
+            if read_batch(state, token, &mut buf) {
                 pending.push(token);
             }
         }
-        take_handed(&state, mailbox, &mut handed);
-        let mut state = lock(&state);
+        take_handed(state, mailbox, &mut handed);
+        let mut state = lock(state);
         let now = Instant::now();
         if state.gateway.poll_timeout().is_some_and(|t| t <= now) {
             state.gateway.handle_timeout(now);

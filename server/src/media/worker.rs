@@ -181,6 +181,9 @@ impl Worker {
             }
             let now = Instant::now();
             self.take_handed(now);
+            if self.stopping {
+                return;
+            }
             for event in events.iter() {
                 if event.token() != WAKE {
                     self.readable(event.token(), now);
@@ -343,8 +346,19 @@ impl Worker {
 
     /// Handles the packets the gateway handed over since the last turn, as
     /// if each had come from the gateway's inner address to its leg.
+    /// Commands queued before the take are applied first, as between reads
+    /// of a socket: a packet posted after `set_mode` returned is handled in
+    /// the new mode.
     fn take_handed(&mut self, now: Instant) {
         self.mailbox.take(&mut self.handed);
+        if self.handed.is_empty() {
+            return;
+        }
+        if !self.commands() {
+            self.stopping = true;
+            self.handed.clear();
+            return;
+        }
         let shared = &*self.shared;
         let Some(gateway) = shared.handoff.gateway_addr() else {
             self.handed.clear();
@@ -412,6 +426,17 @@ impl Worker {
     /// a quarter late, and an idle engine does not spin.
     fn check_interval(&self) -> Duration {
         (self.shared.rtp_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
+    }
+}
+
+impl Drop for Worker {
+    /// Takes the legs out of the handoff's registry before their sockets
+    /// close (the sessions are dropped after this), so the gateway stops
+    /// posting to a mailbox nobody takes and their ports can be reused.
+    fn drop(&mut self) {
+        for port in self.by_port.keys() {
+            self.shared.handoff.remove_leg(*port);
+        }
     }
 }
 
