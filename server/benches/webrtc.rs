@@ -11,12 +11,12 @@
 //!    a media session (the real engine, relaying), from there to the
 //!    gateway, which bridges it to Opus for the browser, and back; 20 ms
 //!    packets both ways for `SECONDS`. The CPU time (from /proc) of the
-//!    gateway's thread and of the media engine's worker thread, per call,
+//!    gateway's thread(s) and of the media engine's worker thread, per call,
 //!    and what arrived each way.
 //!
 //! For the calls, the load generators (the browsers' str0m peers with their
 //! SRTP, and the SIP phones' RTP senders) run in this process on other
-//! threads; only the server's two threads are counted. The session and the
+//! threads; only the server's threads are counted (`BENCH_THREADS=N`: a gateway of N threads). The session and the
 //! gateway hand packets over in memory, as in the server
 //! (`media::handoff`); with `BENCH_HANDOFF=0` they talk over loopback UDP
 //! instead, for comparison.
@@ -520,7 +520,13 @@ fn calls(n: u64, seconds: u64, loss: u64) {
         ..MediaConfig::default()
     };
     let engine = MediaEngine::start(config, |_| {}).unwrap();
-    let gw = WebRtcGateway::start((LOCAL, 0).into(), LOCAL.into(), true).unwrap();
+    // BENCH_THREADS: the gateway's threads (`[media] webrtc_threads`).
+    let threads = std::env::var("BENCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1usize)
+        .clamp(1, WebRtcGateway::MAX_THREADS);
+    let gw = WebRtcGateway::start_threads((LOCAL, 0).into(), LOCAL.into(), true, threads).unwrap();
     let in_memory = std::env::var("BENCH_HANDOFF").map_or(true, |v| v != "0");
     if in_memory {
         assert!(gw.attach(&engine));
@@ -655,6 +661,10 @@ fn calls(n: u64, seconds: u64, loss: u64) {
         expected
     );
     println!(
+        "  gateway threads: {threads}, calls on each: {:?}",
+        gw.peers_per_thread()
+    );
+    println!(
         "  session <-> gateway: {}; packets handed over {}, dropped {}",
         if in_memory {
             "in memory"
@@ -666,7 +676,7 @@ fn calls(n: u64, seconds: u64, loss: u64) {
     );
     let cpu = gw_cpu + media_cpu;
     println!(
-        "  CPU: gateway thread {gw_cpu:.1} %, media worker {media_cpu:.1} %, together {cpu:.1} % of a core, {:.3} % per call -> about {:.0} calls per core (gateway thread alone: {:.0})",
+        "  CPU: gateway {gw_cpu:.1} %, media worker {media_cpu:.1} %, together {cpu:.1} % of a core, {:.3} % per call -> about {:.0} calls per core (gateway alone: {:.0})",
         cpu / n as f64,
         per_core(cpu),
         per_core(gw_cpu)

@@ -148,7 +148,7 @@ fn a_browser_is_bridged_when_media_binds_every_address_and_announces_another() {
     assert!(whole["agent_in"].as_u64().unwrap() >= 45, "{whole}");
     assert!(whole["agent_out"].as_u64().unwrap() >= 20, "{whole}");
     // The sessions' legs are bound to 0.0.0.0: the handoff finds them too.
-    handed_over_in_memory(&server, &whole);
+    handed_over_in_memory(&server, browser_leg(&whole));
 }
 
 /// Registers 1001 over the WebSocket, lets a SIPp caller dial the queue,
@@ -212,13 +212,18 @@ fn a_browser_on_a_websocket_answers_a_queue_call_with_audio_through_the_webrtc_g
         &[("agent_in", 45), ("agent_out", 20), ("caller_out", 45)],
         &seen,
     );
-    handed_over_in_memory(&server, &whole);
+    handed_over_in_memory(&server, browser_leg(&whole));
 }
 
-/// Every packet between the call's media session and the gateway went in
-/// memory, both ways (the server's only call: its `/metrics` count covers
-/// at least the browser leg's packets in and out).
-fn handed_over_in_memory(server: &Server, whole: &serde_json::Value) {
+/// Packets in and out of a call's browser leg (its `media_stats`).
+fn browser_leg(whole: &serde_json::Value) -> u64 {
+    whole["agent_in"].as_u64().unwrap() + whole["agent_out"].as_u64().unwrap()
+}
+
+/// Every packet between the media sessions and the gateway went in memory,
+/// both ways: the server's `/metrics` count covers at least the
+/// `browser_packets` its calls' browser legs had in and out.
+fn handed_over_in_memory(server: &Server, browser_packets: u64) {
     let (status, metrics) = super::support::server::http_get(server.http, "/metrics").unwrap();
     assert_eq!(status, 200);
     let count = |name: &str| -> u64 {
@@ -227,11 +232,10 @@ fn handed_over_in_memory(server: &Server, whole: &serde_json::Value) {
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
             .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
     };
-    let leg = whole["agent_in"].as_u64().unwrap() + whole["agent_out"].as_u64().unwrap();
     let handed = count("careline_media_handoff_packets_total");
     assert!(
-        handed >= leg,
-        "{handed} handed over, {leg} on the browser's leg: {whole}"
+        handed >= browser_packets,
+        "{handed} handed over, {browser_packets} on the browsers' legs"
     );
     assert_eq!(count("careline_media_handoff_dropped_total"), 0);
 }
@@ -574,4 +578,50 @@ fn a_browser_places_a_call_that_a_baresip_agent_answers_through_the_queue() {
         &seen,
     );
     drop(baresip);
+}
+
+/// The port of the host candidate in an offer's SDP.
+fn candidate_port(invite: &str) -> u16 {
+    body(invite)
+        .lines()
+        .find(|l| l.starts_with("a=candidate:") && l.contains(" typ host"))
+        .and_then(|l| l.split(' ').nth(5)?.parse().ok())
+        .unwrap_or_else(|| panic!("no host candidate in\n{invite}"))
+}
+
+#[test]
+fn two_gateway_threads_each_carry_a_browser_call() {
+    let server =
+        super::start_configured(&["1001", "1002"], &[], "5s", "0s", "webrtc_threads = 2", "");
+    // One agent at a time, so each call's agent is known: 1001 takes the
+    // first; 1002, registered while 1001 talks, the second.
+    let mut calls = Vec::new();
+    for (ext, tag) in [("1001", "first"), ("1002", "second")] {
+        let mut phone = registered(&server, ext);
+        let run = calling(&server, 3000);
+        let invite = rung(&mut phone, &server, ext);
+        let peer = answer_as_browser(&mut phone, &server, &invite, tag, 50);
+        calls.push((phone, invite, peer, run));
+    }
+    // The second browser was sent to the other thread: another port.
+    assert_ne!(candidate_port(&calls[0].1), candidate_port(&calls[1].1));
+    for (mut phone, _, peer, run) in calls {
+        peer.wait(Duration::from_secs(10), |r| {
+            r.connected && r.sent >= 50 && r.received >= 20
+        })
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", server.tail(40)));
+        hung_up(&mut phone, &server);
+        let run = run.join().unwrap().unwrap();
+        assert!(run.passed(), "a caller's call failed\n{}", run.describe());
+    }
+    let mut browser_legs = 0;
+    for (id, agent) in [("call-00000001", "1001"), ("call-00000002", "1002")] {
+        let call = finished_call(&server, id);
+        assert_eq!(call["answered_by"], agent);
+        let whole = media_stats(&call, false);
+        relayed_at_least(&whole, &[("agent_in", 45), ("agent_out", 20)], &id);
+        browser_legs += browser_leg(&whole);
+    }
+    // Both threads handed their calls' packets over in memory.
+    handed_over_in_memory(&server, browser_legs);
 }

@@ -94,6 +94,9 @@ pub struct MediaSection {
     /// 21000, just past the RTP range; 0 picks a free one). Bound on `bind_ip`, announced at
     /// `public_ip` when set. Used only when `[sip] listen` has a `ws://`.
     pub webrtc_port: u16,
+    /// Gateway threads, each on a port of its own from `webrtc_port` on
+    /// (default 1; one per core for the most transcoded calls).
+    pub webrtc_threads: usize,
     /// Give browsers Opus, transcoded to and from the caller's G.711,
     /// instead of relaying G.711 to them (default off). From a call's start
     /// and while the browser reports loss the caller's audio carries Opus's
@@ -115,6 +118,7 @@ impl Default for MediaSection {
             hold_file: None,
             dropped_file: None,
             webrtc_port: 21000,
+            webrtc_threads: 1,
             webrtc_opus: false,
         }
     }
@@ -681,13 +685,24 @@ impl Config {
             ));
         }
         let browsers = self.sip.listen.iter().any(|l| l.transport.is_websocket());
-        if browsers && (self.media.port_min..=self.media.port_max).contains(&self.media.webrtc_port)
-        {
+        let threads = self.media.webrtc_threads;
+        let most = crate::media::WebRtcGateway::MAX_THREADS;
+        if !(1..=most).contains(&threads) {
+            return Err(invalid("media.webrtc_threads", format!("use 1 to {most}")));
+        }
+        let (first, rtp) = (
+            self.media.webrtc_port,
+            self.media.port_min..=self.media.port_max,
+        );
+        let last = u32::from(first) + threads as u32 - 1;
+        let overlaps = first <= *rtp.end() && last >= u32::from(*rtp.start());
+        if browsers && first != 0 && (overlaps || last > 65535) {
             return Err(invalid(
                 "media.webrtc_port",
                 format!(
-                    "{} is inside the RTP port range {}-{}; the gateway needs a port of its own",
-                    self.media.webrtc_port, self.media.port_min, self.media.port_max
+                    "the gateway's ports {first}-{last} must be below 65536 and outside the RTP port range {}-{}",
+                    rtp.start(),
+                    rtp.end()
                 ),
             ));
         }

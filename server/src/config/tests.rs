@@ -60,6 +60,26 @@ fn a_webrtc_port_inside_the_rtp_range_is_refused_by_name() {
         err.contains("webrtc_port") && err.contains("30000-30099"),
         "{err}"
     );
+    // More gateway threads take the ports after it: those too.
+    let below = text.replace("30010", "29998\nwebrtc_threads = 3");
+    let err = Config::parse(&below).unwrap_err().to_string();
+    assert!(err.contains("29998-30000"), "{err}");
+    assert!(Config::parse(&below.replace("threads = 3", "threads = 2")).is_ok());
+    let top = text.replace("30010", "65535\nwebrtc_threads = 2");
+    assert!(
+        Config::parse(&top)
+            .unwrap_err()
+            .to_string()
+            .contains("65536")
+    );
+    for threads in ["0", "17"] {
+        let text = text.replace("30010", &format!("21000\nwebrtc_threads = {threads}"));
+        let err = Config::parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("webrtc_threads") && err.contains("1 to 16"),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -458,7 +458,7 @@ impl FakeGateway {
         assert!(
             engine
                 .handoff()
-                .attach_gateway(inner, std::sync::Arc::clone(&mailbox))
+                .attach_gateway(vec![(inner, std::sync::Arc::clone(&mailbox))])
         );
         FakeGateway {
             socket,
@@ -516,7 +516,7 @@ fn packets_to_and_from_an_attached_gateway_go_in_memory() {
     // An idle session's worker has no timer to wake it: only the post's
     // wake-up gets the packets counted.
     for seq in 0..2 {
-        assert!(leg_b.post(h.port_b, handed_rtp(seq, 0xb)));
+        assert!(leg_b.post(h.port_b, gw_addr, handed_rtp(seq, 0xb)));
     }
     leg_b.wake();
     wait_until("handed packets counted", || {
@@ -542,7 +542,7 @@ fn packets_to_and_from_an_attached_gateway_go_in_memory() {
 
     // What the gateway hands to leg B's port goes out of leg A to the phone.
     for seq in 2..4 {
-        assert!(leg_b.post(h.port_b, handed_rtp(seq, 0xb)));
+        assert!(leg_b.post(h.port_b, gw_addr, handed_rtp(seq, 0xb)));
     }
     leg_b.wake();
     let got = phone.receive(2);

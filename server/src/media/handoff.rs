@@ -6,8 +6,8 @@
 //! music, DTMF, silence checks). Over loopback each packet between them
 //! costs a send, the kernel's whole delivery path and a receive, paid by
 //! both threads. Once a gateway is attached to the engine
-//! ([`WebRtcGateway::attach`]), a session's packet for the gateway's inner
-//! address goes into the gateway's [`Mailbox`] instead, and a gateway's
+//! ([`WebRtcGateway::attach`]), a session's packet for a gateway thread's
+//! inner address goes into that thread's [`Mailbox`] instead, and a gateway's
 //! packet for a session leg's port into the mailbox of the worker that owns
 //! that leg. Nothing else changes: each side sees the packet as if it came
 //! over the socket (the session from the gateway's inner address, the
@@ -29,16 +29,18 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use mio::Waker;
 
-/// Packets a mailbox holds before it drops. The gateway's one mailbox
-/// takes every call's packets: 4096 is 0.8 s of 20 ms packets for 100
-/// calls, far more than a thread that keeps up ever leaves.
+/// Packets a mailbox holds before it drops. A gateway thread's mailbox
+/// takes the packets of every call on it: 4096 is 0.8 s of 20 ms packets
+/// for 100 calls, far more than a thread that keeps up ever leaves.
 pub(crate) const MAILBOX_LIMIT: usize = 4096;
 
 /// A packet handed over: the session leg's port it comes from or goes to,
-/// and its bytes.
+/// who sent it (a gateway's inner address, or the leg's own), and its
+/// bytes.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Handed {
     pub(crate) port: u16,
+    pub(crate) from: SocketAddr,
     pub(crate) data: Vec<u8>,
 }
 
@@ -69,7 +71,7 @@ impl Mailbox {
 
     /// Leaves a packet; false when the mailbox is full and it was dropped.
     /// The poster calls [`Mailbox::wake`] once its batch is done.
-    pub(crate) fn post(&self, port: u16, data: Vec<u8>) -> bool {
+    pub(crate) fn post(&self, port: u16, from: SocketAddr, data: Vec<u8>) -> bool {
         let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
         if queue.len() >= MAILBOX_LIMIT {
             return false;
@@ -77,7 +79,7 @@ impl Mailbox {
         if queue.is_empty() {
             self.wake_due.store(true, Ordering::Release);
         }
-        queue.push(Handed { port, data });
+        queue.push(Handed { port, from, data });
         true
     }
 
@@ -102,14 +104,22 @@ impl Mailbox {
     }
 }
 
+/// One of the gateway's threads, as the sessions see it.
+#[derive(Debug)]
+struct GatewayThread {
+    /// Its inner address: what sessions send its browsers' packets to.
+    inner: SocketAddr,
+    mailbox: Arc<Mailbox>,
+    /// It has stopped: its packets go to the inner address over UDP again
+    /// (where nobody listens), not into a mailbox nobody takes.
+    detached: AtomicBool,
+}
+
 /// Where the engine's session legs and the gateway find each other.
 #[derive(Debug, Default)]
 pub(crate) struct Handoff {
-    /// The gateway's inner address (what sessions send it to) and mailbox.
-    gateway: OnceLock<(SocketAddr, Arc<Mailbox>)>,
-    /// The gateway has stopped: its packets go to the inner address over
-    /// UDP again (where nobody listens), not into a mailbox nobody takes.
-    detached: AtomicBool,
+    /// The gateway's threads, once attached.
+    gateway: OnceLock<Box<[GatewayThread]>>,
     /// Each live session leg by its port: the address it is bound to and
     /// its worker's mailbox.
     legs: RwLock<super::Map<u16, (IpAddr, Arc<Mailbox>)>>,
@@ -120,41 +130,45 @@ pub(crate) struct Handoff {
 }
 
 impl Handoff {
-    /// Hands the gateway at `inner` its packets through `mailbox` from now
-    /// on; false when a gateway is attached already.
-    pub(crate) fn attach_gateway(&self, inner: SocketAddr, mailbox: Arc<Mailbox>) -> bool {
-        self.gateway.set((inner, mailbox)).is_ok()
+    /// Hands each of the gateway's threads, at its inner address, its
+    /// packets through its mailbox from now on; false when a gateway is
+    /// attached already (an engine has one).
+    pub(crate) fn attach_gateway(&self, threads: Vec<(SocketAddr, Arc<Mailbox>)>) -> bool {
+        let threads = threads
+            .into_iter()
+            .map(|(inner, mailbox)| GatewayThread {
+                inner,
+                mailbox,
+                detached: AtomicBool::new(false),
+            })
+            .collect();
+        self.gateway.set(threads).is_ok()
     }
 
-    /// The gateway stopped (dropped, or its thread gave up): no more
-    /// packets for it in memory. For good: an engine has one gateway.
-    pub(crate) fn detach_gateway(&self) {
-        self.detached.store(true, Ordering::Release);
-    }
-
-    fn gateway(&self) -> Option<&(SocketAddr, Arc<Mailbox>)> {
-        self.gateway
-            .get()
-            .filter(|_| !self.detached.load(Ordering::Acquire))
-    }
-
-    /// The gateway's mailbox when `to` is its inner address.
-    pub(crate) fn gateway_at(&self, to: SocketAddr) -> Option<&Mailbox> {
-        self.gateway()
-            .filter(|(inner, _)| *inner == to)
-            .map(|(_, m)| &**m)
-    }
-
-    /// Wakes the gateway if a post owes it a wake-up.
-    pub(crate) fn wake_gateway(&self) {
-        if let Some((_, m)) = self.gateway() {
-            m.wake();
+    /// The gateway thread at `inner` stopped (dropped, or it gave up): no
+    /// more packets for it in memory, for good.
+    pub(crate) fn detach_gateway(&self, inner: SocketAddr) {
+        for t in self.gateway.get().into_iter().flatten() {
+            if t.inner == inner {
+                t.detached.store(true, Ordering::Release);
+            }
         }
     }
 
-    /// The gateway's inner address, while one is attached.
-    pub(crate) fn gateway_addr(&self) -> Option<SocketAddr> {
-        self.gateway().map(|(inner, _)| *inner)
+    /// The mailbox of the gateway thread whose inner address is `to`.
+    pub(crate) fn gateway_at(&self, to: SocketAddr) -> Option<&Mailbox> {
+        self.gateway
+            .get()?
+            .iter()
+            .find(|t| t.inner == to && !t.detached.load(Ordering::Acquire))
+            .map(|t| &*t.mailbox)
+    }
+
+    /// Wakes the gateway's threads that a post owes a wake-up.
+    pub(crate) fn wake_gateway(&self) {
+        for t in self.gateway.get().into_iter().flatten() {
+            t.mailbox.wake();
+        }
     }
 
     /// A session leg bound at `local` is served through `mailbox`.
@@ -208,11 +222,15 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn from() -> SocketAddr {
+        addr("127.0.0.1:9000")
+    }
+
     #[test]
     fn a_mailbox_gives_packets_back_in_order_and_drops_when_full() {
         let m = Mailbox::new(None);
-        assert!(m.post(4000, vec![1]));
-        assert!(m.post(4002, vec![2]));
+        assert!(m.post(4000, from(), vec![1]));
+        assert!(m.post(4002, from(), vec![2]));
         let mut got = Vec::new();
         m.take(&mut got);
         assert_eq!(
@@ -220,10 +238,12 @@ mod tests {
             [
                 Handed {
                     port: 4000,
+                    from: from(),
                     data: vec![1]
                 },
                 Handed {
                     port: 4002,
+                    from: from(),
                     data: vec![2]
                 }
             ]
@@ -231,17 +251,20 @@ mod tests {
         let mut again = Vec::new();
         m.take(&mut again);
         assert!(again.is_empty());
-        m.post(4004, vec![3]);
+        m.post(4004, from(), vec![3]);
         m.take(&mut got);
         assert_eq!(got.len(), 3, "a take appends to what is left");
         assert_eq!(got[2].port, 4004);
         for i in 0..MAILBOX_LIMIT {
-            assert!(m.post(4000, vec![i as u8]), "packet {i} fits");
+            assert!(m.post(4000, from(), vec![i as u8]), "packet {i} fits");
         }
-        assert!(!m.post(4000, vec![0]), "the one past the limit is dropped");
+        assert!(
+            !m.post(4000, from(), vec![0]),
+            "the one past the limit is dropped"
+        );
         m.take(&mut again);
         assert_eq!(again.len(), MAILBOX_LIMIT);
-        assert!(m.post(4000, vec![0]), "room again once taken");
+        assert!(m.post(4000, from(), vec![0]), "room again once taken");
     }
 
     #[test]
@@ -258,16 +281,16 @@ mod tests {
         assert_eq!(woken(&mut poll), 0, "nothing posted yet");
         m.wake();
         assert_eq!(woken(&mut poll), 0, "nothing owed");
-        m.post(4000, vec![1]);
-        m.post(4000, vec![2]);
+        m.post(4000, from(), vec![1]);
+        m.post(4000, from(), vec![2]);
         assert_eq!(woken(&mut poll), 0, "the batch is not done");
         m.wake();
         assert_eq!(woken(&mut poll), 1, "one wake-up for the batch");
-        m.post(4000, vec![3]);
+        m.post(4000, from(), vec![3]);
         m.wake();
         assert_eq!(woken(&mut poll), 0, "not taken yet: no second wake-up");
         m.take(&mut Vec::new());
-        m.post(4000, vec![4]);
+        m.post(4000, from(), vec![4]);
         m.wake();
         assert_eq!(woken(&mut poll), 1, "after a take, the next batch wakes");
     }
@@ -291,14 +314,21 @@ mod tests {
         h.remove_leg(4000);
         assert!(h.leg_at(addr("127.0.0.1:4000")).is_none());
 
-        assert!(h.gateway_at(addr("127.0.0.1:9000")).is_none());
-        assert!(h.attach_gateway(addr("127.0.0.1:9000"), Arc::clone(&mailbox)));
-        assert!(!h.attach_gateway(addr("127.0.0.1:9002"), mailbox));
-        assert!(h.gateway_at(addr("127.0.0.1:9000")).is_some());
-        assert!(h.gateway_at(addr("127.0.0.1:9002")).is_none());
-        assert_eq!(h.gateway_addr(), Some(addr("127.0.0.1:9000")));
-        h.detach_gateway();
-        assert!(h.gateway_at(addr("127.0.0.1:9000")).is_none());
-        assert_eq!(h.gateway_addr(), None);
+        // A gateway of two threads.
+        let (one, two) = (addr("127.0.0.1:9000"), addr("127.0.0.1:9002"));
+        let second = Arc::new(Mailbox::new(None));
+        assert!(h.gateway_at(one).is_none());
+        assert!(h.attach_gateway(vec![
+            (one, Arc::clone(&mailbox)),
+            (two, Arc::clone(&second))
+        ]));
+        assert!(!h.attach_gateway(vec![(addr("127.0.0.1:9004"), mailbox)]));
+        let found = |at| h.gateway_at(at).map(|m| m as *const Mailbox);
+        assert_eq!(found(two), Some(Arc::as_ptr(&second)));
+        assert!(found(one).is_some() && found(one) != found(two));
+        assert!(h.gateway_at(addr("127.0.0.1:9004")).is_none());
+        h.detach_gateway(one);
+        assert!(h.gateway_at(one).is_none(), "a stopped thread");
+        assert!(h.gateway_at(two).is_some(), "the other one goes on");
     }
 }

@@ -1,4 +1,5 @@
-//! The WebRTC gateway's driver: one OS thread with a `mio` poll over the
+//! The WebRTC gateway's driver: one OS thread (or more, each with its own
+//! public port and peers: `[media] webrtc_threads`), each with a `mio` poll over the
 //! public socket (every browser), the mailbox the media sessions hand their
 //! packets to once the gateway is attached to the engine
 //! ([`WebRtcGateway::attach`], `media::handoff`) and the inner socket (the
@@ -10,7 +11,7 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -31,6 +32,8 @@ struct State {
     gateway: Gateway,
     public: UdpSocket,
     inner: UdpSocket,
+    /// The inner socket's address: the sessions' view of this thread.
+    inner_addr: SocketAddr,
     /// The media engine's sessions, once attached: their packets go in
     /// memory rather than over the inner socket.
     handoff: Option<Arc<Handoff>>,
@@ -48,7 +51,7 @@ impl State {
                     if let Some(h) = &self.handoff
                         && let Some(leg) = h.leg_at(d.to)
                     {
-                        h.count(leg.post(d.to.port(), d.data));
+                        h.count(leg.post(d.to.port(), self.inner_addr, d.data));
                         if !self.to_wake.iter().any(|m| Arc::ptr_eq(m, &leg)) {
                             self.to_wake.push(leg);
                         }
@@ -83,8 +86,174 @@ impl State {
     }
 }
 
-/// The gateway and its thread.
+/// The gateway: one thread or more, each with its own public port (the
+/// first at `[media] webrtc_port`, the next ones after it) and its own
+/// peers. A new peer goes to the thread with the fewest; a peer's id says
+/// which thread it is on.
 pub struct WebRtcGateway {
+    shards: Vec<Shard>,
+    /// Ties between threads with as many peers go round.
+    next: AtomicUsize,
+}
+
+impl WebRtcGateway {
+    /// Most threads a gateway runs (a peer's id keeps its thread in 4 bits).
+    pub const MAX_THREADS: usize = 16;
+
+    /// One thread: its public socket at `bind`; browsers are told to reach
+    /// it at `advertise` (with the bound port).
+    pub fn start(
+        bind: SocketAddr,
+        advertise: IpAddr,
+        prefer_opus: bool,
+    ) -> io::Result<WebRtcGateway> {
+        WebRtcGateway::start_threads(bind, advertise, prefer_opus, 1)
+    }
+
+    /// `threads` threads (1 to [`WebRtcGateway::MAX_THREADS`]): the first on `bind`'s port,
+    /// each next one on the port after (every one on a free port when
+    /// `bind`'s is 0).
+    pub fn start_threads(
+        bind: SocketAddr,
+        advertise: IpAddr,
+        prefer_opus: bool,
+        threads: usize,
+    ) -> io::Result<WebRtcGateway> {
+        if !(1..=Self::MAX_THREADS).contains(&threads) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("a gateway runs 1 to {} threads", Self::MAX_THREADS),
+            ));
+        }
+        let shards = (0..threads)
+            .map(|i| {
+                let port = match bind.port() {
+                    0 => 0,
+                    p => p.checked_add(i as u16).ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::InvalidInput, "webrtc ports past 65535")
+                    })?,
+                };
+                Shard::start(SocketAddr::new(bind.ip(), port), advertise, prefer_opus)
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(WebRtcGateway {
+            shards,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// Exchanges plain RTP with `engine`'s sessions in memory from now on
+    /// (see `media::handoff`); false when the engine has a gateway already.
+    /// Packets for anything else still go over the inner sockets.
+    pub fn attach(&self, engine: &MediaEngine) -> bool {
+        let handoff = engine.handoff();
+        let threads = self
+            .shards
+            .iter()
+            .map(|s| (s.inner_addr, Arc::clone(&s.mailbox)))
+            .collect();
+        if !handoff.attach_gateway(threads) {
+            return false;
+        }
+        for s in &self.shards {
+            lock(&s.state).handoff = Some(Arc::clone(handoff));
+        }
+        true
+    }
+
+    /// Where browsers send media to the first thread (each has its own port).
+    pub fn public_addr(&self) -> SocketAddr {
+        self.shards[0].public_addr
+    }
+
+    /// The thread a new peer goes to: the one with the fewest peers.
+    fn pick(&self) -> usize {
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % self.shards.len();
+        (0..self.shards.len())
+            .map(|k| (start + k) % self.shards.len())
+            .min_by_key(|&i| self.shards[i].peers())
+            .unwrap_or(0)
+    }
+
+    /// A peer's thread and its id there.
+    fn shard(&self, peer: PeerId) -> Option<(&Shard, PeerId)> {
+        let shard = self
+            .shards
+            .get((peer.0 % Self::MAX_THREADS as u64) as usize)?;
+        Some((shard, PeerId(peer.0 / Self::MAX_THREADS as u64)))
+    }
+
+    fn global(index: usize, local: PeerId) -> PeerId {
+        PeerId(local.0 * Self::MAX_THREADS as u64 + index as u64)
+    }
+
+    /// A browser peer for `session`'s leg B: its id and the browser's offer.
+    pub fn offer(&self, session: SessionId, plain: &Sdp) -> Result<(PeerId, String), GatewayError> {
+        let i = self.pick();
+        let (local, offer) = self.shards[i].offer(session, plain)?;
+        Ok((WebRtcGateway::global(i, local), offer))
+    }
+
+    /// A browser's own offer for `session`'s leg A, whose port is
+    /// `session_rtp`: the peer's id, the browser's answer and the plain
+    /// offer for the call core.
+    pub fn accept(
+        &self,
+        session: SessionId,
+        offer: &[u8],
+        session_rtp: SocketAddr,
+        session_id: u64,
+    ) -> Result<(PeerId, String, Sdp), GatewayError> {
+        let i = self.pick();
+        let (local, answer, plain) =
+            self.shards[i].accept(session, offer, session_rtp, session_id)?;
+        Ok((WebRtcGateway::global(i, local), answer, plain))
+    }
+
+    /// The browser's answer for `peer`: the plain answer for the call core.
+    pub fn answer(
+        &self,
+        peer: PeerId,
+        answer: &[u8],
+        session_id: u64,
+    ) -> Result<Sdp, GatewayError> {
+        let (shard, local) = self.shard(peer).ok_or(GatewayError::UnknownPeer)?;
+        shard.answer(local, answer, session_id)
+    }
+
+    /// Forgets a peer.
+    pub fn close(&self, peer: PeerId) {
+        if let Some((shard, local)) = self.shard(peer) {
+            lock(&shard.state).gateway.close(local);
+        }
+    }
+
+    /// Forgets every peer of a media session.
+    pub fn close_session(&self, session: SessionId) {
+        for s in &self.shards {
+            lock(&s.state).gateway.close_session(session);
+        }
+    }
+
+    /// A peer's packet counts.
+    pub fn stats(&self, peer: PeerId) -> Option<PeerStats> {
+        let (shard, local) = self.shard(peer)?;
+        lock(&shard.state).gateway.stats(local)
+    }
+
+    /// Peers alive, on every thread.
+    pub fn peers(&self) -> usize {
+        self.shards.iter().map(Shard::peers).sum()
+    }
+
+    /// Peers alive on each thread.
+    pub fn peers_per_thread(&self) -> Vec<usize> {
+        self.shards.iter().map(Shard::peers).collect()
+    }
+}
+
+/// One of the gateway's threads: its two sockets, its peers, its loop.
+struct Shard {
     state: Arc<Mutex<State>>,
     waker: Arc<Waker>,
     /// Packets the media sessions hand over in memory.
@@ -113,14 +282,10 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl WebRtcGateway {
+impl Shard {
     /// Binds the public socket at `bind` and starts the thread; browsers
     /// are told to reach it at `advertise` (with the bound port).
-    pub fn start(
-        bind: SocketAddr,
-        advertise: IpAddr,
-        prefer_opus: bool,
-    ) -> io::Result<WebRtcGateway> {
+    fn start(bind: SocketAddr, advertise: IpAddr, prefer_opus: bool) -> io::Result<Shard> {
         let std_socket = std::net::UdpSocket::bind(bind)?;
         std_socket.set_nonblocking(true)?;
         roomy(&std_socket);
@@ -149,6 +314,7 @@ impl WebRtcGateway {
             gateway,
             public,
             inner,
+            inner_addr,
             handoff: None,
             to_wake: Vec::new(),
         }));
@@ -163,7 +329,7 @@ impl WebRtcGateway {
                 move || run(poll, state, &mailbox, stopping)
             })?;
         tracing::info!(listen = %local, candidate = %candidate, "webrtc gateway listening");
-        Ok(WebRtcGateway {
+        Ok(Shard {
             state,
             waker,
             mailbox,
@@ -174,32 +340,11 @@ impl WebRtcGateway {
         })
     }
 
-    /// Exchanges plain RTP with `engine`'s sessions in memory from now on
-    /// (see `media::handoff`); false when the engine has a gateway already.
-    /// Packets for anything else still go over the inner socket.
-    pub fn attach(&self, engine: &MediaEngine) -> bool {
-        let handoff = engine.handoff();
-        if !handoff.attach_gateway(self.inner_addr, Arc::clone(&self.mailbox)) {
-            return false;
-        }
-        lock(&self.state).handoff = Some(Arc::clone(handoff));
-        true
-    }
-
-    /// Where browsers send media (the candidate in every offer).
-    pub fn public_addr(&self) -> SocketAddr {
-        self.public_addr
-    }
-
-    /// A browser peer for `session`'s leg B: its id and the browser's offer.
-    pub fn offer(&self, session: SessionId, plain: &Sdp) -> Result<(PeerId, String), GatewayError> {
+    fn offer(&self, session: SessionId, plain: &Sdp) -> Result<(PeerId, String), GatewayError> {
         self.with_inner(|gateway, inner| gateway.offer(Instant::now(), session, plain, inner))
     }
 
-    /// A browser's own offer for `session`'s leg A, whose port is
-    /// `session_rtp`: the peer's id, the browser's answer and the plain
-    /// offer for the call core.
-    pub fn accept(
+    fn accept(
         &self,
         session: SessionId,
         offer: &[u8],
@@ -234,13 +379,7 @@ impl WebRtcGateway {
         Ok((id, made))
     }
 
-    /// The browser's answer for `peer`: the plain answer for the call core.
-    pub fn answer(
-        &self,
-        peer: PeerId,
-        answer: &[u8],
-        session_id: u64,
-    ) -> Result<Sdp, GatewayError> {
+    fn answer(&self, peer: PeerId, answer: &[u8], session_id: u64) -> Result<Sdp, GatewayError> {
         let mut state = lock(&self.state);
         let plain = state
             .gateway
@@ -251,28 +390,12 @@ impl WebRtcGateway {
         Ok(plain)
     }
 
-    /// Forgets a peer.
-    pub fn close(&self, peer: PeerId) {
-        lock(&self.state).gateway.close(peer);
-    }
-
-    /// Forgets every peer of a media session.
-    pub fn close_session(&self, session: SessionId) {
-        lock(&self.state).gateway.close_session(session);
-    }
-
-    /// A peer's packet counts.
-    pub fn stats(&self, peer: PeerId) -> Option<PeerStats> {
-        lock(&self.state).gateway.stats(peer)
-    }
-
-    /// Peers alive.
-    pub fn peers(&self) -> usize {
+    fn peers(&self) -> usize {
         lock(&self.state).gateway.len()
     }
 }
 
-impl Drop for WebRtcGateway {
+impl Drop for Shard {
     fn drop(&mut self) {
         self.stopping.store(true, Ordering::Release);
         let _ = self.waker.wake();
@@ -344,8 +467,9 @@ fn take_handed(state: &Mutex<State>, mailbox: &Mailbox, handed: &mut Vec<Handed>
 /// more packets for it from the media sessions.
 fn run(poll: Poll, state: Arc<Mutex<State>>, mailbox: &Mailbox, stopping: Arc<AtomicBool>) {
     serve(poll, &state, mailbox, &stopping);
-    if let Some(h) = &lock(&state).handoff {
-        h.detach_gateway();
+    let state = lock(&state);
+    if let Some(h) = &state.handoff {
+        h.detach_gateway(state.inner_addr);
     }
 }
 
@@ -395,5 +519,56 @@ fn serve(mut poll: Poll, state: &Mutex<State>, mailbox: &Mailbox, stopping: &Ato
             state.gateway.handle_timeout(now);
             state.finish();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain_offer(port: u16) -> Sdp {
+        let text = format!(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+        );
+        Sdp::parse(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn peers_are_spread_over_the_threads_and_found_by_their_ids() {
+        let local = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let gw = WebRtcGateway::start_threads(local, local.ip(), false, 2).unwrap();
+        let ports: Vec<u16> = gw.shards.iter().map(|s| s.public_addr.port()).collect();
+        assert_ne!(ports[0], ports[1], "a port each");
+        let mut peers = Vec::new();
+        for i in 0..4u16 {
+            let (peer, offer) = gw
+                .offer(SessionId(u64::from(i)), &plain_offer(30_000 + 2 * i))
+                .unwrap();
+            // The browser is sent to the thread the id names.
+            let (shard, _) = gw.shard(peer).unwrap();
+            assert!(
+                offer.contains(&format!(" {} typ host", shard.public_addr.port())),
+                "{offer}"
+            );
+            peers.push(peer);
+        }
+        assert_eq!(gw.peers_per_thread(), [2, 2]);
+        assert!(gw.stats(peers[1]).is_some());
+        gw.close(peers[1]);
+        assert!(gw.stats(peers[1]).is_none());
+        assert_eq!(gw.peers(), 3);
+        // The next peer goes where there are fewer.
+        let (_, _) = gw.offer(SessionId(9), &plain_offer(30_020)).unwrap();
+        assert_eq!(gw.peers_per_thread(), [2, 2]);
+        gw.close_session(SessionId(0));
+        assert_eq!(gw.peers(), 3);
+        // An id no thread gave out.
+        let stranger = PeerId(7 * WebRtcGateway::MAX_THREADS as u64 + 5);
+        assert!(matches!(
+            gw.answer(stranger, b"v=0\r\n", 1),
+            Err(GatewayError::UnknownPeer)
+        ));
+        assert!(WebRtcGateway::start_threads(local, local.ip(), false, 0).is_err());
+        assert!(WebRtcGateway::start_threads(local, local.ip(), false, 17).is_err());
     }
 }

@@ -360,10 +360,6 @@ impl Worker {
             return;
         }
         let shared = &*self.shared;
-        let Some(gateway) = shared.handoff.gateway_addr() else {
-            self.handed.clear();
-            return;
-        };
         for mut h in self.handed.drain(..) {
             let Some(&(slot, leg)) = self.by_port.get(&h.port) else {
                 continue;
@@ -372,14 +368,9 @@ impl Worker {
                 continue;
             };
             let packet = &mut h.data[..];
-            if let Some(t) = session.on_packet(
-                leg,
-                gateway,
-                packet,
-                now,
-                shared.latching,
-                &*shared.on_event,
-            ) {
+            if let Some(t) =
+                session.on_packet(leg, h.from, packet, now, shared.latching, &*shared.on_event)
+            {
                 send(session, &h.data, t, &shared.handoff);
             }
         }
@@ -447,7 +438,7 @@ fn send(session: &Session, buf: &[u8], t: Transmit, handoff: &Handoff) {
     let leg = &session.legs[t.via.index()].socket;
     let sent = match handoff.gateway_at(t.to) {
         Some(gateway) => {
-            let posted = gateway.post(leg.port(), buf[..t.len].to_vec());
+            let posted = gateway.post(leg.port(), t.to, buf[..t.len].to_vec());
             handoff.count(posted);
             posted
         }

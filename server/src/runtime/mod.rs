@@ -517,9 +517,10 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
     let webrtc = match first_ws {
         Some(_) => {
             let bind = SocketAddr::new(config.media.bind_ip, config.media.webrtc_port);
-            let gw = crate::media::WebRtcGateway::start(bind, advertise, config.media.webrtc_opus)
+            let (opus, threads) = (config.media.webrtc_opus, config.media.webrtc_threads);
+            let gw = crate::media::WebRtcGateway::start_threads(bind, advertise, opus, threads)
                 .with_context(|| {
-                    format!("binding the webrtc gateway on udp {bind} ([media] webrtc_port)")
+                    format!("binding the webrtc gateway on udp {bind} ([media] webrtc_port, webrtc_threads)")
                 })?;
             // Plain RTP between the gateway and the sessions in memory.
             gw.attach(&engine);
