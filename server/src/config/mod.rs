@@ -90,7 +90,7 @@ pub struct MediaSection {
     /// (a recorded "we will call you back"), same formats; by default
     /// three information tones.
     pub dropped_file: Option<std::path::PathBuf>,
-    /// The UDP port of the WebRTC gateway, one for every browser (default
+    /// The UDP port of the WebRTC gateway, shared by every browser (default
     /// 21000, just past the RTP range; 0 picks a free one). Bound on `bind_ip`, announced at
     /// `public_ip` when set. Used only when `[sip] listen` has a `ws://`.
     pub webrtc_port: u16,

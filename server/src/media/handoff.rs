@@ -35,8 +35,9 @@ use mio::Waker;
 pub(crate) const MAILBOX_LIMIT: usize = 4096;
 
 /// A packet handed over: the session leg's port it comes from or goes to,
-/// who sent it (a gateway's inner address, or the leg's own), and its
-/// bytes.
+/// the address it is from (towards a worker, the inner address of the
+/// gateway thread that sent it; towards the gateway, the thread's own
+/// inner address, which it does not read), and its bytes.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Handed {
     pub(crate) port: u16,

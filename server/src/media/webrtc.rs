@@ -226,6 +226,9 @@ pub struct Gateway {
     /// against the peer's where it came over UDP).
     by_session: Map<u16, PeerId>,
     next_id: u64,
+    /// How far apart this gateway's peer ids are (one thread of several
+    /// numbers its peers apart from the others').
+    id_step: u64,
     out: VecDeque<Datagram>,
     events: VecDeque<GatewayEvent>,
 }
@@ -242,9 +245,18 @@ impl Gateway {
             by_source: Map::default(),
             by_session: Map::default(),
             next_id: 1,
+            id_step: 1,
             out: VecDeque::new(),
             events: VecDeque::new(),
         }
+    }
+
+    /// Numbers peers `first`, `first + step`, … (`first` ≥ 1): a gateway
+    /// of several threads keeps each thread's ids apart, so an id says
+    /// which thread has the peer and logs name it one way.
+    pub fn number_peers(&mut self, first: u64, step: u64) {
+        self.next_id = first.max(1);
+        self.id_step = step.max(1);
     }
 
     /// Whether browsers get Opus (transcoded) when the SIP side has G.711 only.
@@ -327,7 +339,7 @@ impl Gateway {
             offer = narrowband_opus(&offer);
         }
         let id = PeerId(self.next_id);
-        self.next_id += 1;
+        self.next_id += self.id_step;
         self.insert(
             id,
             Peer {
@@ -431,7 +443,7 @@ impl Gateway {
             session_id,
         );
         let id = PeerId(self.next_id);
-        self.next_id += 1;
+        self.next_id += self.id_step;
         self.insert(
             id,
             Peer {

@@ -1,6 +1,6 @@
 //! The WebRTC gateway's driver: one OS thread (or more, each with its own
 //! public port and peers: `[media] webrtc_threads`), each with a `mio` poll over the
-//! public socket (every browser), the mailbox the media sessions hand their
+//! public socket (its browsers), the mailbox the media sessions hand their
 //! packets to once the gateway is attached to the engine
 //! ([`WebRtcGateway::attach`], `media::handoff`) and the inner socket (the
 //! same over UDP, for sessions the gateway is not attached to), feeding the
@@ -133,7 +133,9 @@ impl WebRtcGateway {
                         io::Error::new(io::ErrorKind::InvalidInput, "webrtc ports past 65535")
                     })?,
                 };
-                Shard::start(SocketAddr::new(bind.ip(), port), advertise, prefer_opus)
+                let at = SocketAddr::new(bind.ip(), port);
+                Shard::start(at, advertise, prefer_opus, i)
+                    .map_err(|e| io::Error::new(e.kind(), format!("udp {at}: {e}")))
             })
             .collect::<io::Result<Vec<_>>>()?;
         Ok(WebRtcGateway {
@@ -161,37 +163,27 @@ impl WebRtcGateway {
         true
     }
 
-    /// Where browsers send media to the first thread (each has its own port).
-    pub fn public_addr(&self) -> SocketAddr {
-        self.shards[0].public_addr
+    /// The thread a new peer goes to: of those still running, the one
+    /// with the fewest peers (read without locking any of them).
+    fn pick(&self) -> Result<&Shard, GatewayError> {
+        let n = self.shards.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        (0..n)
+            .map(|k| &self.shards[(start + k) % n])
+            .filter(|s| s.thread.as_ref().is_some_and(|t| !t.is_finished()))
+            .min_by_key(|s| s.count.load(Ordering::Relaxed))
+            .ok_or_else(|| GatewayError::Rtc("every gateway thread has stopped".into()))
     }
 
-    /// The thread a new peer goes to: the one with the fewest peers.
-    fn pick(&self) -> usize {
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % self.shards.len();
-        (0..self.shards.len())
-            .map(|k| (start + k) % self.shards.len())
-            .min_by_key(|&i| self.shards[i].peers())
-            .unwrap_or(0)
-    }
-
-    /// A peer's thread and its id there.
-    fn shard(&self, peer: PeerId) -> Option<(&Shard, PeerId)> {
-        let shard = self
-            .shards
-            .get((peer.0 % Self::MAX_THREADS as u64) as usize)?;
-        Some((shard, PeerId(peer.0 / Self::MAX_THREADS as u64)))
-    }
-
-    fn global(index: usize, local: PeerId) -> PeerId {
-        PeerId(local.0 * Self::MAX_THREADS as u64 + index as u64)
+    /// The thread a peer is on: its id's remainder (see [`Shard::start`]).
+    fn shard(&self, peer: PeerId) -> Option<&Shard> {
+        self.shards
+            .get((peer.0 % Self::MAX_THREADS as u64) as usize)
     }
 
     /// A browser peer for `session`'s leg B: its id and the browser's offer.
     pub fn offer(&self, session: SessionId, plain: &Sdp) -> Result<(PeerId, String), GatewayError> {
-        let i = self.pick();
-        let (local, offer) = self.shards[i].offer(session, plain)?;
-        Ok((WebRtcGateway::global(i, local), offer))
+        self.pick()?.offer(session, plain)
     }
 
     /// A browser's own offer for `session`'s leg A, whose port is
@@ -204,10 +196,7 @@ impl WebRtcGateway {
         session_rtp: SocketAddr,
         session_id: u64,
     ) -> Result<(PeerId, String, Sdp), GatewayError> {
-        let i = self.pick();
-        let (local, answer, plain) =
-            self.shards[i].accept(session, offer, session_rtp, session_id)?;
-        Ok((WebRtcGateway::global(i, local), answer, plain))
+        self.pick()?.accept(session, offer, session_rtp, session_id)
     }
 
     /// The browser's answer for `peer`: the plain answer for the call core.
@@ -217,38 +206,53 @@ impl WebRtcGateway {
         answer: &[u8],
         session_id: u64,
     ) -> Result<Sdp, GatewayError> {
-        let (shard, local) = self.shard(peer).ok_or(GatewayError::UnknownPeer)?;
-        shard.answer(local, answer, session_id)
+        let shard = self.shard(peer).ok_or(GatewayError::UnknownPeer)?;
+        shard.answer(peer, answer, session_id)
     }
 
     /// Forgets a peer.
     pub fn close(&self, peer: PeerId) {
-        if let Some((shard, local)) = self.shard(peer) {
-            lock(&shard.state).gateway.close(local);
+        if let Some(shard) = self.shard(peer) {
+            shard.change(|gateway| gateway.close(peer));
         }
     }
 
     /// Forgets every peer of a media session.
     pub fn close_session(&self, session: SessionId) {
         for s in &self.shards {
-            lock(&s.state).gateway.close_session(session);
+            s.change(|gateway| {
+                gateway.close_session(session);
+            });
         }
     }
 
     /// A peer's packet counts.
     pub fn stats(&self, peer: PeerId) -> Option<PeerStats> {
-        let (shard, local) = self.shard(peer)?;
-        lock(&shard.state).gateway.stats(local)
+        lock(&self.shard(peer)?.state).gateway.stats(peer)
     }
 
     /// Peers alive, on every thread.
     pub fn peers(&self) -> usize {
-        self.shards.iter().map(Shard::peers).sum()
+        self.peers_per_thread().iter().sum()
     }
 
     /// Peers alive on each thread.
     pub fn peers_per_thread(&self) -> Vec<usize> {
-        self.shards.iter().map(Shard::peers).collect()
+        self.shards
+            .iter()
+            .map(|s| s.count.load(Ordering::Relaxed))
+            .collect()
+    }
+}
+
+impl Drop for WebRtcGateway {
+    /// Tells every thread to stop before waiting for any (each shard then
+    /// joins its own as it drops).
+    fn drop(&mut self) {
+        for s in &self.shards {
+            s.stopping.store(true, Ordering::Release);
+            let _ = s.waker.wake();
+        }
     }
 }
 
@@ -260,7 +264,8 @@ struct Shard {
     mailbox: Arc<Mailbox>,
     /// The inner socket's address: what the media sessions talk to.
     inner_addr: SocketAddr,
-    public_addr: SocketAddr,
+    /// Its peers, as of its last change (read by `pick` without the lock).
+    count: AtomicUsize,
     stopping: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -284,8 +289,15 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 
 impl Shard {
     /// Binds the public socket at `bind` and starts the thread; browsers
-    /// are told to reach it at `advertise` (with the bound port).
-    fn start(bind: SocketAddr, advertise: IpAddr, prefer_opus: bool) -> io::Result<Shard> {
+    /// are told to reach it at `advertise` (with the bound port). Thread
+    /// `index` numbers its peers `16 + index`, `32 + index`, …: an id's
+    /// remainder by [`WebRtcGateway::MAX_THREADS`] is its thread.
+    fn start(
+        bind: SocketAddr,
+        advertise: IpAddr,
+        prefer_opus: bool,
+        index: usize,
+    ) -> io::Result<Shard> {
         let std_socket = std::net::UdpSocket::bind(bind)?;
         std_socket.set_nonblocking(true)?;
         roomy(&std_socket);
@@ -310,6 +322,8 @@ impl Shard {
         let candidate = SocketAddr::new(advertise, local.port());
         let mut gateway = Gateway::new(candidate);
         gateway.set_prefer_opus(prefer_opus);
+        let step = WebRtcGateway::MAX_THREADS as u64;
+        gateway.number_peers(step + index as u64, step);
         let state = Arc::new(Mutex::new(State {
             gateway,
             public,
@@ -334,7 +348,7 @@ impl Shard {
             waker,
             mailbox,
             inner_addr,
-            public_addr: candidate,
+            count: AtomicUsize::new(0),
             stopping,
             thread: Some(thread),
         })
@@ -373,6 +387,7 @@ impl Shard {
     ) -> Result<(PeerId, T), GatewayError> {
         let mut state = lock(&self.state);
         let (id, made) = make(&mut state.gateway, self.inner_addr)?;
+        self.count.store(state.gateway.len(), Ordering::Relaxed);
         state.finish();
         drop(state);
         let _ = self.waker.wake();
@@ -390,8 +405,11 @@ impl Shard {
         Ok(plain)
     }
 
-    fn peers(&self) -> usize {
-        lock(&self.state).gateway.len()
+    /// Changes the peers (closes some) and counts them again.
+    fn change(&self, f: impl FnOnce(&mut Gateway)) {
+        let mut state = lock(&self.state);
+        f(&mut state.gateway);
+        self.count.store(state.gateway.len(), Ordering::Relaxed);
     }
 }
 
@@ -537,17 +555,17 @@ mod tests {
     fn peers_are_spread_over_the_threads_and_found_by_their_ids() {
         let local = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
         let gw = WebRtcGateway::start_threads(local, local.ip(), false, 2).unwrap();
-        let ports: Vec<u16> = gw.shards.iter().map(|s| s.public_addr.port()).collect();
-        assert_ne!(ports[0], ports[1], "a port each");
+        let port = |s: &Shard| lock(&s.state).public.local_addr().unwrap().port();
+        assert_ne!(port(&gw.shards[0]), port(&gw.shards[1]), "a port each");
         let mut peers = Vec::new();
         for i in 0..4u16 {
             let (peer, offer) = gw
                 .offer(SessionId(u64::from(i)), &plain_offer(30_000 + 2 * i))
                 .unwrap();
             // The browser is sent to the thread the id names.
-            let (shard, _) = gw.shard(peer).unwrap();
+            let shard = gw.shard(peer).unwrap();
             assert!(
-                offer.contains(&format!(" {} typ host", shard.public_addr.port())),
+                offer.contains(&format!(" {} typ host", port(shard))),
                 "{offer}"
             );
             peers.push(peer);
@@ -562,12 +580,14 @@ mod tests {
         assert_eq!(gw.peers_per_thread(), [2, 2]);
         gw.close_session(SessionId(0));
         assert_eq!(gw.peers(), 3);
-        // An id no thread gave out.
-        let stranger = PeerId(7 * WebRtcGateway::MAX_THREADS as u64 + 5);
-        assert!(matches!(
-            gw.answer(stranger, b"v=0\r\n", 1),
-            Err(GatewayError::UnknownPeer)
-        ));
+        // Ids no thread gave out: on a thread that does not run, and on
+        // one that does.
+        for stranger in [7 * 16 + 5, 7 * 16 + 1] {
+            assert!(matches!(
+                gw.answer(PeerId(stranger), b"v=0\r\n", 1),
+                Err(GatewayError::UnknownPeer)
+            ));
+        }
         assert!(WebRtcGateway::start_threads(local, local.ip(), false, 0).is_err());
         assert!(WebRtcGateway::start_threads(local, local.ip(), false, 17).is_err());
     }

@@ -345,7 +345,7 @@ impl Worker {
     }
 
     /// Handles the packets the gateway handed over since the last turn, as
-    /// if each had come from the gateway's inner address to its leg.
+    /// if each had come from its gateway thread's inner address to its leg.
     /// Commands queued before the take are applied first, as between reads
     /// of a socket: a packet posted after `set_mode` returned is handled in
     /// the new mode.
