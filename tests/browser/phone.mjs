@@ -29,7 +29,7 @@ function fail(message) {
   process.exit(1);
 }
 
-/** Waits for more than 50 RTP packets each way in the browser's own statistics, presses 5 on the keypad, prints "STATS <json>" and takes the screenshot. */
+/** Waits for more than 50 RTP packets each way in the browser's own statistics, presses 5 on the keypad and waits until the key plays, prints "STATS <json>" and takes the screenshot. */
 async function audioBothWays(page) {
   let stats = null;
   const until = Date.now() + WAIT;
@@ -40,6 +40,17 @@ async function audioBothWays(page) {
   }
   if (!stats || stats.inbound <= 50 || stats.outbound <= 50) fail(`no audio both ways: ${JSON.stringify(stats)}`);
   await page.click('#keypad button:text-is("5")');
+  // The key has started to play (its first RTP event packet is out) once the
+  // DTMF sender's queue is empty: only then may the caller hang up.
+  await page.waitForFunction(
+    () => {
+      const pc = window.carelinePhone.call?.session?.connection;
+      const dtmf = pc?.getSenders().find((s) => s.dtmf)?.dtmf;
+      return dtmf && dtmf.toneBuffer === "";
+    },
+    null,
+    { timeout: WAIT },
+  );
   console.log(`STATS ${JSON.stringify(stats)}`);
   if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT });
 }

@@ -226,7 +226,8 @@ pub fn free_tcp_port(ip: Ipv4Addr) -> u16 {
         .port()
 }
 
-/// A port free for both UDP and TCP on `ip` (SIP listens on both).
+/// A port free for both UDP and TCP on `ip` (SIP listens on both), with
+/// the TCP port after it free too (baresip listens for TLS there).
 pub fn free_sip_port(ip: Ipv4Addr) -> u16 {
     for _ in 0..100 {
         let udp = UdpSocket::bind(SocketAddrV4::new(ip, 0)).expect("cannot bind UDP on loopback");
@@ -234,7 +235,8 @@ pub fn free_sip_port(ip: Ipv4Addr) -> u16 {
             .local_addr()
             .expect("bound socket has an address")
             .port();
-        if TcpListener::bind(SocketAddrV4::new(ip, port)).is_ok() {
+        let free = |p: u16| TcpListener::bind(SocketAddrV4::new(ip, p)).is_ok();
+        if port < u16::MAX && free(port) && free(port + 1) {
             return port;
         }
     }
