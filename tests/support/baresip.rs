@@ -61,7 +61,22 @@ pub struct Baresip {
 
 impl Baresip {
     /// Writes a config folder in `dir` and starts baresip with `accounts`.
+    /// Its ports are found free just before it starts; when another test
+    /// takes one in between (baresip exits: address in use), it starts
+    /// again on others, up to five times.
     pub fn start(dir: &Path, accounts: &[Account]) -> Result<Self> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(dir, accounts) {
+                Err(e) if attempt < 5 && format!("{e:#}").contains("Address already in use") => {
+                    attempt += 1;
+                }
+                started => return started,
+            }
+        }
+    }
+
+    fn start_once(dir: &Path, accounts: &[Account]) -> Result<Self> {
         let sip_port = free_sip_port(LOCALHOST);
         let ctrl_port = free_tcp_port(LOCALHOST);
         let conf = dir.join(format!("baresip-{sip_port}"));
