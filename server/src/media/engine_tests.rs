@@ -30,11 +30,14 @@ fn engine(first_port: u16, rtp_timeout: Duration) -> (MediaEngine, Receiver<Medi
     (engine, rx)
 }
 
+/// Waits until a worker has done what `condition` checks (it acts within
+/// microseconds of a packet or command, a frame for played sound), giving
+/// way to other threads meanwhile; fails at the deadline.
 fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + DEADLINE;
     while !condition() {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::yield_now();
     }
 }
 

@@ -183,7 +183,8 @@ impl WebRtcGateway {
 
     /// A browser peer for `session`'s leg B: its id and the browser's offer.
     pub fn offer(&self, session: SessionId, plain: &Sdp) -> Result<(PeerId, String), GatewayError> {
-        self.pick()?.offer(session, plain)
+        self.pick()?
+            .apply(|gateway, inner| gateway.offer(Instant::now(), session, plain, inner))
     }
 
     /// A browser's own offer for `session`'s leg A, whose port is
@@ -196,7 +197,16 @@ impl WebRtcGateway {
         session_rtp: SocketAddr,
         session_id: u64,
     ) -> Result<(PeerId, String, Sdp), GatewayError> {
-        self.pick()?.accept(session, offer, session_rtp, session_id)
+        self.pick()?.apply(|gateway, inner| {
+            gateway.accept(
+                Instant::now(),
+                session,
+                offer,
+                session_rtp,
+                inner,
+                session_id,
+            )
+        })
     }
 
     /// The browser's answer for `peer`: the plain answer for the call core.
@@ -207,7 +217,7 @@ impl WebRtcGateway {
         session_id: u64,
     ) -> Result<Sdp, GatewayError> {
         let shard = self.shard(peer).ok_or(GatewayError::UnknownPeer)?;
-        shard.answer(peer, answer, session_id)
+        shard.apply(|gateway, _| gateway.answer(Instant::now(), peer, answer, session_id))
     }
 
     /// Forgets a peer.
@@ -354,55 +364,21 @@ impl Shard {
         })
     }
 
-    fn offer(&self, session: SessionId, plain: &Sdp) -> Result<(PeerId, String), GatewayError> {
-        self.with_inner(|gateway, inner| gateway.offer(Instant::now(), session, plain, inner))
-    }
-
-    fn accept(
+    /// Runs `f` on this thread's gateway, given the inner socket's
+    /// address (offer, accept, answer), then counts the peers, sends what
+    /// the change produced and wakes the thread so it waits on the right
+    /// deadline.
+    fn apply<T>(
         &self,
-        session: SessionId,
-        offer: &[u8],
-        session_rtp: SocketAddr,
-        session_id: u64,
-    ) -> Result<(PeerId, String, Sdp), GatewayError> {
-        self.with_inner(|gateway, inner| {
-            let (id, answer, plain) = gateway.accept(
-                Instant::now(),
-                session,
-                offer,
-                session_rtp,
-                inner,
-                session_id,
-            )?;
-            Ok((id, (answer, plain)))
-        })
-        .map(|(id, (answer, plain))| (id, answer, plain))
-    }
-
-    /// Makes a peer with `make`, given the inner socket's address, and
-    /// sends what it produced.
-    fn with_inner<T>(
-        &self,
-        make: impl FnOnce(&mut Gateway, SocketAddr) -> Result<(PeerId, T), GatewayError>,
-    ) -> Result<(PeerId, T), GatewayError> {
+        f: impl FnOnce(&mut Gateway, SocketAddr) -> Result<T, GatewayError>,
+    ) -> Result<T, GatewayError> {
         let mut state = lock(&self.state);
-        let (id, made) = make(&mut state.gateway, self.inner_addr)?;
+        let made = f(&mut state.gateway, self.inner_addr)?;
         self.count.store(state.gateway.len(), Ordering::Relaxed);
         state.finish();
         drop(state);
         let _ = self.waker.wake();
-        Ok((id, made))
-    }
-
-    fn answer(&self, peer: PeerId, answer: &[u8], session_id: u64) -> Result<Sdp, GatewayError> {
-        let mut state = lock(&self.state);
-        let plain = state
-            .gateway
-            .answer(Instant::now(), peer, answer, session_id)?;
-        state.finish();
-        drop(state);
-        let _ = self.waker.wake();
-        Ok(plain)
+        Ok(made)
     }
 
     /// Changes the peers (closes some) and counts them again.
