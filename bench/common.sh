@@ -10,7 +10,9 @@ say() { printf '==> %s\n' "$*" >&2; }
 
 bench_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/careline-target}
-server_bin=$CARGO_TARGET_DIR/release/careline-server
+# CARELINE_BIN=/path/to/careline-server runs that build (an A/B comparison
+# of two commits) instead of building this checkout.
+server_bin=${CARELINE_BIN:-$CARGO_TARGET_DIR/release/careline-server}
 
 bench_enter_netns() {
   [[ -z ${CARELINE_BENCH_NETNS:-} ]] || return 0
@@ -24,7 +26,7 @@ bench_enter_netns() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
-  if [[ ${build_careline:-0} == 1 ]]; then
+  if [[ ${build_careline:-0} == 1 && -z ${CARELINE_BIN:-} ]]; then
     say "building careline-server (release)"
     (cd "$bench_root" && cargo build --release -p careline-server)
   fi

@@ -9,6 +9,11 @@ use careline_server::{commands, runtime};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+/// Many small, short-lived allocations per SIP message, from several
+/// threads: mimalloc's thread-local pages cost less than glibc's arenas.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Careline call server.
 #[derive(Parser)]
 #[command(version, about = "Careline: SIP call server for clinics")]

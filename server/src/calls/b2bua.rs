@@ -281,6 +281,13 @@ impl B2bua {
         Some(leg)
     }
 
+    /// The end of a turn: the media commands it queued start now.
+    pub fn flush_media(&mut self) {
+        if let Some(media) = self.media.as_mut() {
+            media.flush();
+        }
+    }
+
     /// Calls in progress (waiting or connected).
     pub fn active_calls(&self) -> usize {
         self.calls.len()

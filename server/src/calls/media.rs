@@ -35,6 +35,9 @@ pub trait MediaControl: Send {
     fn stats(&self, id: SessionId) -> Option<crate::media::Stats>;
     /// Frees the session's ports.
     fn destroy(&mut self, id: SessionId);
+    /// The end of a turn: whatever was asked during it starts now (the
+    /// engine wakes each busy worker once per turn, not per command).
+    fn flush(&mut self) {}
     /// A WebRTC (browser) peer for session `id`'s agent leg, offered the
     /// codecs of `plain` (our offer for agents): the peer's number and the
     /// SDP offer for the browser. `None` when there is no gateway or the
@@ -133,6 +136,10 @@ impl MediaControl for EngineControl {
 
     fn stats(&self, id: SessionId) -> Option<crate::media::Stats> {
         self.engine.stats(id)
+    }
+
+    fn flush(&mut self) {
+        self.engine.wake_deferred();
     }
 
     fn destroy(&mut self, id: SessionId) {

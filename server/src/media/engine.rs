@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,7 @@ use super::handoff::Handoff;
 use super::ports::PortPool;
 use super::stats::{SharedStats, Stats};
 use super::tones::Prompts;
-use super::worker::{Command, Shared, WorkerHandle};
+use super::worker::{Command, Shared, Wake, WorkerHandle};
 
 /// A media session's id, unique for the engine's life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -185,6 +185,8 @@ pub struct MediaEngine {
     sessions: Mutex<HashMap<SessionId, Arc<SharedStats>>>,
     next_id: AtomicU64,
     epoch: Instant,
+    /// Commands wait for [`MediaEngine::wake_deferred`] to wake their worker.
+    deferred: AtomicBool,
 }
 
 impl MediaEngine {
@@ -218,6 +220,7 @@ impl MediaEngine {
             sessions: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             epoch: Instant::now(),
+            deferred: AtomicBool::new(false),
         })
     }
 
@@ -233,11 +236,14 @@ impl MediaEngine {
         };
         let stats = Arc::new(SharedStats::new(self.epoch));
         self.lock().insert(id, Arc::clone(&stats));
-        let sent = self.worker(id).send(Command::Create {
-            id,
-            sockets: Box::new([a, b]),
-            stats,
-        });
+        let sent = self.worker(id).send(
+            Command::Create {
+                id,
+                sockets: Box::new([a, b]),
+                stats,
+            },
+            self.wake(),
+        );
         if let Err(e) = sent {
             // The unsent command, sockets included, was dropped with the error.
             self.lock().remove(&id);
@@ -289,7 +295,7 @@ impl MediaEngine {
             return false;
         }
         // A stopped worker has already closed everything it had.
-        let _ = self.worker(id).send(Command::Destroy { id });
+        let _ = self.worker(id).send(Command::Destroy { id }, self.wake());
         true
     }
 
@@ -332,7 +338,37 @@ impl MediaEngine {
         if !self.lock().contains_key(&id) {
             return Err(MediaError::UnknownSession(id));
         }
-        self.worker(id).send(command)
+        self.worker(id).send(command, self.wake())
+    }
+
+    /// From now on commands wake their worker only at [`wake_deferred`]:
+    /// for a driver that issues a burst of commands per turn (the call
+    /// core) and calls it at the end of every turn.
+    ///
+    /// [`wake_deferred`]: MediaEngine::wake_deferred
+    pub fn defer_wakes(&self) {
+        self.deferred.store(true, Ordering::Release);
+    }
+
+    /// Wakes each worker that has commands queued since the last call, once.
+    pub fn wake_deferred(&self) {
+        for worker in &self.workers {
+            worker.wake_owed();
+        }
+    }
+
+    /// Workers with commands waiting for [`MediaEngine::wake_deferred`].
+    #[cfg(test)]
+    pub(crate) fn wakes_owed(&self) -> usize {
+        self.workers.iter().filter(|w| w.owes_wake()).count()
+    }
+
+    fn wake(&self) -> Wake {
+        if self.deferred.load(Ordering::Acquire) {
+            Wake::Later
+        } else {
+            Wake::Now
+        }
     }
 
     fn worker(&self, id: SessionId) -> &WorkerHandle {

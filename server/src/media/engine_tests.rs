@@ -360,6 +360,29 @@ fn payload_types_are_renumbered_and_dtmf_is_reported_once_per_press() {
 }
 
 #[test]
+fn deferred_commands_reach_the_worker_with_the_turns_one_wake_up() {
+    let (engine, _events) = engine(26600, Duration::from_secs(10));
+    engine.defer_wakes();
+    let (mut pa, mut pb) = (Peer::new(0xa), Peer::new(0xb));
+    // A turn's burst: create, both remotes, relay — and no wake-up yet.
+    let h = relaying(&engine, &pa, &pb);
+    assert_eq!(engine.wakes_owed(), 1);
+    engine.wake_deferred();
+    assert_eq!(engine.wakes_owed(), 0);
+    // Woken once, the worker has all four commands: the legs relay.
+    pa.send(0, &[0xff; 160], h.port_a);
+    assert_eq!(pb.receive(1).len(), 1);
+    // The next turn: a destroy, owed until its end, then carried out.
+    assert!(engine.destroy(h.id));
+    assert_eq!(engine.wakes_owed(), 1);
+    engine.wake_deferred();
+    wait_until("sockets closed", || engine.open_sockets() == 0);
+    // Nothing owed: a turn with no commands wakes nobody.
+    engine.wake_deferred();
+    assert_eq!(engine.wakes_owed(), 0);
+}
+
+#[test]
 fn destroy_frees_ports_and_unknown_sessions_are_refused() {
     let (engine, _events) = engine(25200, Duration::from_secs(10));
     let h = engine.create_session().unwrap();

@@ -81,7 +81,19 @@ pub(crate) struct WorkerHandle {
     /// Set by the first command after the worker last looked at its
     /// queue: later commands need no wake-up of their own.
     woken: Arc<AtomicBool>,
+    /// Commands were queued with [`Wake::Later`] and no wake-up sent yet.
+    owed: AtomicBool,
     thread: Option<JoinHandle<()>>,
+}
+
+/// When a queued command wakes its worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// At once.
+    Now,
+    /// At the next [`WorkerHandle::wake_owed`]: the driver queues a turn's
+    /// commands and wakes each worker once at the end of it.
+    Later,
 }
 
 impl WorkerHandle {
@@ -115,15 +127,40 @@ impl WorkerHandle {
             tx,
             waker,
             woken,
+            owed: AtomicBool::new(false),
             thread: Some(thread),
         })
     }
 
-    /// Queues a command and wakes the worker, unless a wake-up is already
-    /// on its way (the worker clears `woken` before it drains the queue, so
-    /// a command queued after that always wakes it again).
-    pub(crate) fn send(&self, command: Command) -> Result<(), MediaError> {
+    /// Queues a command and wakes the worker now or owes it a wake-up.
+    pub(crate) fn send(&self, command: Command, wake: Wake) -> Result<(), MediaError> {
         self.tx.send(command).map_err(|_| MediaError::Stopped)?;
+        match wake {
+            Wake::Now => self.wake(),
+            Wake::Later => {
+                self.owed.store(true, Ordering::Release);
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends the wake-up that commands queued with [`Wake::Later`] are owed.
+    pub(crate) fn wake_owed(&self) {
+        if self.owed.swap(false, Ordering::AcqRel) {
+            let _ = self.wake();
+        }
+    }
+
+    /// Whether commands are waiting for [`WorkerHandle::wake_owed`].
+    #[cfg(test)]
+    pub(crate) fn owes_wake(&self) -> bool {
+        self.owed.load(Ordering::Acquire)
+    }
+
+    /// Wakes the worker unless a wake-up is already on its way (the worker
+    /// clears `woken` before it drains the queue, so a command queued after
+    /// that always wakes it again).
+    fn wake(&self) -> Result<(), MediaError> {
         if self.woken.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
@@ -132,7 +169,7 @@ impl WorkerHandle {
 
     /// Stops the thread and waits for it; its sessions are closed on the way out.
     pub(crate) fn stop(&mut self) {
-        let _ = self.send(Command::Shutdown);
+        let _ = self.send(Command::Shutdown, Wake::Now);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

@@ -34,9 +34,14 @@ const OVERLOAD_AFTER: Duration = Duration::from_millis(250);
 pub(crate) struct CoreTask {
     core: SipCore,
     udp: Vec<Arc<UdpSocket>>,
+    /// Whether each UDP socket is bound to IPv4 (read once: asking the
+    /// socket is a system call per message).
+    udp_v4: Vec<bool>,
     tcp: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
     persist: mpsc::UnboundedSender<BindingChange>,
     events: super::events::EventSink,
+    /// This turn's facts, sent to the writer together at its end.
+    outbox: Vec<EventRecord>,
     metrics: Arc<Metrics>,
     /// The same moment on both clocks, to turn deadlines into stored epoch times.
     epoch: (Instant, i64),
@@ -72,12 +77,18 @@ impl CoreTask {
         let epoch = (start, now_ms());
         let mut core = SipCore::new(settings, key, start, media);
         core.registrar_mut().set_credentials(credentials);
+        let udp_v4 = udp
+            .iter()
+            .map(|s| s.local_addr().is_ok_and(|l| l.is_ipv4()))
+            .collect();
         let mut task = CoreTask {
             core,
             udp,
+            udp_v4,
             tcp: HashMap::new(),
             persist,
             events,
+            outbox: Vec::new(),
             metrics,
             epoch,
             drained_at: start,
@@ -331,12 +342,15 @@ impl CoreTask {
     }
 
     async fn flush(&mut self) {
+        // Media first: a 183 or 200 going out makes the peer send RTP.
+        self.core.flush_media();
         while let Some(t) = self.core.poll_transmit() {
             self.send(t).await;
         }
         while let Some(event) = self.core.poll_event() {
             self.event(event);
         }
+        let _ = self.events.send_all(std::mem::take(&mut self.outbox));
         self.metrics
             .transactions_active
             .store(self.core.transactions() as u64, Ordering::Relaxed);
@@ -346,12 +360,10 @@ impl CoreTask {
         match t.transport {
             Transport::Udp => {
                 let socket = self
-                    .udp
+                    .udp_v4
                     .iter()
-                    .find(|s| {
-                        s.local_addr()
-                            .is_ok_and(|l| l.is_ipv4() == t.destination.is_ipv4())
-                    })
+                    .position(|&v4| v4 == t.destination.is_ipv4())
+                    .and_then(|i| self.udp.get(i))
                     .or_else(|| self.udp.first());
                 if let Some(s) = socket
                     && let Err(e) = s.send_to(&t.data, t.destination).await
@@ -453,7 +465,7 @@ impl CoreTask {
         if let (CallEvent::AgentOffered { .. }, Some(hub)) = (&e, &self.notices) {
             hub.notice(std::sync::Arc::new(record.clone()));
         }
-        let _ = self.events.send(record);
+        self.outbox.push(record);
     }
 
     /// A trunk registration's news: logged, and kept in the audit trail.
@@ -496,7 +508,7 @@ impl CoreTask {
                 )
             }
         };
-        let _ = self.events.send(EventRecord {
+        self.outbox.push(EventRecord {
             seq: 0,
             at: crate::store::now_ms(),
             kind: kind.into(),

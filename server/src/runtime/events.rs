@@ -23,9 +23,17 @@ pub struct Pending {
     ack: Option<oneshot::Sender<i64>>,
 }
 
+/// What goes down the writer's channel.
+enum Message {
+    One(Pending),
+    /// Facts queued together (the call core's turn): one message, one
+    /// wake-up of the writer, however many facts.
+    Many(Vec<EventRecord>),
+}
+
 /// Where facts are sent to be written (cheap to clone).
 #[derive(Clone, Debug)]
-pub struct EventSink(mpsc::UnboundedSender<Pending>);
+pub struct EventSink(mpsc::UnboundedSender<Message>);
 
 /// The writer has stopped (the server is shutting down).
 #[derive(Debug, Clone, Copy, thiserror::Error)]
@@ -36,18 +44,26 @@ impl EventSink {
     /// Queues a fact; it is written with the next batch.
     pub fn send(&self, record: EventRecord) -> Result<(), WriterGone> {
         self.0
-            .send(Pending { record, ack: None })
+            .send(Message::One(Pending { record, ack: None }))
             .map_err(|_| WriterGone)
+    }
+
+    /// Queues facts, in order; they are written with the next batch.
+    pub fn send_all(&self, records: Vec<EventRecord>) -> Result<(), WriterGone> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.0.send(Message::Many(records)).map_err(|_| WriterGone)
     }
 
     /// Queues a fact and waits until it is committed; returns its `seq`.
     pub async fn commit(&self, record: EventRecord) -> Result<i64, WriterGone> {
         let (ack, done) = oneshot::channel();
         self.0
-            .send(Pending {
+            .send(Message::One(Pending {
                 record,
                 ack: Some(ack),
-            })
+            }))
             .map_err(|_| WriterGone)?;
         done.await.map_err(|_| WriterGone)
     }
@@ -63,7 +79,7 @@ pub fn spawn(
     broadcast::Sender<Arc<EventRecord>>,
     JoinHandle<()>,
 ) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Pending>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
     let (live, _) = broadcast::channel::<Arc<EventRecord>>(4_096);
     let out = live.clone();
     let task = tokio::spawn(async move {
@@ -71,11 +87,16 @@ pub fn spawn(
         let mut acks: Vec<(usize, oneshot::Sender<i64>)> = Vec::new();
         while let Some(first) = rx.recv().await {
             let mut next = Some(first);
-            while let Some(p) = next.take() {
-                if let Some(ack) = p.ack {
-                    acks.push((records.len(), ack));
+            while let Some(message) = next.take() {
+                match message {
+                    Message::One(p) => {
+                        if let Some(ack) = p.ack {
+                            acks.push((records.len(), ack));
+                        }
+                        records.push(p.record);
+                    }
+                    Message::Many(mut many) => records.append(&mut many),
                 }
-                records.push(p.record);
                 if records.len() < MAX_BATCH {
                     next = rx.try_recv().ok();
                 }
@@ -100,4 +121,89 @@ pub fn spawn(
         }
     });
     (EventSink(tx), live, task)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn fact(kind: &str, agent: Option<&str>, data: serde_json::Value) -> EventRecord {
+        EventRecord {
+            seq: 0,
+            at: 5_000,
+            kind: kind.into(),
+            call_id: Some("call-00000007".into()),
+            agent: agent.map(str::to_string),
+            data,
+            hash: None,
+        }
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn a_turns_facts_sent_together_are_written_and_broadcast_in_order(
+        pool: sqlx::SqlitePool,
+    ) {
+        let store = Store::from_pool(pool);
+        let (sink, live, _) = spawn(store.clone(), Arc::new(crate::metrics::Metrics::default()));
+        let mut feed = live.subscribe();
+        // A whole call in one message: every table the writer folds into
+        // (events, calls, agent_states) in one multi-statement write.
+        let turn = vec![
+            fact(
+                "call_arrived",
+                None,
+                json!({ "queue": "reception", "caller": "+79210000000" }),
+            ),
+            fact(
+                "agent_state_changed",
+                Some("1001"),
+                json!({ "to": "ringing" }),
+            ),
+            fact("answered", Some("1001"), json!({ "within_deadline": true })),
+            fact(
+                "agent_state_changed",
+                Some("1001"),
+                json!({ "to": "on_call" }),
+            ),
+            fact("ended", Some("1001"), json!({ "reason": "completed" })),
+        ];
+        sink.send_all(turn).unwrap();
+        sink.send_all(Vec::new()).unwrap();
+        // A fact sent after them commits after them.
+        let seq = sink
+            .commit(fact("note", Some("1001"), json!({})))
+            .await
+            .unwrap();
+        assert_eq!(seq, 6);
+        let mut kinds = Vec::new();
+        for expected in 1..=6 {
+            let e = feed.recv().await.unwrap();
+            assert_eq!(e.seq, expected);
+            kinds.push(e.kind.clone());
+        }
+        assert_eq!(
+            kinds,
+            [
+                "call_arrived",
+                "agent_state_changed",
+                "answered",
+                "agent_state_changed",
+                "ended",
+                "note"
+            ]
+        );
+        let call = store.call("call-00000007").await.unwrap().unwrap();
+        assert_eq!(call.caller, "+79210000000");
+        assert_eq!(call.answered_by.as_deref(), Some("1001"));
+        assert_eq!(call.within_deadline, Some(true));
+        assert_eq!(call.end_reason.as_deref(), Some("completed"));
+        assert_eq!(
+            store.agent_states().await.unwrap(),
+            [("1001".to_string(), "on_call".to_string())]
+        );
+        let report = store.verify_chain().await.unwrap();
+        assert_eq!((report.verified, report.broken.is_none()), (6, true));
+    }
 }

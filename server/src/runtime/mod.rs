@@ -528,6 +528,9 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
         }
         None => None,
     };
+    // The core task ends every turn with `flush_media`: each worker is
+    // woken once per turn, not once per command.
+    engine.defer_wakes();
     let media: Box<dyn crate::calls::media::MediaControl> =
         Box::new(crate::calls::media::EngineControl {
             engine,

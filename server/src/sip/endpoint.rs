@@ -282,6 +282,11 @@ impl SipCore {
         self.b2bua.resume_after(last);
     }
 
+    /// The end of a turn: the media commands it queued start now.
+    pub fn flush_media(&mut self) {
+        self.b2bua.flush_media();
+    }
+
     /// The call core (agent states, calls in progress).
     pub fn calls(&self) -> &B2bua {
         &self.b2bua

@@ -126,38 +126,36 @@ impl Store {
                 .unwrap_or("")
                 .to_string()
         };
+        // Every row of the batch goes in one multi-statement write: one
+        // round trip instead of one per table (positional `?` are bound in
+        // order across the statements).
+        let mut q = QueryBuilder::<Sqlite>::new("");
         let rows: Vec<(&EventRecord, &String)> = records.iter().zip(&data).collect();
         for chunk in rows.chunks(ROWS) {
-            QueryBuilder::<Sqlite>::new(
-                "INSERT INTO events (seq, at, kind, call_id, agent, data, hash) ",
-            )
-            .push_values(chunk, |mut row, (r, data)| {
-                row.push_bind(r.seq)
-                    .push_bind(r.at)
-                    .push_bind(&r.kind)
-                    .push_bind(&r.call_id)
-                    .push_bind(&r.agent)
-                    .push_bind(*data)
-                    .push_bind(&r.hash);
-            })
-            .build()
-            .execute(&mut *tx)
-            .await?;
+            q.push("INSERT INTO events (seq, at, kind, call_id, agent, data, hash) ")
+                .push_values(chunk, |mut row, (r, data)| {
+                    row.push_bind(r.seq)
+                        .push_bind(r.at)
+                        .push_bind(&r.kind)
+                        .push_bind(&r.call_id)
+                        .push_bind(&r.agent)
+                        .push_bind(*data)
+                        .push_bind(&r.hash);
+                })
+                .push(";\n");
         }
         for chunk in arrived.chunks(ROWS) {
-            QueryBuilder::<Sqlite>::new("INSERT INTO calls (id, queue, caller, arrived_at) ")
+            q.push("INSERT INTO calls (id, queue, caller, arrived_at) ")
                 .push_values(chunk, |mut row, (call, r)| {
                     row.push_bind(*call)
                         .push_bind(text(r, "queue"))
                         .push_bind(text(r, "caller"))
                         .push_bind(r.at);
                 })
-                .build()
-                .execute(&mut *tx)
-                .await?;
+                .push(";\n");
         }
         for chunk in answered.chunks(ROWS) {
-            let mut q = QueryBuilder::<Sqlite>::new(
+            q.push(
                 "UPDATE calls SET answered_at = v.column2, answered_by = v.column3, \
                  within_deadline = v.column4 FROM (",
             );
@@ -172,37 +170,32 @@ impl Store {
                     .push_bind(&r.agent)
                     .push_bind(within);
             });
-            q.push(") AS v WHERE calls.id = v.column1");
-            q.build().execute(&mut *tx).await?;
+            q.push(") AS v WHERE calls.id = v.column1;\n");
         }
         for chunk in ended.chunks(ROWS) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "UPDATE calls SET ended_at = v.column2, end_reason = v.column3 FROM (",
-            );
+            q.push("UPDATE calls SET ended_at = v.column2, end_reason = v.column3 FROM (");
             q.push_values(chunk, |mut row, (call, r)| {
                 row.push_bind(*call)
                     .push_bind(r.at)
                     .push_bind(text(r, "reason"));
             });
-            q.push(") AS v WHERE calls.id = v.column1");
-            q.build().execute(&mut *tx).await?;
+            q.push(") AS v WHERE calls.id = v.column1;\n");
         }
-        super::callbacks::fold(&mut tx, records).await?;
-        super::appointments::fold(&mut tx, records).await?;
         let states: Vec<_> = states.into_iter().collect();
         for chunk in states.chunks(ROWS) {
-            QueryBuilder::<Sqlite>::new("INSERT INTO agent_states (extension, state, since) ")
+            q.push("INSERT INTO agent_states (extension, state, since) ")
                 .push_values(chunk, |mut row, (agent, (state, at))| {
                     row.push_bind(*agent).push_bind(*state).push_bind(*at);
                 })
                 .push(
                     " ON CONFLICT (extension) DO UPDATE SET state = excluded.state, \
-                     since = excluded.since",
-                )
-                .build()
-                .execute(&mut *tx)
-                .await?;
+                     since = excluded.since;\n",
+                );
         }
+        // Each batch's text differs (its row counts): not worth caching.
+        q.build().persistent(false).execute(&mut *tx).await?;
+        super::callbacks::fold(&mut tx, records).await?;
+        super::appointments::fold(&mut tx, records).await?;
         tx.commit().await?;
         Ok(())
     }
