@@ -325,9 +325,14 @@ fn a_doctor_in_the_browser_places_a_teleconsult_through_the_gateway() {
     );
     let peer = answer_as_browser(&mut phone, &server, &invite, "doctor", 100);
     // The doctor speaks; the patient's phone echoes it back through the
-    // relay and the gateway.
+    // relay and the gateway. (What the doctor receives also counts the
+    // ringback heard while the patient's phone rang, so the doctor's own
+    // packets are waited for apart, with a few to spare for those still
+    // on their way to the server at the hang-up.)
     let seen = peer
-        .wait(Duration::from_secs(10), |r| r.connected && r.received >= 20)
+        .wait(Duration::from_secs(10), |r| {
+            r.connected && r.received >= 20 && r.sent >= 25
+        })
         .unwrap_or_else(|e| panic!("{e:#}\n{}", server.tail(40)));
     hung_up(&mut phone, &server);
     let patient = patient.join().unwrap().unwrap();

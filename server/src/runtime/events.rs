@@ -13,7 +13,8 @@ use tokio::task::JoinHandle;
 use crate::store::Store;
 use crate::store::events::EventRecord;
 
-/// Most events written in one transaction.
+/// Events after which the writer stops taking more into a transaction (a
+/// turn's facts, sent together, go in whole, so one may run a little over).
 const MAX_BATCH: usize = 2_000;
 
 /// A fact to write (its `seq` and `hash` are given on writing), and whom
@@ -170,7 +171,6 @@ mod tests {
             fact("ended", Some("1001"), json!({ "reason": "completed" })),
         ];
         sink.send_all(turn).unwrap();
-        sink.send_all(Vec::new()).unwrap();
         // A fact sent after them commits after them.
         let seq = sink
             .commit(fact("note", Some("1001"), json!({})))
