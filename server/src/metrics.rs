@@ -41,6 +41,9 @@ pub struct Metrics {
     pub queue_wait_ms_sum: AtomicU64,
     /// Events committed to the audit trail by the event writer.
     pub events_written: AtomicU64,
+    /// Transactions the event writer committed (events written divided by
+    /// this: the group commit's batch size).
+    pub event_commits: AtomicU64,
     /// RTP packets handed between the media sessions and the WebRTC
     /// gateway in memory, and those dropped on the way: read from the
     /// media engine when rendered.
@@ -168,6 +171,12 @@ impl Metrics {
             "Events committed to the audit trail.",
             "counter",
             get(&self.events_written),
+        );
+        counter(
+            "careline_event_commits_total",
+            "Transactions in which the event writer committed them (events per commit: the group commit's batch).",
+            "counter",
+            get(&self.event_commits),
         );
         counter(
             "careline_overloaded",

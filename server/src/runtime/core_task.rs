@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use careline_shared::sip::NameAddr;
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::Input;
 use crate::calls::b2bua::B2bua;
@@ -27,10 +27,6 @@ use crate::store::registrations::{BindingChange, StoredBinding};
 /// How many queued inputs are handled before sending what they produced.
 const BATCH: usize = 256;
 
-/// The core counts as overloaded when its socket has not once been empty
-/// for this long: datagrams arrive faster than they are handled.
-const OVERLOAD_AFTER: Duration = Duration::from_millis(250);
-
 pub(crate) struct CoreTask {
     core: SipCore,
     udp: Vec<Arc<UdpSocket>>,
@@ -45,8 +41,9 @@ pub(crate) struct CoreTask {
     metrics: Arc<Metrics>,
     /// The same moment on both clocks, to turn deadlines into stored epoch times.
     epoch: (Instant, i64),
-    /// When the main socket was last read empty.
-    drained_at: Instant,
+    /// How long datagrams wait in the main socket: whether to turn new
+    /// calls away.
+    load: super::load::LoadWatch,
     /// Where offers go the moment a phone rings, ahead of their commit
     /// (the screen pop).
     notices: Option<crate::api::live::Hub>,
@@ -67,7 +64,6 @@ impl CoreTask {
         credentials: HashMap<String, Ha1>,
         restored: Vec<StoredBinding>,
         media: Option<Box<dyn crate::calls::media::MediaControl>>,
-        udp: Vec<Arc<UdpSocket>>,
         persist: mpsc::UnboundedSender<BindingChange>,
         events: super::events::EventSink,
         metrics: Arc<Metrics>,
@@ -77,21 +73,17 @@ impl CoreTask {
         let epoch = (start, now_ms());
         let mut core = SipCore::new(settings, key, start, media);
         core.registrar_mut().set_credentials(credentials);
-        let udp_v4 = udp
-            .iter()
-            .map(|s| s.local_addr().is_ok_and(|l| l.is_ipv4()))
-            .collect();
         let mut task = CoreTask {
             core,
-            udp,
-            udp_v4,
+            udp: Vec::new(),
+            udp_v4: Vec::new(),
             tcp: HashMap::new(),
             persist,
             events,
             outbox: Vec::new(),
             metrics,
             epoch,
-            drained_at: start,
+            load: Default::default(),
             notices: None,
         };
         for b in restored {
@@ -161,6 +153,59 @@ impl CoreTask {
         self.epoch.1 + since
     }
 
+    /// Starts the core on a thread of its own, with its own single-threaded
+    /// runtime that also owns the UDP sockets (`udp`, the first read by the
+    /// core itself, the others by small tasks handing datagrams to `input`).
+    /// A datagram is read, handled and answered on that one thread: the
+    /// core never waits for a runtime worker held by the API, the event
+    /// writer or the dashboards, and no wake-up crosses threads on the way.
+    /// The receiver resolves once the core has stopped.
+    pub(crate) fn start(
+        mut self,
+        udp: Vec<std::net::UdpSocket>,
+        input: mpsc::Sender<Input>,
+        rx: mpsc::Receiver<Input>,
+        shutdown: watch::Receiver<bool>,
+    ) -> std::io::Result<oneshot::Receiver<()>> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (done, stopped) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("careline-core".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    if let Some(main) = udp.first()
+                        && let Err(e) = super::udp::stamp_arrivals(main)
+                    {
+                        tracing::warn!(error = %e, "no arrival stamps on the sip socket: overload is not detected");
+                    }
+                    for s in udp {
+                        match UdpSocket::from_std(s) {
+                            Ok(s) => self.udp.push(Arc::new(s)),
+                            Err(e) => tracing::error!(error = %e, "sip udp socket not usable"),
+                        }
+                    }
+                    self.udp_v4 = self
+                        .udp
+                        .iter()
+                        .map(|s| s.local_addr().is_ok_and(|l| l.is_ipv4()))
+                        .collect();
+                    for s in self.udp.iter().skip(1) {
+                        tokio::spawn(super::udp::receive(
+                            s.clone(),
+                            input.clone(),
+                            shutdown.clone(),
+                        ));
+                    }
+                    drop(input);
+                    self.run(rx, shutdown).await;
+                });
+                let _ = done.send(());
+            })?;
+        Ok(stopped)
+    }
+
     /// The loop. The first UDP socket is read here directly, not through a
     /// channel: a datagram goes from the socket to the core and its answer
     /// back out without waking another thread. Other sockets, TCP and the
@@ -190,24 +235,23 @@ impl CoreTask {
                         }
                     }
                 }
-                r = recv_from(main_udp.as_deref(), &mut buf) => {
-                    if let Ok((n, remote)) = r {
-                        self.datagram(local, remote, &buf[..n]);
+                r = recv_stamped(main_udp.as_deref(), &mut buf) => {
+                    if let Ok(r) = r {
+                        self.received(local, r, &buf);
                     }
                     // Take what else has arrived before answering any of it.
-                    let mut drained = false;
                     if let Some(socket) = main_udp.as_deref() {
                         for _ in 0..BATCH {
-                            match socket.try_recv_from(&mut buf) {
-                                Ok((n, remote)) => self.datagram(local, remote, &buf[..n]),
+                            match super::udp::try_recv_stamped(socket, &mut buf) {
+                                Ok(r) => self.received(local, r, &buf),
                                 Err(_) => {
-                                    drained = true;
+                                    self.load.drained();
                                     break;
                                 }
                             }
                         }
                     }
-                    self.watch_load(drained);
+                    self.watch_load();
                 }
                 _ = sleep_until(deadline) => self.core.handle_timeout(now()),
                 _ = &mut stop => break,
@@ -227,9 +271,9 @@ impl CoreTask {
                 .map(tokio::time::Instant::from_std)
                 .map_or(give_up, |d| d.min(give_up));
             tokio::select! {
-                r = recv_from(main_udp.as_deref(), &mut buf) => {
-                    if let Ok((n, remote)) = r {
-                        self.datagram(local, remote, &buf[..n]);
+                r = recv_stamped(main_udp.as_deref(), &mut buf) => {
+                    if let Ok(r) = r {
+                        self.received(local, r, &buf);
                     }
                 }
                 _ = tokio::time::sleep_until(deadline) => self.core.handle_timeout(now()),
@@ -238,14 +282,10 @@ impl CoreTask {
         }
     }
 
-    /// Turns new calls away (503) while the socket never empties, and
-    /// lets them in again as soon as it does.
-    fn watch_load(&mut self, drained: bool) {
-        let t = now();
-        if drained {
-            self.drained_at = t;
-        }
-        let overloaded = t.saturating_duration_since(self.drained_at) >= OVERLOAD_AFTER;
+    /// Turns new calls away (503) while datagrams stand in the socket
+    /// (`LoadWatch`), and lets them in again as soon as they do not.
+    fn watch_load(&mut self) {
+        let overloaded = self.load.overloaded(now());
         if overloaded != self.core.overloaded() {
             if overloaded {
                 tracing::warn!("overloaded: new calls are answered 503 until the backlog clears");
@@ -259,14 +299,19 @@ impl CoreTask {
         }
     }
 
-    fn datagram(&mut self, local: Option<SocketAddr>, remote: SocketAddr, data: &[u8]) {
+    /// A datagram read from the main socket into `buf`.
+    fn received(&mut self, local: Option<SocketAddr>, r: super::udp::Received, buf: &[u8]) {
+        let t = now();
+        if let Some(waited) = r.waited {
+            self.load.waited(t, waited);
+        }
         let flow = crate::sip::endpoint::Flow {
             transport: Transport::Udp,
-            remote,
+            remote: r.from,
             local,
         };
         self.core
-            .handle_datagram(now(), flow, Bytes::copy_from_slice(data));
+            .handle_datagram(t, flow, Bytes::copy_from_slice(&buf[..r.len]));
     }
 
     fn input(&mut self, input: Input) {
@@ -575,12 +620,12 @@ impl CoreTask {
 }
 
 /// Reads the core's own UDP socket; never resolves when there is none.
-async fn recv_from(
+async fn recv_stamped(
     socket: Option<&UdpSocket>,
     buf: &mut [u8],
-) -> std::io::Result<(usize, SocketAddr)> {
+) -> std::io::Result<super::udp::Received> {
     match socket {
-        Some(s) => s.recv_from(buf).await,
+        Some(s) => super::udp::recv_stamped(s, buf).await,
         None => std::future::pending().await,
     }
 }

@@ -6,6 +6,7 @@
 //! ever wait for SQLite's write lock.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -16,6 +17,13 @@ use crate::store::events::EventRecord;
 /// Events after which the writer stops taking more into a transaction (a
 /// turn's facts, sent together, go in whole, so one may run a little over).
 const MAX_BATCH: usize = 2_000;
+
+/// Under load, a commit starts at least this long after the one before it:
+/// facts arriving meanwhile join it. Each commit rewrites the table's and
+/// indexes' last pages and syncs the log, so fewer, larger commits cost
+/// less per fact. An idle writer commits a fact at once (its last commit
+/// is long past); a busy one holds facts back by at most this.
+pub(crate) const COMMIT_PACE: Duration = Duration::from_millis(5);
 
 /// A fact to write (its `seq` and `hash` are given on writing), and whom
 /// to tell its `seq` once it is committed.
@@ -80,13 +88,35 @@ pub fn spawn(
     broadcast::Sender<Arc<EventRecord>>,
     JoinHandle<()>,
 ) {
+    spawn_paced(store, metrics, COMMIT_PACE)
+}
+
+/// [`spawn`] with commits at least `pace` apart under load.
+pub(crate) fn spawn_paced(
+    store: Store,
+    metrics: Arc<crate::metrics::Metrics>,
+    pace: Duration,
+) -> (
+    EventSink,
+    broadcast::Sender<Arc<EventRecord>>,
+    JoinHandle<()>,
+) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
     let (live, _) = broadcast::channel::<Arc<EventRecord>>(4_096);
     let out = live.clone();
     let task = tokio::spawn(async move {
         let mut records: Vec<EventRecord> = Vec::with_capacity(MAX_BATCH);
         let mut acks: Vec<(usize, oneshot::Sender<i64>)> = Vec::new();
+        let mut last_commit: Option<tokio::time::Instant> = None;
+        // The writer's own connection (see `Store::append_events_on`).
+        let mut conn: Option<sqlx::pool::PoolConnection<sqlx::Sqlite>> = None;
         while let Some(first) = rx.recv().await {
+            if let Some(due) = last_commit.map(|t| t + pace)
+                && tokio::time::Instant::now() < due
+            {
+                tokio::time::sleep_until(due).await;
+            }
+            last_commit = Some(tokio::time::Instant::now());
             let mut next = Some(first);
             while let Some(message) = next.take() {
                 match message {
@@ -105,14 +135,27 @@ pub fn spawn(
             // A fact counts once it is durable: retry a failed commit rather
             // than drop it, and tell nobody about it until then.
             let mut delay = std::time::Duration::from_millis(50);
-            while let Err(e) = store.append_events(&mut records).await {
+            loop {
+                let written = match &mut conn {
+                    Some(c) => Store::append_events_on(&mut *c, &mut records).await,
+                    None => match store.pool().acquire().await {
+                        Ok(c) => Store::append_events_on(&mut *conn.insert(c), &mut records).await,
+                        Err(e) => Err(e.into()),
+                    },
+                };
+                let Err(e) = written else { break };
                 tracing::error!(error = %e, events = records.len(), "could not write events; retrying");
+                // On a fresh connection, in case this one is broken.
+                conn = None;
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(std::time::Duration::from_secs(5));
             }
             metrics
                 .events_written
                 .fetch_add(records.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            metrics
+                .event_commits
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             for (i, ack) in acks.drain(..) {
                 let _ = ack.send(records[i].seq);
             }
@@ -140,6 +183,49 @@ mod tests {
             data,
             hash: None,
         }
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn facts_arriving_while_a_busy_writer_waits_join_one_commit(pool: sqlx::SqlitePool) {
+        let store = Store::from_pool(pool);
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        // A pace long enough that nothing below outlasts it on a busy machine.
+        let (sink, live, _) = spawn_paced(store.clone(), metrics.clone(), Duration::from_secs(1));
+        let mut feed = live.subscribe();
+        let commits = || {
+            metrics
+                .event_commits
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        // An idle writer commits at once.
+        assert_eq!(sink.commit(fact("note", None, json!({}))).await.unwrap(), 1);
+        assert_eq!(commits(), 1);
+        // Right after a commit: the next fact waits for the pace, and one
+        // sent after the writer has taken it (the yield lets the writer
+        // run) joins the same commit.
+        sink.send(fact("note", None, json!({ "n": 2 }))).unwrap();
+        tokio::task::yield_now().await;
+        assert_eq!(commits(), 1);
+        let seq = sink
+            .commit(fact("note", None, json!({ "n": 3 })))
+            .await
+            .unwrap();
+        assert_eq!((seq, commits()), (3, 2));
+        let seqs: Vec<i64> = [
+            feed.recv().await.unwrap(),
+            feed.recv().await.unwrap(),
+            feed.recv().await.unwrap(),
+        ]
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        assert_eq!(
+            metrics
+                .events_written
+                .load(std::sync::atomic::Ordering::Relaxed),
+            3
+        );
     }
 
     #[sqlx::test(migrations = "../migrations")]

@@ -1,10 +1,14 @@
 //! The tokio drivers: the only async code. Sockets are read by small tasks
 //! that hand bytes to one core task; the core task owns the sans-IO
 //! [`SipCore`], feeds it, drains what it wants sent, and sleeps until its next
-//! deadline. Registrar changes are written to the store by a batching task.
+//! deadline. The core task runs on a thread of its own with its own
+//! single-threaded runtime, which also owns the SIP UDP sockets; the API,
+//! the WebSockets, the event writer and the dashboards share the main
+//! runtime. Registrar changes are written to the store by a batching task.
 
 mod core_task;
 mod events;
+mod load;
 pub use events::{EventSink, WriterGone, spawn as spawn_event_writer};
 mod persist;
 mod tcp;
@@ -375,7 +379,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
                 let local = s.local_addr()?;
                 first_udp.get_or_insert(local);
                 bound.push(format!("udp://{local}"));
-                udp_sockets.push(Arc::new(s));
+                udp_sockets.push(s);
             }
             Transport::Tcp => {
                 let s = TcpListener::bind(l.addr)
@@ -421,13 +425,6 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
     let restored = persist::restore(&store).await?;
 
     let mut tasks = tokio::task::JoinSet::new();
-    for s in udp_sockets.iter().skip(1) {
-        tasks.spawn(udp::receive(
-            s.clone(),
-            input_tx.clone(),
-            shutdown_rx.clone(),
-        ));
-    }
     for l in tcp_listeners {
         tasks.spawn(tcp::accept(
             l,
@@ -543,7 +540,6 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
         credentials,
         restored,
         Some(media),
-        udp_sockets,
         persist_tx,
         events_tx.clone(),
         metrics.clone(),
@@ -566,7 +562,9 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
     close_unfinished_calls(&store, &events_tx).await?;
     core.resume_calls_after(store.last_call_number().await?);
     core.restore_agent_states(store.agent_states().await?);
-    let core = tokio::spawn(core.run(input_rx, shutdown_rx.clone()));
+    let core = core
+        .start(udp_sockets, input_tx.clone(), input_rx, shutdown_rx.clone())
+        .context("starting the call core's thread")?;
 
     let state = AppState {
         store: store.clone(),

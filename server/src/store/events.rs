@@ -3,7 +3,7 @@
 //! cost a handful of fsyncs.
 
 use serde_json::Value;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::{Store, StoreError};
 
@@ -81,10 +81,23 @@ impl Store {
     /// fork the chain. On error nothing is written and the records' `seq`
     /// and `hash` mean nothing.
     pub async fn append_events(&self, records: &mut [EventRecord]) -> Result<(), StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        Store::append_events_on(&mut conn, records).await
+    }
+
+    /// [`append_events`](Self::append_events) on a connection the caller
+    /// holds. The event writer keeps one for itself: SQLite empties a
+    /// connection's page cache whenever another connection has written
+    /// since its last transaction, so the writer's own connection keeps
+    /// the hot pages of the log and its indexes in memory.
+    pub async fn append_events_on(
+        conn: &mut SqliteConnection,
+        records: &mut [EventRecord],
+    ) -> Result<(), StoreError> {
         // Multi-row statements: a statement is a round trip to SQLite's
         // thread, so a batch of thousands of facts costs a few dozen.
         const ROWS: usize = 500;
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let last = sqlx::query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut *tx)
             .await?;
