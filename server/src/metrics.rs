@@ -174,7 +174,7 @@ impl Metrics {
         );
         counter(
             "careline_event_commits_total",
-            "Transactions in which the event writer committed them (events per commit: the group commit's batch).",
+            "Transactions the event writer committed (events written per commit: the group commit's batch size).",
             "counter",
             get(&self.event_commits),
         );

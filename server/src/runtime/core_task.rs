@@ -160,32 +160,44 @@ impl CoreTask {
     /// core never waits for a runtime worker held by the API, the event
     /// writer or the dashboards, and no wake-up crosses threads on the way.
     /// The receiver resolves once the core has stopped.
-    pub(crate) fn start(
+    pub(crate) async fn start(
         mut self,
         udp: Vec<std::net::UdpSocket>,
         input: mpsc::Sender<Input>,
         rx: mpsc::Receiver<Input>,
         shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<oneshot::Receiver<()>> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let (ready, started) = oneshot::channel::<std::io::Result<()>>();
         let (done, stopped) = oneshot::channel();
         std::thread::Builder::new()
             .name("careline-core".into())
             .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                };
                 runtime.block_on(async move {
                     if let Some(main) = udp.first()
                         && let Err(e) = super::udp::stamp_arrivals(main)
                     {
-                        tracing::warn!(error = %e, "no arrival stamps on the sip socket: overload is not detected");
+                        tracing::warn!(error = %e, "no arrival stamps on the sip socket: overload is judged by the socket never emptying");
                     }
                     for s in udp {
                         match UdpSocket::from_std(s) {
                             Ok(s) => self.udp.push(Arc::new(s)),
-                            Err(e) => tracing::error!(error = %e, "sip udp socket not usable"),
+                            Err(e) => {
+                                let _ = ready.send(Err(e));
+                                return;
+                            }
                         }
                     }
+                    let _ = ready.send(Ok(()));
                     self.udp_v4 = self
                         .udp
                         .iter()
@@ -203,7 +215,13 @@ impl CoreTask {
                 });
                 let _ = done.send(());
             })?;
-        Ok(stopped)
+        match started.await {
+            Ok(Ok(())) => Ok(stopped),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(std::io::Error::other(
+                "the call core's thread ended at start",
+            )),
+        }
     }
 
     /// The loop. The first UDP socket is read here directly, not through a
@@ -244,14 +262,17 @@ impl CoreTask {
                         for _ in 0..BATCH {
                             match super::udp::try_recv_stamped(socket, &mut buf) {
                                 Ok(r) => self.received(local, r, &buf),
-                                Err(_) => {
-                                    self.load.drained();
+                                Err(e) => {
+                                    if e.kind() == std::io::ErrorKind::WouldBlock {
+                                        self.load.drained();
+                                    } else {
+                                        tracing::debug!(error = %e, "udp receive error");
+                                    }
                                     break;
                                 }
                             }
                         }
                     }
-                    self.watch_load();
                 }
                 _ = sleep_until(deadline) => self.core.handle_timeout(now()),
                 _ = &mut stop => break,
@@ -283,9 +304,10 @@ impl CoreTask {
     }
 
     /// Turns new calls away (503) while datagrams stand in the socket
-    /// (`LoadWatch`), and lets them in again as soon as they do not.
-    fn watch_load(&mut self) {
-        let overloaded = self.load.overloaded(now());
+    /// (`LoadWatch`), and lets them in again as soon as they do not:
+    /// decided before each datagram is handled.
+    fn watch_load(&mut self, t: Instant) {
+        let overloaded = self.load.overloaded(t);
         if overloaded != self.core.overloaded() {
             if overloaded {
                 tracing::warn!("overloaded: new calls are answered 503 until the backlog clears");
@@ -302,9 +324,8 @@ impl CoreTask {
     /// A datagram read from the main socket into `buf`.
     fn received(&mut self, local: Option<SocketAddr>, r: super::udp::Received, buf: &[u8]) {
         let t = now();
-        if let Some(waited) = r.waited {
-            self.load.waited(t, waited);
-        }
+        self.load.read(t, r.waited);
+        self.watch_load(t);
         let flow = crate::sip::endpoint::Flow {
             transport: Transport::Udp,
             remote: r.from,

@@ -18,8 +18,8 @@ use crate::store::events::EventRecord;
 /// turn's facts, sent together, go in whole, so one may run a little over).
 const MAX_BATCH: usize = 2_000;
 
-/// Under load, a commit starts at least this long after the one before it:
-/// facts arriving meanwhile join it. Each commit rewrites the table's and
+/// Under load, a commit starts at least this long after the one before it
+/// ended: facts arriving meanwhile join it. Each commit rewrites the table's and
 /// indexes' last pages and syncs the log, so fewer, larger commits cost
 /// less per fact. An idle writer commits a fact at once (its last commit
 /// is long past); a busy one holds facts back by at most this.
@@ -116,7 +116,6 @@ pub(crate) fn spawn_paced(
             {
                 tokio::time::sleep_until(due).await;
             }
-            last_commit = Some(tokio::time::Instant::now());
             let mut next = Some(first);
             while let Some(message) = next.take() {
                 match message {
@@ -144,11 +143,26 @@ pub(crate) fn spawn_paced(
                     },
                 };
                 let Err(e) = written else { break };
+                if let crate::store::StoreError::Db(sqlx::Error::PoolClosed) = e {
+                    // The database is closed: nothing can be written again.
+                    // Those waiting for a commit hear that the writer is gone.
+                    tracing::error!(
+                        events = records.len(),
+                        "database closed; events not written"
+                    );
+                    return;
+                }
                 tracing::error!(error = %e, events = records.len(), "could not write events; retrying");
                 // On a fresh connection, in case this one is broken.
                 conn = None;
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(std::time::Duration::from_secs(5));
+            }
+            last_commit = Some(tokio::time::Instant::now());
+            // Kept only while facts keep coming: an idle writer holds no
+            // connection (the pool can close).
+            if rx.is_empty() {
+                conn = None;
             }
             metrics
                 .events_written

@@ -564,6 +564,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
     core.restore_agent_states(store.agent_states().await?);
     let core = core
         .start(udp_sockets, input_tx.clone(), input_rx, shutdown_rx.clone())
+        .await
         .context("starting the call core's thread")?;
 
     let state = AppState {
@@ -626,18 +627,32 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
         ready(&bound, &http_addr.to_string());
     }
 
-    wait_for_signal().await;
+    let mut core = core;
+    let core_failed = tokio::select! {
+        _ = wait_for_signal() => false,
+        // The core ends only when told to: ending by itself, it failed
+        // (and took the SIP sockets with it).
+        _ = &mut core => true,
+    };
+    if core_failed {
+        tracing::error!("the call core stopped unexpectedly; shutting down");
+    }
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);
     drop(input_tx);
     // Give in-flight work a bounded time to finish, then stop regardless.
     let grace = Duration::from_secs(5);
-    let _ = tokio::time::timeout(grace, core).await;
+    if !core_failed {
+        let _ = tokio::time::timeout(grace, core).await;
+    }
     let _ = tokio::time::timeout(grace, http_task).await;
     tasks.abort_all();
     let _ = tokio::time::timeout(grace, persist_task).await;
     let _ = tokio::time::timeout(grace, events_task).await;
     tracing::info!("stopped");
+    if core_failed {
+        anyhow::bail!("the call core stopped unexpectedly");
+    }
     Ok(())
 }
 

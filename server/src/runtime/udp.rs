@@ -147,11 +147,17 @@ fn recvmsg(fd: RawFd, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr, Opt
     };
     let mut stamp = None;
     // SAFETY: `msg` was filled in by recvmsg above; the CMSG_* helpers walk
-    // the control data it reports, within `msg_controllen`.
+    // the control data it reports, within `msg_controllen`, and the stamp
+    // is read only from a message long enough to hold one (unaligned: the
+    // data need not be aligned for timespec).
     unsafe {
         let mut c = libc::CMSG_FIRSTHDR(&msg);
         while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+            if (*c).cmsg_level == libc::SOL_SOCKET
+                && (*c).cmsg_type == libc::SCM_TIMESTAMPNS
+                && (*c).cmsg_len as usize
+                    >= libc::CMSG_LEN(std::mem::size_of::<libc::timespec>() as u32) as usize
+            {
                 let ts = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
                 stamp = Some(
                     SystemTime::UNIX_EPOCH
@@ -215,15 +221,17 @@ mod tests {
             let sender = std::net::UdpSocket::bind(local).unwrap();
             let to = receiver.local_addr().unwrap();
             let mut buf = vec![0u8; MAX_DATAGRAM];
-            assert_eq!(
-                try_recv_stamped(&receiver, &mut buf).unwrap_err().kind(),
-                std::io::ErrorKind::WouldBlock
-            );
             sender.send_to(b"OPTIONS sip:a SIP/2.0\r\n", to).unwrap();
             let r = recv_stamped(&receiver, &mut buf).await.unwrap();
             assert_eq!(&buf[..r.len], b"OPTIONS sip:a SIP/2.0\r\n");
             assert_eq!(r.from, sender.local_addr().unwrap());
             assert!(r.waited.is_some(), "no arrival stamp over {local}");
+            // Read empty now (recvmsg itself says so, the socket being
+            // marked readable by the read before).
+            assert_eq!(
+                try_recv_stamped(&receiver, &mut buf).unwrap_err().kind(),
+                std::io::ErrorKind::WouldBlock
+            );
         }
     }
 

@@ -86,10 +86,11 @@ impl Store {
     }
 
     /// [`append_events`](Self::append_events) on a connection the caller
-    /// holds. The event writer keeps one for itself: SQLite empties a
-    /// connection's page cache whenever another connection has written
-    /// since its last transaction, so the writer's own connection keeps
-    /// the hot pages of the log and its indexes in memory.
+    /// holds. The event writer keeps one while facts keep coming: SQLite
+    /// empties a connection's page cache whenever another connection has
+    /// written since its last transaction, and the writer's are nearly all
+    /// the writes (registrations and call-back tasks are the others), so
+    /// its own connection mostly keeps the log's hot pages in memory.
     pub async fn append_events_on(
         conn: &mut SqliteConnection,
         records: &mut [EventRecord],
