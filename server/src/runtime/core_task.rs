@@ -306,11 +306,16 @@ impl CoreTask {
     /// Turns new calls away (503) while datagrams stand in the socket
     /// (`LoadWatch`), and lets them in again as soon as they do not:
     /// decided before each datagram is handled.
-    fn watch_load(&mut self, t: Instant) {
+    fn watch_load(&mut self, t: Instant, waited: Option<Duration>) {
         let overloaded = self.load.overloaded(t);
         if overloaded != self.core.overloaded() {
             if overloaded {
-                tracing::warn!("overloaded: new calls are answered 503 until the backlog clears");
+                // How long the datagram that tipped it waited: 400 ms or
+                // more is the near-T1 rule, less a queue that stood.
+                tracing::warn!(
+                    waited_ms = waited.map(|w| w.as_millis() as u64),
+                    "overloaded: new calls are answered 503 until the backlog clears"
+                );
             } else {
                 tracing::warn!("load back to normal: accepting new calls again");
             }
@@ -325,7 +330,7 @@ impl CoreTask {
     fn received(&mut self, local: Option<SocketAddr>, r: super::udp::Received, buf: &[u8]) {
         let t = now();
         self.load.read(t, r.waited);
-        self.watch_load(t);
+        self.watch_load(t, r.waited);
         let flow = crate::sip::endpoint::Flow {
             transport: Transport::Udp,
             remote: r.from,
