@@ -43,6 +43,15 @@ use crate::store::users::Role;
 
 /// Events replayed per store query while catching up.
 const REPLAY_PAGE: i64 = 1_000;
+/// The largest message a client may send: its messages are small JSON
+/// (state changes, dispositions, notes of at most 1,000 characters).
+pub(crate) const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
+/// Bytes read from a client's socket at a time. The WebSocket library
+/// zero-fills this much on every read attempt, and a session's loop tries
+/// a read each time it wakes for an event: at the default 128 KiB, 2,000
+/// agents' screens cost the server gigabytes of `memset` a second. A larger
+/// message is still read whole, this many bytes at a time.
+const READ_BUFFER: usize = 8 * 1024;
 
 #[derive(Deserialize)]
 pub(crate) struct WsQuery {
@@ -60,6 +69,9 @@ pub(crate) async fn upgrade(
     Query(q): Query<WsQuery>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    let ws = ws
+        .read_buffer_size(READ_BUFFER)
+        .max_message_size(MAX_CLIENT_MESSAGE);
     let token = q
         .token
         .or_else(|| {
@@ -196,7 +208,7 @@ impl Session {
                         }
                         Some(Ok(Message::Close(_))) | None => return Ok(()),
                         Some(Ok(_)) => {}
-                        Some(Err(e)) => return Err(e.into()),
+                        Some(Err(e)) => return unreadable(&mut socket, e).await,
                     },
                     snap = next_snapshot(&mut indicators) => send(&mut socket, &snap).await?,
                     ev = member.rx.recv() => match ev {
@@ -576,7 +588,7 @@ async fn indicators_feed(mut socket: WebSocket, rx: crate::indicators::live::Wat
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Close(_))) | None => return Ok(()),
                 Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e.into()),
+                Some(Err(e)) => return unreadable(&mut socket, e).await,
             },
             snap = next_snapshot(&mut rx) => send(&mut socket, &snap).await?,
         }
@@ -605,6 +617,21 @@ fn event_json(e: &EventRecord) -> Value {
         "agent": e.agent,
         "data": e.data,
     })
+}
+
+/// What the client sent could not be read; the session ends. A message
+/// over [`MAX_CLIENT_MESSAGE`] is told so first, with close code 1009.
+async fn unreadable(socket: &mut WebSocket, e: axum::Error) -> WsResult {
+    let e = e.into_inner();
+    if let Some(tungstenite::Error::Capacity(c)) = e.downcast_ref::<tungstenite::Error>() {
+        let frame = axum::extract::ws::CloseFrame {
+            code: axum::extract::ws::close_code::SIZE,
+            reason: format!("{c}; a message may be at most {MAX_CLIENT_MESSAGE} bytes").into(),
+        };
+        // The client may be gone already; the error below says why we stop.
+        let _ = socket.send(Message::Close(Some(frame))).await;
+    }
+    Err(e)
 }
 
 async fn send(socket: &mut WebSocket, v: &Value) -> WsResult {

@@ -659,3 +659,41 @@ async fn an_offer_caught_up_from_the_store_is_not_popped_again_by_its_notice(
     let reply = say(&mut c, json!({ "type": "dance" })).await;
     assert_eq!(reply["type"], "error", "no second pop: {reply}");
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn long_messages_are_read_whole_and_over_long_ones_closed_with_1009(
+    pool: sqlx::SqlitePool,
+) {
+    let clinic = clinic(pool).await;
+    let mut agent = clinic.connect("1001", None).await;
+    assert_eq!(next(&mut agent).await["type"], "hello");
+    // Longer than one read (8 KiB), within the limit: read and answered.
+    let long = json!({ "type": "no_such_thing", "pad": "x".repeat(40_000) });
+    let reply = say(&mut agent, long).await;
+    assert_eq!(reply["type"], "error", "{reply}");
+    assert!(
+        reply["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a message this server understands"),
+        "{reply}"
+    );
+    // The session still answers.
+    let reply = say(&mut agent, json!({ "type": "state", "state": "sleeping" })).await;
+    assert_eq!(reply["for"], "state", "{reply}");
+
+    let over = "y".repeat(super::MAX_CLIENT_MESSAGE + 1);
+    agent.send(WsMessage::Text(over.into())).await.unwrap();
+    let close = loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), agent.next())
+            .await
+            .expect("an answer within 10 s")
+            .expect("a close frame before the socket ends")
+            .unwrap();
+        if let WsMessage::Close(frame) = msg {
+            break frame.expect("a close code and reason");
+        }
+    };
+    assert_eq!(u16::from(close.code), 1009);
+    assert!(close.reason.contains("at most 65536 bytes"), "{}", close.reason);
+}

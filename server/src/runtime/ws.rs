@@ -190,7 +190,12 @@ async fn upgrade(
         )
             .into_response();
     };
-    let ws = ws.protocols(["sip"]).max_message_size(MAX_MESSAGE);
+    // A small read buffer: the WebSocket library zero-fills all of it on
+    // every read attempt (128 KiB by default).
+    let ws = ws
+        .protocols(["sip"])
+        .max_message_size(MAX_MESSAGE)
+        .read_buffer_size(16 * 1024);
     if ws.selected_protocol().is_none() {
         return (
             StatusCode::BAD_REQUEST,
