@@ -661,9 +661,7 @@ async fn an_offer_caught_up_from_the_store_is_not_popped_again_by_its_notice(
 }
 
 #[sqlx::test(migrations = "../migrations")]
-async fn long_messages_are_read_whole_and_over_long_ones_closed_with_1009(
-    pool: sqlx::SqlitePool,
-) {
+async fn long_messages_are_read_whole_and_over_long_ones_closed_with_1009(pool: sqlx::SqlitePool) {
     let clinic = clinic(pool).await;
     let mut agent = clinic.connect("1001", None).await;
     assert_eq!(next(&mut agent).await["type"], "hello");
@@ -695,5 +693,9 @@ async fn long_messages_are_read_whole_and_over_long_ones_closed_with_1009(
         }
     };
     assert_eq!(u16::from(close.code), 1009);
-    assert!(close.reason.contains("at most 65536 bytes"), "{}", close.reason);
+    assert!(
+        close.reason.contains("at most 65536 bytes"),
+        "{}",
+        close.reason
+    );
 }
