@@ -14,6 +14,10 @@ use super::text::T;
 use crate::screen::{Caller, Phase};
 
 pub(super) const WARN: Color32 = Color32::from_rgb(0xb0, 0x3a, 0x2e);
+/// The longest text a disposition or call-type field takes: a form of
+/// them stays well within the server's 64 KiB per WebSocket message (a
+/// longer message would close the session instead of being saved).
+const FIELD_CHARS: usize = 1_000;
 const CALM: Color32 = Color32::from_rgb(0x2e, 0x7d, 0x32);
 pub(super) const ATTENTION: Color32 = Color32::from_rgb(0xc7, 0x7c, 0x02);
 
@@ -485,7 +489,8 @@ impl AgentApp {
                     (note, &mut d.note),
                 ] {
                     let l = ui.label(label);
-                    ui.text_edit_singleline(field).labelled_by(l.id);
+                    ui.add(egui::TextEdit::singleline(field).char_limit(FIELD_CHARS))
+                        .labelled_by(l.id);
                     ui.end_row();
                 }
             });
@@ -593,7 +598,8 @@ impl AgentApp {
             .show(ui, |ui| {
                 for (label, field) in fields {
                     let l = ui.label(label);
-                    ui.text_edit_singleline(field).labelled_by(l.id);
+                    ui.add(egui::TextEdit::singleline(field).char_limit(FIELD_CHARS))
+                        .labelled_by(l.id);
                     ui.end_row();
                 }
             });

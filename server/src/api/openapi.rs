@@ -181,7 +181,7 @@ pub fn document() -> Value {
                 "responses": { "200": { "description": "The history" }, "401": unauthorized, "404": error_response("No such call, or not one of yours.") }
             }},
             "/api/ws": { "get": {
-                "summary": "Live WebSocket: hello, events by role, call_offered screen pops; client messages state, note, disposition, identity (the date-of-birth check, audited). `after` resumes from a seq.",
+                "summary": "Live WebSocket: hello, events by role, call_offered screen pops; client messages state, note, disposition, identity (the date-of-birth check, audited). `after` resumes from a seq. A client message may be at most 64 KiB; a longer one closes the socket with code 1009.",
                 "parameters": [
                     { "name": "token", "in": "query", "required": false, "schema": { "type": "string" }, "description": "The bearer token (browsers cannot set headers on a WebSocket)." },
                     { "name": "after", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0 }, "description": "Replay events after this seq first." },

@@ -18,7 +18,8 @@
 //! `{"type":"identity","call_id":…,"patient":MIS_ID}` (the agent confirmed
 //! the caller is that patient, after the date-of-birth check); notes,
 //! dispositions and identity checks are recorded in the audit trail. Every client message gets
-//! `ok` or `error` back with its `type`.
+//! `ok` or `error` back with its `type`, except one over 64 KiB: that one
+//! closes the socket with code 1009 and a reason naming the limit.
 //!
 //! Supervisors (and the operator token) also get `indicators` messages: the
 //! dashboard's snapshot on connecting and again whenever it changes.
@@ -43,9 +44,15 @@ use crate::store::users::Role;
 
 /// Events replayed per store query while catching up.
 const REPLAY_PAGE: i64 = 1_000;
-/// The largest message a client may send: its messages are small JSON
-/// (state changes, dispositions, notes of at most 1,000 characters).
+/// The largest message a client may send. Its messages are small JSON
+/// (state changes, identity checks, notes and dispositions typed by hand);
+/// a longer one is answered with close code 1009.
 pub(crate) const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
+/// What the WebSocket library reads at most, as a frame or a message.
+/// Above [`MAX_CLIENT_MESSAGE`] so an over-long message is read whole and
+/// refused with a close frame; a longer one still ends the session (without
+/// a word) before it costs more memory than this.
+const MAX_READ: usize = 1024 * 1024;
 /// Bytes read from a client's socket at a time. The WebSocket library
 /// zero-fills this much on every read attempt, and a session's loop tries
 /// a read each time it wakes for an event: at the default 128 KiB, 2,000
@@ -71,7 +78,8 @@ pub(crate) async fn upgrade(
 ) -> Result<Response, ApiError> {
     let ws = ws
         .read_buffer_size(READ_BUFFER)
-        .max_message_size(MAX_CLIENT_MESSAGE);
+        .max_message_size(MAX_READ)
+        .max_frame_size(MAX_READ);
     let token = q
         .token
         .or_else(|| {
@@ -202,13 +210,16 @@ impl Session {
             loop {
                 tokio::select! {
                     msg = socket.recv() => match msg {
+                        Some(Ok(m)) if message_len(&m) > MAX_CLIENT_MESSAGE => {
+                            return refuse_long(&mut socket, message_len(&m)).await;
+                        }
                         Some(Ok(Message::Text(text))) => {
                             let reply = self.client_message(text.as_str()).await;
                             send(&mut socket, &reply).await?;
                         }
                         Some(Ok(Message::Close(_))) | None => return Ok(()),
                         Some(Ok(_)) => {}
-                        Some(Err(e)) => return unreadable(&mut socket, e).await,
+                        Some(Err(e)) => return Err(e.into()),
                     },
                     snap = next_snapshot(&mut indicators) => send(&mut socket, &snap).await?,
                     ev = member.rx.recv() => match ev {
@@ -586,9 +597,12 @@ async fn indicators_feed(mut socket: WebSocket, rx: crate::indicators::live::Wat
     loop {
         tokio::select! {
             msg = socket.recv() => match msg {
+                Some(Ok(m)) if message_len(&m) > MAX_CLIENT_MESSAGE => {
+                    return refuse_long(&mut socket, message_len(&m)).await;
+                }
                 Some(Ok(Message::Close(_))) | None => return Ok(()),
                 Some(Ok(_)) => {}
-                Some(Err(e)) => return unreadable(&mut socket, e).await,
+                Some(Err(e)) => return Err(e.into()),
             },
             snap = next_snapshot(&mut rx) => send(&mut socket, &snap).await?,
         }
@@ -619,19 +633,29 @@ fn event_json(e: &EventRecord) -> Value {
     })
 }
 
-/// What the client sent could not be read; the session ends. A message
-/// over [`MAX_CLIENT_MESSAGE`] is told so first, with close code 1009.
-async fn unreadable(socket: &mut WebSocket, e: axum::Error) -> WsResult {
-    let e = e.into_inner();
-    if let Some(tungstenite::Error::Capacity(c)) = e.downcast_ref::<tungstenite::Error>() {
-        let frame = axum::extract::ws::CloseFrame {
-            code: axum::extract::ws::close_code::SIZE,
-            reason: format!("{c}; a message may be at most {MAX_CLIENT_MESSAGE} bytes").into(),
-        };
-        // The client may be gone already; the error below says why we stop.
-        let _ = socket.send(Message::Close(Some(frame))).await;
+fn message_len(m: &Message) -> usize {
+    match m {
+        Message::Text(t) => t.len(),
+        Message::Binary(b) => b.len(),
+        _ => 0,
     }
-    Err(e)
+}
+
+/// A message over [`MAX_CLIENT_MESSAGE`]: the client is told so with close
+/// code 1009, and the session ends. The close frame gets two seconds to go
+/// out, so a client that no longer reads does not hold the session.
+async fn refuse_long(socket: &mut WebSocket, len: usize) -> WsResult {
+    let frame = axum::extract::ws::CloseFrame {
+        code: axum::extract::ws::close_code::SIZE,
+        reason: format!(
+            "a message of {len} bytes; a message may be at most {MAX_CLIENT_MESSAGE} bytes"
+        )
+        .into(),
+    };
+    let close = socket.send(Message::Close(Some(frame)));
+    // Gone or not reading: the session ends all the same.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), close).await;
+    Ok(())
 }
 
 async fn send(socket: &mut WebSocket, v: &Value) -> WsResult {

@@ -195,6 +195,7 @@ async fn upgrade(
     let ws = ws
         .protocols(["sip"])
         .max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
         .read_buffer_size(16 * 1024);
     if ws.selected_protocol().is_none() {
         return (
