@@ -152,6 +152,8 @@ fn init_tracing(config: &Config) {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Before the work starts; a kernel that refuses only costs speed.
+    let thp = runtime::thp::disable_unless(std::env::var_os("MIMALLOC_ALLOW_THP").as_deref());
     let cli = Cli::parse();
     let mut config = match load_config(cli.config.as_ref()) {
         Ok(c) => c,
@@ -186,6 +188,9 @@ fn main() -> anyhow::Result<()> {
         config.database.url = format!("sqlite://{}", path.display());
     }
     init_tracing(&config);
+    if let Err(e) = thp {
+        tracing::debug!(error = %e, "transparent huge pages stay on for this process");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -12,6 +12,7 @@ mod load;
 pub use events::{EventSink, WriterGone, spawn as spawn_event_writer};
 mod persist;
 mod tcp;
+pub mod thp;
 mod udp;
 mod ws;
 
