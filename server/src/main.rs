@@ -188,8 +188,10 @@ fn main() -> anyhow::Result<()> {
         config.database.url = format!("sqlite://{}", path.display());
     }
     init_tracing(&config);
-    if let Err(e) = thp {
-        tracing::debug!(error = %e, "transparent huge pages stay on for this process");
+    match thp {
+        Ok(true) => tracing::info!("transparent huge pages off for this process"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "transparent huge pages stay on for this process"),
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
