@@ -21,6 +21,30 @@ impl PhoneNormalizer {
             .map_err(|_| format!("`{region}` is not a country code (use e.g. RU, FR, CN)"))
     }
 
+    /// Loads the numbering plan's metadata, which the library reads on first
+    /// use (a tenth of a second): a server does it at start, not in the
+    /// first caller's screen pop, which every pop behind it would wait for.
+    pub fn warm(&self) {
+        let db = &*phonenumber::metadata::DATABASE;
+        let Some(plan) = db.by_id(self.region.as_ref()) else {
+            return;
+        };
+        // The region's own example numbers, written the ways callers'
+        // numbers come (national with the trunk prefix, bare, international):
+        // their patterns are compiled on first use too.
+        let kinds = plan.descriptors();
+        let examples = [kinds.fixed_line(), kinds.mobile()]
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d.example());
+        for example in examples {
+            let prefix = plan.national_prefix().unwrap_or("");
+            let _ = self.e164(&format!("{prefix}{example}"));
+            let _ = self.e164(example);
+            let _ = self.e164(&format!("+{}{example}", plan.country_code()));
+        }
+    }
+
     /// `+79211234567` for any way of writing that number; an error saying
     /// why for text that is not a valid number.
     pub fn e164(&self, text: &str) -> Result<String, String> {
@@ -479,6 +503,27 @@ mod tests {
             ru().e164("+33 1 42 68 53 00").as_deref(),
             Ok("+33142685300")
         );
+    }
+
+    /// Start-up warms the normaliser for the configured region: that must
+    /// work for any region the config accepts, and change no answer.
+    #[test]
+    fn warming_up_works_for_any_region_and_changes_no_answer() {
+        for region in ["RU", "FR", "CN", "US", "DE", "GB", "IN", "001"] {
+            let Ok(phones) = PhoneNormalizer::new(region) else {
+                continue;
+            };
+            phones.warm();
+            assert_eq!(
+                phones.e164("+7 921 123-45-67").as_deref(),
+                Ok("+79211234567"),
+                "{region}"
+            );
+        }
+        let ru = ru();
+        ru.warm();
+        assert_eq!(ru.e164("8 921 123 45 67").as_deref(), Ok("+79211234567"));
+        assert!(ru.e164("+7 921").is_err());
     }
 
     #[test]

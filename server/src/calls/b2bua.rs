@@ -157,10 +157,13 @@ enum CallTimer {
 pub struct B2bua {
     settings: B2buaSettings,
     acd: Acd,
-    calls: HashMap<u64, Call>,
+    /// Calls and legs are boxed: they are kilobytes each (the INVITEs they
+    /// keep), and a map that grows moves every slot at once on the core's
+    /// thread; slots of pointers also keep an idle map's spare room small.
+    calls: HashMap<u64, Box<Call>>,
     /// Agent legs by their INVITE client transaction, kept until the leg ends
     /// (also after its call ended, to hang up a 200 OK that comes too late).
-    legs: HashMap<Key, AgentLeg>,
+    legs: HashMap<Key, Box<AgentLeg>>,
     /// Our dialogs by Call-ID: an in-dialog request finds its leg without
     /// looking at every call.
     dialogs: HashMap<String, Vec<DialogOwner>>,
@@ -267,7 +270,7 @@ impl B2bua {
     }
 
     /// Forgets an agent leg and its dialog.
-    fn remove_leg(&mut self, key: Key) -> Option<AgentLeg> {
+    fn remove_leg(&mut self, key: Key) -> Option<Box<AgentLeg>> {
         let leg = self.legs.remove(&key)?;
         if let (Some(peer), Some(media)) = (leg.webrtc, self.media.as_mut()) {
             media.webrtc_close(peer);
@@ -438,7 +441,7 @@ impl B2bua {
         self.by_invite.insert(key, call);
         self.calls.insert(
             call,
-            Call {
+            Box::new(Call {
                 caller: CallerLeg {
                     key,
                     invite: msg.clone(),
@@ -457,7 +460,7 @@ impl B2bua {
                 transferor: None,
                 consult: None,
                 note: None,
-            },
+            }),
         );
         let caller = msg
             .headers

@@ -245,7 +245,7 @@ impl B2bua {
     }
 
     /// Forgets a call and frees its media, recording what it carried.
-    pub(super) fn drop_call(&mut self, now: std::time::Instant, call: u64) -> Option<Call> {
+    pub(super) fn drop_call(&mut self, now: std::time::Instant, call: u64) -> Option<Box<Call>> {
         let mut c = self.calls.remove(&call)?;
         if let Some(k) = c.consult.take() {
             // Its legs are hung up when the distributor ends the consultation.

@@ -100,7 +100,7 @@ impl B2bua {
             Ok(key) => {
                 self.legs.insert(
                     key,
-                    AgentLeg {
+                    Box::new(AgentLeg {
                         call: inv.call,
                         agent: inv.who.to_string(),
                         invite,
@@ -110,7 +110,7 @@ impl B2bua {
                         dialout: inv.dialout,
                         auth_tried: inv.again.is_some(),
                         webrtc: None,
-                    },
+                    }),
                 );
                 Some(key)
             }

@@ -363,7 +363,7 @@ fn payload_types_are_renumbered_and_dtmf_is_reported_once_per_press() {
 fn deferred_commands_reach_the_worker_with_the_turns_one_wake_up() {
     let (engine, _events) = engine(26600, Duration::from_secs(10));
     engine.defer_wakes();
-    let (mut pa, mut pb) = (Peer::new(0xa), Peer::new(0xb));
+    let (mut pa, pb) = (Peer::new(0xa), Peer::new(0xb));
     // A turn's burst: create, both remotes, relay — and no wake-up yet.
     let h = relaying(&engine, &pa, &pb);
     assert_eq!(engine.wakes_owed(), 1);

@@ -363,6 +363,9 @@ pub(crate) async fn load_credentials(
 
 /// Runs SIP and HTTP until Ctrl-C or SIGTERM.
 pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> anyhow::Result<()> {
+    let phones = crate::patients::PhoneNormalizer::new(&config.patients.default_region)
+        .map_err(|e| anyhow::anyhow!("patients.default_region: {e}"))?;
+    phones.warm();
     let metrics = Arc::new(Metrics::default());
     let (input_tx, input_rx) = mpsc::channel::<Input>(65_536);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -580,8 +583,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
             &live_events,
             events_tx.clone(),
             config.callbacks.policy(),
-            crate::patients::PhoneNormalizer::new(&config.patients.default_region)
-                .map_err(|e| anyhow::anyhow!("patients.default_region: {e}"))?,
+            phones,
         ),
         teleconsult_refuse_missing: config.teleconsult.missing_flags == "refuse",
         scripts: Arc::new({
@@ -616,8 +618,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
         live_events,
         events: events_tx,
         api_token: config.http.api_token.clone(),
-        phones: crate::patients::PhoneNormalizer::new(&config.patients.default_region)
-            .map_err(|e| anyhow::anyhow!("patients.default_region: {e}"))?,
+        phones,
     };
     let http_task = tokio::spawn(
         axum::serve(http, api::app(state))

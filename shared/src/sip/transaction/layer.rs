@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -32,8 +33,12 @@ pub struct TransactionLayer {
     config: TimerConfig,
     branches: BranchGenerator,
     next_key: u64,
-    entries: HashMap<Key, Entry>,
-    index: HashMap<MatchKey, Key>,
+    /// Boxed, like the index's keys: a busy server holds some 100,000
+    /// transactions (most waiting out Timer J or L), and when a table grows
+    /// it moves every slot at once on the core's thread. Slots of pointers
+    /// keep that pause to milliseconds; inline entries made it tens.
+    entries: HashMap<Key, Box<Entry>>,
+    index: HashMap<Arc<MatchKey>, Key>,
     queue: TimerQueue,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -43,7 +48,7 @@ pub struct TransactionLayer {
 #[derive(Debug)]
 struct Entry {
     /// What the index knows it by, so it can be removed from there.
-    match_key: MatchKey,
+    match_key: Arc<MatchKey>,
     reliable: bool,
     /// Where its messages go: the server for a client transaction, the
     /// response address (RFC 3261 §18.2.2, RFC 3581) for a server one.
@@ -388,7 +393,7 @@ impl TransactionLayer {
     pub(crate) fn check_invariants(&self) {
         assert_eq!(self.index.len(), self.entries.len());
         for (match_key, key) in &self.index {
-            assert_eq!(&self.entries[key].match_key, match_key);
+            assert_eq!(self.entries[key].match_key, *match_key);
         }
         let running: usize = self.entries.values().map(|e| e.timers.running()).sum();
         assert_eq!(self.queue.len(), running);
@@ -409,16 +414,17 @@ impl TransactionLayer {
     ) -> Key {
         self.next_key += 1;
         let key = Key(self.next_key);
+        let match_key = Arc::new(match_key);
         self.index.insert(match_key.clone(), key);
         self.entries.insert(
             key,
-            Entry {
+            Box::new(Entry {
                 match_key,
                 reliable,
                 destination,
                 timers: TimerTable::default(),
                 machine,
-            },
+            }),
         );
         self.dispatch(now, key, |m, io| m.start(io));
         key
