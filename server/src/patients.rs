@@ -24,6 +24,9 @@ impl PhoneNormalizer {
     /// Loads the numbering plan's metadata, which the library reads on first
     /// use (a tenth of a second): a server does it at start, not in the
     /// first caller's screen pop, which every pop behind it would wait for.
+    /// The region's patterns are compiled now too; they sit in the library's
+    /// bounded cache, so numbers from many other countries may evict them
+    /// later (a millisecond or two to compile again).
     pub fn warm(&self) {
         let db = &*phonenumber::metadata::DATABASE;
         let Some(plan) = db.by_id(self.region.as_ref()) else {
@@ -509,21 +512,24 @@ mod tests {
     /// work for any region the config accepts, and change no answer.
     #[test]
     fn warming_up_works_for_any_region_and_changes_no_answer() {
-        for region in ["RU", "FR", "CN", "US", "DE", "GB", "IN", "001"] {
-            let Ok(phones) = PhoneNormalizer::new(region) else {
-                continue;
-            };
+        let written = [
+            "+7 921 123-45-67",
+            "8 921 123 45 67",
+            "01 42 68 53 00",
+            "+33 1 42 68 53 00",
+            "(212) 555-0100",
+            "12",
+        ];
+        for region in ["RU", "FR", "CN", "US", "DE", "GB", "IN", "KZ", "BY", "JP"] {
+            let phones = PhoneNormalizer::new(region).unwrap();
+            let before: Vec<_> = written.iter().map(|w| phones.e164(w)).collect();
             phones.warm();
-            assert_eq!(
-                phones.e164("+7 921 123-45-67").as_deref(),
-                Ok("+79211234567"),
-                "{region}"
-            );
+            let after: Vec<_> = written.iter().map(|w| phones.e164(w)).collect();
+            assert_eq!(before, after, "{region}");
         }
         let ru = ru();
         ru.warm();
         assert_eq!(ru.e164("8 921 123 45 67").as_deref(), Ok("+79211234567"));
-        assert!(ru.e164("+7 921").is_err());
     }
 
     #[test]

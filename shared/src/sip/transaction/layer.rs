@@ -393,7 +393,8 @@ impl TransactionLayer {
     pub(crate) fn check_invariants(&self) {
         assert_eq!(self.index.len(), self.entries.len());
         for (match_key, key) in &self.index {
-            assert_eq!(self.entries[key].match_key, *match_key);
+            // One key, shared by the index and its entry.
+            assert!(Arc::ptr_eq(&self.entries[key].match_key, match_key));
         }
         let running: usize = self.entries.values().map(|e| e.timers.running()).sum();
         assert_eq!(self.queue.len(), running);
