@@ -204,11 +204,22 @@ pub(crate) async fn record_fact(
     agent: Option<String>,
     data: serde_json::Value,
 ) -> Result<(), ApiError> {
+    record_call_fact(state, kind, None, agent, data).await
+}
+
+/// [`record_fact`] about a call.
+pub(crate) async fn record_call_fact(
+    state: &AppState,
+    kind: &str,
+    call_id: Option<String>,
+    agent: Option<String>,
+    data: serde_json::Value,
+) -> Result<(), ApiError> {
     let fact = EventRecord {
         seq: 0,
         at: crate::store::now_ms(),
         kind: kind.into(),
-        call_id: None,
+        call_id,
         agent,
         data,
         hash: None,
@@ -574,16 +585,24 @@ mod tests {
             StatusCode::OK
         );
 
-        let views: Vec<Option<String>> = s
+        // Who saw the card, and on which call: the agent on the call that
+        // let them open it; a supervisor on none.
+        let views: Vec<(Option<String>, Option<String>)> = s
             .store
             .events_after(0, 100)
             .await
             .unwrap()
             .into_iter()
             .filter(|e| e.kind == "card_viewed")
-            .map(|e| e.agent)
+            .map(|e| (e.agent, e.call_id))
             .collect();
-        assert_eq!(views, [Some("1001".to_string()), Some("9001".to_string())]);
+        assert_eq!(
+            views,
+            [
+                (Some("1001".into()), Some("call-00000001".into())),
+                (Some("9001".into()), None)
+            ]
+        );
         assert_eq!(s.store.verify_chain().await.unwrap().broken, None);
     }
 }

@@ -28,7 +28,7 @@ pub(crate) struct ListQuery {
 }
 
 /// The queues `extension` answers for (as agent or senior).
-fn queues_of<'a>(state: &'a AppState, extension: &str) -> Vec<&'a str> {
+pub(super) fn queues_of<'a>(state: &'a AppState, extension: &str) -> Vec<&'a str> {
     state
         .queue_members
         .iter()

@@ -17,9 +17,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::auth::{Principal, principal, record_fact};
+use super::auth::{Principal, principal, record_call_fact};
 use super::error::ApiError;
+use crate::callbacks::Status;
 use crate::patients::{PatientInput, card_dates};
+use crate::store::callbacks::Scope;
 use crate::store::patients::StoredPatient;
 use crate::store::users::Role;
 
@@ -81,7 +83,7 @@ pub(crate) async fn get_patient(
         .await?
         .filter(|p| seen.allows(p))
         .ok_or_else(|| ApiError::NotFound(format!("no patient {mis_id}")))?;
-    record_views(&state, &who, &[&p], "by_id").await?;
+    record_views(&state, &who, &seen, &[&p], "by_id").await?;
     let card = cards(&state.store, std::slice::from_ref(&p))
         .await?
         .remove(0);
@@ -120,7 +122,7 @@ pub(crate) async fn find_patients(
         .await?;
     found.retain(|p| seen.allows(p));
     let refs: Vec<&StoredPatient> = found.iter().collect();
-    record_views(&state, &who, &refs, "by_phone").await?;
+    record_views(&state, &who, &seen, &refs, "by_phone").await?;
     Ok(Json(json!({
         "phone": e164,
         "patients": cards(&state.store, &found).await?,
@@ -129,60 +131,113 @@ pub(crate) async fn find_patients(
 }
 
 /// Staff open the cards of callers on their calls of the last day (after-
-/// call work included), not of everyone they ever spoke to.
+/// call work included), not of everyone they ever spoke to; of the patients
+/// on the call-back tasks they may take; and doctors those of their
+/// teleconsults from a day before to a day after.
 const CARD_WINDOW_MS: i64 = 24 * 3600 * 1000;
+
+/// How many open call-back tasks grant cards (the list an agent works from
+/// is far shorter).
+const TASKS_LIMIT: i64 = 1_000;
 
 /// Which cards a caller of the API may open.
 enum Visibility {
     All,
     None,
-    /// Cards with one of these E.164 numbers (their callers').
-    Callers(Vec<String>),
+    Staff {
+        /// Cards with one of these E.164 numbers, each with the call that
+        /// grants it (their callers', newest first; then their tasks').
+        calls: Vec<(String, String)>,
+        /// Patients of their teleconsults, by the clinic's id.
+        patients: Vec<String>,
+    },
 }
 
 impl Visibility {
     async fn of(state: &AppState, who: &Principal) -> Result<Visibility, ApiError> {
-        Ok(match who {
+        let extension = match who {
             Principal::Operator
             | Principal::User {
                 role: Role::Supervisor,
                 ..
-            } => Visibility::All,
+            } => return Ok(Visibility::All),
             Principal::User {
                 role: Role::Admin, ..
-            } => Visibility::None,
-            Principal::User { extension, .. } => Visibility::Callers(
-                state
-                    .store
-                    .callers_of(extension, crate::store::now_ms() - CARD_WINDOW_MS)
-                    .await?
-                    .iter()
-                    .filter_map(|c| state.phones.caller(c))
-                    .collect(),
-            ),
-        })
+            } => return Ok(Visibility::None),
+            Principal::User { extension, .. } => extension,
+        };
+        let now = crate::store::now_ms();
+        let numbered = |number: String, call: String| Some((state.phones.caller(&number)?, call));
+        let mut calls: Vec<(String, String)> = state
+            .store
+            .callers_of(extension, now - CARD_WINDOW_MS)
+            .await?
+            .into_iter()
+            .filter_map(|(number, call)| numbered(number, call))
+            .collect();
+        let queues = super::callbacks::queues_of(state, extension);
+        let scope = Scope::Agent {
+            extension,
+            queues: &queues,
+        };
+        let tasks = state
+            .store
+            .callbacks(Some(Status::Open), scope, TASKS_LIMIT)
+            .await?;
+        calls.extend(
+            tasks
+                .into_iter()
+                .filter_map(|t| numbered(t.number, t.call_id)),
+        );
+        let patients = state
+            .store
+            .appointments(Some(extension), now - CARD_WINDOW_MS, now + CARD_WINDOW_MS)
+            .await?
+            .into_iter()
+            .filter(|a| a.teleconsult)
+            .map(|a| a.patient_id)
+            .collect();
+        Ok(Visibility::Staff { calls, patients })
     }
 
     fn allows(&self, p: &StoredPatient) -> bool {
         match self {
             Visibility::All => true,
             Visibility::None => false,
-            Visibility::Callers(numbers) => p.phones_e164.iter().any(|n| numbers.contains(n)),
+            Visibility::Staff { calls, patients } => {
+                calls.iter().any(|(n, _)| p.phones_e164.contains(n)) || patients.contains(&p.mis_id)
+            }
+        }
+    }
+
+    /// The call that lets staff open this card: their latest with one of
+    /// its numbers (none for a teleconsult's patient, or for those who see
+    /// every card).
+    fn on_call(&self, p: &StoredPatient) -> Option<String> {
+        match self {
+            Visibility::Staff { calls, .. } => calls
+                .iter()
+                .find(|(n, _)| p.phones_e164.contains(n))
+                .map(|(_, call)| call.clone()),
+            Visibility::All | Visibility::None => None,
         }
     }
 }
 
-/// One `card_viewed` event per card shown: who saw which patient, when.
+/// One `card_viewed` event per card shown: who saw which patient, when,
+/// and on which call.
 async fn record_views(
     state: &AppState,
     who: &Principal,
+    seen: &Visibility,
     cards: &[&StoredPatient],
     how: &str,
 ) -> Result<(), ApiError> {
     for p in cards {
-        record_fact(
+        record_call_fact(
             state,
             "card_viewed",
+            seen.on_call(p),
             match who {
                 Principal::User { extension, .. } => Some(extension.clone()),
                 Principal::Operator => None,

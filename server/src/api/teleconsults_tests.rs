@@ -305,3 +305,108 @@ async fn the_record_has_the_calls_times_and_the_line_for_the_medical_record(
     );
     logs.assert_free_of(&["79211234567", "Anna Petrova"]);
 }
+
+/// Beyond the callers on their own calls: a doctor opens the cards of their
+/// teleconsults' patients (a day either side), an agent those on the
+/// call-back tasks they may take; each view is recorded with its call.
+#[sqlx::test(migrations = "../migrations")]
+async fn doctors_open_their_teleconsults_cards_and_agents_their_call_back_tasks(
+    pool: sqlx::SqlitePool,
+) {
+    let s = state(pool);
+    let t = clinic(&s).await;
+    let (doctor, other_doctor, agent) = (&t[0], &t[1], &t[2]);
+    let now = crate::store::now_ms();
+    let card = "/api/patients/mis-42";
+    for token in [doctor, other_doctor, agent] {
+        assert_eq!(
+            send(&s, req("GET", card, token, None)).await.0,
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    let mut soon = appointment(true, true);
+    soon["starts_at"] = (now + 3_600_000).into();
+    let (status, body) = send(&s, req("PUT", "/api/appointments/ap-1", &t[4], Some(soon))).await;
+    assert!(status.is_success(), "{body}");
+    let (status, body) = send(&s, req("GET", card, doctor, None)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["mis_id"], "mis-42");
+    assert_eq!(
+        send(&s, req("GET", card, other_doctor, None)).await.0,
+        StatusCode::NOT_FOUND,
+        "not 3002's teleconsult"
+    );
+    // Not a teleconsult slot, or next month's: no card.
+    let mut visit = appointment(true, true);
+    visit["doctor"] = "3002".into();
+    visit["teleconsult"] = false.into();
+    visit["starts_at"] = (now + 3_600_000).into();
+    send(&s, req("PUT", "/api/appointments/ap-2", &t[4], Some(visit))).await;
+    let mut later = appointment(true, true);
+    later["doctor"] = "3002".into();
+    later["starts_at"] = (now + 30 * 86_400_000).into();
+    send(&s, req("PUT", "/api/appointments/ap-3", &t[4], Some(later))).await;
+    assert_eq!(
+        send(&s, req("GET", card, other_doctor, None)).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // A call-back task for reception (1001's queue) to call her back, from
+    // a call two days ago that 1001 never had.
+    let task = crate::callbacks::Task {
+        id: "cb-call-00000007".into(),
+        call_id: "call-00000007".into(),
+        queue: "reception".into(),
+        number: "+79211234567".into(),
+        reason: crate::callbacks::Reason::Abandoned,
+        agent: None,
+        owner: crate::callbacks::Owner::Queue("reception".into()),
+        created_at: now - 2 * 86_400_000,
+        due_at: now,
+        sla_at: now + 3_600_000,
+        attempts: Vec::new(),
+        status: crate::callbacks::Status::Open,
+        overdue: false,
+        closed_at: None,
+    };
+    s.events
+        .commit(EventRecord {
+            seq: 0,
+            at: now,
+            kind: "callback_created".into(),
+            call_id: Some(task.call_id.clone()),
+            agent: None,
+            data: json!({ "task": task.to_json() }),
+            hash: None,
+        })
+        .await
+        .unwrap();
+    let (status, body) = send(&s, req("GET", card, agent, None)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = send(
+        &s,
+        req("GET", "/api/patients?phone=89211234567", agent, None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["patients"][0]["mis_id"], "mis-42", "{body}");
+
+    let views: Vec<(Option<String>, Option<String>)> = s
+        .store
+        .events_after(0, 200)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "card_viewed")
+        .map(|e| (e.agent, e.call_id))
+        .collect();
+    assert_eq!(
+        views,
+        [
+            (Some("3001".into()), None),
+            (Some("1001".into()), Some("call-00000007".into())),
+            (Some("1001".into()), Some("call-00000007".into())),
+        ]
+    );
+}

@@ -142,19 +142,25 @@ impl Store {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    /// The callers' numbers (as received) of the calls `extension` was
-    /// offered or took that arrived at or after `since` (epoch ms).
-    pub async fn callers_of(&self, extension: &str, since: i64) -> Result<Vec<String>, StoreError> {
+    /// The calls `extension` was offered or took that arrived at or after
+    /// `since` (epoch ms): each caller's number (as received) and the call,
+    /// newest first.
+    pub async fn callers_of(
+        &self,
+        extension: &str,
+        since: i64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT DISTINCT c.caller FROM calls c \
+            "SELECT c.caller, c.id FROM calls c \
              WHERE c.arrived_at >= ? \
-             AND c.id IN (SELECT call_id FROM events WHERE agent = ? AND call_id IS NOT NULL)",
+             AND c.id IN (SELECT call_id FROM events WHERE agent = ? AND call_id IS NOT NULL) \
+             ORDER BY c.arrived_at DESC, c.id DESC",
         )
         .bind(since)
         .bind(extension)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 }
 
@@ -207,15 +213,20 @@ mod tests {
             ])
             .await
             .unwrap();
-        assert_eq!(store.callers_of("1001", 0).await.unwrap().len(), 2);
+        let pair = |n: &str, c: &str| (n.to_string(), c.to_string());
+        assert_eq!(
+            store.callers_of("1001", 0).await.unwrap(),
+            [
+                pair("+79210000002", "call-2"),
+                pair("+79210000001", "call-1")
+            ],
+            "newest first"
+        );
         assert_eq!(
             store.callers_of("1001", 50_000).await.unwrap(),
-            ["+79210000002"]
+            [pair("+79210000002", "call-2")]
         );
-        assert_eq!(
-            store.callers_of("1003", 0).await.unwrap(),
-            Vec::<String>::new()
-        );
+        assert_eq!(store.callers_of("1003", 0).await.unwrap(), []);
         assert!(store.took_part_in("1002", "call-3").await.unwrap());
         assert!(!store.took_part_in("1002", "call-2").await.unwrap());
     }
