@@ -14,6 +14,7 @@ mod patients;
 pub mod phone;
 pub mod scripts;
 mod teleconsults;
+mod users;
 mod web;
 mod ws;
 
@@ -52,6 +53,9 @@ pub struct AppState {
     pub hub: live::Hub,
     /// The operator token (`[http] api_token`).
     pub api_token: Option<String>,
+    /// The shortest password a new or changed user may have
+    /// (`[users] min_password_length`).
+    pub min_password: usize,
     /// Reads patients' phone numbers (`[patients] default_region`).
     pub phones: crate::patients::PhoneNormalizer,
     /// The supervisors' live figures.
@@ -129,6 +133,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/indicators", get(indicators::history))
         .route("/api/indicators/live", get(indicators::live))
         .route("/api/audit/status", get(indicators::audit_status))
+        .route("/api/users", get(users::list).post(users::add))
+        .route("/api/users/{ext}", axum::routing::patch(users::change))
         .route("/api/patients", get(patients::find_patients))
         .route(
             "/api/patients/{mis_id}",
@@ -230,6 +236,7 @@ mod tests {
             core: crate::runtime::CoreHandle::detached(),
             live_events,
             api_token: Some("test-token-0123456789".into()),
+            min_password: 8,
             phones: crate::patients::PhoneNormalizer::new("RU").unwrap(),
         }
     }

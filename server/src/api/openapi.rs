@@ -40,6 +40,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/indicators"),
     ("get", "/api/indicators/live"),
     ("get", "/api/audit/status"),
+    ("get", "/api/users"),
+    ("post", "/api/users"),
+    ("patch", "/api/users/{ext}"),
 ];
 
 fn error_response(description: &str) -> Value {
@@ -342,6 +345,42 @@ pub fn document() -> Value {
                 "security": auth,
                 "responses": { "200": { "description": "{intact, verified, verified_up_to, unchained, broken_at, reason}" }, "401": unauthorized, "403": forbidden }
             }},
+            "/api/users": {
+                "get": {
+                    "summary": "Staff accounts: extension, name, role, disabled (supervisor, admin).",
+                    "security": auth,
+                    "responses": { "200": { "description": "{users: [{extension, name, role, disabled}]}" }, "401": unauthorized, "403": forbidden }
+                },
+                "post": {
+                    "summary": "Add a user (admin). The password is hashed (argon2id for logins, digest HA1 for the phone) and never stored or logged; the phone may register at once. A `user_added` audit event.",
+                    "security": auth,
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                        "type": "object", "required": ["extension", "name", "role", "password"], "additionalProperties": false,
+                        "properties": {
+                            "extension": { "type": "string", "description": "1–32 letters, digits, '.', '_' or '-': the login and the SIP user name." },
+                            "name": { "type": "string" },
+                            "role": { "enum": ["agent", "senior", "doctor", "supervisor", "admin"] },
+                            "password": { "type": "string", "description": "At least [users] min_password_length characters (default 8)." }
+                        }
+                    }}}},
+                    "responses": { "201": { "description": "{extension, name, role, disabled}" }, "400": bad, "401": unauthorized, "403": forbidden, "409": error_response("The extension exists.") }
+                }
+            },
+            "/api/users/{ext}": { "patch": {
+                "summary": "Change a user (admin): any of name, role, password, disabled. A new role or password, or disabling, ends their sessions; the phone's credentials follow. An admin cannot demote or disable themselves, nor anyone the last enabled admin. A `user_changed` audit event naming the fields changed.",
+                "security": auth,
+                "parameters": [path_param("ext", "The user's extension.")],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "minProperties": 1, "additionalProperties": false,
+                    "properties": {
+                        "name": { "type": "string" },
+                        "role": { "enum": ["agent", "senior", "doctor", "supervisor", "admin"] },
+                        "password": { "type": "string" },
+                        "disabled": { "type": "boolean" }
+                    }
+                }}}},
+                "responses": { "200": { "description": "{extension, name, role, disabled}" }, "400": bad, "401": unauthorized, "403": forbidden, "404": not_found, "409": error_response("Would leave no enabled admin, or an admin would lock themselves out.") }
+            }},
             "/api/patients/{mis_id}": {
                 "get": {
                     "summary": "One card by the clinic's id. An audit event.",
@@ -395,6 +434,34 @@ mod tests {
             .collect();
         routes.sort();
         assert_eq!(described, routes);
+    }
+
+    /// And the other way round: every `/api`, `/health` and `/metrics`
+    /// route that the router's source declares is listed (so described).
+    #[test]
+    fn every_route_the_router_declares_is_listed() {
+        let source = include_str!("mod.rs");
+        let app = &source[source.find("pub fn app(").unwrap()..];
+        let app = &app[..app.find("\n}\n").unwrap()];
+        let mut declared: Vec<(String, String)> = Vec::new();
+        for part in app.split(".route(").skip(1) {
+            let path = part.split('"').nth(1).unwrap();
+            if !(path.starts_with("/api/") || path == "/health" || path == "/metrics") {
+                continue;
+            }
+            for method in ["get", "post", "put", "patch", "delete"] {
+                if part.contains(&format!("{method}(")) {
+                    declared.push((method.into(), path.into()));
+                }
+            }
+        }
+        declared.sort();
+        let mut listed: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        listed.sort();
+        assert_eq!(declared, listed);
     }
 
     /// Each listed route is really routed: the router's fallback (404

@@ -618,6 +618,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
         live_events,
         events: events_tx,
         api_token: config.http.api_token.clone(),
+        min_password: config.users.min_password_length,
         phones,
     };
     let http_task = tokio::spawn(

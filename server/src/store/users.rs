@@ -10,7 +10,7 @@ use std::str::FromStr;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use careline_shared::sip::DigestAlgorithm;
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{Store, StoreError, new_id, now_ms};
 
@@ -158,6 +158,64 @@ pub struct User {
     pub name: String,
     /// Role.
     pub role: Role,
+    /// May neither log in nor register a phone.
+    pub disabled: bool,
+}
+
+/// Credential material for a password: the argon2id hash (API logins) and
+/// the digest HA1s (SIP registration), for one extension and realm.
+#[derive(Debug, Clone)]
+pub struct PreparedPassword {
+    password_hash: String,
+    realm: String,
+    ha1_md5: String,
+    ha1_sha256: String,
+}
+
+impl PreparedPassword {
+    /// Checks the length and hashes (slow: argon2id, on purpose).
+    pub fn new(
+        extension: &str,
+        password: &str,
+        realm: &str,
+        min_password: usize,
+    ) -> Result<PreparedPassword, UserError> {
+        if password.chars().count() < min_password {
+            return Err(UserError::Password(min_password));
+        }
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let password_hash = Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map_err(|e| UserError::Hash(e.to_string()))?
+            .to_string();
+        Ok(PreparedPassword {
+            password_hash,
+            realm: realm.to_string(),
+            ha1_md5: DigestAlgorithm::Md5.ha1(extension, realm, password),
+            ha1_sha256: DigestAlgorithm::Sha256.ha1(extension, realm, password),
+        })
+    }
+}
+
+/// A change to a user: the fields given, the others kept.
+#[derive(Debug, Clone, Default)]
+pub struct UserChange {
+    /// A new display name.
+    pub name: Option<String>,
+    /// A new role.
+    pub role: Option<Role>,
+    /// A new password.
+    pub password: Option<PreparedPassword>,
+    /// Disable (or enable again).
+    pub disabled: Option<bool>,
+}
+
+impl UserChange {
+    /// Whether it changes what the user may do, or how they prove who they
+    /// are: their API sessions then end.
+    fn ends_sessions(&self) -> bool {
+        self.role.is_some() || self.password.is_some() || self.disabled == Some(true)
+    }
 }
 
 fn check_extension(ext: &str) -> Result<(), UserError> {
@@ -173,6 +231,13 @@ fn check_extension(ext: &str) -> Result<(), UserError> {
     }
 }
 
+impl PreparedUser {
+    /// The extension.
+    pub fn extension(&self) -> &str {
+        &self.extension
+    }
+}
+
 impl NewUser {
     /// Validates and hashes (slow: argon2id, on purpose).
     pub fn prepare(self, realm: &str, min_password: usize) -> Result<PreparedUser, UserError> {
@@ -180,22 +245,15 @@ impl NewUser {
         if self.name.trim().is_empty() {
             return Err(UserError::Name);
         }
-        if self.password.chars().count() < min_password {
-            return Err(UserError::Password(min_password));
-        }
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        let password_hash = Argon2::default()
-            .hash_password(self.password.as_bytes(), &salt)
-            .map_err(|e| UserError::Hash(e.to_string()))?
-            .to_string();
+        let p = PreparedPassword::new(&self.extension, &self.password, realm, min_password)?;
         Ok(PreparedUser {
-            ha1_md5: DigestAlgorithm::Md5.ha1(&self.extension, realm, &self.password),
-            ha1_sha256: DigestAlgorithm::Sha256.ha1(&self.extension, realm, &self.password),
             extension: self.extension,
             name: self.name.trim().to_string(),
             role: self.role,
-            password_hash,
-            realm: realm.to_string(),
+            password_hash: p.password_hash,
+            realm: p.realm,
+            ha1_md5: p.ha1_md5,
+            ha1_sha256: p.ha1_sha256,
         })
     }
 }
@@ -288,9 +346,10 @@ impl Store {
 
     /// Every user, by extension.
     pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        let rows = sqlx::query("SELECT id, extension, name, role FROM users ORDER BY extension")
-            .fetch_all(self.pool())
-            .await?;
+        let rows =
+            sqlx::query("SELECT id, extension, name, role, disabled FROM users ORDER BY extension")
+                .fetch_all(self.pool())
+                .await?;
         Ok(rows
             .into_iter()
             .filter_map(|r| {
@@ -299,9 +358,53 @@ impl Store {
                     extension: r.get(1),
                     name: r.get(2),
                     role: r.get::<String, _>(3).parse().ok()?,
+                    disabled: r.get::<i64, _>(4) != 0,
                 })
             })
             .collect())
+    }
+
+    /// Changes a user in one transaction; `Ok(false)` when there is no such
+    /// extension. A new role or password, or disabling, ends the user's API
+    /// sessions; the runtime sees the change (`users_version`) and reloads
+    /// the phones' credentials.
+    pub async fn update_user(
+        &self,
+        extension: &str,
+        change: &UserChange,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut q = QueryBuilder::<Sqlite>::new("UPDATE users SET updated_at = ");
+        q.push_bind(now_ms());
+        if let Some(name) = &change.name {
+            q.push(", name = ").push_bind(name.trim().to_string());
+        }
+        if let Some(role) = change.role {
+            q.push(", role = ").push_bind(role.as_str());
+        }
+        if let Some(p) = &change.password {
+            q.push(", password_hash = ")
+                .push_bind(p.password_hash.clone());
+            q.push(", realm = ").push_bind(p.realm.clone());
+            q.push(", ha1_md5 = ").push_bind(p.ha1_md5.clone());
+            q.push(", ha1_sha256 = ").push_bind(p.ha1_sha256.clone());
+        }
+        if let Some(disabled) = change.disabled {
+            q.push(", disabled = ").push_bind(i64::from(disabled));
+        }
+        q.push(" WHERE extension = ")
+            .push_bind(extension.to_string());
+        if q.build().execute(&mut *tx).await?.rows_affected() == 0 {
+            return Ok(false);
+        }
+        if change.ends_sessions() {
+            sqlx::query("DELETE FROM sessions WHERE extension = ?")
+                .bind(extension)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 }
 
