@@ -53,13 +53,15 @@ impl Principal {
         }
     }
 
-    /// Supervisors, admins and the operator token see everything.
+    /// Supervisors and the operator token see every call, event and task.
+    /// Admins do not: they run the system (users, patients' import,
+    /// appointments), and calls carry patients' numbers.
     pub fn sees_everything(&self) -> bool {
         matches!(
             self,
             Principal::Operator
                 | Principal::User {
-                    role: Role::Supervisor | Role::Admin,
+                    role: Role::Supervisor,
                     ..
                 }
         )
@@ -519,6 +521,17 @@ mod tests {
                 .0,
             StatusCode::OK
         );
+        // Admins run the system; calls carry patients' numbers.
+        for path in [
+            "/api/calls/call-00000001",
+            "/api/calls/call-00000001/history",
+        ] {
+            assert_eq!(
+                call(&s, get(path, &admin)).await.0,
+                StatusCode::NOT_FOUND,
+                "{path}"
+            );
+        }
         // The agent board is for supervisors and admins.
         let (status, body) = call(&s, get("/api/agents", &agent)).await;
         assert_eq!(status, StatusCode::FORBIDDEN);

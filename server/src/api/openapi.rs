@@ -509,3 +509,7 @@ mod tests {
         assert_eq!(doc["openapi"], "3.1.0");
     }
 }
+
+#[cfg(test)]
+#[path = "roles_tests.rs"]
+mod roles_tests;
