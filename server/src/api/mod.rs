@@ -56,6 +56,8 @@ pub struct AppState {
     /// The shortest password a new or changed user may have
     /// (`[users] min_password_length`).
     pub min_password: usize,
+    /// The running configuration without secrets (`GET /api/config`).
+    pub config: Arc<serde_json::Value>,
     /// Reads patients' phone numbers (`[patients] default_region`).
     pub phones: crate::patients::PhoneNormalizer,
     /// The supervisors' live figures.
@@ -135,6 +137,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/audit/status", get(indicators::audit_status))
         .route("/api/users", get(users::list).post(users::add))
         .route("/api/users/{ext}", axum::routing::patch(users::change))
+        .route("/api/config", get(users::config))
         .route("/api/patients", get(patients::find_patients))
         .route(
             "/api/patients/{mis_id}",
@@ -237,6 +240,7 @@ mod tests {
             live_events,
             api_token: Some("test-token-0123456789".into()),
             min_password: 8,
+            config: Arc::new(crate::config::Config::default().summary()),
             phones: crate::patients::PhoneNormalizer::new("RU").unwrap(),
         }
     }

@@ -43,6 +43,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/users"),
     ("post", "/api/users"),
     ("patch", "/api/users/{ext}"),
+    ("get", "/api/config"),
 ];
 
 fn error_response(description: &str) -> Value {
@@ -366,6 +367,11 @@ pub fn document() -> Value {
                     "responses": { "201": { "description": "{extension, name, role, disabled}" }, "400": bad, "401": unauthorized, "403": forbidden, "409": error_response("The extension exists.") }
                 }
             },
+            "/api/config": { "get": {
+                "summary": "The running configuration (supervisor, admin): queues with their answer deadlines, trunks and DIDs, SIP, registrar, media, the region for numbers; secrets only as whether they are set. `fingerprint` is the SHA-256 that `config_changed` audit events carry; the file is changed on disk and takes effect at restart.",
+                "security": auth,
+                "responses": { "200": { "description": "{fingerprint, sip, registrar, users, http, database, media, patients, teleconsult, queues, trunks}" }, "401": unauthorized, "403": forbidden }
+            }},
             "/api/users/{ext}": { "patch": {
                 "summary": "Change a user (admin): any of name, role, password, disabled. A new role or password, or disabling, ends their sessions; the phone's credentials follow. An admin cannot demote or disable themselves, nor anyone the last enabled admin. A `user_changed` audit event naming the fields changed.",
                 "security": auth,

@@ -243,12 +243,11 @@ pub(crate) async fn hold(
         .await?
     {
         Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
-        Err(crate::calls::b2bua::HoldError::NoSuchCall) => {
-            Err(ApiError::NotFound(format!("no call {id} in progress")))
-        }
-        Err(e @ crate::calls::b2bua::HoldError::NotYours) => {
-            Err(ApiError::Forbidden(e.to_string()))
-        }
+        // Someone else's call does not exist for this agent (as with
+        // transfers): the answer must not tell them it is there.
+        Err(
+            crate::calls::b2bua::HoldError::NoSuchCall | crate::calls::b2bua::HoldError::NotYours,
+        ) => Err(ApiError::NotFound(format!("no call {id} in progress"))),
     }
 }
 

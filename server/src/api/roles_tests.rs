@@ -76,6 +76,7 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("post", "/api/users", Roles(&[Admin])),
     // `{}` changes nothing: 400 for admins, no user is touched.
     ("patch", "/api/users/{ext}", Roles(&[Admin])),
+    ("get", "/api/config", Roles(OVERSEERS)),
 ];
 
 const STAFF: &[(&str, Role)] = &[

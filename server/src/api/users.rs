@@ -1,5 +1,5 @@
 //! Staff accounts under `/api/users`: admins add and change them
-//! (supervisors may look). Each change is a fact in the audit trail; a new
+//! (supervisors may look); and `/api/config`, the running configuration. Each change is a fact in the audit trail; a new
 //! role or password, or disabling, ends the user's sessions, and the phones'
 //! credentials reload by themselves (the registrar watches the table).
 
@@ -41,6 +41,18 @@ pub(crate) async fn list(
         .map(user_json)
         .collect();
     Ok(Json(json!({ "users": users })).into_response())
+}
+
+/// `GET /api/config`: the running configuration without its secrets, with
+/// the fingerprint that `config_changed` audit events carry.
+pub(crate) async fn config(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    principal(&state, &headers)
+        .await?
+        .require(&[Role::Supervisor, Role::Admin], "the configuration")?;
+    Ok(Json(state.config.as_ref().clone()).into_response())
 }
 
 #[derive(Deserialize)]

@@ -335,3 +335,15 @@ async fn the_last_admin_cannot_be_demoted_or_disabled(pool: sqlx::SqlitePool) {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn overseers_read_the_configuration_without_its_secrets(pool: sqlx::SqlitePool) {
+    let s = state(pool);
+    let t = staff(&s, &[("9999", Role::Admin), ("9001", Role::Supervisor)]).await;
+    for token in &t {
+        let (status, body) = call(&s, req("GET", "/api/config", Some(token), None)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["http"]["api_token_set"], false);
+        assert!(body["queues"].is_array(), "{body}");
+    }
+}

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 mod callbacks;
 mod dashboard;
+mod summary;
 mod trunks;
 mod values;
 pub use callbacks::CallbacksConfig;

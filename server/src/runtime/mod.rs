@@ -619,6 +619,7 @@ pub async fn serve(config: Config, store: Store, on_ready: Option<OnReady>) -> a
         events: events_tx,
         api_token: config.http.api_token.clone(),
         min_password: config.users.min_password_length,
+        config: Arc::new(config.summary()),
         phones,
     };
     let http_task = tokio::spawn(
