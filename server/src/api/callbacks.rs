@@ -1,5 +1,5 @@
 //! Call-back tasks: `GET /api/callbacks` (an agent sees the tasks they may
-//! work — their own, and their queues' — supervisors and admins every one)
+//! work — their own, and their queues' — supervisors every one)
 //! and `POST /api/callbacks/{id}/attempts` (the outcome of a call made to
 //! the patient: `reached`, `no_answer`, `busy`, `wrong_number`).
 

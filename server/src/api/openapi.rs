@@ -199,7 +199,7 @@ pub fn document() -> Value {
                 "responses": { "200": { "description": "[{extension, state}]" }, "401": unauthorized, "403": forbidden, "503": error_response("The call core is not running.") }
             }},
             "/api/agents/{ext}/state": { "put": {
-                "summary": "Set an agent's state: available, with_patient, paused or offline (one's own; supervisors and admins anyone's).",
+                "summary": "Set an agent's state: available, with_patient, paused or offline (one's own; supervisors anyone's).",
                 "security": auth,
                 "parameters": [path_param("ext", "The agent's extension.")],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": {
@@ -209,7 +209,7 @@ pub fn document() -> Value {
                 "responses": { "204": { "description": "Set (or applied after the current call)." }, "400": bad, "401": unauthorized, "403": forbidden, "404": not_found }
             }},
             "/api/calls/{id}": { "get": {
-                "summary": "A call's record and its events in order (one's own calls; supervisors and admins any).",
+                "summary": "A call's record and its events in order (one's own calls; supervisors any).",
                 "security": auth,
                 "parameters": [path_param("id", "call-xxxxxxxx")],
                 "responses": { "200": { "description": "The call." }, "401": unauthorized, "404": not_found }
@@ -256,7 +256,7 @@ pub fn document() -> Value {
                 }
             }},
             "/api/callbacks": { "get": {
-                "summary": "Call-back tasks (dropped calls: first the agent who had the call, the queue after the grace time; abandoned calls: the queue). Agents see the tasks they may work, supervisors and admins all.",
+                "summary": "Call-back tasks (dropped calls: first the agent who had the call, the queue after the grace time; abandoned calls: the queue). Agents see the tasks they may work, supervisors all.",
                 "security": auth,
                 "parameters": [{ "name": "status", "in": "query", "required": false, "schema": { "enum": ["open", "done", "failed", "all"] }, "description": "Default open." }],
                 "responses": { "200": { "description": "{tasks: [{id, call_id, queue, number, reason, agent, owner, created_at, due_at, sla_at, attempts, status, overdue, closed_at}], my_queues}" }, "400": bad, "401": unauthorized }
@@ -353,7 +353,7 @@ pub fn document() -> Value {
                     "responses": { "200": { "description": "{users: [{extension, name, role, disabled}]}" }, "401": unauthorized, "403": forbidden }
                 },
                 "post": {
-                    "summary": "Add a user (admin). The password is hashed (argon2id for logins, digest HA1 for the phone) and never stored or logged; the phone may register at once. A `user_added` audit event.",
+                    "summary": "Add a user (an admin's login; not the operator token). The password is hashed (argon2id for logins, digest HA1 for the phone) and never stored or logged; the phone may register at once. A `user_added` audit event.",
                     "security": auth,
                     "requestBody": { "required": true, "content": { "application/json": { "schema": {
                         "type": "object", "required": ["extension", "name", "role", "password"], "additionalProperties": false,
@@ -373,7 +373,7 @@ pub fn document() -> Value {
                 "responses": { "200": { "description": "{fingerprint, sip, registrar, users, http, database, media, patients, teleconsult, queues, trunks}" }, "401": unauthorized, "403": forbidden }
             }},
             "/api/users/{ext}": { "patch": {
-                "summary": "Change a user (admin): any of name, role, password, disabled. A new role or password, or disabling, ends their sessions; the phone's credentials follow. An admin cannot demote or disable themselves, nor anyone the last enabled admin. A `user_changed` audit event naming the fields changed.",
+                "summary": "Change a user (an admin's login; not the operator token): any of name, role, password, disabled. A new role or password, or disabling, ends their sessions; the phone's credentials follow. An admin cannot demote or disable themselves, nor anyone the last enabled admin. A `user_changed` audit event naming the fields changed.",
                 "security": auth,
                 "parameters": [path_param("ext", "The user's extension.")],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": {

@@ -1,6 +1,7 @@
 //! Call-centre routes under `/api`: agents' states (read and set) and a
-//! call's record with its events. Supervisors, admins and the operator
-//! token see every agent and call; staff see and set their own.
+//! call's record with its events. Supervisors and the operator token see
+//! every agent and call; admins the agent board only (calls carry patients'
+//! numbers); staff see and set their own.
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;

@@ -73,9 +73,9 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("get", "/api/indicators/live", Roles(&[Supervisor])),
     ("get", "/api/audit/status", Roles(OVERSEERS)),
     ("get", "/api/users", Roles(OVERSEERS)),
-    ("post", "/api/users", Roles(&[Admin])),
+    ("post", "/api/users", LoggedIn(&[Admin])),
     // `{}` changes nothing: 400 for admins, no user is touched.
-    ("patch", "/api/users/{ext}", Roles(&[Admin])),
+    ("patch", "/api/users/{ext}", LoggedIn(&[Admin])),
     ("get", "/api/config", Roles(OVERSEERS)),
 ];
 

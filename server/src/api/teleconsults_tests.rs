@@ -342,11 +342,13 @@ async fn doctors_open_their_teleconsults_cards_and_agents_their_call_back_tasks(
     visit["doctor"] = "3002".into();
     visit["teleconsult"] = false.into();
     visit["starts_at"] = (now + 3_600_000).into();
-    send(&s, req("PUT", "/api/appointments/ap-2", &t[4], Some(visit))).await;
+    let (status, body) = send(&s, req("PUT", "/api/appointments/ap-2", &t[4], Some(visit))).await;
+    assert!(status.is_success(), "{body}");
     let mut later = appointment(true, true);
     later["doctor"] = "3002".into();
     later["starts_at"] = (now + 30 * 86_400_000).into();
-    send(&s, req("PUT", "/api/appointments/ap-3", &t[4], Some(later))).await;
+    let (status, body) = send(&s, req("PUT", "/api/appointments/ap-3", &t[4], Some(later))).await;
+    assert!(status.is_success(), "{body}");
     assert_eq!(
         send(&s, req("GET", card, other_doctor, None)).await.0,
         StatusCode::NOT_FOUND
@@ -370,6 +372,18 @@ async fn doctors_open_their_teleconsults_cards_and_agents_their_call_back_tasks(
         overdue: false,
         closed_at: None,
     };
+    s.events
+        .commit(EventRecord {
+            seq: 0,
+            at: now - 2 * 86_400_000,
+            kind: "call_arrived".into(),
+            call_id: Some(task.call_id.clone()),
+            agent: None,
+            data: json!({ "queue": "reception", "caller": "+79211234567" }),
+            hash: None,
+        })
+        .await
+        .unwrap();
     s.events
         .commit(EventRecord {
             seq: 0,
@@ -409,4 +423,22 @@ async fn doctors_open_their_teleconsults_cards_and_agents_their_call_back_tasks(
             (Some("1001".into()), Some("call-00000007".into())),
         ]
     );
+    // Opening the card for the task is no part in the call it came from.
+    for path in [
+        "/api/calls/call-00000007",
+        "/api/calls/call-00000007/history",
+    ] {
+        assert_eq!(
+            send(&s, req("GET", path, agent, None)).await.0,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        send(&s, req("GET", "/api/calls/call-00000007", &t[3], None))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert!(!s.store.took_part_in("1001", "call-00000007").await.unwrap());
 }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::{Principal, principal, record_fact};
 use super::error::ApiError;
-use crate::store::users::{NewUser, PreparedPassword, Role, User, UserChange, UserError};
+use crate::store::users::{NewUser, PreparedPassword, Role, Updated, User, UserChange, UserError};
 
 fn user_json(u: &User) -> Value {
     json!({
@@ -87,6 +87,23 @@ fn role(text: &str) -> Result<Role, ApiError> {
     })
 }
 
+/// Users are managed by an admin's own login, so every change names a
+/// person: not by the operator token (a machine's), which could otherwise
+/// make itself an admin login.
+fn admin_only(who: &Principal) -> Result<(), ApiError> {
+    match who {
+        Principal::User {
+            role: Role::Admin, ..
+        } => Ok(()),
+        Principal::Operator => Err(ApiError::Forbidden(
+            "managing users takes an admin's login, not the operator token".into(),
+        )),
+        Principal::User { role, .. } => Err(ApiError::Forbidden(format!(
+            "managing users is not open to the {role} role"
+        ))),
+    }
+}
+
 /// A refused user, as the API says it.
 fn refused(e: UserError) -> ApiError {
     let field = match &e {
@@ -120,7 +137,7 @@ pub(crate) async fn add(
     body: Result<Json<NewUserBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let who = principal(&state, &headers).await?;
-    who.require(&[Role::Admin], "managing users")?;
+    admin_only(&who)?;
     let Json(body) =
         body.map_err(|e| bad_body(e, "{\"extension\", \"name\", \"role\", \"password\"}"))?;
     let new = NewUser {
@@ -165,7 +182,7 @@ pub(crate) async fn change(
     body: Result<Json<ChangeBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let who = principal(&state, &headers).await?;
-    who.require(&[Role::Admin], "managing users")?;
+    admin_only(&who)?;
     let Json(body) =
         body.map_err(|e| bad_body(e, "any of {\"name\", \"role\", \"password\", \"disabled\"}"))?;
     let before = find(&state, &ext).await?;
@@ -197,32 +214,25 @@ pub(crate) async fn change(
     }
     let stays_admin = change.role.unwrap_or(before.role) == Role::Admin
         && !change.disabled.unwrap_or(before.disabled);
-    if before.role == Role::Admin && !before.disabled && !stays_admin {
-        if matches!(&who, Principal::User { extension, .. } if *extension == ext) {
-            return Err(ApiError::Conflict(
-                "an admin may not take their own admin rights away or disable themselves".into(),
-            ));
-        }
-        let admins = state
-            .store
-            .list_users()
-            .await?
-            .iter()
-            .filter(|u| u.role == Role::Admin && !u.disabled)
-            .count();
-        if admins <= 1 {
-            return Err(ApiError::Conflict(format!(
-                "{ext} is the last enabled admin: make another admin first"
-            )));
-        }
+    let is_self = matches!(&who, Principal::User { extension, .. } if *extension == ext);
+    if before.role == Role::Admin && !before.disabled && !stays_admin && is_self {
+        return Err(ApiError::Conflict(
+            "an admin may not take their own admin rights away or disable themselves".into(),
+        ));
     }
     if let Some(password) = body.password {
         let (realm, min, extension) = (state.phone.domain.clone(), state.min_password, ext.clone());
         change.password =
             Some(hashed(move || PreparedPassword::new(&extension, &password, &realm, min)).await?);
     }
-    if !state.store.update_user(&ext, &change).await? {
-        return Err(ApiError::NotFound(format!("no user {ext}")));
+    match state.store.update_user(&ext, &change).await? {
+        Updated::Done => {}
+        Updated::NoSuchUser => return Err(ApiError::NotFound(format!("no user {ext}"))),
+        Updated::LastAdmin => {
+            return Err(ApiError::Conflict(format!(
+                "{ext} is the last enabled admin: make another admin first"
+            )));
+        }
     }
     let after = find(&state, &ext).await?;
     changed.sort_unstable();

@@ -274,66 +274,51 @@ async fn admins_add_and_change_users_others_may_not(pool: sqlx::SqlitePool) {
     assert_eq!(s.store.verify_chain().await.unwrap().broken, None);
 }
 
+/// The store refuses the change that would leave no enabled admin (inside
+/// its transaction: `store::users` tests it); through the API an admin
+/// cannot lock themselves out, and the operator token manages no user.
 #[sqlx::test(migrations = "../migrations")]
-async fn the_last_admin_cannot_be_demoted_or_disabled(pool: sqlx::SqlitePool) {
+async fn admins_cannot_lock_themselves_out_and_the_operator_token_manages_no_user(
+    pool: sqlx::SqlitePool,
+) {
     let s = state(pool);
     let t = staff(&s, &[("9999", Role::Admin), ("9998", Role::Admin)]).await;
-    // Not oneself.
     for body in [r#"{"role": "agent"}"#, r#"{"disabled": true}"#] {
         let (status, error, _) =
             refused(&s, req("PATCH", "/api/users/9999", Some(&t[0]), Some(body))).await;
         assert_eq!(status, StatusCode::CONFLICT, "{body}");
         assert!(error.contains("themselves"), "{error}");
     }
-    // Another admin, while one remains.
-    let (status, _) = call(
-        &s,
-        req(
-            "PATCH",
-            "/api/users/9998",
-            Some(&t[0]),
-            Some(r#"{"disabled": true}"#),
-        ),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    // The operator token cannot take the last one away either.
     let operator = s.api_token.clone().unwrap();
-    let (status, error, _) = refused(
-        &s,
-        req(
-            "PATCH",
-            "/api/users/9999",
-            Some(&operator),
-            Some(r#"{"role": "supervisor"}"#),
-        ),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert!(error.contains("last enabled admin"), "{error}");
-    // Enabled again, 9998 may be the one demoted... by the other.
-    let (status, _) = call(
-        &s,
-        req(
+    let vera =
+        r#"{"extension": "1005", "name": "Vera", "role": "admin", "password": "long-enough"}"#;
+    for (method, path, body) in [
+        ("POST", "/api/users", vera),
+        (
             "PATCH",
             "/api/users/9998",
-            Some(&t[0]),
-            Some(r#"{"disabled": false}"#),
+            r#"{"password": "operator-chosen"}"#,
         ),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    ] {
+        let (status, error, _) = refused(&s, req(method, path, Some(&operator), Some(body))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}");
+        assert!(error.contains("operator token"), "{error}");
+    }
+    // Another admin may go, while one remains.
     let (status, body) = call(
         &s,
         req(
             "PATCH",
-            "/api/users/9999",
-            Some(&operator),
+            "/api/users/9998",
+            Some(&t[0]),
             Some(r#"{"role": "supervisor"}"#),
         ),
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (status, &body["role"]),
+        (StatusCode::OK, &serde_json::json!("supervisor"))
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]

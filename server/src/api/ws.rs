@@ -3,7 +3,8 @@
 //! After the login token is checked, the server sends `hello`, then every
 //! committed event the caller may see, in `seq` order, as `event` messages:
 //! staff see the events about themselves and about the calls they were
-//! offered; supervisors, admins and the operator token see them all. When
+//! offered; supervisors and the operator token see them all (admins only
+//! their own: events carry patients' numbers). When
 //! an agent's phone starts ringing (their `agent_offered` event) they also
 //! get `call_offered` with the caller's number and card(s), or
 //! `"unknown_caller": true`; each card shown is an audit event.

@@ -112,9 +112,13 @@ impl Store {
         Ok(())
     }
 
-    /// Whether `extension` was offered or took the call `call_id`.
+    /// Whether `extension` was offered or took the call `call_id`. (A card
+    /// opened because of a call-back task names the task's call, but opening
+    /// it is no part in that call.)
     pub async fn took_part_in(&self, extension: &str, call_id: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 FROM events WHERE agent = ? AND call_id = ? LIMIT 1")
+        let row = sqlx::query(
+            "SELECT 1 FROM events WHERE agent = ? AND call_id = ? AND kind <> 'card_viewed' LIMIT 1",
+        )
             .bind(extension)
             .bind(call_id)
             .fetch_optional(self.pool())
@@ -131,6 +135,7 @@ impl Store {
     ) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(
             "SELECT DISTINCT e.call_id FROM events e WHERE e.agent = ? AND e.call_id IS NOT NULL \
+             AND e.kind <> 'card_viewed' \
              AND (e.call_id IN (SELECT id FROM calls WHERE ended_at IS NULL) \
                   OR e.call_id IN (SELECT call_id FROM events WHERE seq > ? AND call_id IS NOT NULL \
                                    AND kind NOT LIKE 'callback_%'))",
@@ -153,7 +158,8 @@ impl Store {
         let rows = sqlx::query(
             "SELECT c.caller, c.id FROM calls c \
              WHERE c.arrived_at >= ? \
-             AND c.id IN (SELECT call_id FROM events WHERE agent = ? AND call_id IS NOT NULL) \
+             AND c.id IN (SELECT call_id FROM events WHERE agent = ? AND call_id IS NOT NULL \
+                          AND kind <> 'card_viewed') \
              ORDER BY c.arrived_at DESC, c.id DESC",
         )
         .bind(since)

@@ -364,16 +364,24 @@ impl Store {
             .collect())
     }
 
-    /// Changes a user in one transaction; `Ok(false)` when there is no such
-    /// extension. A new role or password, or disabling, ends the user's API
-    /// sessions; the runtime sees the change (`users_version`) and reloads
-    /// the phones' credentials.
+    /// Changes a user in one transaction. A change that would leave no
+    /// enabled admin is refused inside it (so two at once cannot both pass).
+    /// A new role or password, or disabling, ends the user's API sessions;
+    /// the runtime sees the change (`users_version`) and reloads the phones'
+    /// credentials.
     pub async fn update_user(
         &self,
         extension: &str,
         change: &UserChange,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Updated, StoreError> {
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let was_admin = sqlx::query(
+            "SELECT 1 FROM users WHERE extension = ? AND role = 'admin' AND disabled = 0",
+        )
+        .bind(extension)
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
         let mut q = QueryBuilder::<Sqlite>::new("UPDATE users SET updated_at = ");
         q.push_bind(now_ms());
         if let Some(name) = &change.name {
@@ -395,7 +403,15 @@ impl Store {
         q.push(" WHERE extension = ")
             .push_bind(extension.to_string());
         if q.build().execute(&mut *tx).await?.rows_affected() == 0 {
-            return Ok(false);
+            return Ok(Updated::NoSuchUser);
+        }
+        let admins: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0")
+                .fetch_one(&mut *tx)
+                .await?;
+        if was_admin && admins == 0 {
+            // Dropping the transaction rolls the change back.
+            return Ok(Updated::LastAdmin);
         }
         if change.ends_sessions() {
             sqlx::query("DELETE FROM sessions WHERE extension = ?")
@@ -404,8 +420,19 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(Updated::Done)
     }
+}
+
+/// What [`Store::update_user`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Updated {
+    /// Changed.
+    Done,
+    /// No user has that extension.
+    NoSuchUser,
+    /// Refused: no enabled admin would remain.
+    LastAdmin,
 }
 
 /// One rejected CSV row.
@@ -583,6 +610,77 @@ mod tests {
         assert_eq!(
             creds[0].ha1_md5,
             DigestAlgorithm::Md5.ha1("1001", "r", "password1")
+        );
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn no_change_removes_the_last_enabled_admin(pool: sqlx::SqlitePool) {
+        let store = Store::from_pool(pool);
+        let mk = |ext: &str, role: Role| {
+            NewUser {
+                extension: ext.into(),
+                name: "N".into(),
+                role,
+                password: "password1".into(),
+            }
+            .prepare("r", 8)
+            .unwrap()
+        };
+        store
+            .insert_users(&[mk("1001", Role::Agent)])
+            .await
+            .unwrap();
+        let rename = UserChange {
+            name: Some("Vera".into()),
+            ..UserChange::default()
+        };
+        // No admin at all (the operator token runs it): other changes go on.
+        assert_eq!(
+            store.update_user("1001", &rename).await.unwrap(),
+            Updated::Done
+        );
+        store
+            .insert_users(&[mk("9999", Role::Admin)])
+            .await
+            .unwrap();
+        let demote = UserChange {
+            role: Some(Role::Supervisor),
+            ..UserChange::default()
+        };
+        let disable = UserChange {
+            disabled: Some(true),
+            ..UserChange::default()
+        };
+        for change in [&demote, &disable] {
+            assert_eq!(
+                store.update_user("9999", change).await.unwrap(),
+                Updated::LastAdmin
+            );
+        }
+        let admin = store
+            .list_users()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|u| u.extension == "9999")
+            .unwrap();
+        assert_eq!(
+            (admin.role, admin.disabled),
+            (Role::Admin, false),
+            "rolled back"
+        );
+        assert_eq!(
+            store.update_user("4242", &rename).await.unwrap(),
+            Updated::NoSuchUser
+        );
+        // With a second admin, the first may go.
+        store
+            .insert_users(&[mk("9998", Role::Admin)])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.update_user("9999", &demote).await.unwrap(),
+            Updated::Done
         );
     }
 }
