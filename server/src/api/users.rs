@@ -236,10 +236,12 @@ pub(crate) async fn change(
     }
     let after = find(&state, &ext).await?;
     changed.sort_unstable();
+    // Naming the user as its agent reaches their open WebSockets, which
+    // close when the change ended their login.
     record_fact(
         &state,
         "user_changed",
-        None,
+        Some(ext.clone()),
         json!({
             "extension": ext,
             "changed": changed,

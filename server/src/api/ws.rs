@@ -139,6 +139,7 @@ pub(crate) async fn upgrade(
         .on_upgrade(move |socket| async move {
             let session = Session {
                 state,
+                token: matches!(who, Principal::User { .. }).then_some(token),
                 who,
                 calls,
                 sent: after,
@@ -154,6 +155,8 @@ pub(crate) async fn upgrade(
 
 struct Session {
     state: AppState,
+    /// A user's login, checked again when their account changes.
+    token: Option<String>,
     who: Principal,
     /// Calls this agent was offered (their events are theirs to see).
     calls: HashSet<String>,
@@ -227,6 +230,9 @@ impl Session {
                         // An offer ahead of its commit: the pop, at once.
                         Some(e) if e.seq == 0 => self.early_pop(&mut socket, &e).await?,
                         Some(e) if e.seq <= self.sent => {}
+                        Some(e) if self.login_ended_by(&e).await? => {
+                            return close_ended_login(&mut socket).await;
+                        }
                         Some(e) => self.deliver(&mut socket, &e).await?,
                         // Let go by the switchboard (this client fell
                         // behind): catch up from the store and join again.
@@ -235,6 +241,23 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Whether `e` changed this user's account so that their login no
+    /// longer holds (disabled, a new role or password: the sessions went).
+    async fn login_ended_by(&self, e: &EventRecord) -> Result<bool, ApiError> {
+        let (Some(token), Principal::User { extension, .. }) = (&self.token, &self.who) else {
+            return Ok(false);
+        };
+        if e.kind != "user_changed" || e.agent.as_deref() != Some(extension.as_str()) {
+            return Ok(false);
+        }
+        Ok(self
+            .state
+            .store
+            .session(token, crate::store::now_ms())
+            .await?
+            .is_none())
     }
 
     /// Sends what the store holds after `sent`.
@@ -655,6 +678,18 @@ async fn refuse_long(socket: &mut WebSocket, len: usize) -> WsResult {
     };
     let close = socket.send(Message::Close(Some(frame)));
     // Gone or not reading: the session ends all the same.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), close).await;
+    Ok(())
+}
+
+/// Closes a session whose login an admin ended (policy violation, 1008,
+/// with the reason): the client must log in again.
+async fn close_ended_login(socket: &mut WebSocket) -> WsResult {
+    let frame = axum::extract::ws::CloseFrame {
+        code: axum::extract::ws::close_code::POLICY,
+        reason: "your account changed: log in again".into(),
+    };
+    let close = socket.send(Message::Close(Some(frame)));
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), close).await;
     Ok(())
 }

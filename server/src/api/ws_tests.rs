@@ -124,6 +124,26 @@ async fn next_any(c: &mut Client) -> Value {
     }
 }
 
+/// Reads up to the server's close frame (within 10 s), passing each text
+/// message on the way to `check`.
+async fn close_frame(
+    c: &mut Client,
+    check: impl Fn(&Value),
+) -> tokio_tungstenite::tungstenite::protocol::CloseFrame {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), c.next())
+            .await
+            .expect("a close within 10 s")
+            .expect("a close frame before the socket ends")
+            .unwrap();
+        match msg {
+            WsMessage::Close(frame) => return frame.expect("a close code and reason"),
+            WsMessage::Text(t) => check(&serde_json::from_str(t.as_str()).unwrap()),
+            _ => {}
+        }
+    }
+}
+
 /// Sends a client message; returns the reply to it (events the client
 /// is sent meanwhile, such as its own audit facts, are passed over).
 async fn say(c: &mut Client, v: Value) -> Value {
@@ -683,28 +703,67 @@ async fn long_messages_are_read_whole_and_over_long_ones_closed_with_1009(pool: 
 
     let over = "y".repeat(super::MAX_CLIENT_MESSAGE + 1);
     agent.send(WsMessage::Text(over.into())).await.unwrap();
-    let close = loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), agent.next())
-            .await
-            .expect("an answer within 10 s")
-            .expect("a close frame before the socket ends")
-            .unwrap();
-        match msg {
-            WsMessage::Close(frame) => break frame.expect("a close code and reason"),
-            WsMessage::Text(t) => {
-                let m: Value = serde_json::from_str(t.as_str()).unwrap();
-                assert!(
-                    m["type"] != "ok" && m["type"] != "error",
-                    "the over-long message was answered instead of refused: {m}"
-                );
-            }
-            _ => {}
-        }
-    };
+    let close = close_frame(&mut agent, |m| {
+        assert!(
+            m["type"] != "ok" && m["type"] != "error",
+            "the over-long message was answered instead of refused: {m}"
+        );
+    })
+    .await;
     assert_eq!(u16::from(close.code), 1009);
     assert!(
         close.reason.contains("at most 65536 bytes"),
         "{}",
         close.reason
     );
+}
+
+/// An admin disabling a user (or giving a new role or password) ends their
+/// login, and their open WebSocket is closed with 1008; a change that leaves
+/// the login alone (a new name) closes nothing.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_websocket_closes_when_an_admin_ends_its_login(pool: sqlx::SqlitePool) {
+    let clinic = clinic(pool).await;
+    let admin = NewUser {
+        extension: "9999".into(),
+        name: "admin".into(),
+        role: Role::Admin,
+        password: "password-9999".into(),
+    }
+    .prepare("127.0.0.1", 8)
+    .unwrap();
+    clinic.state.store.insert_users(&[admin]).await.unwrap();
+    let admin = clinic.token("9999").await;
+    let patch = |body: &'static str| {
+        axum::http::Request::patch("/api/users/1001")
+            .header("authorization", format!("Bearer {admin}"))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body))
+            .unwrap()
+    };
+    let mut agent = clinic.connect("1001", None).await;
+    assert_eq!(next(&mut agent).await["type"], "hello");
+
+    let (status, _) =
+        super::super::tests::call(&clinic.state, patch(r#"{"name": "Anna P."}"#)).await;
+    assert_eq!(status, axum::http::StatusCode::OK);
+    let m = next(&mut agent).await;
+    assert_eq!(
+        (&m["kind"], &m["data"]["changed"]),
+        (&json!("user_changed"), &json!(["name"])),
+        "{m}"
+    );
+
+    let (status, _) =
+        super::super::tests::call(&clinic.state, patch(r#"{"disabled": true}"#)).await;
+    assert_eq!(status, axum::http::StatusCode::OK);
+    let close = close_frame(&mut agent, |m| {
+        assert_ne!(
+            m["kind"], "user_changed",
+            "the ending change was sent, not acted on: {m}"
+        );
+    })
+    .await;
+    assert_eq!(u16::from(close.code), 1008);
+    assert!(close.reason.contains("log in again"), "{}", close.reason);
 }
