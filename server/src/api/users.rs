@@ -236,8 +236,9 @@ pub(crate) async fn change(
     }
     let after = find(&state, &ext).await?;
     changed.sort_unstable();
-    // Naming the user as its agent reaches their open WebSockets, which
-    // close when the change ended their login.
+    // The changed user is the fact's agent (the admin who changed them is
+    // `by`): that reaches their open WebSockets, which close when the
+    // change ended their login.
     record_fact(
         &state,
         "user_changed",

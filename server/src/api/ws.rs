@@ -210,7 +210,9 @@ impl Session {
                 .state
                 .hub
                 .join(interest.clone(), self.calls.iter().cloned().collect());
-            self.catch_up(&mut socket).await?;
+            if !self.catch_up(&mut socket).await? {
+                return Ok(());
+            }
             loop {
                 tokio::select! {
                     msg = socket.recv() => match msg {
@@ -260,8 +262,12 @@ impl Session {
             .is_none())
     }
 
-    /// Sends what the store holds after `sent`.
-    async fn catch_up(&mut self, socket: &mut WebSocket) -> WsResult {
+    /// Sends what the store holds after `sent`; `false` when it closed the
+    /// socket on the way (a change there ended this login).
+    async fn catch_up(
+        &mut self,
+        socket: &mut WebSocket,
+    ) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
         loop {
             let page = self
                 .state
@@ -269,9 +275,13 @@ impl Session {
                 .events_after(self.sent, REPLAY_PAGE)
                 .await?;
             let Some(last) = page.last().map(|e| e.seq) else {
-                return Ok(());
+                return Ok(true);
             };
             for e in page {
+                if self.login_ended_by(&e).await? {
+                    close_ended_login(socket).await?;
+                    return Ok(false);
+                }
                 self.deliver(socket, &Arc::new(e)).await?;
             }
             debug_assert_eq!(last, self.sent);

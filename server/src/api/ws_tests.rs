@@ -766,4 +766,25 @@ async fn a_websocket_closes_when_an_admin_ends_its_login(pool: sqlx::SqlitePool)
     .await;
     assert_eq!(u16::from(close.code), 1008);
     assert!(close.reason.contains("log in again"), "{}", close.reason);
+
+    // Enabled again and logged in anew: replaying those changes from the
+    // store (catch-up) checks the login too, and this one holds.
+    let (status, _) =
+        super::super::tests::call(&clinic.state, patch(r#"{"disabled": false}"#)).await;
+    assert_eq!(status, axum::http::StatusCode::OK);
+    let mut again = clinic.connect("1001", Some(0)).await;
+    assert_eq!(next(&mut again).await["type"], "hello");
+    let mut changes = Vec::new();
+    while changes.len() < 3 {
+        let m = next(&mut again).await;
+        if m["kind"] == "user_changed" {
+            changes.push(m["data"]["changed"][0].clone());
+        }
+    }
+    assert_eq!(
+        changes,
+        [json!("name"), json!("disabled"), json!("disabled")]
+    );
+    let reply = say(&mut again, json!({ "type": "state", "state": "sleeping" })).await;
+    assert_eq!(reply["for"], "state", "the session goes on: {reply}");
 }

@@ -634,7 +634,7 @@ mod tests {
             name: Some("Vera".into()),
             ..UserChange::default()
         };
-        // No admin at all (the operator token runs it): other changes go on.
+        // No admin at all (made by `user add` later, say): other changes go on.
         assert_eq!(
             store.update_user("1001", &rename).await.unwrap(),
             Updated::Done
