@@ -107,9 +107,14 @@ pub(crate) async fn upgrade(
     };
     if indicators_only {
         let dashboard = state.dashboard.subscribe();
+        // A user's feed also hears of changes to their account.
+        let login = match &who {
+            Principal::User { extension, .. } => Some((state, extension.clone(), token)),
+            Principal::Operator => None,
+        };
         return Ok(ws
             .on_upgrade(move |socket| async move {
-                if let Err(e) = indicators_feed(socket, dashboard).await {
+                if let Err(e) = indicators_feed(socket, dashboard, login).await {
                     tracing::debug!(error = %e, "websocket closed");
                 }
             })
@@ -251,15 +256,7 @@ impl Session {
         let (Some(token), Principal::User { extension, .. }) = (&self.token, &self.who) else {
             return Ok(false);
         };
-        if e.kind != "user_changed" || e.agent.as_deref() != Some(extension.as_str()) {
-            return Ok(false);
-        }
-        Ok(self
-            .state
-            .store
-            .session(token, crate::store::now_ms())
-            .await?
-            .is_none())
+        login_ended_by(&self.state, extension, token, e).await
     }
 
     /// Sends what the store holds after `sent`; `false` when it closed the
@@ -617,7 +614,18 @@ impl ClientMessage {
 
 /// `feed=indicators`: the snapshot now and each one after, nothing else
 /// (a wall display has no use for the events, nor for replaying them).
-async fn indicators_feed(mut socket: WebSocket, rx: crate::indicators::live::Watch) -> WsResult {
+/// The dashboard's figures alone; closed (1008) when a change to the user's
+/// account ends the login it was opened with.
+async fn indicators_feed(
+    mut socket: WebSocket,
+    rx: crate::indicators::live::Watch,
+    login: Option<(AppState, String, String)>,
+) -> WsResult {
+    let mut account = login.as_ref().map(|(state, extension, _)| {
+        state
+            .hub
+            .join(Interest::Agent(extension.clone()), Vec::new())
+    });
     send(
         &mut socket,
         &json!({ "type": "hello", "feed": "indicators" }),
@@ -639,7 +647,30 @@ async fn indicators_feed(mut socket: WebSocket, rx: crate::indicators::live::Wat
                 Some(Err(e)) => return Err(e.into()),
             },
             snap = next_snapshot(&mut rx) => send(&mut socket, &snap).await?,
+            ev = next_event(&mut account) => {
+                let Some((state, extension, token)) = &login else { continue };
+                let ended = match ev {
+                    Some(e) => login_ended_by(state, extension, token, &e).await?,
+                    // Let go by the switchboard: ask the store instead, and
+                    // join again.
+                    None => {
+                        account = Some(state.hub.join(Interest::Agent(extension.clone()), Vec::new()));
+                        state.store.session(token, crate::store::now_ms()).await?.is_none()
+                    }
+                };
+                if ended {
+                    return close_ended_login(&mut socket).await;
+                }
+            }
         }
+    }
+}
+
+/// The next event for an account being watched; never, when none is.
+async fn next_event(member: &mut Option<super::live::Membership>) -> Option<Arc<EventRecord>> {
+    match member {
+        Some(m) => m.rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -690,6 +721,24 @@ async fn refuse_long(socket: &mut WebSocket, len: usize) -> WsResult {
     // Gone or not reading: the session ends all the same.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), close).await;
     Ok(())
+}
+
+/// Whether `e` changed `extension`'s account so that the login `token` no
+/// longer holds.
+async fn login_ended_by(
+    state: &AppState,
+    extension: &str,
+    token: &str,
+    e: &EventRecord,
+) -> Result<bool, ApiError> {
+    if e.kind != "user_changed" || e.agent.as_deref() != Some(extension) {
+        return Ok(false);
+    }
+    Ok(state
+        .store
+        .session(token, crate::store::now_ms())
+        .await?
+        .is_none())
 }
 
 /// Closes a session whose login an admin ended (policy violation, 1008,

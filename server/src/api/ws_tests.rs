@@ -719,8 +719,9 @@ async fn long_messages_are_read_whole_and_over_long_ones_closed_with_1009(pool: 
 }
 
 /// An admin disabling a user (or giving a new role or password) ends their
-/// login, and their open WebSocket is closed with 1008; a change that leaves
-/// the login alone (a new name) closes nothing.
+/// login, and their open WebSockets (the event feed, the indicators feed)
+/// are closed with 1008; a change that leaves the login alone (a new name)
+/// closes nothing.
 #[sqlx::test(migrations = "../migrations")]
 async fn a_websocket_closes_when_an_admin_ends_its_login(pool: sqlx::SqlitePool) {
     let clinic = clinic(pool).await;
@@ -743,6 +744,14 @@ async fn a_websocket_closes_when_an_admin_ends_its_login(pool: sqlx::SqlitePool)
     };
     let mut agent = clinic.connect("1001", None).await;
     assert_eq!(next(&mut agent).await["type"], "hello");
+    // A supervisor following the dashboard alone, whom the admin demotes.
+    let supervisor = clinic.token("9001").await;
+    let url = format!(
+        "ws://{}/api/ws?token={supervisor}&feed=indicators",
+        clinic.addr
+    );
+    let (mut dashboard, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    assert_eq!(next_any(&mut dashboard).await["feed"], "indicators");
 
     let (status, _) =
         super::super::tests::call(&clinic.state, patch(r#"{"name": "Anna P."}"#)).await;
@@ -766,6 +775,19 @@ async fn a_websocket_closes_when_an_admin_ends_its_login(pool: sqlx::SqlitePool)
     .await;
     assert_eq!(u16::from(close.code), 1008);
     assert!(close.reason.contains("log in again"), "{}", close.reason);
+
+    let demote = axum::http::Request::patch("/api/users/9001")
+        .header("authorization", format!("Bearer {admin}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(r#"{"role": "agent"}"#))
+        .unwrap();
+    let (status, _) = super::super::tests::call(&clinic.state, demote).await;
+    assert_eq!(status, axum::http::StatusCode::OK);
+    let close = close_frame(&mut dashboard, |m| {
+        assert_eq!(m["type"], "indicators", "only figures on this feed: {m}");
+    })
+    .await;
+    assert_eq!(u16::from(close.code), 1008, "the indicators feed");
 
     // Enabled again and logged in anew: replaying those changes from the
     // store (catch-up) checks the login too, and this one holds.
