@@ -245,14 +245,7 @@ mod tests {
     use crate::store::users::NewUser;
 
     fn json_req(method: &str, path: &str, token: Option<&str>, body: Value) -> Request<Body> {
-        let mut r = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("content-type", "application/json");
-        if let Some(t) = token {
-            r = r.header("authorization", format!("Bearer {t}"));
-        }
-        r.body(Body::from(body.to_string())).unwrap()
+        super::super::tests::request(method, path, token, Some(&body.to_string()))
     }
 
     fn get(path: &str, token: &str) -> Request<Body> {
@@ -600,17 +593,8 @@ mod tests {
 
         // Who saw the card, and on which call: the agent on the call that
         // let them open it; a supervisor on none.
-        let views: Vec<(Option<String>, Option<String>)> = s
-            .store
-            .events_after(0, 100)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|e| e.kind == "card_viewed")
-            .map(|e| (e.agent, e.call_id))
-            .collect();
         assert_eq!(
-            views,
+            super::super::tests::card_views(&s).await,
             [
                 (Some("1001".into()), Some("call-00000001".into())),
                 (Some("9001".into()), None)

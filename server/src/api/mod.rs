@@ -294,6 +294,37 @@ mod tests {
             .expect("the event within 10 s")
     }
 
+    /// A request with a JSON content type, a bearer token if given, and a
+    /// body if given.
+    pub(crate) fn request(
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> Request<Body> {
+        let mut r = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json");
+        if let Some(t) = token {
+            r = r.header("authorization", format!("Bearer {t}"));
+        }
+        r.body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+            .unwrap()
+    }
+
+    /// The committed card views: who saw a card, on which call.
+    pub(crate) async fn card_views(s: &AppState) -> Vec<(Option<String>, Option<String>)> {
+        s.store
+            .events_after(0, 10_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == "card_viewed")
+            .map(|e| (e.agent, e.call_id))
+            .collect()
+    }
+
     /// Sends a request through the router; the status and the JSON body
     /// (`null` when the body is not JSON).
     pub(crate) async fn call(

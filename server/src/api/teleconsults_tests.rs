@@ -406,17 +406,8 @@ async fn doctors_open_their_teleconsults_cards_and_agents_their_call_back_tasks(
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["patients"][0]["mis_id"], "mis-42", "{body}");
 
-    let views: Vec<(Option<String>, Option<String>)> = s
-        .store
-        .events_after(0, 200)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.kind == "card_viewed")
-        .map(|e| (e.agent, e.call_id))
-        .collect();
     assert_eq!(
-        views,
+        super::super::tests::card_views(&s).await,
         [
             (Some("3001".into()), None),
             (Some("1001".into()), Some("call-00000007".into())),

@@ -5,20 +5,8 @@ use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 
 use super::super::AppState;
-use super::super::tests::{call, staff, state};
+use super::super::tests::{call, request as req, staff, state};
 use crate::store::users::Role;
-
-fn req(method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Request<Body> {
-    let mut r = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("content-type", "application/json");
-    if let Some(t) = token {
-        r = r.header("authorization", format!("Bearer {t}"));
-    }
-    r.body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-        .unwrap()
-}
 
 async fn login(s: &AppState, ext: &str, password: &str) -> Option<String> {
     let body = json!({ "extension": ext, "password": password }).to_string();

@@ -613,9 +613,9 @@ impl ClientMessage {
 }
 
 /// `feed=indicators`: the snapshot now and each one after, nothing else
-/// (a wall display has no use for the events, nor for replaying them).
-/// The dashboard's figures alone; closed (1008) when a change to the user's
-/// account ends the login it was opened with.
+/// (a wall display has no use for the events, nor for replaying them);
+/// closed (1008) when a change to the user's account ends the login it was
+/// opened with.
 async fn indicators_feed(
     mut socket: WebSocket,
     rx: crate::indicators::live::Watch,
