@@ -30,6 +30,13 @@ function same(what, page, api) {
   }
 }
 
+// The audit status line is filled in after the page's own data has loaded
+// (a separate request), so wait for it to leave its placeholder.
+async function auditStatus(page) {
+  await page.waitForFunction(() => document.getElementById("audit").textContent !== "…", null, { timeout: WAIT });
+  return page.locator("#audit").textContent();
+}
+
 const lines = createInterface({ input: process.stdin });
 const nextLine = () => new Promise((resolve) => lines.once("line", resolve));
 
@@ -117,7 +124,7 @@ try {
   same("history against live: abandoned", history.total.abandoned, live.today.abandoned);
   const charts = await page.locator(".chart canvas").count();
   if (charts !== 3) fail(`the history page drew ${charts} charts, not 3`);
-  const audit = await page.locator("#audit").textContent();
+  const audit = await auditStatus(page);
   if (!/verified up to event \d+/.test(audit)) fail(`audit status: ${audit}`);
 
   // The teleconsult log (no doctor called today in this test): it loads,
@@ -126,7 +133,8 @@ try {
   await page.waitForFunction(() => document.body.dataset.loaded !== undefined, null, { timeout: WAIT });
   const tc = await api("/api/teleconsults");
   same("teleconsult rows", await page.locator("#calls tbody tr").count(), tc.calls.length);
-  if (!/verified up to event \d+/.test(await page.locator("#audit").textContent())) fail("teleconsult page: no audit status");
+  const tcAudit = await auditStatus(page);
+  if (!/verified up to event \d+/.test(tcAudit)) fail(`teleconsult page audit status: ${tcAudit}`);
 
   if (problems.length) fail(problems.join("; "));
   console.log("DONE");
