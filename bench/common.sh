@@ -290,13 +290,15 @@ register_agents() {
 }
 
 # Starts the answering SIPp on $agent_port (extra SIPp options after the
-# tag) with the scenario $agent_scenario (default $work/agent.xml); sets
-# agent_pid. Its statistics are rewritten every second.
+# tag) with the scenario $agent_scenario (default $work/agent.xml), under
+# the command prefix generator_sched (none by default); sets agent_pid. Its
+# statistics are rewritten every second.
+generator_sched=()
 agent_pid=
 start_agents() {
   local tag=$1
   shift
-  (cd "$work" && exec sipp -sf "${agent_scenario:-$work/agent.xml}" -i 127.0.0.1 -p "$agent_port" \
+  (cd "$work" && exec "${generator_sched[@]}" sipp -sf "${agent_scenario:-$work/agent.xml}" -i 127.0.0.1 -p "$agent_port" \
     -mi 127.0.0.1 -mp "$agent_media_port" -nostdin -buff_size 8388608 "$@" \
     -trace_stat -stf "$work/agent-$tag.csv" -fd 1 >"$work/agent-$tag.log" 2>&1) &
   agent_pid=$!

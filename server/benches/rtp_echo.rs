@@ -50,7 +50,11 @@ fn main() {
     let Ok(seconds) = seconds.parse::<u64>() else {
         usage()
     };
-    let Ok(ports) = ports.iter().map(|p| p.parse::<u16>()).collect::<Result<Vec<_>, _>>() else {
+    let Ok(ports) = ports
+        .iter()
+        .map(|p| p.parse::<u16>())
+        .collect::<Result<Vec<_>, _>>()
+    else {
         usage()
     };
     if ports.is_empty() || !(1..=3600).contains(&seconds) {
@@ -167,12 +171,7 @@ fn echo(socket: &UdpSocket, until: Instant, counts: &Counts) -> std::io::Result<
         while sent < n {
             // SAFETY: as above, for the `n - sent` messages from `sent`.
             let r = unsafe {
-                libc::sendmmsg(
-                    fd,
-                    msgs[sent..].as_mut_ptr(),
-                    (n - sent) as libc::c_uint,
-                    0,
-                )
+                libc::sendmmsg(fd, msgs[sent..].as_mut_ptr(), (n - sent) as libc::c_uint, 0)
             };
             if r < 0 {
                 let e = std::io::Error::last_os_error();
