@@ -126,17 +126,25 @@ fn echo(socket: &UdpSocket, until: Instant, counts: &Counts) -> std::io::Result<
     let mut iovs: Vec<libc::iovec> = vec![unsafe { std::mem::zeroed() }; BATCH];
     let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; BATCH];
     while !STOP.load(Ordering::Relaxed) && Instant::now() < until {
-        for i in 0..BATCH {
-            iovs[i] = libc::iovec {
-                iov_base: bufs[i].as_mut_ptr().cast(),
-                iov_len: PACKET,
+        // The headers hold raw pointers into `names` and `iovs`, so both are
+        // reached only through these pointers while the headers are in use.
+        let (name_at, iov_at) = (names.as_mut_ptr(), iovs.as_mut_ptr());
+        for (i, (m, buf)) in msgs.iter_mut().zip(bufs.iter_mut()).enumerate() {
+            // SAFETY: i < BATCH, the length of `names` and `iovs`.
+            let (name, iov) = unsafe { (name_at.add(i), iov_at.add(i)) };
+            // SAFETY: `iov` points at a live iovec of `iovs`.
+            unsafe {
+                iov.write(libc::iovec {
+                    iov_base: buf.as_mut_ptr().cast(),
+                    iov_len: PACKET,
+                })
             };
-            let hdr = &mut msgs[i].msg_hdr;
-            hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
-            hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            hdr.msg_iov = &mut iovs[i];
-            hdr.msg_iovlen = 1;
-            msgs[i].msg_len = 0;
+            m.msg_hdr.msg_name = name.cast();
+            m.msg_hdr.msg_namelen =
+                std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            m.msg_hdr.msg_iov = iov;
+            m.msg_hdr.msg_iovlen = 1;
+            m.msg_len = 0;
         }
         // SAFETY: every message points at its own live name, iovec and
         // buffer of the lengths given, all outliving the call.
@@ -164,8 +172,10 @@ fn echo(socket: &UdpSocket, until: Instant, counts: &Counts) -> std::io::Result<
         counts.received.fetch_add(n as u64, Ordering::Relaxed);
         // The same headers go back out: each names its source, and its
         // iovec is cut to the length received.
-        for i in 0..n {
-            iovs[i].iov_len = msgs[i].msg_len as usize;
+        for (i, m) in msgs[..n].iter().enumerate() {
+            // SAFETY: i < n <= BATCH; the iovec is live and not otherwise
+            // borrowed.
+            unsafe { (*iov_at.add(i)).iov_len = m.msg_len as usize };
         }
         let mut sent = 0;
         while sent < n {
