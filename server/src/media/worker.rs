@@ -41,8 +41,11 @@ const WAKE: Token = Token(usize::MAX);
 /// finds the packets of many legs queued instead of waking for each one.
 /// Waking per packet cost about twice the CPU per packet at 100,000
 /// packets/s (`bench/rtp-relay`); the rest adds at most this much delay to
-/// a relayed packet, against 20 ms between a leg's packets.
+/// a relayed packet, against 20 ms between a leg's packets. A worker whose
+/// poll came back full is behind and does not rest.
 const REST: Duration = Duration::from_millis(1);
+/// Readiness events taken per poll.
+const EVENTS: usize = 256;
 
 /// What the engine asks a worker to do.
 #[derive(Debug)]
@@ -207,7 +210,7 @@ struct Worker {
 
 impl Worker {
     fn run(mut self) {
-        let mut events = Events::with_capacity(256);
+        let mut events = Events::with_capacity(EVENTS);
         loop {
             let timeout = [self.next_tick, self.next_check]
                 .into_iter()
@@ -229,8 +232,9 @@ impl Worker {
             if self.stopping {
                 return;
             }
-            let mut read = false;
+            let (mut read, mut taken) = (false, 0);
             for event in events.iter() {
+                taken += 1;
                 if event.token() != WAKE {
                     self.readable(event.token(), now);
                     read = true;
@@ -244,7 +248,7 @@ impl Worker {
             self.check(now);
             // One wake-up for whatever this turn handed the gateway.
             self.shared.handoff.wake_gateway();
-            if read {
+            if read && taken < EVENTS {
                 std::thread::sleep(REST);
             }
         }
