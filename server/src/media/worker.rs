@@ -7,9 +7,9 @@
 //! handled in the new mode), drains every readable socket, and sends due
 //! frames. After a turn that read packets it rests for [`REST`], so under
 //! load a turn takes many legs' packets at once. One 64 KiB buffer serves
-//! every packet. Packets the WebRTC
-//! gateway hands over in memory (`media::handoff`) wait in the worker's
-//! mailbox and are taken on every turn, as if read from the leg's socket.
+//! every packet. Packets the WebRTC gateway hands over in memory
+//! (`media::handoff`) wait in the worker's mailbox and are taken on every
+//! turn, as if read from the leg's socket.
 
 use std::collections::HashMap;
 use std::io;
